@@ -1,0 +1,205 @@
+"""SQLAlchemy 2 typed tables: the engine's source of truth.
+
+State columns (``Case.state``, ``Step.state``) are written only by :mod:`engine.transitions`.
+The audit log is append-only (database triggers refuse UPDATE and DELETE, see the migrations).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; the engine only stores aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: Json, list[Any]: Json}
+
+
+class BundleVersion(Base):
+    """A published bundle spec snapshot; cases pin the version they started with."""
+
+    __tablename__ = "bundle_versions"
+    __table_args__ = (UniqueConstraint("bundle_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    snapshot: Mapped[dict[str, Any]]
+    published_at: Mapped[datetime]
+
+
+class Case(Base):
+    """One application for one bundle (一件事), pinned to a bundle version."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_applicant", "applicant_id"),
+        Index("ix_cases_state_region", "state", "region"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    receipt_no: Mapped[str] = mapped_column(String(32), unique=True)
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    bundle_version: Mapped[int] = mapped_column(Integer)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    applicant_id: Mapped[str] = mapped_column(String(32))
+    applicant_kind: Mapped[str] = mapped_column(String(16))
+    applicant_name: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(12))
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    accepted_at: Mapped[datetime]
+    accepted_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    clock_stopped_on: Mapped[date | None] = mapped_column(Date)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None]
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+    audit_head: Mapped[str] = mapped_column(String(64), default="")
+
+    steps: Mapped[list[Step]] = relationship(back_populates="case", order_by="Step.position")
+
+
+class Step(Base):
+    """One department step instance of a case (one per element for ``for_each`` steps)."""
+
+    __tablename__ = "steps"
+    __table_args__ = (
+        UniqueConstraint("case_id", "step_key", "instance"),
+        # Worklists and sweeps only ever look at open steps: keep that index small.
+        Index(
+            "ix_steps_open_department",
+            "department",
+            "state",
+            "due_on",
+            postgresql_where=text("state IN ('ready','assigned','in_progress','supplement_requested')"),
+            sqlite_where=text("state IN ('ready','assigned','in_progress','supplement_requested')"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    step_key: Mapped[str] = mapped_column(String(64))
+    instance: Mapped[int] = mapped_column(Integer, default=0)
+    instance_label: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[int] = mapped_column(Integer)
+    item_code: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ready_at: Mapped[datetime | None]
+    clock_start_on: Mapped[date | None] = mapped_column(Date)
+    clock_stopped_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[date | None] = mapped_column(Date)
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    supplement: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    closed_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(back_populates="steps")
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained per case: each event hashes the case's previous event."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    step_id: Mapped[str | None] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """Work for Prefect to do after a transaction commits (automated steps, notices)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "available_at", postgresql_where=text("processed_at IS NULL"),
+              sqlite_where=text("processed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(String(32))
+    step_id: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    available_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    processed_at: Mapped[datetime | None]
+
+
+class ReceiptCounter(Base):
+    """Per region and day sequence for human-readable receipt numbers."""
+
+    __tablename__ = "receipt_counters"
+
+    region: Mapped[str] = mapped_column(String(12), primary_key=True)
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

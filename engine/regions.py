@@ -1,0 +1,235 @@
+"""Administrative division codes (行政区划代码, GB/T 2260).
+
+Every province-level division is known by its two-digit code.  Provinces
+listed under ``detailed_provinces`` in ``regions_data/regions.yaml`` (at
+present Hunan, 43) additionally have a complete table of their prefecture-
+and county-level codes, so a six-digit code inside such a province can be
+checked for existence and given a name.
+
+The data file is loaded lazily, once, by :func:`region_table`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+
+__all__ = [
+    "DATA_PATH",
+    "PROVINCES",
+    "FormerRegion",
+    "RegionTable",
+    "former_region",
+    "has_detailed_table",
+    "is_valid_province",
+    "load_region_table",
+    "province_name",
+    "region_full_name",
+    "region_name",
+    "region_table",
+]
+
+DATA_PATH: Path = Path(__file__).resolve().parent / "regions_data" / "regions.yaml"
+"""Location of the bundled region table."""
+
+PROVINCES: Mapping[str, str] = MappingProxyType(
+    {
+        "11": "北京市",
+        "12": "天津市",
+        "13": "河北省",
+        "14": "山西省",
+        "15": "内蒙古自治区",
+        "21": "辽宁省",
+        "22": "吉林省",
+        "23": "黑龙江省",
+        "31": "上海市",
+        "32": "江苏省",
+        "33": "浙江省",
+        "34": "安徽省",
+        "35": "福建省",
+        "36": "江西省",
+        "37": "山东省",
+        "41": "河南省",
+        "42": "湖北省",
+        "43": "湖南省",
+        "44": "广东省",
+        "45": "广西壮族自治区",
+        "46": "海南省",
+        "50": "重庆市",
+        "51": "四川省",
+        "52": "贵州省",
+        "53": "云南省",
+        "54": "西藏自治区",
+        "61": "陕西省",
+        "62": "甘肃省",
+        "63": "青海省",
+        "64": "宁夏回族自治区",
+        "65": "新疆维吾尔自治区",
+        "71": "台湾省",
+        "81": "香港特别行政区",
+        "82": "澳门特别行政区",
+    }
+)
+"""Two-digit province-level codes (省级行政区划代码) mapped to their names."""
+
+
+@dataclass(frozen=True)
+class FormerRegion:
+    """A division code that has been abolished or renamed.
+
+    ``successor`` is the code that replaced it, if there is one.
+    """
+
+    code: str
+    name: str
+    successor: str | None
+
+
+@dataclass(frozen=True)
+class RegionTable:
+    """The contents of a region data file.
+
+    ``names`` maps current six-digit codes to names, ``abolished`` maps former
+    six-digit codes to :class:`FormerRegion`, and ``detailed_provinces`` holds
+    the two-digit codes of provinces whose table is complete.
+    """
+
+    names: Mapping[str, str]
+    abolished: Mapping[str, FormerRegion]
+    detailed_provinces: frozenset[str]
+
+
+def _is_six_digit_code(code: object) -> bool:
+    return (
+        isinstance(code, str)
+        and len(code) == 6
+        and all("0" <= c <= "9" for c in code)
+        and code[:2] in PROVINCES
+    )
+
+
+def load_region_table(path: Path | None = None) -> RegionTable:
+    """Load and check a region table from ``path`` (default :data:`DATA_PATH`).
+
+    Raises ``ValueError`` if the file is not shaped as expected: every code
+    must be a quoted six-digit string in a known province and every name a
+    non-empty string.
+    """
+    source = DATA_PATH if path is None else path
+    with source.open(encoding="utf-8") as fh:
+        raw: object = yaml.safe_load(fh)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: expected a mapping at the top level")
+
+    detailed_raw = raw.get("detailed_provinces", [])
+    if not isinstance(detailed_raw, list) or not all(
+        isinstance(p, str) and p in PROVINCES for p in detailed_raw
+    ):
+        raise ValueError(f"{source}: detailed_provinces must list two-digit province codes")
+    detailed = frozenset(str(p) for p in detailed_raw)
+
+    names_raw = raw.get("regions") or {}
+    if not isinstance(names_raw, dict):
+        raise ValueError(f"{source}: regions must be a mapping")
+    names: dict[str, str] = {}
+    for code, name in names_raw.items():
+        if not _is_six_digit_code(code):
+            raise ValueError(f"{source}: bad region code {code!r} (codes must be quoted)")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{source}: region {code} has no name")
+        names[code] = name.strip()
+
+    abolished_raw = raw.get("abolished") or {}
+    if not isinstance(abolished_raw, dict):
+        raise ValueError(f"{source}: abolished must be a mapping")
+    abolished: dict[str, FormerRegion] = {}
+    for code, entry in abolished_raw.items():
+        if not _is_six_digit_code(code):
+            raise ValueError(f"{source}: bad abolished code {code!r} (codes must be quoted)")
+        if code in names:
+            raise ValueError(f"{source}: {code} is listed as both current and abolished")
+        if not isinstance(entry, dict):
+            raise ValueError(f"{source}: abolished entry {code} must be a mapping")
+        name = entry.get("name")
+        successor = entry.get("successor")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{source}: abolished region {code} has no name")
+        if successor is not None and successor not in names:
+            raise ValueError(f"{source}: successor of {code} ({successor!r}) is not a current code")
+        abolished[code] = FormerRegion(code=code, name=name.strip(), successor=successor)
+
+    return RegionTable(
+        names=MappingProxyType(names),
+        abolished=MappingProxyType(abolished),
+        detailed_provinces=detailed,
+    )
+
+
+@functools.cache
+def region_table() -> RegionTable:
+    """Return the bundled region table, loading it on first use."""
+    return load_region_table()
+
+
+def is_valid_province(code: str) -> bool:
+    """Return whether the first two characters of ``code`` are a province-level code."""
+    return code[:2] in PROVINCES
+
+
+def province_name(code: str) -> str | None:
+    """Return the name of the province that ``code`` (of any length >= 2) belongs to."""
+    return PROVINCES.get(code[:2])
+
+
+def has_detailed_table(code: str) -> bool:
+    """Return whether the province of ``code`` has a complete county-level table."""
+    return code[:2] in region_table().detailed_provinces
+
+
+def region_name(code: str) -> str | None:
+    """Return the name of a current division code, or ``None`` if unknown.
+
+    Accepts a two-digit province code or a six-digit code.  Province-level
+    six-digit codes (``xx0000``) are known for every province; lower levels
+    only for provinces with a detailed table.  Abolished codes give ``None``
+    (see :func:`former_region`).
+    """
+    if len(code) == 2:
+        return PROVINCES.get(code)
+    if len(code) != 6:
+        return None
+    name = region_table().names.get(code)
+    if name is not None:
+        return name
+    if code[2:] == "0000":
+        return PROVINCES.get(code[:2])
+    return None
+
+
+def former_region(code: str) -> FormerRegion | None:
+    """Return the record of an abolished six-digit code, or ``None``."""
+    return region_table().abolished.get(code)
+
+
+def region_full_name(code: str) -> str | None:
+    """Return the full name of a six-digit code, e.g. ``湖南省长沙市芙蓉区``.
+
+    Returns ``None`` when the code itself is unknown.
+    """
+    name = region_name(code)
+    if name is None or len(code) != 6:
+        return name
+    parts: list[str] = []
+    for prefix_code in (code[:2] + "0000", code[:4] + "00"):
+        if prefix_code == code:
+            break
+        part = region_name(prefix_code)
+        if part is not None:
+            parts.append(part)
+    parts.append(name)
+    return "".join(parts)

@@ -1,0 +1,38 @@
+"""One settings tree, read from ``ONEVISIT_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE
+
+
+def _default_db() -> str:
+    return f"sqlite:///{Path.cwd() / 'data' / 'onevisit.db'}"
+
+
+class Settings(BaseSettings):
+    """onevisit configuration; every field can be set as ``ONEVISIT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEVISIT_", extra="ignore")
+
+    db: str = Field(
+        default_factory=_default_db,
+        description="Database URL: SQLite file (embedded default, ./data/onevisit.db) or postgresql+psycopg://…",
+    )
+    bundles_dir: Path = Field(default=BUNDLES_DIR, description="Folder of bundle YAML files with a catalog/ subfolder.")
+    fields_file: Path = Field(default=FIELDS_FILE, description="The field dictionary (YAML).")
+    calendar_file: Path | None = Field(
+        default=None,
+        description="Extra official holiday schedules (YAML), merged over the packaged State Council schedules.",
+    )
+    region: str = Field(default="430100", description="Default region code (GB/T 2260) for receipts and scoping.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

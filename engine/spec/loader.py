@@ -1,0 +1,328 @@
+"""Load and check bundle YAML, the catalog and the field dictionary.
+
+Every problem is reported with the file, the line, the step and what is wrong, and all
+problems of a directory are collected before failing, so an author fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from engine.spec.conditions import Condition, fields_of
+from engine.spec.models import (
+    BundleSpec,
+    Catalog,
+    Department,
+    FieldSpec,
+    FieldType,
+    LicenceType,
+    ServiceItem,
+    StepSpec,
+)
+
+BUNDLES_DIR = Path(__file__).resolve().parents[2] / "bundles"
+FIELDS_FILE = Path(__file__).resolve().parents[2] / "forms" / "fields.yaml"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One problem found in a spec file."""
+
+    file: Path
+    line: int | None
+    problem: str
+    step: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        step = f" step {self.step!r}:" if self.step else ""
+        return f"{where}:{step} {self.problem}"
+
+
+class SpecError(ValueError):
+    """Raised when spec files are invalid; ``problems`` lists every one found."""
+
+    def __init__(self, problems: Sequence[SpecProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """A parsed YAML file with its node tree, to turn a data path into a line number."""
+
+    path: Path
+    data: Any
+    node: yaml.Node | None
+
+    def line(self, loc: Iterable[str | int]) -> int | None:
+        node = self.node
+        best = node.start_mark.line + 1 if node is not None else None
+        for key in loc:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == key), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+            else:
+                node = None
+            if node is None:
+                break
+            best = node.start_mark.line + 1
+        return best
+
+
+def _read(path: Path, problems: list[SpecProblem]) -> _Doc | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        problems.append(SpecProblem(path, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(SpecProblem(path, None, f"cannot read: {exc}"))
+        return None
+    return _Doc(path, data, node)
+
+
+def _validate(model: type[M], doc: _Doc, data: Any, loc: tuple[str | int, ...], problems: list[SpecProblem]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            full = loc + tuple(err["loc"])
+            problems.append(
+                SpecProblem(doc.path, doc.line(full), f"{_dotted(err['loc'])}: {err['msg']}", _step_of(doc, full))
+            )
+        return None
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p[0].isupper())) or "(top)"
+
+
+def _step_of(doc: _Doc, loc: tuple[Any, ...]) -> str | None:
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int) and isinstance(doc.data, dict):
+        steps = doc.data.get("steps")
+        if isinstance(steps, list) and loc[1] < len(steps) and isinstance(steps[loc[1]], dict):
+            return str(steps[loc[1]].get("id", f"#{loc[1] + 1}"))
+    return None
+
+
+def _keyed(model: type[M], path: Path, key: str, problems: list[SpecProblem]) -> dict[str, M]:
+    """Read a YAML list of records into a dict by ``key``, refusing duplicates."""
+    doc = _read(path, problems)
+    out: dict[str, M] = {}
+    if doc is None:
+        return out
+    if not isinstance(doc.data, list):
+        problems.append(SpecProblem(path, doc.line(()), "expected a list of records"))
+        return out
+    for i, raw in enumerate(doc.data):
+        record = _validate(model, doc, raw, (i,), problems)
+        if record is None:
+            continue
+        ident = getattr(record, key)
+        if ident in out:
+            problems.append(SpecProblem(path, doc.line((i,)), f"duplicate {key} {ident!r}"))
+        out[ident] = record
+    return out
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """Load ``departments.yaml``, ``items.yaml`` and ``licences.yaml`` from a catalog folder."""
+    problems: list[SpecProblem] = []
+    catalog = _load_catalog(directory, problems)
+    if problems:
+        raise SpecError(problems)
+    return catalog
+
+
+def _load_catalog(directory: Path, problems: list[SpecProblem]) -> Catalog:
+    departments = _keyed(Department, directory / "departments.yaml", "code", problems)
+    items = _keyed(ServiceItem, directory / "items.yaml", "code", problems)
+    licences = _keyed(LicenceType, directory / "licences.yaml", "code", problems)
+    for code, item in items.items():
+        if item.department not in departments:
+            problems.append(
+                SpecProblem(directory / "items.yaml", None, f"item {code!r}: unknown department {item.department!r}")
+            )
+    return Catalog(departments=departments, items=items, licences=licences)
+
+
+def load_fields(path: Path, catalog: Catalog) -> dict[str, FieldSpec]:
+    """Load the field dictionary and check its list items and prefill sources."""
+    problems: list[SpecProblem] = []
+    fields = _load_fields(path, catalog, problems)
+    if problems:
+        raise SpecError(problems)
+    return fields
+
+
+def _load_fields(path: Path, catalog: Catalog, problems: list[SpecProblem]) -> dict[str, FieldSpec]:
+    fields = _keyed(FieldSpec, path, "id", problems)
+    for spec in fields.values():
+        for item in spec.item_fields:
+            if item not in fields:
+                problems.append(SpecProblem(path, None, f"field {spec.id!r}: unknown item field {item!r}"))
+        for source in spec.prefill:
+            if source.licence not in catalog.licences:
+                problems.append(SpecProblem(path, None, f"field {spec.id!r}: unknown licence type {source.licence!r}"))
+            elif source.attribute not in catalog.licences[source.licence].attributes:
+                problems.append(
+                    SpecProblem(
+                        path, None, f"field {spec.id!r}: licence {source.licence!r} has no attribute {source.attribute!r}"
+                    )
+                )
+    return fields
+
+
+@dataclass
+class BundleRegistry:
+    """The current bundles, with the catalog and field dictionary they were checked against."""
+
+    catalog: Catalog
+    fields: Mapping[str, FieldSpec]
+    bundles: dict[str, BundleSpec] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def get(self, bundle_id: str) -> BundleSpec:
+        return self.bundles[bundle_id]
+
+    def __iter__(self) -> Iterator[BundleSpec]:
+        return iter(sorted(self.bundles.values(), key=lambda b: b.id))
+
+
+def load_registry(bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FILE) -> BundleRegistry:
+    """Load every ``*.yaml`` bundle in ``bundles_dir`` against its ``catalog/`` and the fields.
+
+    Raises :class:`SpecError` listing every problem of every file.
+    """
+    problems: list[SpecProblem] = []
+    catalog_dir = bundles_dir / "catalog"
+    if not catalog_dir.is_dir():
+        catalog_dir = BUNDLES_DIR / "catalog"
+    catalog = _load_catalog(catalog_dir, problems)
+    fields = _load_fields(fields_file, catalog, problems)
+    registry = BundleRegistry(catalog=catalog, fields=fields)
+    paths = sorted(p for p in bundles_dir.glob("*.yaml") if p.is_file())
+    if not paths:
+        problems.append(SpecProblem(bundles_dir, None, "no bundle files (*.yaml) found"))
+    for path in paths:
+        doc = _read(path, problems)
+        if doc is None:
+            continue
+        bundle = _validate(BundleSpec, doc, doc.data, (), problems)
+        if bundle is None:
+            continue
+        before = len(problems)
+        problems.extend(check_bundle(bundle, catalog, fields, doc))
+        if len(problems) > before:
+            continue
+        if bundle.id in registry.bundles:
+            problems.append(
+                SpecProblem(path, doc.line(("id",)), f"duplicate bundle id {bundle.id!r} (also in {registry.files[bundle.id]})")
+            )
+            continue
+        registry.bundles[bundle.id] = bundle
+        registry.files[bundle.id] = path
+    if problems:
+        raise SpecError(problems)
+    return registry
+
+
+def check_bundle(
+    bundle: BundleSpec, catalog: Catalog, fields: Mapping[str, FieldSpec], doc: _Doc | None = None
+) -> list[SpecProblem]:
+    """Cross-reference checks a single model cannot make on its own."""
+    path = doc.path if doc else Path(f"<{bundle.id}>")
+    problems: list[SpecProblem] = []
+
+    def add(problem: str, loc: tuple[str | int, ...] = (), step: str | None = None) -> None:
+        problems.append(SpecProblem(path, doc.line(loc) if doc else None, problem, step))
+
+    declared: set[str] = set()
+    for i, use in enumerate(bundle.fields):
+        if use.field not in fields:
+            add(f"unknown field {use.field!r} (not in the field dictionary)", ("fields", i))
+        elif use.field in declared:
+            add(f"field {use.field!r} is listed twice", ("fields", i))
+        declared.add(use.field)
+        for item in fields[use.field].item_fields if use.field in fields else ():
+            declared.add(item)
+
+    def check_condition(cond: Condition | None, loc: tuple[str | int, ...], step: str | None) -> None:
+        for name in fields_of(cond) if cond is not None else ():
+            if name not in declared:
+                add(f"condition on undeclared field {name!r}", loc, step)
+
+    for i, use in enumerate(bundle.fields):
+        check_condition(use.when, ("fields", i, "when"), None)
+
+    seen: dict[str, int] = {}
+    for i, step in enumerate(bundle.steps):
+        if step.id in seen:
+            add(f"duplicate step id {step.id!r}", ("steps", i, "id"), step.id)
+        seen[step.id] = i
+    for i, step in enumerate(bundle.steps):
+        _check_step(step, ("steps", i), bundle, catalog, fields, declared, seen, add, check_condition)
+
+    if not any(p.problem.startswith("unknown dependency") for p in problems):
+        graph = {s.id: set(s.prerequisites) for s in bundle.steps}
+        try:
+            tuple(TopologicalSorter(graph).static_order())
+        except CycleError as exc:
+            cycle = " -> ".join(exc.args[1])
+            add(f"dependency cycle: {cycle}", ("steps",), exc.args[1][0])
+    return problems
+
+
+def _check_step(
+    step: StepSpec,
+    loc: tuple[str | int, ...],
+    bundle: BundleSpec,
+    catalog: Catalog,
+    fields: Mapping[str, FieldSpec],
+    declared: set[str],
+    steps: Mapping[str, int],
+    add: Any,
+    check_condition: Any,
+) -> None:
+    sid = step.id
+    if step.item not in catalog.items:
+        add(f"unknown service item {step.item!r}", loc + ("item",), sid)
+    department = step.department or (catalog.items[step.item].department if step.item in catalog.items else None)
+    if department is not None and department not in catalog.departments:
+        add(f"unknown department {department!r}", loc + ("department",), sid)
+    for key in ("depends_on", "depends_on_any"):
+        for j, dep in enumerate(getattr(step, key)):
+            if dep not in steps:
+                add(f"unknown dependency {dep!r}", loc + (key, j), sid)
+            elif dep == sid:
+                add("a step cannot depend on itself", loc + (key, j), sid)
+    if len(step.depends_on_any) == 1:
+        add("depends_on_any needs at least two alternatives", loc + ("depends_on_any",), sid)
+    check_condition(step.when, loc + ("when",), sid)
+    for j, name in enumerate(step.fields):
+        if name not in declared:
+            add(f"step field {name!r} is not a field of the bundle", loc + ("fields", j), sid)
+    if step.for_each is not None:
+        spec = fields.get(step.for_each)
+        if step.for_each not in declared or spec is None or spec.type is not FieldType.LIST:
+            add(f"for_each {step.for_each!r} must be a list field of the bundle", loc + ("for_each",), sid)
+    for j, material in enumerate(step.materials):
+        if material.licence is not None and material.licence not in catalog.licences:
+            add(f"material {material.name!r}: unknown licence type {material.licence!r}", loc + ("materials", j), sid)
+        check_condition(material.when, loc + ("materials", j, "when"), sid)
+    if step.outputs.licence is not None and step.outputs.licence not in catalog.licences:
+        add(f"unknown output licence type {step.outputs.licence!r}", loc + ("outputs", "licence"), sid)

@@ -1,0 +1,306 @@
+"""Frozen spec models: what a bundle *is*, kept apart from any running case.
+
+A bundle (一件事) is declared in YAML under ``bundles/`` and validated into these models. The
+engine interprets them; nothing here knows about cases, rows or time. Shapes follow the
+service-item elements (事项要素, GB/T 39554.1-2020) and the Hunan service guides' fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from enum import IntEnum, StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from engine.calendar import TimeUnit
+from engine.spec.conditions import Condition
+
+SPEC_SCHEMA_VERSION = 1
+"""Bumped when the stored snapshot format changes; old snapshots are migrated on load."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Names(Frozen):
+    """A bilingual name."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+# --- catalog -----------------------------------------------------------------------------
+
+
+class RegionLevel(StrEnum):
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
+
+
+class Department(Frozen):
+    """A department type (部门), coded as in the Hunan guides' ``lbjgId``."""
+
+    code: str = Field(pattern=r"^\d{2}$")
+    name: Names
+    level: RegionLevel = RegionLevel.COUNTY
+
+
+class ItemType(StrEnum):
+    """Kinds of government service item (事项类型)."""
+
+    LICENSING = "行政许可"
+    CONFIRMATION = "行政确认"
+    PAYMENT = "行政给付"
+    PUBLIC_SERVICE = "公共服务"
+    OTHER = "其他行政权力"
+
+
+class ServiceItem(Frozen):
+    """A service item (事项) with its standard elements (事项要素)."""
+
+    code: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    legal_basis: str = Field(min_length=1)
+    type: ItemType
+    result: str = ""
+    department: str = Field(pattern=r"^\d{2}$")
+
+
+class LicenceType(Frozen):
+    """An electronic licence type (电子证照), e.g. L2000016 居民身份证."""
+
+    code: str = Field(min_length=1)
+    name: Names
+    holder: Literal["person", "enterprise"] = "person"
+    attributes: tuple[str, ...] = ()
+
+
+class Catalog(Frozen):
+    """Departments, service items and licence types every bundle may reference."""
+
+    departments: dict[str, Department]
+    items: dict[str, ServiceItem]
+    licences: dict[str, LicenceType]
+
+
+# --- fields ------------------------------------------------------------------------------
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    AMOUNT = "amount"
+    ID_NUMBER = "id_number"
+    CREDIT_CODE = "credit_code"
+    REGION_CODE = "region_code"
+    PHONE = "phone"
+    CHOICE = "choice"
+    LIST = "list"
+
+
+class Choice(Frozen):
+    value: str
+    label: Names
+
+
+class PrefillSource(Frozen):
+    """A licence attribute that can fill a field."""
+
+    licence: str
+    attribute: str
+    holder_field: str | None = None
+    """The field holding the licence holder's id; None means the applicant."""
+
+
+class FieldSpec(Frozen):
+    """One field of the field dictionary (declared once, used by every bundle)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: Names
+    type: FieldType
+    max_length: PositiveInt = 200
+    options: tuple[Choice, ...] = ()
+    item_fields: tuple[str, ...] = ()
+    prefill: tuple[PrefillSource, ...] = ()
+    correctable: bool = True
+    """Whether the applicant may overwrite a prefilled value (the change is audited)."""
+    sensitive: bool = False
+    """Masked in lists and logs (ID numbers, phone numbers)."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> FieldSpec:
+        if self.type is FieldType.CHOICE and not self.options:
+            raise ValueError(f"field {self.id!r}: a choice field needs options")
+        if self.type is FieldType.LIST and not self.item_fields:
+            raise ValueError(f"field {self.id!r}: a list field needs item_fields")
+        return self
+
+
+class FieldUse(Frozen):
+    """A bundle's use of a dictionary field."""
+
+    field: str
+    required: bool = True
+    when: Condition | None = None
+    """Only asked (and only required) when the condition holds."""
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+class TimeLimit(Frozen):
+    """A time limit; YAML ``{working_days: 5}`` or ``{calendar_days: 60}``."""
+
+    amount: PositiveInt
+    unit: TimeUnit
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_mapping(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "amount" not in data:
+            units = [u for u in TimeUnit if u.value in data]
+            if len(units) != 1 or len(data) != 1:
+                raise ValueError("a time limit is one of {working_days: N} or {calendar_days: N}")
+            unit = units[0]
+            return {"amount": data[unit.value], "unit": unit}
+        return data
+
+
+class MinimumWait(Frozen):
+    """A minimum waiting period in calendar days (publicity, document sale, bid window)."""
+
+    calendar_days: PositiveInt
+
+
+class StepKind(StrEnum):
+    HUMAN = "human"
+    AUTOMATED = "automated"
+    COMMITMENT = "commitment"
+    """告知承诺: decided on the applicant's signed commitment, checked afterwards."""
+    TIMER = "timer"
+    """Completes by itself once its minimum wait has passed."""
+
+
+class SupplyMode(IntEnum):
+    """How a material is supplied (``mtjfs`` in the guides)."""
+
+    TEMPLATE = 1
+    E_LICENCE = 2
+    DATA_INTERFACE = 3
+    APPLICANT = 4
+
+
+class Material(Frozen):
+    name: str = Field(min_length=1)
+    code: str | None = None
+    supply: SupplyMode
+    licence: str | None = None
+    """Licence type that satisfies this material (supply 2, or 4 when a licence may waive it)."""
+    required: bool = True
+    when: Condition | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _licence_needed(self) -> Material:
+        if self.supply is SupplyMode.E_LICENCE and not self.licence:
+            raise ValueError(f"material {self.name!r}: supply 2 (e-licence) needs a licence type")
+        return self
+
+
+class Output(Frozen):
+    result: str = ""
+    licence: str | None = None
+    """Licence type issued when the step completes (stored, then prefills later steps)."""
+
+
+class StepSpec(Frozen):
+    """One department step of a bundle."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    item: str
+    department: str | None = None
+    """Defaults to the service item's department."""
+    kind: StepKind = StepKind.HUMAN
+    depends_on: tuple[str, ...] = ()
+    """All of these must be done (or skipped) first."""
+    depends_on_any: tuple[str, ...] = ()
+    """Alternatives: any one of these done releases the step; the others are then skipped."""
+    when: Condition | None = None
+    time_limit: TimeLimit
+    min_wait: MinimumWait | None = None
+    excluded_from_limit: bool = False
+    """行政许可法 §45: hearings, expert review… do not count in the bundle's limit."""
+    fields: tuple[str, ...] = ()
+    for_each: str | None = None
+    materials: tuple[Material, ...] = ()
+    outputs: Output = Output()
+    handler: str | None = None
+    """Automated steps: the registered handler that performs the step."""
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> StepSpec:
+        if self.kind is StepKind.TIMER and self.min_wait is None:
+            raise ValueError(f"step {self.id!r}: a timer step needs min_wait")
+        if self.kind is StepKind.AUTOMATED and not self.handler:
+            raise ValueError(f"step {self.id!r}: an automated step needs a handler")
+        return self
+
+    @property
+    def prerequisites(self) -> tuple[str, ...]:
+        return self.depends_on + self.depends_on_any
+
+
+class OnStepRejected(StrEnum):
+    CONTINUE = "continue"
+    """Other steps go on; the case ends partially_completed."""
+    REJECT_CASE = "reject_case"
+    """The whole case is rejected and every open step cancelled."""
+
+
+class BundleSpec(Frozen):
+    """A bundle: one life or business event served across departments."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: PositiveInt
+    name: Names
+    theme_code: str | None = None
+    applicant_kind: Literal["person", "enterprise"]
+    time_limit: TimeLimit
+    on_step_rejected: OnStepRejected = OnStepRejected.CONTINUE
+    description: str = ""
+    fields: tuple[FieldUse, ...] = ()
+    steps: tuple[StepSpec, ...] = Field(min_length=1)
+
+    def step(self, step_id: str) -> StepSpec:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def dependents_of(self, step_id: str) -> tuple[StepSpec, ...]:
+        return tuple(s for s in self.steps if step_id in s.prerequisites)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The JSON form stored with every case's bundle version."""
+        return {"schema_version": SPEC_SCHEMA_VERSION, "bundle": self.model_dump(mode="json", by_alias=True, exclude_defaults=False)}
+
+    @cached_property
+    def spec_hash(self) -> str:
+        canonical = json.dumps(self.snapshot(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> BundleSpec:
+        version = data.get("schema_version")
+        if version != SPEC_SCHEMA_VERSION:
+            raise ValueError(f"unknown bundle snapshot schema_version {version!r}")
+        return cls.model_validate(data["bundle"])

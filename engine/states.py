@@ -1,0 +1,76 @@
+"""Case and step states, with named groups (as SpiffWorkflow names its task-state masks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    """Waiting for the steps it depends on."""
+    READY = "ready"
+    """In the department's worklist, unclaimed (automated: queued for dispatch)."""
+    ASSIGNED = "assigned"
+    """Claimed by an officer."""
+    IN_PROGRESS = "in_progress"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    """补正: waiting for the applicant's materials; the step's clock is stopped."""
+    DONE = "done"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    """Its condition was false, or another alternative was taken."""
+    CANCELLED = "cancelled"
+
+
+STEP_OPEN = frozenset(
+    {StepState.PENDING, StepState.READY, StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED}
+)
+STEP_ACTIVE = frozenset({StepState.READY, StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED})
+"""Open steps whose clock has started."""
+STEP_WORKING = frozenset({StepState.ASSIGNED, StepState.IN_PROGRESS})
+STEP_TERMINAL = frozenset({StepState.DONE, StepState.REJECTED, StepState.SKIPPED, StepState.CANCELLED})
+STEP_SATISFIED = frozenset({StepState.DONE, StepState.SKIPPED})
+"""A prerequisite in one of these states no longer holds its dependents back."""
+STEP_FAILED = frozenset({StepState.REJECTED, StepState.CANCELLED})
+
+
+class CaseState(StrEnum):
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    COMPLETED = "completed"
+    PARTIALLY_COMPLETED = "partially_completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+CASE_OPEN = frozenset({CaseState.ACCEPTED, CaseState.IN_PROGRESS, CaseState.SUPPLEMENT_REQUESTED})
+CASE_TERMINAL = frozenset(
+    {CaseState.COMPLETED, CaseState.PARTIALLY_COMPLETED, CaseState.REJECTED, CaseState.WITHDRAWN}
+)
+
+
+class Role(StrEnum):
+    APPLICANT = "applicant"
+    CLERK = "clerk"
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    SYSTEM = "system"
+    """The engine itself: releases, skips, cascades, timers, automated handlers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for a change: the audit log records ``id`` and ``role``."""
+
+    id: str
+    role: Role
+    department: str | None = None
+    region: str | None = None
+    subject: str | None = None
+    """For applicants: the ID number or credit code they act as."""
+
+
+SYSTEM = Actor(id="onevisit", role=Role.SYSTEM)

@@ -1,0 +1,154 @@
+"""The one gate for state: every change of a case or step state goes through here.
+
+Rules are data, in the spirit of Prefect's orchestration policies: each names an action, the
+states it may start from, the state it leads to and the roles that may ask for it. The gate
+finds the rule, checks the actor, writes the state, bumps the optimistic version and appends
+the audit event, all in the caller's transaction (which holds the case lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.audit import append_event
+from engine.db.models import Case, Step
+from engine.errors import Forbidden, IllegalTransition
+from engine.states import (
+    CASE_OPEN,
+    STEP_OPEN,
+    STEP_WORKING,
+    Actor,
+    CaseState,
+    Role,
+    StepState,
+)
+
+S = StepState
+C = CaseState
+R = Role
+
+STAFF = frozenset({R.OFFICER})
+SYSTEM_ONLY = frozenset({R.SYSTEM})
+INTAKE = frozenset({R.APPLICANT, R.CLERK, R.ADMIN, R.SYSTEM})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One allowed change: ``action`` takes an entity from any of ``sources`` to ``target``."""
+
+    action: str
+    sources: frozenset[Any]
+    target: Any
+    roles: frozenset[Role]
+
+    def allows(self, state: Any) -> bool:
+        return state in self.sources
+
+
+def _rule(action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role]) -> Rule:
+    return Rule(action, frozenset(sources) if sources is not None else frozenset({None}), target, frozenset(roles))
+
+
+STEP_RULES: tuple[Rule, ...] = (
+    _rule("create", None, S.PENDING, SYSTEM_ONLY),
+    _rule("release", {S.PENDING}, S.READY, SYSTEM_ONLY),
+    _rule("claim", {S.READY}, S.ASSIGNED, STAFF),
+    _rule("unclaim", {S.ASSIGNED}, S.READY, {R.OFFICER, R.SUPERVISOR}),
+    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF),
+    _rule("start", {S.READY}, S.IN_PROGRESS, SYSTEM_ONLY),  # automated steps picked up by dispatch
+    _rule("complete", STEP_WORKING, S.DONE, STAFF),
+    _rule("complete", {S.READY, S.IN_PROGRESS}, S.DONE, SYSTEM_ONLY),  # timers, automated steps
+    _rule("reject", STEP_WORKING, S.REJECTED, STAFF),
+    _rule("reject", {S.IN_PROGRESS}, S.REJECTED, SYSTEM_ONLY),  # an automated check failed
+    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF),
+    _rule("receive_supplement", {S.SUPPLEMENT_REQUESTED}, S.IN_PROGRESS, {R.APPLICANT, R.CLERK}),
+    _rule("skip", {S.PENDING, S.READY}, S.SKIPPED, SYSTEM_ONLY),
+    _rule("cancel", STEP_OPEN, S.CANCELLED, SYSTEM_ONLY),
+)
+
+CASE_RULES: tuple[Rule, ...] = (
+    _rule("accept", None, C.ACCEPTED, INTAKE),
+    _rule("progress", {C.ACCEPTED, C.SUPPLEMENT_REQUESTED}, C.IN_PROGRESS, SYSTEM_ONLY),
+    _rule("await_supplement", {C.ACCEPTED, C.IN_PROGRESS}, C.SUPPLEMENT_REQUESTED, SYSTEM_ONLY),
+    _rule("complete", CASE_OPEN, C.COMPLETED, SYSTEM_ONLY),
+    _rule("partially_complete", CASE_OPEN, C.PARTIALLY_COMPLETED, SYSTEM_ONLY),
+    _rule("reject", CASE_OPEN, C.REJECTED, SYSTEM_ONLY),
+    _rule("withdraw", CASE_OPEN, C.WITHDRAWN, {R.APPLICANT, R.CLERK, R.ADMIN}),
+)
+
+
+def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: str) -> Rule:
+    candidates = [r for r in rules if r.action == action]
+    if not candidates:
+        raise IllegalTransition(f"unknown {what} action {action!r}")
+    from_state = [r for r in candidates if r.allows(state)]
+    if not from_state:
+        shown = state.value if state is not None else "new"
+        raise IllegalTransition(f"cannot {action.replace('_', ' ')} a {what} that is {shown}")
+    permitted = [r for r in from_state if actor.role in r.roles]
+    if not permitted:
+        raise Forbidden(f"a {actor.role.value} may not {action.replace('_', ' ')} a {what} that is {state}")
+    return permitted[0]
+
+
+def transition_step(
+    session: Session,
+    *,
+    case: Case,
+    step: Step,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> StepState:
+    """Apply ``action`` to ``step`` if a rule allows it; write state, version and audit event."""
+    current = StepState(step.state) if step.state is not None else None
+    rule = _find(STEP_RULES, action, current, actor, "step")
+    if actor.role is Role.OFFICER and actor.department != step.department:
+        raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
+    step.state = rule.target.value
+    step.version = (step.version or 0) + 1
+    append_event(
+        session,
+        case=case,
+        actor=actor,
+        action=f"step.{action}",
+        at=at,
+        step_id=step.id,
+        from_state=current.value if current else None,
+        to_state=rule.target.value,
+        payload={"step": step.step_key, "instance": step.instance, **(payload or {})},
+    )
+    return StepState(rule.target)
+
+
+def transition_case(
+    session: Session,
+    *,
+    case: Case,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> CaseState:
+    """Apply ``action`` to ``case`` if a rule allows it; write state, version and audit event."""
+    current = CaseState(case.state) if case.state is not None else None
+    rule = _find(CASE_RULES, action, current, actor, "case")
+    case.state = rule.target.value
+    case.version = (case.version or 0) + 1
+    append_event(
+        session,
+        case=case,
+        actor=actor,
+        action=f"case.{action}",
+        at=at,
+        from_state=current.value if current else None,
+        to_state=rule.target.value,
+        payload=payload,
+    )
+    return CaseState(rule.target)

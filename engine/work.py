@@ -1,0 +1,260 @@
+"""Department and applicant actions on a running case.
+
+Every function here is one transaction: it locks the case, checks the caller's expected
+version (a stale one is refused, never silently overwritten), applies one transition through
+the gate, lets :func:`engine.progress.settle` propagate it, and commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import local_date
+from engine.db.models import Case, Step
+from engine.db.session import lock_case
+from engine.errors import DomainError, Forbidden, NotFound, StaleVersion, TooEarly
+from engine.progress import close_step, settle, start_step_clock
+from engine.runtime import Runtime
+from engine.states import STEP_OPEN, Actor, Role, StepState
+from engine.transitions import transition_case, transition_step
+
+T = TypeVar("T")
+
+
+def in_transaction(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` and commit, or roll back and re-raise."""
+    try:
+        result = work()
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
+    """The step and its case, with the case locked and both read fresh after the lock."""
+    case_id = session.scalar(select(Step.case_id).where(Step.id == step_id))
+    if case_id is None:
+        raise NotFound(f"no step {step_id}", field="step_id")
+    case = lock_case(session, case_id)
+    assert case is not None  # steps are never deleted
+    session.refresh(case)
+    step = session.scalars(select(Step).where(Step.id == step_id).execution_options(populate_existing=True)).one()
+    return case, step
+
+
+def load_case(session: Session, case_id: str) -> Case:
+    case = lock_case(session, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}", field="case_id")
+    session.refresh(case)
+    return case
+
+
+def check_case_access(actor: Actor, case: Case) -> None:
+    """Applicants act only on their own cases."""
+    if actor.role is Role.APPLICANT and actor.subject != case.applicant_id:
+        raise Forbidden("this case belongs to another applicant")
+
+
+def _check_version(step: Step, expected_version: int | None) -> None:
+    if expected_version is not None and step.version != expected_version:
+        raise StaleVersion(
+            f"step was changed by someone else (version {step.version}, you had {expected_version}); reload it",
+            field="version",
+        )
+
+
+def _act(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    action: str,
+    expected_version: int | None,
+    payload: dict[str, Any] | None = None,
+    before: Callable[[Case, Step], None] | None = None,
+    after: Callable[[Case, Step, datetime], None] | None = None,
+) -> Step:
+    def work() -> Step:
+        case, step = load_step(session, step_id)
+        _check_version(step, expected_version)
+        if before is not None:
+            before(case, step)
+        now = runtime.clock.now()
+        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=payload)
+        if after is not None:
+            after(case, step, now)
+        settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+        return step
+
+    return in_transaction(session, work)
+
+
+def claim_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
+    """An officer takes a ready step from the department's worklist."""
+
+    def assign(_case: Case, step: Step, _now: datetime) -> None:
+        step.assigned_to = actor.id
+
+    return _act(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version, after=assign)
+
+
+def start_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
+    """An officer starts working on a claimed step."""
+    return _act(session, runtime, step_id=step_id, actor=actor, action="start", expected_version=expected_version)
+
+
+def complete_step(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    outputs: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> Step:
+    """Finish a step with its outputs; dependents whose prerequisites are all met are released."""
+
+    def not_too_early(_case: Case, step: Step) -> None:
+        if step.not_before is not None and runtime.today() < step.not_before:
+            raise TooEarly(f"step {step.step_key} has a minimum waiting period until {step.not_before.isoformat()}")
+
+    def record(_case: Case, step: Step, now: datetime) -> None:
+        step.outputs = dict(outputs or {})
+        step.closed_at = now
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
+        payload={"outputs": outputs or {}}, before=not_too_early, after=record,
+    )
+
+
+def reject_step(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, reason: str, expected_version: int | None = None
+) -> Step:
+    """Refuse a step (不予许可) with a reason; its dependents are cancelled."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("a rejection needs a reason", field="reason")
+
+    def record(_case: Case, step: Step, now: datetime) -> None:
+        step.reason = reason
+        step.closed_at = now
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="reject", expected_version=expected_version,
+        payload={"reason": reason}, after=record,
+    )
+
+
+def request_supplement(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    materials: Sequence[str],
+    note: str = "",
+    expected_version: int | None = None,
+) -> Step:
+    """补正: ask, in one notice, for everything missing; the step's clock stops (行政许可法 §32)."""
+    wanted = [m.strip() for m in materials if m and m.strip()]
+    if not wanted:
+        raise DomainError("list at least one missing material", field="materials")
+
+    def record(_case: Case, step: Step, now: datetime) -> None:
+        step.supplement = {"requested": wanted, "note": note.strip(), "requested_at": now.isoformat(), "by": actor.id}
+        step.clock_stopped_on = local_date(now)
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="request_supplement",
+        expected_version=expected_version, payload={"materials": wanted, "note": note.strip()}, after=record,
+    )
+
+
+def receive_supplement(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    materials: Sequence[str],
+    expected_version: int | None = None,
+) -> Step:
+    """The applicant (or a clerk) hands in the requested materials; the step's clock restarts."""
+    handed_in = [m.strip() for m in materials if m and m.strip()]
+
+    def check(case: Case, step: Step) -> None:
+        check_case_access(actor, case)
+        missing = [m for m in step.supplement.get("requested", []) if m not in handed_in]
+        if missing:
+            raise DomainError(f"still missing: {', '.join(missing)}", field="materials")
+
+    def restart(case: Case, step: Step, now: datetime) -> None:
+        step.supplement = {**step.supplement, "received": handed_in, "received_at": now.isoformat()}
+        spec = runtime.spec_for(session, case).step(step.step_key)
+        # §32: the application counts as accepted on the day the materials arrive.
+        start_step_clock(runtime, step, spec, local_date(now))
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="receive_supplement",
+        expected_version=expected_version, payload={"materials": handed_in}, before=check, after=restart,
+    )
+
+
+def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, reason: str = "") -> Case:
+    """The applicant withdraws (撤回): every open step is cancelled."""
+
+    def work() -> Case:
+        case = load_case(session, case_id)
+        check_case_access(actor, case)
+        now = runtime.clock.now()
+        transition_case(session, case=case, action="withdraw", actor=actor, at=now, payload={"reason": reason})
+        for step in case.steps:
+            if StepState(step.state) in STEP_OPEN:
+                close_step(session, case=case, step=step, action="cancel", at=now, reason="case withdrawn")
+        case.closed_at = now
+        return case
+
+    return in_transaction(session, work)
+
+
+def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) -> list[str]:
+    """Complete timer steps whose minimum wait has passed; return their step ids."""
+    today = runtime.today()
+    due = list(
+        session.scalars(
+            select(Step.id)
+            .where(Step.kind == "timer", Step.state == StepState.READY.value, Step.not_before <= today)
+            .limit(limit)
+        )
+    )
+    session.rollback()  # end the read transaction before locking case by case
+    released = []
+    for step_id in due:
+
+        def work(step_id: str = step_id) -> bool:
+            case, step = load_step(session, step_id)
+            if step.state != StepState.READY.value:
+                return False  # someone else released it meanwhile
+            now = runtime.clock.now()
+            from engine.states import SYSTEM
+
+            transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now,
+                            payload={"waited_until": step.not_before.isoformat() if step.not_before else None})
+            step.closed_at = now
+            step.outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
+            settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+            return True
+
+        if in_transaction(session, work):
+            released.append(step_id)
+    return released

@@ -1,0 +1,144 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable), an injected clock.
+
+Database-backed tests take the ``db`` fixture and run once per available backend. PostgreSQL
+is used when ``ONEVISIT_TEST_PG`` names a URL (CI sets it; then it must answer) or when the
+local server answers on the default URL. Each test session migrates a private schema once and
+truncates between tests; SQLite tests copy a migrated template file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.calendar import WorkingCalendar
+from engine.clock import FixedClock
+from engine.db.models import Base
+from engine.db.session import make_engine, make_sessionmaker, migrate
+from engine.runtime import Runtime, publish_bundles
+from engine.spec.loader import BundleRegistry, load_registry
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_url() -> str | None:
+    wanted = os.environ.get("ONEVISIT_TEST_PG")
+    url = wanted or DEFAULT_PG
+    try:
+        engine = make_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return url
+    except Exception as exc:
+        if wanted:
+            raise RuntimeError(f"ONEVISIT_TEST_PG={wanted} does not answer: {exc}") from exc
+        return None
+
+
+_PG = _pg_url()
+BACKENDS = ["sqlite"] + (["postgresql"] if _PG else [])
+
+
+def pytest_report_header() -> str:
+    return f"onevisit database backends: {', '.join(BACKENDS)}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, scope="session")
+
+
+@dataclass
+class Database:
+    backend: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    def session(self) -> Session:
+        return self.sessions()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "onevisit.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    assert _PG is not None
+    schema = f"ov_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(_PG)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(_PG, connect_args={"options": f"-csearch_path={schema}"}, pool_size=20, max_overflow=20)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if backend == "sqlite":
+        path = tmp_path / "onevisit.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        engine = make_engine(f"sqlite:///{path}")
+        yield Database(backend, engine, make_sessionmaker(engine))
+        engine.dispose()
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        yield Database(backend, engine, make_sessionmaker(engine))
+
+
+@pytest.fixture(scope="session")
+def registry() -> BundleRegistry:
+    return load_registry()
+
+
+@pytest.fixture(scope="session")
+def calendar() -> WorkingCalendar:
+    return WorkingCalendar.default()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    # Monday 2 March 2026, 09:00 Beijing time: an ordinary working week.
+    clock = FixedClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    return clock
+
+
+@pytest.fixture
+def runtime(registry: BundleRegistry, calendar: WorkingCalendar, clock: FixedClock) -> Runtime:
+    return Runtime(registry=registry, calendar=calendar, clock=clock)
+
+
+@pytest.fixture
+def session(db: Database, runtime: Runtime) -> Iterator[Session]:
+    with db.session() as session:
+        publish_bundles(session, runtime)
+        yield session
+
+
+def local(day: date, hour: int = 9) -> datetime:
+    from engine.clock import CHINA
+
+    return datetime(day.year, day.month, day.day, hour, tzinfo=CHINA)
