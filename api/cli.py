@@ -1,0 +1,128 @@
+"""The ``onevisit`` command: bundles check, database upgrade, audit verify, demo, serve, token.
+
+Errors are one line on stderr naming the file and line (or the setting) and exit 1; never a
+traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import DomainError
+from engine.spec.loader import FIELDS_FILE, SpecError, load_registry
+
+
+def _fail(message: str) -> int:
+    print(f"onevisit: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_bundles_check(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        return _fail(f"{directory}: not a directory")
+    try:
+        registry = load_registry(directory, Path(args.fields))
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"onevisit: {len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    for bundle in registry:
+        print(f"{bundle.id} {bundle.version} steps={len(bundle.steps)}")
+    return 0
+
+
+def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.db.session import make_engine, make_sessionmaker, migrate
+    from engine.settings import get_settings
+
+    url = getattr(args, "db", None) or get_settings().db
+    engine = make_engine(url)
+    migrate(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    engine, _ = _database(args)
+    print(f"database at revision head: {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from engine.audit import verify_audit
+
+    _, sessions = _database(args)
+    with sessions() as session:
+        report = verify_audit(session)
+    for item in report.breaks:
+        print(f"case {item.case_id} event {item.seq}: {item.problem}", file=sys.stderr)
+    status = "OK" if report.ok else f"BROKEN ({len(report.breaks)} problem(s))"
+    print(f"audit chain {status}: {report.cases} cases, {report.events} events")
+    return 0 if report.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from engine.demo import demo_clock, run_demo
+    from engine.runtime import Runtime, publish_bundles
+
+    _, sessions = _database(args)
+    clock = demo_clock()
+    runtime = Runtime.default(clock=clock)
+    with sessions() as session:
+        publish_bundles(session, runtime)
+        results = run_demo(session, runtime, clock, bundles=args.bundle or None)
+    failed = [r for r in results if r.state != "completed"]
+    print(f"demo: {len(results)} cases, {len(results) - len(failed)} completed")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onevisit", description="One thing, one visit (一件事一次办) workflow engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bundles = sub.add_parser("bundles", help="bundle files").add_subparsers(dest="action", required=True)
+    check = bundles.add_parser("check", help="validate bundle YAML files; one line per bundle")
+    check.add_argument("dir", nargs="?", default=str(Path(__file__).resolve().parents[1] / "bundles"))
+    check.add_argument("--fields", default=str(FIELDS_FILE), help="field dictionary (default: the packaged one)")
+    check.set_defaults(func=cmd_bundles_check)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
+    upgrade = db.add_parser("upgrade", help="run migrations to the latest revision")
+    upgrade.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
+    verify = audit.add_parser("verify", help="re-hash every case's audit chain")
+    verify.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    demo = sub.add_parser("demo", help="seed synthetic applicants and run one case of each bundle")
+    demo.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    demo.add_argument("--bundle", action="append", help="only this bundle (repeatable)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``onevisit`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SpecError as exc:
+        return _fail(str(exc))
+    except DomainError as exc:
+        return _fail(exc.message)
+    except Exception as exc:  # noqa: BLE001 - a CLI reports, it does not dump tracebacks
+        from sqlalchemy.exc import ArgumentError, OperationalError
+
+        if isinstance(exc, ArgumentError | OperationalError):
+            return _fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
