@@ -203,3 +203,58 @@ class ReceiptCounter(Base):
     region: Mapped[str] = mapped_column(String(12), primary_key=True)
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class Licence(Base):
+    """An electronic licence (电子证照) held by a person or enterprise."""
+
+    __tablename__ = "licences"
+    __table_args__ = (
+        Index("ix_licences_holder_type", "holder_id", "type_code"),
+        UniqueConstraint("type_code", "number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    type_code: Mapped[str] = mapped_column(String(32))
+    holder_id: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    issuer: Mapped[str] = mapped_column(String(200), default="")
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None]
+    source_case_id: Mapped[str | None] = mapped_column(String(32))
+    source_step_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str | None] = mapped_column(String(12))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AccessRecord(Base):
+    """A staff read of a full record (ID numbers unmasked): who, what, when."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    step_id: Mapped[str | None] = mapped_column(String(32))
+    what: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
