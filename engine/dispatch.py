@@ -23,7 +23,7 @@ from engine.progress import settle
 from engine.runtime import Runtime
 from engine.states import SYSTEM, StepState
 from engine.transitions import transition_step
-from engine.work import in_transaction, load_step
+from engine.work import in_transaction, load_step, record_licences
 
 MAX_ATTEMPTS = 8
 
@@ -108,6 +108,7 @@ def _process(session: Session, runtime: Runtime, message_id: int) -> MessageResu
                     payload={"outputs": outputs})
     step.outputs = outputs
     step.closed_at = now
+    record_licences(session, runtime, case, step, now)
     settle(session, runtime, case=case, spec=spec, at=now)
     return MessageResult(message_id, Outcome.COMPLETED)
 

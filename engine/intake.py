@@ -24,6 +24,7 @@ from engine.application import validate_answers
 from engine.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
+from engine.prefill import PrefillContext, prefill
 from engine.progress import close_step, set_case_due, settle
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
@@ -97,10 +98,11 @@ def accept_case(
         raise InvalidApplication(
             [FieldProblem("applicant.id", "applicant.not_self", "只能为本人（本企业）申请", "applicants may only apply for themselves")]
         )
-    cleaned = validate_answers(spec, runtime.registry.fields, answers)
+    merged, intake = apply_prefill(session, runtime, spec, applicant, answers)
+    cleaned = validate_answers(spec, runtime.registry.fields, merged)
     region = _region(region or actor.region or "430100")
     try:
-        case = _create(session, runtime, spec, applicant, cleaned, actor, region, idempotency_key, fingerprint)
+        case = _create(session, runtime, spec, applicant, cleaned, actor, region, idempotency_key, fingerprint, intake)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -114,6 +116,41 @@ def accept_case(
         session.rollback()
         raise
     return case
+
+
+def apply_prefill(
+    session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge prefilled values under the typed answers; refuse changes to locked prefilled fields.
+
+    Returns the merged answers and what intake records about them (sources, corrections,
+    waived materials and materials to supply) in the acceptance audit event.
+    """
+    result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today()))
+    merged = {name: found.value for name, found in result.values.items()}
+    problems: list[FieldProblem] = []
+    corrections = []
+    for name, value in answers.items():
+        found = result.values.get(name)
+        if found is not None and value not in (None, "") and str(value).strip() != str(found.value):
+            if not runtime.registry.fields[name].correctable:
+                problems.append(FieldProblem(
+                    name, "field.not_correctable",
+                    f"该项由{found.detail}预填，不可修改", f"is prefilled from {found.detail} and cannot be changed",
+                ))
+            corrections.append({"field": name, "prefilled": found.value, "given": value, "source": found.detail})
+        if value not in (None, ""):
+            merged[name] = value
+    if problems:
+        raise InvalidApplication(problems)
+    intake = {
+        "prefilled": {n: {"source": f.source, "detail": f.detail} for n, f in result.values.items() if n not in answers
+                      or answers[n] in (None, "")},
+        "corrections": corrections,
+        "waived": [{"step": m.step, "material": m.name, "reason": m.reason} for m in result.waived],
+        "to_supply": [{"step": m.step, "material": m.name, "required": m.required} for m in result.to_supply],
+    }
+    return merged, intake
 
 
 def _region(code: str) -> str:
@@ -142,6 +179,7 @@ def _create(
     region: str,
     idempotency_key: str | None,
     fingerprint: str,
+    intake: dict[str, Any],
 ) -> Case:
     now = runtime.clock.now()
     today = local_date(now)
@@ -169,7 +207,7 @@ def _create(
     session.add(case)
     transition_case(
         session, case=case, action="accept", actor=actor, at=now,
-        payload={"bundle": spec.id, "version": spec.version, "receipt_no": case.receipt_no},
+        payload={"bundle": spec.id, "version": spec.version, "receipt_no": case.receipt_no, **intake},
     )
     position = 0
     for step_spec in spec.steps:

@@ -18,6 +18,7 @@ from engine.clock import local_date
 from engine.db.models import Case, Step
 from engine.db.session import lock_case
 from engine.errors import DomainError, Forbidden, NotFound, StaleVersion, TooEarly
+from engine.licences import issue_step_licences
 from engine.progress import close_step, settle, start_step_clock
 from engine.runtime import Runtime
 from engine.states import STEP_OPEN, Actor, Role, StepState
@@ -127,14 +128,29 @@ def complete_step(
         if step.not_before is not None and runtime.today() < step.not_before:
             raise TooEarly(f"step {step.step_key} has a minimum waiting period until {step.not_before.isoformat()}")
 
-    def record(_case: Case, step: Step, now: datetime) -> None:
+    def record(case: Case, step: Step, now: datetime) -> None:
         step.outputs = dict(outputs or {})
         step.closed_at = now
+        record_licences(session, runtime, case, step, now)
 
     return _act(
         session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
         payload={"outputs": outputs or {}}, before=not_too_early, after=record,
     )
+
+
+def record_licences(session: Session, runtime: Runtime, case: Case, step: Step, now: datetime) -> None:
+    """Store the licence a finished step issues, so later steps and cases are prefilled from it."""
+    spec = runtime.spec_for(session, case).step(step.step_key)
+    department = runtime.registry.catalog.departments.get(step.department)
+    issued = issue_step_licences(
+        session, case_id=case.id, step_id=step.id, applicant_id=case.applicant_id, answers=case.answers,
+        element=step.context, output=spec.outputs, issuer=department.name.zh if department else step.department,
+        outputs=step.outputs, now=now, today=local_date(now),
+    )
+    if issued:
+        step.outputs = {**step.outputs, "licences": [{"type": l.type_code, "number": l.number, "holder": l.holder_id}
+                                                     for l in issued]}
 
 
 def reject_step(

@@ -69,14 +69,17 @@ class _Doc:
         best = node.start_mark.line + 1 if node is not None else None
         for key in loc:
             if isinstance(node, yaml.MappingNode):
-                node = next((v for k, v in node.value if k.value == key), None)
+                # The key's line, not its value's: a block value starts on the next line.
+                pair = next(((k, v) for k, v in node.value if k.value == key), None)
+                if pair is None:
+                    break
+                best = pair[0].start_mark.line + 1
+                node = pair[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
                 node = node.value[key]
+                best = node.start_mark.line + 1
             else:
-                node = None
-            if node is None:
                 break
-            best = node.start_mark.line + 1
         return best
 
 
@@ -99,7 +102,12 @@ def _validate(model: type[M], doc: _Doc, data: Any, loc: tuple[str | int, ...], 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors:
+            if err["type"] == "too_short" and any(
+                len(o["loc"]) > len(err["loc"]) and o["loc"][: len(err["loc"])] == err["loc"] for o in errors
+            ):
+                continue  # pydantic counts only the valid items; the invalid ones are reported themselves
             full = loc + tuple(err["loc"])
             problems.append(
                 SpecProblem(doc.path, doc.line(full), f"{_dotted(err['loc'])}: {err['msg']}", _step_of(doc, full))
@@ -324,5 +332,24 @@ def _check_step(
         if material.licence is not None and material.licence not in catalog.licences:
             add(f"material {material.name!r}: unknown licence type {material.licence!r}", loc + ("materials", j), sid)
         check_condition(material.when, loc + ("materials", j, "when"), sid)
-    if step.outputs.licence is not None and step.outputs.licence not in catalog.licences:
-        add(f"unknown output licence type {step.outputs.licence!r}", loc + ("outputs", "licence"), sid)
+        if material.holder_field is not None and material.holder_field not in declared:
+            add(f"material {material.name!r}: holder_field {material.holder_field!r} is not a field of the bundle",
+                loc + ("materials", j, "holder_field"), sid)
+    _check_outputs(step, loc, catalog, declared, add)
+
+
+def _check_outputs(step: StepSpec, loc: tuple[str | int, ...], catalog: Catalog, declared: set[str], add: Any) -> None:
+    outputs, sid = step.outputs, step.id
+    if outputs.licence is not None and outputs.licence not in catalog.licences:
+        add(f"unknown output licence type {outputs.licence!r}", loc + ("outputs", "licence"), sid)
+        return
+    for name in (*outputs.holders, *outputs.attributes.values()):
+        if name not in declared:
+            add(f"output field {name!r} is not a field of the bundle", loc + ("outputs",), sid)
+    if outputs.licence is not None:
+        known = catalog.licences[outputs.licence].attributes
+        for attribute in outputs.attributes:
+            if attribute not in known:
+                add(f"licence {outputs.licence!r} has no attribute {attribute!r}", loc + ("outputs", "attributes"), sid)
+    elif outputs.holders or outputs.attributes:
+        add("outputs.holders/attributes need an output licence", loc + ("outputs",), sid)

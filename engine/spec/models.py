@@ -205,6 +205,8 @@ class Material(Frozen):
     supply: SupplyMode
     licence: str | None = None
     """Licence type that satisfies this material (supply 2, or 4 when a licence may waive it)."""
+    holder_field: str | None = None
+    """The field holding the licence holder's id (女方居民身份证 → bride_id_number); default the applicant."""
     required: bool = True
     when: Condition | None = None
     note: str = ""
@@ -220,6 +222,10 @@ class Output(Frozen):
     result: str = ""
     licence: str | None = None
     """Licence type issued when the step completes (stored, then prefills later steps)."""
+    holders: tuple[str, ...] = ()
+    """Fields holding the ids of the licence holders (one licence each); default the applicant."""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    """Licence attribute → field whose value fills it (from the answers or the for_each element)."""
 
 
 class StepSpec(Frozen):
