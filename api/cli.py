@@ -41,7 +41,10 @@ def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from engine.settings import get_settings
 
     url = getattr(args, "db", None) or get_settings().db
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except (ImportError, OSError) as exc:  # no driver for the URL's dialect; an unusable SQLite path
+        raise DomainError(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
     migrate(engine)
     return engine, make_sessionmaker(engine)
 

@@ -38,23 +38,37 @@ def in_transaction(session: Session, work: Callable[[], T]) -> T:
         raise
 
 
+def _refresh_steps(session: Session, case: Case) -> list[Step]:
+    """Re-read every step of a locked case, overwriting what this session remembers of them.
+
+    Sessions keep loaded rows across commits (``expire_on_commit=False``), and ``settle`` and
+    ``withdraw_case`` read all sibling steps through ``case.steps``: a copy loaded in an
+    earlier transaction, changed since by another session, would otherwise be taken for the
+    truth (a join never released, a done step cancelled again).
+    """
+    stmt = select(Step).where(Step.case_id == case.id).execution_options(populate_existing=True)
+    return list(session.scalars(stmt))
+
+
 def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
-    """The step and its case, with the case locked and both read fresh after the lock."""
+    """The step and its case, with the case locked and it and all its steps read fresh after the lock."""
     case_id = session.scalar(select(Step.case_id).where(Step.id == step_id))
     if case_id is None:
         raise NotFound(f"no step {step_id}", field="step_id")
     case = lock_case(session, case_id)
     assert case is not None  # steps are never deleted
     session.refresh(case)
-    step = session.scalars(select(Step).where(Step.id == step_id).execution_options(populate_existing=True)).one()
+    step = next(s for s in _refresh_steps(session, case) if s.id == step_id)
     return case, step
 
 
 def load_case(session: Session, case_id: str) -> Case:
+    """The case, locked, with it and all its steps read fresh after the lock."""
     case = lock_case(session, case_id)
     if case is None:
         raise NotFound(f"no case {case_id}", field="case_id")
     session.refresh(case)
+    _refresh_steps(session, case)
     return case
 
 
@@ -238,6 +252,8 @@ def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Ac
             if StepState(step.state) in STEP_OPEN:
                 close_step(session, case=case, step=step, action="cancel", at=now, reason="case withdrawn")
         case.closed_at = now
+        # A closed case changes no more states, but its clock resumes, as on every other close.
+        settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
         return case
 
     return in_transaction(session, work)

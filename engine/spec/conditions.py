@@ -43,15 +43,18 @@ class Comparison(BaseModel):
         if len(given) != 1:
             raise ValueError(
                 f"a comparison on field {self.field!r} needs exactly one operator of "
-                f"{', '.join(_OPERATORS)}; got {len(given)}"
+                f"{', '.join(_OPERATORS)}; got {len(given)} (to test for no value, write exists: false)"
             )
         return self
 
     def _set_operators(self) -> set[str]:
+        # An operator given as null counts as absent: stored snapshots write every operator out,
+        # and "equals null" is spelled ``exists: false``.
         names = set()
         for name in self.model_fields_set:
-            names.add("in" if name == "in_" else name)
-        return names - {"field"}
+            if name != "field" and getattr(self, name) is not None:
+                names.add("in" if name == "in_" else name)
+        return names
 
     @property
     def operator(self) -> str:

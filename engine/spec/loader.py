@@ -290,8 +290,10 @@ def check_bundle(
         try:
             tuple(TopologicalSorter(graph).static_order())
         except CycleError as exc:
-            cycle = " -> ".join(exc.args[1])
-            add(f"dependency cycle: {cycle}", ("steps",), exc.args[1][0])
+            # graphlib lists each node before its dependent; show "a -> b" as "a depends on b".
+            cycle = list(reversed(exc.args[1]))
+            first = next(i for i, s in enumerate(bundle.steps) if s.id == cycle[0])
+            add(f"dependency cycle: {' -> '.join(cycle)} (each step depends on the next)", ("steps", first), cycle[0])
     return problems
 
 

@@ -1,0 +1,344 @@
+"""The ``onevisit`` command, run in-process (``api.cli.main``) and once as the console script.
+
+Every database here is a SQLite file under the test's tmp_path; ONEVISIT_DB points there too,
+so nothing is ever written into the repository's data/ folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from api.cli import main
+from engine.db.models import Base
+from engine.db.session import alembic_config, make_engine
+from engine.settings import get_settings
+from engine.spec.loader import BUNDLES_DIR, load_registry
+
+LINE = re.compile(r"^(?P<file>.+\.yaml):(?P<line>\d+): step '(?P<step>[a-z_0-9]+)': (?P<problem>.+)$")
+
+FIELDS = """\
+- id: applicant_name
+  label: {zh: 申请人姓名, en: Applicant name}
+  type: text
+"""
+
+BROKEN = """\
+id: broken
+version: 1
+name: {zh: 坏, en: Broken}
+applicant_kind: person
+time_limit: {working_days: 10}
+fields:
+  - field: applicant_name
+steps:
+  - id: first
+    item: 99-NOPE
+    time_limit: {working_days: 5}
+  - id: second
+    item: 11-JHDJ
+    depends_on: [ghost]
+    time_limit: {working_days: 5}
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """ONEVISIT_DB names a file in tmp_path; the cached settings are re-read around each test."""
+    url = f"sqlite:///{tmp_path / 'env' / 'onevisit.db'}"
+    monkeypatch.setenv("ONEVISIT_DB", url)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def onevisit_script() -> str:
+    script = shutil.which("onevisit") or str(Path(sys.executable).with_name("onevisit"))
+    assert Path(script).exists(), "the onevisit console script is not installed"
+    return script
+
+
+@pytest.fixture
+def broken_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "bundles"
+    shutil.copytree(BUNDLES_DIR / "catalog", directory / "catalog")
+    (directory / "broken.yaml").write_text(BROKEN, encoding="utf-8")
+    (tmp_path / "fields.yaml").write_text(FIELDS, encoding="utf-8")
+    return directory
+
+
+# --- bundles check ---------------------------------------------------------------------------
+
+
+def expected_bundle_lines() -> list[str]:
+    return [f"{b.id} {b.version} steps={len(b.steps)}" for b in load_registry()]
+
+
+def test_bundles_check_prints_one_line_per_bundle(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "bundles", "check")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines == expected_bundle_lines()
+    assert all(re.fullmatch(r"[a-z_0-9]+ \d+ steps=\d+", line) for line in lines)
+    assert "marriage 1 steps=4" in lines
+    assert err == ""
+
+
+def test_bundles_check_with_an_explicit_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "bundles", "check", str(BUNDLES_DIR))
+    assert code == 0
+    assert out.splitlines() == expected_bundle_lines()
+
+
+def test_bundles_check_on_a_broken_dir(capsys: pytest.CaptureFixture[str], broken_dir: Path) -> None:
+    fields = broken_dir.parent / "fields.yaml"
+    code, out, err = run(capsys, "bundles", "check", str(broken_dir), "--fields", str(fields))
+    assert code == 1
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[-1] == "onevisit: 2 problem(s) found"
+    parsed = [LINE.match(line) for line in lines[:-1]]
+    assert all(parsed), lines
+    path = str(broken_dir / "broken.yaml")
+    assert {(m["file"], int(m["line"]), m["step"], m["problem"]) for m in parsed if m} == {
+        (path, 10, "first", "unknown service item '99-NOPE'"),
+        (path, 14, "second", "unknown dependency 'ghost'"),
+    }
+
+
+def test_bundles_check_reports_problems_of_every_file(capsys: pytest.CaptureFixture[str], broken_dir: Path) -> None:
+    (broken_dir / "also_broken.yaml").write_text(
+        BROKEN.replace("id: broken", "id: also_broken").replace("time_limit: {working_days: 5}\n  - id: second",
+                                                                  "time_limit: {working_days: 0}\n  - id: second"),
+        encoding="utf-8",
+    )
+    (broken_dir / "bad_yaml.yaml").write_text("id: x\nversion: 1: 2\n", encoding="utf-8")
+    code, _, err = run(capsys, "bundles", "check", str(broken_dir), "--fields", str(broken_dir.parent / "fields.yaml"))
+    assert code == 1
+    files = {Path(line.split(":", 1)[0]).name for line in err.splitlines()[:-1]}
+    assert files == {"broken.yaml", "also_broken.yaml", "bad_yaml.yaml"}
+    assert f"{broken_dir / 'bad_yaml.yaml'}:2: invalid YAML: mapping values are not allowed here" in err.splitlines()
+
+
+def test_bundles_check_on_a_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "bundles"
+    code, out, err = run(capsys, "bundles", "check", str(missing))
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [f"onevisit: {missing}: not a directory"]
+
+
+def test_bundles_check_on_a_missing_fields_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nofields.yaml"
+    code, _, err = run(capsys, "bundles", "check", str(BUNDLES_DIR), "--fields", str(missing))
+    assert code == 1
+    assert str(missing) in err
+
+
+def test_the_console_script_runs(tmp_path: Path, broken_dir: Path) -> None:
+    script = onevisit_script()
+    ok = subprocess.run([script, "bundles", "check"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines() == expected_bundle_lines()
+    bad = subprocess.run(
+        [script, "bundles", "check", str(broken_dir), "--fields", str(tmp_path / "fields.yaml")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert all(LINE.match(line) for line in bad.stderr.splitlines()[:-1])
+
+
+# --- db upgrade ---------------------------------------------------------------------------------
+
+
+def head_revision(url: str) -> tuple[str | None, str]:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    engine = make_engine(url)
+    try:
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        return current, head or ""
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_creates_the_schema(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dir" / "onevisit.db"
+    url = sqlite_url(path)
+    code, out, err = run(capsys, "db", "upgrade", "--db", url)
+    assert code == 0, err
+    assert out.strip() == f"database at revision head: {url}"
+    assert path.exists()
+    engine = make_engine(url)
+    try:
+        assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    current, head = head_revision(url)
+    assert current == head
+    # running it again is harmless
+    assert run(capsys, "db", "upgrade", "--db", url)[0] == 0
+
+
+def test_db_upgrade_uses_onevisit_db(capsys: pytest.CaptureFixture[str], isolated_settings: str, tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0
+    assert out.strip() == f"database at revision head: {isolated_settings}"
+    assert (tmp_path / "env" / "onevisit.db").exists()
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["audit", "verify"], ["demo", "--bundle", "marriage"]])
+@pytest.mark.parametrize("url", ["nosuchdb://x", "not a url at all"])
+def test_a_bad_db_url_is_one_line(capsys: pytest.CaptureFixture[str], command: list[str], url: str) -> None:
+    code, out, err = run(capsys, *command, "--db", url)
+    assert code == 1
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("onevisit: database: ")
+
+
+def test_a_missing_driver_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("mysqlclient is installed here")
+    code, out, err = run(capsys, "db", "upgrade", "--db", "mysql://user@localhost/onevisit")
+    assert code == 1 and out == ""
+    assert err.splitlines() == ["onevisit: database: ModuleNotFoundError: No module named 'MySQLdb'"]
+
+
+def test_an_unusable_sqlite_path_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code, out, err = run(capsys, "db", "upgrade", "--db", sqlite_url(blocker / "onevisit.db"))
+    assert code == 1 and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("onevisit: database: ")
+    assert str(blocker) in lines[0]
+
+
+def test_a_bad_onevisit_db_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEVISIT_DB", "nosuchdb://x")
+    get_settings.cache_clear()
+    code, _, err = run(capsys, "db", "upgrade")
+    assert code == 1
+    assert len(err.splitlines()) == 1 and err.startswith("onevisit: database: ")
+    assert "nosuchdb" in err
+
+
+# --- demo and audit verify ------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    path = tmp_path / "demo.db"
+    code, out, err = run(capsys, "demo", "--db", sqlite_url(path), "--bundle", "marriage")
+    assert code == 0, err
+    return path
+
+
+def test_demo_runs_a_marriage_case(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    code, out, err = run(capsys, "demo", "--db", sqlite_url(path), "--bundle", "marriage")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert re.fullmatch(r"\[marriage\] accepted \d{6}-\d{8}-\d{5}: 4 steps, due \d{4}-\d{2}-\d{2}", lines[0])
+    assert any(re.fullmatch(r"\[marriage\]   dept 11 completed marriage_registration", line) for line in lines)
+    assert any(line.startswith("[marriage] completed: 4 steps done in ") for line in lines)
+    assert lines[-1] == "demo: 1 cases, 1 completed"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT bundle_id, state FROM cases").fetchall() == [("marriage", "completed")]
+
+
+def test_audit_verify_ok(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
+    assert code == 0, err
+    assert re.fullmatch(r"audit chain OK: 1 cases, \d+ events\n", out)
+    assert err == ""
+
+
+def test_audit_verify_uses_onevisit_db(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                       demo_db: Path) -> None:
+    monkeypatch.setenv("ONEVISIT_DB", sqlite_url(demo_db))
+    get_settings.cache_clear()
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0
+    assert out.startswith("audit chain OK: 1 cases,")
+
+
+def test_audit_verify_on_an_empty_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "audit", "verify", "--db", sqlite_url(tmp_path / "empty.db"))
+    assert code == 0
+    assert out.strip() == "audit chain OK: 0 cases, 0 events"
+
+
+def test_audit_verify_finds_tampering(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    conn = sqlite3.connect(demo_db)
+    try:
+        (case_id,) = conn.execute("SELECT id FROM cases").fetchone()
+        tamper = "UPDATE audit_events SET payload = json_set(payload, '$.tampered', 1) WHERE case_id = ? AND seq = 2"
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(tamper, (case_id,))
+        conn.rollback()
+        conn.execute("DROP TRIGGER audit_events_no_update")
+        assert conn.execute(tamper, (case_id,)).rowcount == 1
+        conn.commit()
+    finally:
+        conn.close()
+
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
+    assert code == 1
+    assert err.splitlines() == [f"case {case_id} event 2: content does not match its hash"]
+    assert re.fullmatch(r"audit chain BROKEN \(1 problem\(s\)\): 1 cases, \d+ events\n", out)
+
+
+def test_audit_verify_finds_a_deleted_tail(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    conn = sqlite3.connect(demo_db)
+    try:
+        (case_id,) = conn.execute("SELECT id FROM cases").fetchone()
+        (last,) = conn.execute("SELECT max(seq) FROM audit_events WHERE case_id = ?", (case_id,)).fetchone()
+        conn.execute("DROP TRIGGER audit_events_no_delete")
+        conn.execute("DELETE FROM audit_events WHERE case_id = ? AND seq = ?", (case_id, last))
+        conn.commit()
+    finally:
+        conn.close()
+    code, _, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
+    assert code == 1
+    assert f"case {case_id} event 0: the case's head does not match its last event" in err
+
+
+def test_audit_verify_in_a_subprocess_reports_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [onevisit_script(), "audit", "verify", "--db", "nosuchdb://x"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("onevisit: database: ")
