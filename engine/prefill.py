@@ -13,8 +13,9 @@ How an application is prefilled:
    ``correctable`` decides: a correction is accepted (and audited by intake) or refused.
 4. Each applicable step's materials are then classified: template-generated (1) and
    data-interface (3) materials are always waived; an e-licence material (2, or any material
-   naming a licence) is waived when a valid licence of that type exists for its holder, and
-   must be supplied otherwise. Expired or revoked licences are never used.
+   naming a licence) is waived when a valid licence of that type exists for its holder, or
+   when an earlier step of the same bundle issues it; it must be supplied otherwise. Expired
+   or revoked licences are never used.
 """
 
 from __future__ import annotations
@@ -256,8 +257,32 @@ def material_statuses(
     out: list[MaterialStatus] = []
     for step, material, holder in wanted:
         waived, reason = _waiver(context, material, found.get((holder or "", material.licence or "")))
+        issuer = _issued_earlier(context.bundle, step, material, answers)
+        if not waived and issuer is not None:
+            item = context.registry.catalog.items[issuer.item].name
+            waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
         out.append(MaterialStatus(step.id, material.name, material.code, material.supply, material.required, waived, reason))
     return out
+
+
+def _issued_earlier(
+    bundle: BundleSpec, step: StepSpec, material: Material, answers: Mapping[str, Any]
+) -> StepSpec | None:
+    """The applicable prerequisite (direct or transitive) of ``step`` that issues the material's licence."""
+    if material.licence is None:
+        return None
+    seen: set[str] = set()
+    todo = list(step.prerequisites)
+    while todo:
+        current = bundle.step(todo.pop())
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        applies = current.when is None or current.when.evaluate(answers)
+        if applies and current.outputs.licence == material.licence:
+            return current
+        todo.extend(current.prerequisites)
+    return None
 
 
 def _waiver(context: PrefillContext, material: Material, licence: Licence | None) -> tuple[bool, str]:

@@ -52,8 +52,9 @@ def test_marriage_prefill_fills_names_from_each_spouses_id_card(session: Session
     assert ("marriage_registration", "女方居民身份证") in waived
     assert ("marriage_registration", "结婚落户“一件事”申请表") in waived  # template generated
     assert ("marital_status_change", "男方居民户口簿") in waived
-    # the marriage certificate does not exist yet: it must come from the first step
-    assert ("marital_status_change", "结婚证", False) in {(m.step, m.name, m.waived) for m in result.materials}
+    # the marriage certificate does not exist yet, but the first step issues it: not asked for
+    certificate = next(m for m in result.materials if (m.step, m.name) == ("marital_status_change", "结婚证"))
+    assert certificate.waived and certificate.reason.startswith("由前序环节「内地居民结婚登记」办结后自动关联")
     assert ("marriage_registration", "3张2寸男女双方近期半身免冠合影照片") in {(m.step, m.name) for m in result.to_supply}
 
 
@@ -120,8 +121,8 @@ def test_step_results_feed_later_steps_and_later_cases(session: Session, runtime
                        answers=marriage_answers(), actor=CLERK)
     spec = runtime.current_spec("marriage")
     ctx = PrefillContext(spec, runtime.registry, GROOM, case.answers, runtime.today(), case)
-    status = {m.name: m.waived for m in step_materials(session, ctx, step=spec.step("marital_status_change"))}
-    assert status == {"女方居民户口簿": True, "男方居民户口簿": True, "结婚证": False}
+    status = {m.name: m.reason for m in step_materials(session, ctx, step=spec.step("marital_status_change"))}
+    assert status["结婚证"] == "由前序环节「内地居民结婚登记」办结后自动关联 (issued by step marriage_registration)"
     registration = case.steps[0]
     civil = officer("11")
     claim_step(session, runtime, step_id=registration.id, actor=civil)
@@ -133,8 +134,8 @@ def test_step_results_feed_later_steps_and_later_cases(session: Session, runtime
         (GROOM, "L2000025"): "J430102-2026-000123-1", (BRIDE, "L2000025"): "J430102-2026-000123-2"}
     assert issued[(BRIDE, "L2000025")].attributes["spouse_name"] == "测试乙"
     assert issued[(GROOM, "L2000025")].source_case_id == case.id
-    status = {m.name: m.waived for m in step_materials(session, ctx, step=spec.step("marital_status_change"))}
-    assert status["结婚证"] is True
+    status = {m.name: m.reason for m in step_materials(session, ctx, step=spec.step("marital_status_change"))}
+    assert status["结婚证"] == "已关联电子证照 结婚证 J430102-2026-000123-1 (linked e-licence)"
     # and a later case of the same holder reuses the groom's earlier answers (data reuse)
     result = prefill(session, context(runtime, "post_death", GROOM, {"deceased_id_number": DECEASED}))
     assert result.values["applicant_name"].value == "测试甲"  # from his ID card (licence first)
@@ -155,13 +156,13 @@ def test_death_certificate_waives_it_for_household_cancellation(session: Session
                        answers=post_death_answers(), actor=CLERK)
     spec = runtime.current_spec("post_death")
     ctx = PrefillContext(spec, runtime.registry, CHILD, case.answers, runtime.today(), case)
-    before = {m.name: m.waived for m in step_materials(session, ctx, step=spec.step("household_cancellation"))}
-    assert before["居民死亡医学证明（推断）书"] is False
+    before = {m.name: m.reason for m in step_materials(session, ctx, step=spec.step("household_cancellation"))}
+    assert before["居民死亡医学证明（推断）书"].startswith("由前序环节「死亡证办理（正常）」")
     death = next(s for s in case.steps if s.step_key == "death_certificate")
     health = officer("23")
     claim_step(session, runtime, step_id=death.id, actor=health)
     complete_step(session, runtime, step_id=death.id, actor=health, outputs={"cause": "疾病"})
-    after = {m.name: m.waived for m in step_materials(session, ctx, step=spec.step("household_cancellation"))}
-    assert after["居民死亡医学证明（推断）书"] is True
+    after = {m.name: m.reason for m in step_materials(session, ctx, step=spec.step("household_cancellation"))}
+    assert after["居民死亡医学证明（推断）书"].startswith("已关联电子证照 居民死亡医学证明（推断）书")
     held = valid_licences(session, holders={DECEASED}, types={"L2000031"}, today=runtime.today())
     assert held[(DECEASED, "L2000031")].attributes["death_date"] == "2026-02-26"
