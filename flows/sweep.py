@@ -1,13 +1,16 @@
 """The supervision sweep: scheduled, set-based, idempotent.
 
-For now it releases timer steps whose minimum wait has passed (publicity periods, document
-sale, bid windows); reminders and yellow/red cards join it with the supervision issue.
+Each pass releases timer steps whose minimum wait has passed (publicity periods, document
+sale, bid windows), resolves the cards of work that has since been closed, and issues yellow
+and red cards (电子监察) for overdue steps and cases. Every task may be re-run after a crash:
+a card is never issued twice and a timer never released twice.
 """
 
 from __future__ import annotations
 
 from prefect import flow, task
 
+from engine.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
 from engine.work import release_due_timers
 from flows.context import flow_context
 
@@ -19,7 +22,18 @@ def release_timers() -> list[str]:
         return release_due_timers(session, context.runtime)
 
 
+@task(name="issue-cards", retries=2, retry_delay_seconds=10)
+def issue_cards(red_after_working_days: int = 5) -> dict[str, int]:
+    """Resolve the cards of closed work, then issue the yellow and red cards now due; the counts."""
+    context = flow_context()
+    with context.sessions() as session:
+        resolved = resolve_cards(session, context.runtime)
+        counts = card_counts(issue_due_cards(session, context.runtime, red_after_working_days=red_after_working_days))
+    return {"yellow_cards": counts["yellow"], "red_cards": counts["red"], "cards_resolved": resolved}
+
+
 @flow(name="deadline-sweep")
-def deadline_sweep() -> dict[str, int]:
+def deadline_sweep(red_after_working_days: int = 5) -> dict[str, int]:
     """One pass of the sweep; safe to run as often as wanted."""
-    return {"timers_released": len(release_timers())}
+    released = release_timers()
+    return {"timers_released": len(released), **issue_cards(red_after_working_days)}

@@ -258,3 +258,32 @@ class AccessRecord(Base):
     step_id: Mapped[str | None] = mapped_column(String(32))
     what: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
+
+
+class Card(Base):
+    """A yellow or red card (电子监察) for an overdue step, or for an overdue case (no step).
+
+    A step gets at most one card of each colour, and so does a case at case level; the partial
+    unique index covers the case-level cards, whose ``step_id`` is NULL (NULLs never collide).
+    """
+
+    __tablename__ = "cards"
+    __table_args__ = (
+        UniqueConstraint("step_id", "colour", name="uq_cards_step_colour"),
+        Index("uq_cards_case_colour", "case_id", "colour", unique=True,
+              postgresql_where=text("step_id IS NULL"), sqlite_where=text("step_id IS NULL")),
+        Index("ix_cards_open_region", "region", "colour",
+              postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    step_id: Mapped[str | None] = mapped_column(ForeignKey("steps.id"))
+    colour: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(12))
+    issued_at: Mapped[datetime]
+    issued_on: Mapped[date] = mapped_column(Date)
+    working_days_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None]

@@ -268,10 +268,12 @@ def test_demo_runs_a_marriage_case(capsys: pytest.CaptureFixture[str], tmp_path:
     code, out, err = run(capsys, "demo", "--db", sqlite_url(path), "--bundle", "marriage")
     assert code == 0, err
     lines = out.splitlines()
-    assert re.fullmatch(r"\[marriage\] accepted \d{6}-\d{8}-\d{5}: 4 steps, due \d{4}-\d{2}-\d{2}", lines[0])
+    assert lines[0] == "seeded 17 e-licences for 8 people and 1 companies"
+    assert re.fullmatch(r"\[marriage\] accepted \d{6}-\d{8}-\d{5}: 4 steps, due \d{4}-\d{2}-\d{2}; "
+                        r"3 fields prefilled, 9 materials waived", lines[1])
     assert any(re.fullmatch(r"\[marriage\]   dept 11 completed marriage_registration", line) for line in lines)
     assert any(line.startswith("[marriage] completed: 4 steps done in ") for line in lines)
-    assert lines[-1] == "demo: 1 cases, 1 completed"
+    assert lines[-1] == "demo: 1 cases, 1 completed as expected"
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT bundle_id, state FROM cases").fetchall() == [("marriage", "completed")]
 

@@ -44,9 +44,10 @@ def test_dispatch_and_sweep_flows_drive_automated_and_timer_steps(
                 assert publicity.state == StepState.READY
                 assert publicity.not_before == runtime.today() + timedelta(days=5)
             assert all(m.processed_at for m in session.scalars(select(OutboxMessage)))
-        assert deadline_sweep() == {"timers_released": 0}  # the publicity period is still running
+        quiet = {"timers_released": 0, "yellow_cards": 0, "red_cards": 0, "cards_resolved": 0}
+        assert deadline_sweep() == quiet  # the publicity period is still running
         clock.advance(days=5)
-        assert deadline_sweep() == {"timers_released": 3}
+        assert deadline_sweep() == {**quiet, "timers_released": 3}
         with db.session() as session:
             for case in (session.get_one(Case, c.id) for c in cases):
                 assert [s.state for s in case.steps] == ["done", "done", "ready"]

@@ -1,0 +1,78 @@
+"""Public bundle catalogue: what can be applied for, and the one form each bundle needs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from api.deps import RuntimeDep
+from api.schemas import BUNDLE_PATTERN, BundleFormOut, BundleSummaryOut, FormFieldOut, FormMaterialOut, FormStepOut
+from engine.runtime import Runtime
+from engine.spec.models import BundleSpec, FieldUse, SupplyMode
+
+router = APIRouter(tags=["bundles"])
+
+SUPPLY_NAMES = {
+    SupplyMode.TEMPLATE: "申请表模板（窗口或网上填写）",
+    SupplyMode.E_LICENCE: "电子证照（免提交）",
+    SupplyMode.DATA_INTERFACE: "数据接口核验（免提交）",
+    SupplyMode.APPLICANT: "申请人提交",
+}
+
+
+def _condition(condition: Any) -> dict[str, Any] | None:
+    return None if condition is None else dict(condition.model_dump(mode="json", by_alias=True, exclude_unset=True))
+
+
+def _summary(spec: BundleSpec) -> dict[str, Any]:
+    return {
+        "id": spec.id, "name": spec.name, "version": spec.version, "theme_code": spec.theme_code,
+        "applicant_kind": spec.applicant_kind,
+        "time_limit": {"amount": spec.time_limit.amount, "unit": spec.time_limit.unit.value},
+        "step_count": len(spec.steps),
+    }
+
+
+def _field(runtime: Runtime, use: FieldUse) -> FormFieldOut:
+    field = runtime.registry.fields[use.field]
+    return FormFieldOut(
+        id=field.id, label=field.label, type=field.type.value, required=use.required, when=_condition(use.when),
+        options=[{"value": o.value, "label": o.label} for o in field.options],
+        max_length=field.max_length, sensitive=field.sensitive, prefillable=bool(field.prefill),
+        item_fields=[_field(runtime, FieldUse(field=name)) for name in field.item_fields],
+    )
+
+
+def _form(runtime: Runtime, spec: BundleSpec) -> BundleFormOut:
+    catalog = runtime.registry.catalog
+    steps = []
+    for step in spec.steps:
+        item = catalog.items[step.item]
+        department = step.department or item.department
+        steps.append(FormStepOut(
+            id=step.id, item=step.item, item_name=item.name, department=department,
+            department_name=catalog.departments[department].name.zh if department in catalog.departments else department,
+            kind=step.kind.value,
+            time_limit={"amount": step.time_limit.amount, "unit": step.time_limit.unit.value},
+            depends_on=list(step.depends_on), depends_on_any=list(step.depends_on_any), when=_condition(step.when),
+            for_each=step.for_each, fields=list(step.fields), result=step.outputs.result or item.result,
+            materials=[FormMaterialOut(name=m.name, code=m.code, supply=int(m.supply), supply_name=SUPPLY_NAMES[m.supply],
+                                       licence=m.licence, required=m.required, when=_condition(m.when), note=m.note)
+                       for m in step.materials],
+        ))
+    return BundleFormOut(**_summary(spec), description=spec.description,
+                         fields=[_field(runtime, use) for use in spec.fields], steps=steps)
+
+
+@router.get("/bundles", response_model=list[BundleSummaryOut], summary="Bundles that can be applied for")
+def list_bundles(runtime: RuntimeDep) -> list[BundleSummaryOut]:
+    """Every current bundle: names, version, applicant kind, time limit, number of steps. Public."""
+    return [BundleSummaryOut.model_validate(_summary(spec)) for spec in sorted(runtime.registry, key=lambda s: s.id)]
+
+
+@router.get("/bundles/{bundle_id}", response_model=BundleFormOut, summary="A bundle's form and steps")
+def get_bundle(runtime: RuntimeDep, bundle_id: Annotated[str, Path(pattern=BUNDLE_PATTERN)]) -> BundleFormOut:
+    """The one form (fields with labels, types, options, required, conditions), the materials of
+    every step with how each is supplied, and the steps with departments and time limits. Public."""
+    return _form(runtime, runtime.current_spec(bundle_id))

@@ -1,0 +1,79 @@
+"""Cases: apply (one form, one receipt), follow, hand in supplementary materials, withdraw."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path
+
+from api.deps import CurrentActor, RuntimeDep, SessionDep
+from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
+from engine.intake import Applicant, accept_case
+from engine.queries import authorize_intake, case_status, check_case_scope, describe_case, step_status
+from engine.states import Actor, Role
+from engine.work import receive_supplement, withdraw_case
+
+router = APIRouter(tags=["cases"])
+
+CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="The case id (not the receipt number)")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="Optional; recommended for every submission. Retrying with the same key and the same body "
+        "returns the same case (never a second one); the same key with a different body is a 409.",
+    ),
+]
+
+
+def scoped_key(actor: Actor, key: str | None) -> str | None:
+    """Idempotency keys are per caller, so one caller's key never reveals another's case."""
+    if key is None:
+        return None
+    return hashlib.sha256(f"{actor.role.value}\n{actor.subject or actor.id}\n{key}".encode()).hexdigest()
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut, summary="Apply for a bundle")
+def create_case(
+    session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body: CaseCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseOut:
+    """Accept an application: one transaction writes the case and its steps and returns the receipt
+    number, the steps with their departments and due dates. Applicants apply for themselves, clerks
+    on behalf of anyone within their region. A retry with the same ``Idempotency-Key`` and body
+    answers with the same case."""
+    authorize_intake(actor, applicant_id=body.applicant.id, region=body.region)
+    case = accept_case(
+        session, runtime, bundle_id=body.bundle_id,
+        applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
+        answers=body.answers, actor=actor, region=body.region, idempotency_key=scoped_key(actor, idempotency_key),
+    )
+    return CaseOut.of(describe_case(session, runtime, case))
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut, summary="A case and its steps")
+def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId) -> CaseOut:
+    """The case with every step, its state, due date and what it waits on. Applicants see their
+    own cases, clerks and supervisors their region's, officers those their department works on
+    (applicant id masked). Staff reads are recorded in the access log."""
+    return CaseOut.of(case_status(session, runtime, case_id=case_id, actor=actor))
+
+
+@router.post("/cases/{case_id}/supplements", response_model=StepActionOut, summary="Hand in supplementary materials")
+def supplement(
+    session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: SupplementIn
+) -> StepActionOut:
+    """补正: hand in every material the step's notice asked for; the step's clock restarts."""
+    check_case_scope(session, actor=actor, case_id=case_id, step_id=body.step_id)
+    step = receive_supplement(session, runtime, step_id=body.step_id, actor=actor, materials=body.materials,
+                              expected_version=body.expected_version)
+    return StepActionOut.of(step_status(runtime, step), step.case_id)
+
+
+@router.post("/cases/{case_id}/withdraw", response_model=CaseOut, summary="Withdraw a case")
+def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: WithdrawIn) -> CaseOut:
+    """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
+    check_case_scope(session, actor=actor, case_id=case_id)
+    case = withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=body.reason)
+    return CaseOut.of(describe_case(session, runtime, case, mask_applicant=actor.role is Role.OFFICER))

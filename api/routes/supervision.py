@@ -1,0 +1,45 @@
+"""The supervision desk (电子监察): cards and load, for supervisors (their region) and admins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import RuntimeDep, SessionDep, SupervisorActor
+from api.schemas import CardOut, DepartmentLoadOut, StatsOut
+from engine.states import Role
+from engine.supervision import list_cards, supervision_stats
+
+router = APIRouter(prefix="/supervision", tags=["supervision"])
+
+
+@router.get("/cards", response_model=list[CardOut], summary="Yellow and red cards")
+def cards(
+    session: SessionDep,
+    actor: SupervisorActor,
+    colour: Annotated[Literal["yellow", "red"] | None, Query()] = None,
+    open_only: Annotated[bool, Query(description="Only cards whose step or case is still open")] = True,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[CardOut]:
+    """Cards issued by the deadline sweep in the caller's region, newest first."""
+    region = None if actor.role is Role.ADMIN else actor.region
+    found = list_cards(session, region=region, colour=colour, open_only=open_only, limit=limit, offset=offset)
+    return [CardOut.model_validate(card) for card in found]
+
+
+@router.get("/stats", response_model=StatsOut, summary="Open and overdue work")
+def stats(session: SessionDep, runtime: RuntimeDep, actor: SupervisorActor) -> StatsOut:
+    """Open and overdue steps per department, cases per state and open cards, in the caller's region."""
+    region = None if actor.role is Role.ADMIN else actor.region
+    result = supervision_stats(session, region=region, today=runtime.today())
+    departments = runtime.registry.catalog.departments
+    return StatsOut(
+        region=result.region, today=result.today, cases=result.cases, open_cards=result.open_cards,
+        departments=[
+            DepartmentLoadOut(department=d.department, open=d.open, overdue=d.overdue,
+                              department_name=departments[d.department].name.zh if d.department in departments else "")
+            for d in result.departments
+        ],
+    )

@@ -1,0 +1,393 @@
+"""Request and response bodies, with examples for /docs.
+
+Requests are strict: unknown keys, control characters in text, non-finite numbers and deeply
+nested JSON are refused with a 422 naming the field, so nothing malformed reaches the engine or
+the database. Responses mirror the engine's read models (:mod:`engine.queries`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+ID_PATTERN = r"^[0-9a-f]{32}$"
+BUNDLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+DEPARTMENT_PATTERN = r"^[0-9]{2}$"
+REGION_PATTERN = r"^[0-9]{6}([0-9]{3}){0,2}$"
+MAX_DEPTH = 12
+MAX_NODES = 5000
+MAX_STRING = 10_000
+
+
+def _plain_text(value: str) -> str:
+    """Refuse control characters and lone surrogates (neither can be stored or encoded)."""
+    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError("must not contain control characters or unpaired surrogates")
+    return value
+
+
+def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    """Finite numbers, plain text of at most MAX_STRING characters, MAX_DEPTH levels, MAX_NODES values."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH or nodes > MAX_NODES:
+            raise ValueError(f"must nest at most {MAX_DEPTH} levels and hold at most {MAX_NODES} values")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite")
+        if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 2**63:
+            raise ValueError("integers must fit in 64 bits")
+        if isinstance(node, str):
+            if len(node) > MAX_STRING:
+                raise ValueError(f"text values are at most {MAX_STRING} characters")
+            _plain_text(node)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                _plain_text(key)
+                stack.append((item, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_plain_text)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_text)]
+LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain_text)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
+Version = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1, description="The step version you last read.")]
+EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+class ApplicantIn(Request):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=32), AfterValidator(_plain_text)] = Field(
+        description="居民身份证号 (person) or 统一社会信用代码 (enterprise)")
+    kind: Literal["person", "enterprise"]
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_plain_text)] = ""
+
+
+class CaseCreate(Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "bundle_id": "marriage",
+        "applicant": {"id": "430102199405170112", "kind": "person", "name": "测试甲"},
+        "answers": {"groom_name": "测试甲", "groom_id_number": "430102199405170112", "bride_name": "测试乙",
+                    "bride_id_number": "430104199608030227", "applicant_phone": "13800000000",
+                    "previously_married": False, "both_hunan_household": True, "move_household": True,
+                    "receiving_household_type": "family", "register_birth_plan": True},
+        "region": "430102",
+    }]})
+
+    bundle_id: Annotated[str, StringConstraints(pattern=BUNDLE_PATTERN)]
+    applicant: ApplicantIn
+    answers: JsonObject = Field(default_factory=dict)
+    region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)] | None = Field(
+        default=None, description="GB/T 2260 code of the accepting region; defaults to the clerk's region")
+
+
+class SupplementIn(Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"step_id": "3f0c5e0f2b6a4a8e9d7c1b2a3e4f5a6b", "materials": ["3张2寸男女双方近期半身免冠合影照片"],
+         "expected_version": 5}]})
+
+    step_id: EntityId
+    materials: list[ShortText] = Field(min_length=1, max_length=50)
+    expected_version: Version | None = None
+
+
+class WithdrawIn(Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "不再需要办理"}]})
+
+    reason: LongText = ""
+
+
+class VersionIn(Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
+
+    version: Version
+
+
+class CompleteIn(VersionIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"version": 3, "outputs": {"certificate_no": "J430102-2026-000123"}}]})
+
+    outputs: JsonObject = Field(default_factory=dict)
+
+
+class RejectIn(VersionIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"version": 3, "reason": "不符合《婚姻登记条例》第六条规定"}]})
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_plain_text)]
+
+
+class RequestSupplementIn(VersionIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"version": 3, "materials": ["3张2寸男女双方近期半身免冠合影照片"], "note": "照片须为近三个月内拍摄"}]})
+
+    materials: list[ShortText] = Field(min_length=1, max_length=50)
+    note: LongText = ""
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+class NamesOut(Response):
+    zh: str
+    en: str
+
+
+class StepOut(Response):
+    id: str
+    step_key: str
+    item: str
+    item_name: str
+    department: str
+    department_name: str
+    kind: str
+    state: str
+    due_on: date | None
+    due_provisional: bool
+    not_before: date | None
+    version: int
+    instance_label: str
+    waiting_on: list[str] = Field(description="Item names of unfinished prerequisites (pending steps)")
+    supplement_requested: list[str] = Field(description="Materials an open 补正 notice asks for")
+    reason: str
+
+
+class StepActionOut(StepOut):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "id": "3f0c5e0f2b6a4a8e9d7c1b2a3e4f5a6b",
+        "step_key": "marriage_registration", "item": "11-JHDJ", "item_name": "内地居民结婚登记",
+        "department": "11", "department_name": "民政局", "kind": "human", "state": "assigned",
+        "due_on": "2026-03-30", "due_provisional": False, "not_before": None, "version": 3,
+        "instance_label": "", "waiting_on": [], "supplement_requested": [], "reason": ""}]})
+
+    case_id: str
+
+    @classmethod
+    def of(cls, status: Any, case_id: str) -> StepActionOut:
+        """From an :class:`engine.queries.StepStatus` and its case id."""
+        return cls(case_id=case_id, **StepOut.model_validate(status).model_dump())
+
+
+class CaseOut(Response):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
+        "bundle_id": "marriage", "bundle_version": 1, "bundle_name": "结婚落户“一件事”", "state": "accepted",
+        "version": 1, "region": "430102",
+        "applicant": {"id": "430102199405170112", "kind": "person", "name": "测试甲"},
+        "accepted_on": "2026-03-02", "due_on": "2026-03-23", "due_provisional": False, "clock_stopped": False,
+        "closed_at": None, "steps": []}]})
+
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    bundle_version: int
+    bundle_name: str
+    state: str
+    version: int
+    region: str
+    applicant: dict[str, str] = Field(description="id (masked for officers), kind, name")
+    accepted_on: date
+    due_on: date
+    due_provisional: bool
+    clock_stopped: bool
+    closed_at: datetime | None
+    steps: list[StepOut]
+
+    @classmethod
+    def of(cls, status: Any) -> CaseOut:
+        """From an :class:`engine.queries.CaseStatus`."""
+        return cls(
+            case_id=status.id, receipt_no=status.receipt_no, bundle_id=status.bundle_id,
+            bundle_version=status.bundle_version, bundle_name=status.bundle_name, state=status.state,
+            version=status.version, region=status.region,
+            applicant={"id": status.applicant_id, "kind": status.applicant_kind, "name": status.applicant_name},
+            accepted_on=status.accepted_on, due_on=status.due_on, due_provisional=status.due_provisional,
+            clock_stopped=status.clock_stopped, closed_at=status.closed_at,
+            steps=[StepOut.model_validate(s) for s in status.steps],
+        )
+
+
+class WorkItemOut(Response):
+    step_id: str
+    version: int
+    step_key: str
+    item: str
+    state: str
+    due_on: date | None
+    due_provisional: bool
+    overdue: bool
+    instance_label: str
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    region: str
+    applicant_name: str
+    applicant_id_masked: str = Field(examples=["430102**********1X"])
+
+
+class WorklistOut(Response):
+    department: str
+    department_name: str
+    total: int
+    limit: int
+    offset: int
+    items: list[WorkItemOut]
+
+
+class FieldValueOut(Response):
+    id: str
+    label_zh: str
+    label_en: str
+    type: str
+    value: Any
+
+
+class MaterialOut(Response):
+    name: str
+    code: str | None
+    supply: int = Field(description="1 template, 2 e-licence, 3 data interface, 4 applicant supplies it")
+    licence: str | None
+    required: bool
+    note: str
+
+
+class StepDetailOut(Response):
+    status: StepOut
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    applicant_name: str
+    item_legal_basis: str
+    item_type: str
+    item_result: str
+    fields: list[FieldValueOut] = Field(description="Only the fields this step declares")
+    materials: list[MaterialOut]
+    assigned_to: str | None
+    outputs: dict[str, Any]
+    supplement: dict[str, Any]
+
+
+class CardOut(Response):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": 7, "colour": "red", "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
+        "step_id": None, "step_key": None, "department": None, "region": "430102", "reason": "超期 5 个工作日以上仍未办结",
+        "issued_at": "2026-03-31T01:00:00Z", "issued_on": "2026-03-31", "working_days_overdue": 6, "resolved_at": None}]})
+
+    id: int
+    colour: Literal["yellow", "red"]
+    case_id: str
+    receipt_no: str
+    step_id: str | None
+    step_key: str | None
+    department: str | None
+    region: str
+    reason: str
+    issued_at: datetime
+    issued_on: date
+    working_days_overdue: int
+    resolved_at: datetime | None
+
+
+class DepartmentLoadOut(Response):
+    department: str
+    department_name: str = ""
+    open: int
+    overdue: int
+
+
+class StatsOut(Response):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "region": "430100", "today": "2026-03-31",
+        "departments": [{"department": "11", "department_name": "民政局", "open": 2, "overdue": 1}],
+        "cases": {"accepted": 1, "supplement_requested": 1}, "open_cards": {"yellow": 2, "red": 1}}]})
+
+    region: str | None
+    today: date
+    departments: list[DepartmentLoadOut]
+    cases: dict[str, int] = Field(description="Cases per state")
+    open_cards: dict[str, int]
+
+
+class TimeLimitOut(Response):
+    amount: int
+    unit: str
+
+
+class BundleSummaryOut(Response):
+    id: str
+    name: NamesOut
+    version: int
+    theme_code: str | None
+    applicant_kind: str
+    time_limit: TimeLimitOut
+    step_count: int
+
+
+class ChoiceOut(Response):
+    value: str
+    label: NamesOut
+
+
+class FormFieldOut(Response):
+    id: str
+    label: NamesOut
+    type: str
+    required: bool
+    when: dict[str, Any] | None = Field(description="Asked (and required) only when this condition holds")
+    options: list[ChoiceOut] = []
+    max_length: int
+    sensitive: bool
+    prefillable: bool
+    item_fields: list[FormFieldOut] = Field(default=[], description="The fields of each entry of a list field")
+
+
+class FormMaterialOut(Response):
+    name: str
+    code: str | None
+    supply: int
+    supply_name: str
+    licence: str | None
+    required: bool
+    when: dict[str, Any] | None
+    note: str
+
+
+class FormStepOut(Response):
+    id: str
+    item: str
+    item_name: str
+    department: str
+    department_name: str
+    kind: str
+    time_limit: TimeLimitOut
+    depends_on: list[str]
+    depends_on_any: list[str]
+    when: dict[str, Any] | None
+    for_each: str | None
+    fields: list[str]
+    materials: list[FormMaterialOut]
+    result: str
+
+
+class BundleFormOut(BundleSummaryOut):
+    description: str
+    fields: list[FormFieldOut]
+    steps: list[FormStepOut]

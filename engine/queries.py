@@ -1,0 +1,396 @@
+"""Read models and scoping: what a case, a worklist, a step and a region look like to whom.
+
+Nothing here changes a case or a step; the only write is the access record of every staff read
+of a full record (DESIGN.md, Security). Supervision statistics live in :mod:`engine.supervision`.
+
+Who sees what, applied the same way by every adapter:
+
+- applicant: the cases whose ``applicant_id`` is their subject (others do not exist for them);
+- clerk, supervisor: the cases of their region, by its significant prefix (430000 → ``43``,
+  430100 → ``4301``, 430102 → ``430102``);
+- officer: the cases of their region in which their department has a step, and only their
+  department's steps; a step shows only the fields it declares;
+- admin: everything.
+
+Role rules (who may claim, complete, withdraw…) stay with the transition gate; the checks here
+only decide whether the actor may see the case or step at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import AccessRecord, Case, Step
+from engine.errors import DomainError, Forbidden, NotFound
+from engine.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
+from engine.runtime import Runtime
+from engine.states import STEP_ACTIVE, STEP_OPEN, STEP_SATISFIED, Actor, Role, StepState
+
+STAFF = frozenset({Role.CLERK, Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+INTAKE = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN})
+WORKLIST = frozenset({Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+
+
+# --- scoping -----------------------------------------------------------------------------
+
+
+def region_prefix(code: str) -> str:
+    """Significant prefix of a division code: 430000 → 43, 430100 → 4301, 430102001000 → 430102001."""
+    while len(code) > 6 and code.endswith("000"):
+        code = code[:-3]
+    if len(code) > 6:
+        return code
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def region_covers(scope: str | None, region: str) -> bool:
+    """Whether a case of ``region`` lies within ``scope`` (None: unscoped)."""
+    return scope is None or region.startswith(region_prefix(scope))
+
+
+def in_scope(scope: str | None) -> list[ColumnElement[bool]]:
+    """SQL conditions keeping the cases within ``scope`` (none when unscoped)."""
+    return [] if scope is None else [Case.region.startswith(region_prefix(scope), autoescape=True)]
+
+
+def _check_region(actor: Actor, case: Case) -> None:
+    if actor.region is None or not region_covers(actor.region, case.region):
+        raise Forbidden(f"case {case.receipt_no} is outside region {actor.region}")
+
+
+def _check_case(session: Session, actor: Actor, case: Case) -> None:
+    match actor.role:
+        case Role.ADMIN | Role.SYSTEM:
+            return
+        case Role.APPLICANT:
+            if actor.subject is None or actor.subject != case.applicant_id:
+                raise NotFound(f"no case {case.id}", field="case_id")
+        case Role.CLERK | Role.SUPERVISOR:
+            _check_region(actor, case)
+        case Role.OFFICER:
+            _check_region(actor, case)
+            involved = session.scalar(
+                select(func.count()).select_from(Step).where(
+                    Step.case_id == case.id, Step.department == actor.department, Step.state != StepState.SKIPPED.value
+                )
+            )
+            if not involved:
+                raise Forbidden(f"department {actor.department} has no step in case {case.receipt_no}")
+
+
+def check_case_scope(session: Session, *, actor: Actor, case_id: str, step_id: str | None = None) -> Case:
+    """The case if ``actor`` may see it (and ``step_id``, if given, is one of its steps)."""
+    found = session.get(Case, case_id)
+    if found is None:
+        raise NotFound(f"no case {case_id}", field="case_id")
+    _check_case(session, actor, found)
+    if step_id is not None and session.scalar(select(Step.case_id).where(Step.id == step_id)) != case_id:
+        raise NotFound(f"case {found.receipt_no} has no step {step_id}", field="step_id")
+    return found
+
+
+def check_step_scope(session: Session, *, actor: Actor, step_id: str) -> Step:
+    """The step if ``actor`` may see it: officers only their own department's steps."""
+    step = session.get(Step, step_id)
+    if step is None:
+        raise NotFound(f"no step {step_id}", field="step_id")
+    if actor.role is Role.APPLICANT and actor.subject != step.case.applicant_id:
+        raise NotFound(f"no step {step_id}", field="step_id")
+    if actor.role is Role.OFFICER:
+        if step.department != actor.department:
+            raise Forbidden(f"step {step.step_key} belongs to department {step.department}, not {actor.department}")
+        _check_region(actor, step.case)
+    else:
+        _check_case(session, actor, step.case)
+    return step
+
+
+def authorize_intake(actor: Actor, *, applicant_id: str, region: str | None) -> None:
+    """Applicants apply for themselves; clerks within their region; admins anywhere."""
+    if actor.role not in INTAKE:
+        raise Forbidden(f"a {actor.role.value} may not start a case")
+    for validate in (validate_id_number, validate_credit_code) if actor.role is Role.APPLICANT else ():
+        with suppress(InvalidValue):  # an invalid identifier is the engine's to explain (422)
+            if validate(applicant_id) != actor.subject:
+                raise Forbidden("applicants may only apply for themselves", field="applicant.id")
+    if actor.role is Role.CLERK and not region_covers(actor.region, region or actor.region or ""):
+        raise Forbidden(f"region {region} is outside the clerk's region {actor.region}", field="region")
+
+
+def record_access(session: Session, *, actor: Actor, case_id: str | None, step_id: str | None, what: str,
+                  at: datetime) -> None:
+    """Append an access record (who read which full record, when); the caller commits."""
+    session.add(AccessRecord(actor_id=actor.id, role=actor.role.value, case_id=case_id, step_id=step_id,
+                             what=what[:200], at=at))
+
+
+# --- a case ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """One step as the applicant and staff follow it: ``waiting_on`` names the items of unfinished
+    prerequisites (pending steps), ``supplement_requested`` the materials an open 补正 notice asks for."""
+
+    id: str
+    step_key: str
+    item: str
+    item_name: str
+    department: str
+    department_name: str
+    kind: str
+    state: str
+    due_on: date | None
+    due_provisional: bool
+    not_before: date | None
+    version: int
+    instance_label: str
+    waiting_on: tuple[str, ...]
+    supplement_requested: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    """A case with its steps; the applicant id is masked for officers."""
+
+    id: str
+    receipt_no: str
+    bundle_id: str
+    bundle_version: int
+    bundle_name: str
+    state: str
+    version: int
+    region: str
+    applicant_id: str
+    applicant_kind: str
+    applicant_name: str
+    accepted_on: date
+    due_on: date
+    due_provisional: bool
+    clock_stopped: bool
+    closed_at: datetime | None
+    steps: tuple[StepStatus, ...]
+
+
+def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = ()) -> StepStatus:
+    """The status of one step (names looked up in the catalog)."""
+    catalog = runtime.registry.catalog
+    item = catalog.items.get(step.item_code)
+    department = catalog.departments.get(step.department)
+    requested = step.supplement.get("requested", []) if step.state == StepState.SUPPLEMENT_REQUESTED.value else []
+    return StepStatus(
+        id=step.id, step_key=step.step_key, item=step.item_code, item_name=item.name if item else step.item_code,
+        department=step.department, department_name=department.name.zh if department else step.department,
+        kind=step.kind, state=step.state, due_on=step.due_on, due_provisional=step.due_provisional,
+        not_before=step.not_before, version=step.version, instance_label=step.instance_label,
+        waiting_on=waiting_on, supplement_requested=tuple(requested), reason=step.reason,
+    )
+
+
+def _waiting_on(runtime: Runtime, session: Session, case: Case) -> dict[str, tuple[str, ...]]:
+    spec = runtime.spec_for(session, case)
+    items = runtime.registry.catalog.items
+    by_key: dict[str, list[Step]] = defaultdict(list)
+    for step in case.steps:
+        by_key[step.step_key].append(step)
+    waits: dict[str, tuple[str, ...]] = {}
+    for step in case.steps:
+        if step.state != StepState.PENDING.value:
+            continue
+        step_spec = spec.step(step.step_key)
+        keys = [k for k in step_spec.depends_on if not all(StepState(s.state) in STEP_SATISFIED for s in by_key[k])]
+        if step_spec.depends_on_any and not any(s.state == StepState.DONE.value
+                                                for k in step_spec.depends_on_any for s in by_key[k]):
+            keys += [k for k in step_spec.depends_on_any if any(StepState(s.state) in STEP_OPEN for s in by_key[k])]
+        names = [items[spec.step(k).item].name if spec.step(k).item in items else k for k in keys]
+        waits[step.id] = tuple(dict.fromkeys(names))
+    return waits
+
+
+def describe_case(session: Session, runtime: Runtime, case: Case, *, mask_applicant: bool = False) -> CaseStatus:
+    """The read model of a case the caller already may see (no scope check, no access record)."""
+    waits = _waiting_on(runtime, session, case)
+    bundle = runtime.registry.bundles.get(case.bundle_id)
+    return CaseStatus(
+        id=case.id, receipt_no=case.receipt_no, bundle_id=case.bundle_id, bundle_version=case.bundle_version,
+        bundle_name=bundle.name.zh if bundle else case.bundle_id, state=case.state, version=case.version,
+        region=case.region,
+        applicant_id=mask_id_number(case.applicant_id) if mask_applicant else case.applicant_id,
+        applicant_kind=case.applicant_kind, applicant_name=case.applicant_name, accepted_on=case.accepted_on,
+        due_on=case.due_on, due_provisional=case.due_provisional, clock_stopped=case.clock_stopped_on is not None,
+        closed_at=case.closed_at, steps=tuple(step_status(runtime, s, waits.get(s.id, ())) for s in case.steps),
+    )
+
+
+def case_status(session: Session, runtime: Runtime, *, case_id: str, actor: Actor) -> CaseStatus:
+    """A case with its steps, if ``actor`` may see it; a staff read is recorded. Commits."""
+    found = check_case_scope(session, actor=actor, case_id=case_id)
+    status = describe_case(session, runtime, found, mask_applicant=actor.role is Role.OFFICER)
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=found.id, step_id=None, what="case_status", at=runtime.clock.now())
+    session.commit()
+    return status
+
+
+# --- a step, as its department sees it ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One declared field of a step and its value."""
+
+    id: str
+    label_zh: str
+    label_en: str
+    type: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class MaterialView:
+    name: str
+    code: str | None
+    supply: int
+    licence: str | None
+    required: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """A step with only the fields it declares, its materials and its item's elements (事项要素)."""
+
+    status: StepStatus
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    applicant_name: str
+    item_legal_basis: str
+    item_type: str
+    item_result: str
+    fields: tuple[FieldValue, ...]
+    materials: tuple[MaterialView, ...]
+    assigned_to: str | None
+    outputs: dict[str, Any]
+    supplement: dict[str, Any]
+
+
+def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Actor) -> StepDetail:
+    """One step's record, if ``actor`` may see it; a staff read is recorded. Commits."""
+    step = check_step_scope(session, actor=actor, step_id=step_id)
+    case = step.case
+    step_spec = runtime.spec_for(session, case).step(step.step_key)
+    known = runtime.registry.fields  # the loader checked that every declared field is in it
+    fields = [
+        FieldValue(id=name, label_zh=known[name].label.zh, label_en=known[name].label.en, type=known[name].type.value,
+                   value=step.context[name] if name in step.context else case.answers.get(name))
+        for name in step_spec.fields
+    ]
+    materials = tuple(
+        MaterialView(name=m.name, code=m.code, supply=int(m.supply), licence=m.licence, required=m.required, note=m.note)
+        for m in step_spec.materials if m.when is None or m.when.evaluate(case.answers)
+    )
+    item = runtime.registry.catalog.items.get(step.item_code)
+    detail = StepDetail(
+        status=step_status(runtime, step), case_id=case.id, receipt_no=case.receipt_no, bundle_id=case.bundle_id,
+        applicant_name=case.applicant_name, item_legal_basis=item.legal_basis if item else "",
+        item_type=item.type.value if item else "", item_result=item.result if item else "",
+        fields=tuple(fields), materials=materials, assigned_to=step.assigned_to, outputs=dict(step.outputs),
+        supplement=dict(step.supplement),
+    )
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=case.id, step_id=step.id, what="step_detail", at=runtime.clock.now())
+    session.commit()
+    return detail
+
+
+# --- worklists ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One line of a department's worklist; the applicant's id is masked."""
+
+    step_id: str
+    version: int
+    step_key: str
+    item: str
+    state: str
+    due_on: date | None
+    due_provisional: bool
+    overdue: bool
+    instance_label: str
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    region: str
+    applicant_name: str
+    applicant_id_masked: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a list and the total number of matching rows."""
+
+    total: int
+    limit: int
+    offset: int
+    items: tuple[WorkItem, ...]
+
+
+def worklist(
+    session: Session, *, department: str, region: str | None, state: str | None, due_within_days: int | None,
+    overdue: bool, today: date, limit: int = 50, offset: int = 0,
+) -> Page:
+    """A department's open steps (or those in ``state``) in ``region``, soonest due first."""
+    try:
+        states = [StepState(state).value] if state else [s.value for s in STEP_ACTIVE]
+    except ValueError:
+        raise DomainError(f"unknown step state {state!r}", field="state") from None
+    where = [Step.department == department, Step.state.in_(states), *in_scope(region)]
+    if due_within_days is not None:
+        where.append(Step.due_on <= today + timedelta(days=due_within_days))
+    if overdue:
+        where += [Step.due_on < today, Step.clock_stopped_on.is_(None)]
+    total = session.scalar(select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
+    rows = session.execute(
+        select(Step.id, Step.version, Step.step_key, Step.item_code, Step.state, Step.due_on, Step.due_provisional,
+               Step.clock_stopped_on, Step.instance_label, Case.id, Case.receipt_no, Case.bundle_id, Case.region,
+               Case.applicant_name, Case.applicant_id)
+        .join(Case, Case.id == Step.case_id).where(*where)
+        .order_by(Step.due_on.asc().nulls_last(), Case.receipt_no, Step.position).limit(limit).offset(offset)
+    ).all()
+    items = tuple(
+        WorkItem(step_id=r[0], version=r[1], step_key=r[2], item=r[3], state=r[4], due_on=r[5], due_provisional=r[6],
+                 overdue=r[5] is not None and r[5] < today and r[7] is None, instance_label=r[8], case_id=r[9],
+                 receipt_no=r[10], bundle_id=r[11], region=r[12], applicant_name=r[13],
+                 applicant_id_masked=mask_id_number(r[14]))
+        for r in rows
+    )
+    return Page(total=total, limit=limit, offset=offset, items=items)
+
+
+def department_worklist(
+    session: Session, *, actor: Actor, department: str, state: str | None = None, due_within_days: int | None = None,
+    overdue: bool = False, today: date, limit: int = 50, offset: int = 0,
+) -> Page:
+    """:func:`worklist` for an officer of that department, a supervisor or an admin, in their region."""
+    if actor.role not in WORKLIST:
+        raise Forbidden(f"a {actor.role.value} has no department worklist")
+    if actor.role is Role.OFFICER and actor.department != department:
+        raise Forbidden(f"an officer of department {actor.department} may not read department {department}'s worklist")
+    region = None if actor.role is Role.ADMIN else actor.region
+    if region is None and actor.role is not Role.ADMIN:
+        raise Forbidden("a staff token without a region sees no worklist")
+    return worklist(session, department=department, region=region, state=state, due_within_days=due_within_days,
+                    overdue=overdue, today=today, limit=limit, offset=offset)

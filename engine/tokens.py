@@ -1,0 +1,126 @@
+"""Bearer tokens: issued once in plain text, stored only as their SHA-256 (DESIGN.md, Security).
+
+A token stands for one actor: its role, and the subject (applicants: the ID number or credit
+code they act as), department (officers) and region (clerks, officers, supervisors) that scope
+what it may see and do. The actor id written to the audit log is the token's label when one
+was given (a staff member's name or number), otherwise the token's own id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.db.models import ApiToken, new_id
+from engine.errors import DomainError, NotFound
+from engine.identifiers import InvalidValue, validate_credit_code, validate_id_number
+from engine.states import Actor, Role
+from engine.validators import validate_region_code
+
+ISSUABLE = frozenset({Role.APPLICANT, Role.CLERK, Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+REGION_SCOPED = frozenset({Role.CLERK, Role.OFFICER, Role.SUPERVISOR})
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a token is stored and looked up."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _subject(value: str) -> str:
+    try:
+        return validate_id_number(value)
+    except InvalidValue:
+        pass
+    try:
+        return validate_credit_code(value)
+    except InvalidValue as exc:
+        raise DomainError(f"subject is neither a valid ID number nor a credit code: {exc.message_en}",
+                          field="subject") from None
+
+
+def issue_token(
+    session: Session,
+    *,
+    role: Role | str,
+    subject: str | None = None,
+    department: str | None = None,
+    region: str | None = None,
+    label: str = "",
+    now: datetime,
+    expires_at: datetime | None = None,
+) -> str:
+    """Create a token and return its plain text; only its hash is stored, so show it once.
+
+    Applicants need a ``subject``; officers a two-digit ``department``; clerks, officers and
+    supervisors a ``region`` (GB/T 2260). Admins are unscoped. Commits.
+    """
+    try:
+        wanted = Role(role)
+    except ValueError:
+        raise DomainError(f"unknown role {role!r}", field="role") from None
+    if wanted not in ISSUABLE:
+        raise DomainError(f"tokens cannot be issued for role {wanted.value}", field="role")
+    if wanted is Role.APPLICANT:
+        if not subject:
+            raise DomainError("an applicant token needs the subject (ID number or credit code)", field="subject")
+        subject = _subject(subject)
+    if wanted is Role.OFFICER and not (department and len(department) == 2 and department.isdigit()):
+        raise DomainError("an officer token needs a two-digit department code", field="department")
+    if wanted in REGION_SCOPED and not region:
+        raise DomainError(f"a {wanted.value} token needs a region", field="region")
+    if region:
+        try:
+            region = validate_region_code(region)
+        except InvalidValue as exc:
+            raise DomainError(f"region: {exc.message_en}", field="region") from None
+    label = label.strip()
+    if len(label) > 64:
+        raise DomainError("a label is at most 64 characters (it is the actor id in the audit log)", field="label")
+    if expires_at is not None and expires_at <= now:
+        raise DomainError("a token must expire after it is issued", field="expires_at")
+    token = secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            id=new_id(), token_hash=hash_token(token), role=wanted.value, subject=subject,
+            department=department if wanted is Role.OFFICER else None,
+            region=region if wanted is not Role.APPLICANT else None,
+            label=label, created_at=now, expires_at=expires_at,
+        )
+    )
+    session.commit()
+    return token
+
+
+def authenticate(session: Session, *, token: str, now: datetime) -> Actor | None:
+    """The actor a token stands for, or None when it is unknown, revoked or expired."""
+    if not token or len(token) > 512:
+        return None
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    return Actor(
+        id=row.label or row.id,
+        role=Role(row.role),
+        department=row.department,
+        region=row.region,
+        subject=row.subject,
+    )
+
+
+def revoke_token(session: Session, *, now: datetime, token: str | None = None, token_id: str | None = None) -> None:
+    """Revoke a token given by its plain text or its id; revoking twice is harmless. Commits."""
+    if (token is None) == (token_id is None):
+        raise DomainError("give exactly one of token or token_id", field="token")
+    where = ApiToken.token_hash == hash_token(token) if token is not None else ApiToken.id == token_id
+    found = session.scalar(select(ApiToken.id).where(where))
+    if found is None:
+        session.rollback()
+        raise NotFound("no such token", field="token")
+    session.execute(update(ApiToken).where(ApiToken.id == found, ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    session.commit()

@@ -1,0 +1,209 @@
+"""Who may do what: every caller × every endpoint, table-driven; then tokens and scoping.
+
+Each cell starts from a fresh database, brings a marriage case (region 430102, applicant GROOM,
+registration at department 11) to the state the endpoint needs, calls it once as that caller and
+checks the status; a refused call must leave the step untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.db.models import ApiToken, Case
+from engine.errors import DomainError, NotFound
+from engine.queries import region_covers, region_prefix
+from engine.states import Role
+from engine.tokens import authenticate, hash_token, issue_token, revoke_token
+from tests.api.conftest import Api, case_body, problem
+from tests.engine.people import GROOM
+
+WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
+       "supervisor", "admin"]
+
+Call = tuple[str, str, Any, str | None]
+"""method, url, JSON body, id of the step that must stay unchanged when refused."""
+
+
+def _case(api: Api) -> Call:
+    case = api.case()
+    return "GET", f"/cases/{case.id}", None, None
+
+
+def _on_step(state: str | None, action: str, body: Callable[[Any], dict[str, Any]]) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        step = api.step(api.case().id)
+        if state is not None:
+            step = api.advance(step, state)
+        return "POST", f"/steps/{step.id}/{action}", body(step), step.id
+
+    return prepare
+
+
+def _supplement(api: Api) -> Call:
+    case = api.case()
+    step = api.advance(api.step(case.id), "supplement_requested")
+    body = {"step_id": step.id, "materials": ["合影照片"], "expected_version": step.version}
+    return "POST", f"/cases/{case.id}/supplements", body, step.id
+
+
+def _withdraw(api: Api) -> Call:
+    case = api.case()
+    return "POST", f"/cases/{case.id}/withdraw", {"reason": "不再需要"}, api.step(case.id).id
+
+
+def _step_detail(api: Api) -> Call:
+    return "GET", f"/steps/{api.step(api.case().id).id}", None, None
+
+
+def _fixed(method: str, url: str, body: Any = None) -> Callable[[Api], Call]:
+    return lambda api: (method, url, body, None)
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str
+    prepare: Callable[[Api], Call]
+    expected: tuple[int, ...]  # in the order of WHO
+
+
+version = lambda step: {"version": step.version}  # noqa: E731
+MATRIX = [
+    #                                                                 anon own  oth  clk  clk2 off  off2 sup  adm
+    Row("GET /bundles", _fixed("GET", "/bundles"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("GET /bundles/{id}", _fixed("GET", "/bundles/marriage"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 403, 403, 403, 403, 201)),
+    Row("GET /cases/{id}", _case, (401, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 403, 403, 403, 403, 403)),
+    Row("POST /cases/{id}/withdraw", _withdraw, (401, 200, 404, 200, 403, 403, 403, 403, 200)),
+    Row("GET /departments/{code}/steps", _fixed("GET", "/departments/11/steps"),
+        (401, 403, 403, 403, 403, 200, 403, 200, 200)),
+    Row("GET /steps/{id}", _step_detail, (401, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("POST /steps/{id}/claim", _on_step(None, "claim", version), (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+    Row("POST /steps/{id}/start", _on_step("assigned", "start", version),
+        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+    Row("POST /steps/{id}/complete", _on_step("in_progress", "complete", lambda s: {"version": s.version, "outputs": {}}),
+        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+    Row("POST /steps/{id}/reject", _on_step("in_progress", "reject", lambda s: {"version": s.version, "reason": "不符"}),
+        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+    Row("POST /steps/{id}/request-supplement",
+        _on_step("in_progress", "request-supplement", lambda s: {"version": s.version, "materials": ["照片"]}),
+        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+    Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
+    Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
+]
+CELLS = [
+    pytest.param(row, who, status, id=f"{row.endpoint}-{who}")
+    for row in MATRIX for who, status in zip(WHO, row.expected, strict=True)
+]
+
+
+def test_matrix_covers_every_route(api: Api) -> None:
+    paths = api.get("/openapi.json", None).json()["paths"]
+    routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
+    named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}"}
+
+    def generic(endpoint: str) -> str:
+        for name, placeholder in named.items():
+            endpoint = endpoint.replace(name, placeholder)
+        return endpoint
+
+    assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 135
+
+
+@pytest.mark.parametrize(("row", "who", "expected"), CELLS)
+def test_authorization_matrix(api: Api, row: Row, who: str, expected: int) -> None:
+    method, url, body, step_id = row.prepare(api)
+    before = api.step_version(step_id) if step_id else None
+    caller = None if who == "anonymous" else who
+    response = api.get(url, caller) if method == "GET" else api.post(url, caller, body)
+    assert response.status_code == expected, f"{row.endpoint} as {who}: {response.text}"
+    if expected >= 400:
+        problem(response, expected)
+        if step_id:
+            assert api.step_version(step_id) == before, "a refused call changed the step"
+
+
+def test_scoping_beyond_the_matrix(api: Api) -> None:
+    case = api.case()
+    step = api.step(case.id)
+    # the right department in another city may neither read nor act
+    assert problem(api.get(f"/steps/{step.id}", "officer_far"), 403)
+    assert problem(api.post(f"/steps/{step.id}/claim", "officer_far", {"version": step.version}), 403)
+    assert problem(api.get(f"/cases/{case.id}", "supervisor_other"), 403)
+    # an officer whose department has a step sees the case, not another department's step
+    assert api.get(f"/cases/{case.id}", "officer_09").status_code == 200
+    assert problem(api.get(f"/steps/{step.id}", "officer_09"), 403)
+    # a clerk may apply within the region, not outside it
+    assert api.post("/cases", "clerk_other", case_body(region="430203")).status_code == 201
+    assert problem(api.post("/cases", "clerk", case_body(region="430200")), 403)["field"] == "region"
+    # an applicant may not apply for someone else
+    assert problem(api.post("/cases", "applicant_other", case_body()), 403)["field"] == "applicant.id"
+    # an officer skipped by a condition is not involved in the case
+    skipped = api.case(register_birth_plan=False)
+    api.tokens["officer_23"] = _token(api, "officer", "23")
+    assert api.get(f"/cases/{case.id}", "officer_23").status_code == 200
+    assert problem(api.get(f"/cases/{skipped.id}", "officer_23"), 403)
+
+
+def _token(api: Api, role: str, department: str) -> str:
+    with api.session() as session:
+        return issue_token(session, role=role, department=department, region="430102", label=f"{role}-{department}",
+                           now=api.clock.now())
+
+
+def test_tokens_are_hashed_at_rest_and_scoped(api: Api) -> None:
+    now = api.clock.now()
+    with api.session() as session:
+        token = issue_token(session, role=Role.APPLICANT, subject=GROOM.lower(), label="citizen", now=now,
+                            expires_at=now + timedelta(days=1))
+        row = session.scalars(select(ApiToken).where(ApiToken.label == "citizen")).one()
+        assert row.token_hash == hash_token(token) and token not in str(vars(row))
+        actor = authenticate(session, token=token, now=now)
+        assert actor is not None and actor.role is Role.APPLICANT and actor.subject == GROOM and actor.id == "citizen"
+        assert authenticate(session, token=token, now=now + timedelta(days=1)) is None
+        assert authenticate(session, token="x" * 600, now=now) is None
+        revoke_token(session, token_id=row.id, now=now)
+        revoke_token(session, token_id=row.id, now=now)  # twice is harmless
+        assert authenticate(session, token=token, now=now) is None
+        with pytest.raises(NotFound):
+            revoke_token(session, token="unknown", now=now)
+        for kwargs, field in (
+            ({"role": "applicant"}, "subject"),
+            ({"role": "applicant", "subject": "123"}, "subject"),
+            ({"role": "officer", "region": "430102"}, "department"),
+            ({"role": "clerk"}, "region"),
+            ({"role": "clerk", "region": "999999"}, "region"),
+            ({"role": "system"}, "role"),
+            ({"role": "wizard"}, "role"),
+            ({"role": "admin", "expires_at": now}, "expires_at"),
+            ({"role": "admin", "label": "x" * 65}, "label"),
+        ):
+            with pytest.raises(DomainError) as caught:
+                issue_token(session, now=now, **kwargs)  # type: ignore[arg-type]
+            assert caught.value.field == field, kwargs
+
+
+@pytest.mark.parametrize(("scope", "region", "covered"), [
+    ("430000", "430102", True), ("430100", "430102", True), ("430102", "430102", True),
+    ("430102", "430103", False), ("430100", "430200", False), (None, "110101", True),
+    ("430102", "430102001", True), ("430102001000", "430102001", True), ("430102001", "430102002", False),
+    ("430100000", "430111", True),
+])
+def test_region_prefixes(scope: str | None, region: str, covered: bool) -> None:
+    assert region_covers(scope, region) is covered
+    assert [region_prefix(c) for c in ("430000", "430100", "430102")] == ["43", "4301", "430102"]
+
+
+def test_a_case_records_the_applicant_who_created_it(api: Api) -> None:
+    created = api.post("/cases", "applicant_own", case_body())
+    assert created.status_code == 201
+    with api.session() as session:
+        case = session.get_one(Case, created.json()["case_id"])
+        assert case.applicant_id == GROOM and case.created_by == "applicant_own"
