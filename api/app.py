@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import bundles, cases, departments, steps, supervision
+from api.routes import bundles, cases, departments, prefill, steps, supervision
 from engine.errors import (
     DomainError,
     Forbidden,
@@ -170,6 +170,6 @@ def create_app(*, sessions: sessionmaker[Session], runtime: Runtime) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(StarletteHTTPException, http_problem)
     app.add_exception_handler(Exception, server_problem)
-    for module in (bundles, cases, steps, departments, supervision):
+    for module in (bundles, prefill, cases, steps, departments, supervision):
         app.include_router(module.router)
     return app

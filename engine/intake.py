@@ -24,7 +24,7 @@ from engine.application import validate_answers
 from engine.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
-from engine.prefill import PrefillContext, prefill
+from engine.prefill import PrefillContext, PrefillResult, prefill
 from engine.progress import close_step, set_case_due, settle
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
@@ -98,7 +98,7 @@ def accept_case(
         raise InvalidApplication(
             [FieldProblem("applicant.id", "applicant.not_self", "只能为本人（本企业）申请", "applicants may only apply for themselves")]
         )
-    merged, intake = apply_prefill(session, runtime, spec, applicant, answers)
+    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, others=actor.role is not Role.APPLICANT)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
     region = _region(region or actor.region or "430100")
     try:
@@ -119,14 +119,16 @@ def accept_case(
 
 
 def apply_prefill(
-    session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any]
+    session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any],
+    *, others: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Merge prefilled values under the typed answers; refuse changes to locked prefilled fields.
 
     Returns the merged answers and what intake records about them (sources, corrections,
     waived materials and materials to supply) in the acceptance audit event.
     """
-    result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today()))
+    result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
+                                             others=others))
     merged = {name: found.value for name, found in result.values.items()}
     problems: list[FieldProblem] = []
     corrections = []
@@ -151,6 +153,19 @@ def apply_prefill(
         "to_supply": [{"step": m.step, "material": m.name, "required": m.required} for m in result.to_supply],
     }
     return merged, intake
+
+
+def prefill_application(
+    session: Session, runtime: Runtime, *, bundle_id: str, applicant: Applicant, answers: Mapping[str, Any],
+    actor: Actor,
+) -> PrefillResult:
+    """The one form before submission (``POST /prefill``): prefilled values with their sources and
+    the materials that are waived or still to supply. Applicants only see their own data filled in."""
+    spec = runtime.current_spec(bundle_id)
+    applicant = check_applicant(applicant, spec)
+    context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
+                             others=actor.role is not Role.APPLICANT)
+    return prefill(session, context)
 
 
 def _region(code: str) -> str:

@@ -66,6 +66,10 @@ class PrefillContext:
     answers: Mapping[str, Any]
     today: date
     case: Case | None = None
+    others: bool = True
+    """Whether other people's licences (a spouse's, an heir's) may fill fields. Staff at a window
+    have those people in front of them; a self-service applicant does not, so for applicants
+    only the applicant's own data is filled in."""
 
 
 class PrefillProvider(Protocol):
@@ -178,6 +182,8 @@ def prefill_requests(context: PrefillContext) -> list[PrefillRequest]:
         spec = context.registry.fields[use.field]
         for source in spec.prefill:
             holder = context.applicant_id if source.holder_field is None else context.answers.get(source.holder_field)
+            if holder != context.applicant_id and not context.others:
+                continue
             if isinstance(holder, str) and holder:
                 requests.append(PrefillRequest(use.field, source.licence, source.attribute, holder))
     return requests

@@ -25,7 +25,7 @@ from engine.states import Actor, Role
 from engine.tokens import issue_token
 from engine.work import claim_step, request_supplement, start_step
 from tests.conftest import Database
-from tests.engine.people import CHILD, CLERK, GROOM, marriage_answers, officer
+from tests.engine.people import BRIDE, CHILD, CLERK, GROOM, marriage_answers, officer
 
 # name: (role, subject, department, region)
 CALLERS: dict[str, tuple[Role, str | None, str | None, str | None]] = {
@@ -120,6 +120,15 @@ def case_body(applicant: str = GROOM, region: str | None = "430102", **answers: 
     if region is not None:
         body["region"] = region
     return body
+
+
+def prefill_body(applicant: str = GROOM, **answers: Any) -> dict[str, Any]:
+    """A POST /prefill body: the marriage form with only the two ID numbers typed."""
+    return {
+        "bundle_id": "marriage",
+        "applicant": {"id": applicant, "kind": "person"},
+        "answers": {"groom_id_number": GROOM, "bride_id_number": BRIDE, **answers},
+    }
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:

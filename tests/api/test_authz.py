@@ -20,7 +20,7 @@ from engine.errors import DomainError, NotFound
 from engine.queries import region_covers, region_prefix
 from engine.states import Role
 from engine.tokens import authenticate, hash_token, issue_token, revoke_token
-from tests.api.conftest import Api, case_body, problem
+from tests.api.conftest import Api, case_body, prefill_body, problem
 from tests.engine.people import GROOM
 
 WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
@@ -77,6 +77,7 @@ MATRIX = [
     #                                                                 anon own  oth  clk  clk2 off  off2 sup  adm
     Row("GET /bundles", _fixed("GET", "/bundles"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /bundles/{id}", _fixed("GET", "/bundles/marriage"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /prefill", _fixed("POST", "/prefill", prefill_body()), (401, 200, 403, 200, 200, 403, 403, 403, 200)),
     Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 403, 403, 403, 403, 201)),
     Row("GET /cases/{id}", _case, (401, 200, 404, 200, 403, 200, 403, 200, 200)),
     Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 403, 403, 403, 403, 403)),
@@ -114,7 +115,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 135
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 144
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
