@@ -86,6 +86,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.server import build, load_demo, start_flows
+    from engine.settings import get_settings
+
+    url = args.db or get_settings().db
+    served = build(url)
+    print(f"onevisit: database {served.sessions.kw['bind'].url.render_as_string(hide_password=True)}")
+    if not args.no_demo:
+        tokens = load_demo(served)
+        print("onevisit: demo tokens (shown once; log in at /ui/login or send as 'Authorization: Bearer …'):")
+        for who, token in tokens.items():
+            print(f"  {who:22s} {token}")
+    if not args.no_flows:
+        start_flows(served)
+    print(f"onevisit: serving on http://{args.host}:{args.port}/ui/  (API docs: /docs)")
+    uvicorn.run(served.app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from engine.runtime import Runtime
+    from engine.tokens import issue_token
+
+    _, sessions = _database(args)
+    with sessions() as session:
+        token = issue_token(session, role=args.role, department=args.department, region=args.region,
+                            subject=args.subject, label=args.label or f"cli {args.role}",
+                            now=Runtime.default().clock.now())
+    print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onevisit", description="One thing, one visit (一件事一次办) workflow engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
     demo.add_argument("--bundle", action="append", help="only this bundle (repeatable)")
     demo.set_defaults(func=cmd_demo)
+
+    serve = sub.add_parser("serve", help="run the API and pages (demo data on an empty database)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--db", help="database URL (default: ONEVISIT_DB, a SQLite file in ./data)")
+    serve.add_argument("--no-demo", action="store_true", help="do not load demo data or print demo tokens")
+    serve.add_argument("--no-flows", action="store_true", help="do not run the Prefect flows in the background")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="issue a bearer token (printed once; stored hashed)")
+    token.add_argument("role", choices=["applicant", "clerk", "officer", "supervisor", "admin"])
+    token.add_argument("--department", help="officers: two-digit department code")
+    token.add_argument("--region", help="clerks, officers, supervisors: GB/T 2260 region code")
+    token.add_argument("--subject", help="applicants: ID number or unified social credit code")
+    token.add_argument("--label", help="who the token is for (recorded as the actor id)")
+    token.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    token.set_defaults(func=cmd_token)
     return parser
 
 

@@ -344,3 +344,24 @@ def test_audit_verify_in_a_subprocess_reports_without_a_traceback(tmp_path: Path
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("onevisit: database: ")
+
+
+def test_token_prints_a_working_token_stored_hashed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from engine.db.models import ApiToken
+    from engine.db.session import make_engine, make_sessionmaker
+    from engine.states import Role
+    from engine.tokens import authenticate
+
+    url = sqlite_url(tmp_path / "tokens.db")
+    code, out, err = run(capsys, "token", "officer", "--department", "11", "--region", "430102", "--db", url)
+    assert code == 0, err
+    token = out.strip()
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions() as session:
+        actor = authenticate(session, token=token, now=datetime.now(UTC))
+        assert actor is not None and (actor.role, actor.department, actor.region) == (Role.OFFICER, "11", "430102")
+        assert token not in {row.token_hash for row in session.query(ApiToken)}
+    code, out, err = run(capsys, "token", "officer", "--db", url)  # an officer needs a department
+    assert code == 1 and "department" in err and out == ""
