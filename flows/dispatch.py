@@ -45,7 +45,7 @@ def bundle_flow(bundle_id: str) -> Flow[[list[tuple[int, str]]], list[dict[str, 
             for message_id, department in messages
         ]
         wait(futures)
-        return [f.result(raise_on_failure=False) for f in futures]  # type: ignore[misc]
+        return [f.result(raise_on_failure=False) for f in futures]
 
     return run_bundle
 

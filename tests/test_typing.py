@@ -1,0 +1,14 @@
+"""Strict typing is part of the test suite: `mypy --strict` over engine, api and flows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mypy import api as mypy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_code_type_checks_strictly() -> None:
+    out, err, status = mypy.run(["--config-file", str(ROOT / "pyproject.toml"), "--no-incremental"])
+    assert status == 0, out + err
