@@ -151,8 +151,7 @@ def _skip_untaken_alternatives(
             for other in by_key[key]:
                 state = _state(other)
                 if state in STEP_OPEN:
-                    action = "skip" if state in {StepState.PENDING, StepState.READY} else "cancel"
-                    close_step(session, case=case, step=other, action=action, at=at,
+                    close_step(session, case=case, step=other, action="skip", at=at,
                                reason=f"alternative {taken[0]} was taken")
                     changed = True
     return changed

@@ -45,29 +45,42 @@ class Rule:
     sources: frozenset[Any]
     target: Any
     roles: frozenset[Role]
+    kinds: frozenset[str] | None = None
+    """Step kinds the rule applies to (None: every kind)."""
 
     def allows(self, state: Any) -> bool:
         return state in self.sources
 
 
-def _rule(action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role]) -> Rule:
-    return Rule(action, frozenset(sources) if sources is not None else frozenset({None}), target, frozenset(roles))
+def _rule(
+    action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role], kinds: Iterable[str] | None = None
+) -> Rule:
+    return Rule(
+        action, frozenset(sources) if sources is not None else frozenset({None}), target, frozenset(roles),
+        frozenset(kinds) if kinds is not None else None,
+    )
+
+
+# Officers work human and commitment steps; the engine itself runs automated steps and timers.
+DESK = ("human", "commitment")
+MACHINE = ("automated", "timer")
 
 
 STEP_RULES: tuple[Rule, ...] = (
     _rule("create", None, S.PENDING, SYSTEM_ONLY),
     _rule("release", {S.PENDING}, S.READY, SYSTEM_ONLY),
-    _rule("claim", {S.READY}, S.ASSIGNED, STAFF),
-    _rule("unclaim", {S.ASSIGNED}, S.READY, {R.OFFICER, R.SUPERVISOR}),
-    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF),
-    _rule("start", {S.READY}, S.IN_PROGRESS, SYSTEM_ONLY),  # automated steps picked up by dispatch
-    _rule("complete", STEP_WORKING, S.DONE, STAFF),
-    _rule("complete", {S.READY, S.IN_PROGRESS}, S.DONE, SYSTEM_ONLY),  # timers, automated steps
-    _rule("reject", STEP_WORKING, S.REJECTED, STAFF),
-    _rule("reject", {S.IN_PROGRESS}, S.REJECTED, SYSTEM_ONLY),  # an automated check failed
-    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF),
-    _rule("receive_supplement", {S.SUPPLEMENT_REQUESTED}, S.IN_PROGRESS, {R.APPLICANT, R.CLERK}),
-    _rule("skip", {S.PENDING, S.READY}, S.SKIPPED, SYSTEM_ONLY),
+    _rule("claim", {S.READY}, S.ASSIGNED, STAFF, DESK),
+    _rule("unclaim", {S.ASSIGNED}, S.READY, {R.OFFICER, R.SUPERVISOR}, DESK),
+    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF, DESK),
+    _rule("start", {S.READY}, S.IN_PROGRESS, SYSTEM_ONLY, ("automated",)),  # picked up by dispatch
+    _rule("complete", STEP_WORKING, S.DONE, STAFF, DESK),
+    _rule("complete", {S.READY, S.IN_PROGRESS}, S.DONE, SYSTEM_ONLY, MACHINE),
+    _rule("reject", STEP_WORKING, S.REJECTED, STAFF, DESK),
+    _rule("reject", {S.IN_PROGRESS}, S.REJECTED, SYSTEM_ONLY, ("automated",)),  # an automated check failed
+    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF, DESK),
+    _rule("receive_supplement", {S.SUPPLEMENT_REQUESTED}, S.IN_PROGRESS, {R.APPLICANT, R.CLERK}, DESK),
+    # Skipped: its condition was false, or another alternative was taken (even mid-work).
+    _rule("skip", STEP_OPEN, S.SKIPPED, SYSTEM_ONLY),
     _rule("cancel", STEP_OPEN, S.CANCELLED, SYSTEM_ONLY),
 )
 
@@ -82,10 +95,15 @@ CASE_RULES: tuple[Rule, ...] = (
 )
 
 
-def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: str) -> Rule:
+def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: str, kind: str | None = None) -> Rule:
     candidates = [r for r in rules if r.action == action]
     if not candidates:
         raise IllegalTransition(f"unknown {what} action {action!r}")
+    if kind is not None:
+        candidates = [r for r in candidates if r.kinds is None or kind in r.kinds]
+        if not candidates:
+            who = "the engine does it, not an officer" if kind in MACHINE else "an officer does it, not the engine"
+            raise IllegalTransition(f"cannot {action.replace('_', ' ')} a {kind} step: {who}")
     from_state = [r for r in candidates if r.allows(state)]
     if not from_state:
         shown = state.value if state is not None else "new"
@@ -108,7 +126,7 @@ def transition_step(
 ) -> StepState:
     """Apply ``action`` to ``step`` if a rule allows it; write state, version and audit event."""
     current = StepState(step.state) if step.state is not None else None
-    rule = _find(STEP_RULES, action, current, actor, "step")
+    rule = _find(STEP_RULES, action, current, actor, "step", step.kind)
     if actor.role is Role.OFFICER and actor.department != step.department:
         raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
     step.state = rule.target.value

@@ -121,6 +121,8 @@ def test_step_rule_permits(
         step.state = source.value
         before_count = len(events(session, case.id))
         assert before_count == case.audit_seq
+    if rule.kinds is not None:
+        step.kind = sorted(rule.kinds)[0]  # a kind the rule is for (officers: human; dispatch: automated)
     version = step.version or 0
     who = actor(role)
 
@@ -271,6 +273,7 @@ def test_step_rule_refuses_other_roles(session: Session, case: Case, clock: Fixe
         step = new_step(case, attach=False) if source is None else case.steps[0]
         if source is not None:
             step.state = source.value
+        step.kind = sorted(rule.kinds)[0] if rule.kinds else "human"
         for role in Role:
             if role in rule.roles or allowed(STEP_RULES, rule.action, source, role):
                 continue
@@ -388,3 +391,29 @@ def test_the_pattern_catches_writes_and_not_comparisons() -> None:
         assert any(p.search(line) for p in STATE_WRITES), line
     for line in ignores:
         assert not any(p.search(line) for p in STATE_WRITES), line
+
+
+@pytest.mark.parametrize("kind", ["timer", "automated"])
+@pytest.mark.parametrize("action", ["claim", "start", "complete", "reject", "request_supplement"])
+def test_officers_do_not_work_machine_steps(session: Session, case: Case, clock: FixedClock, kind: str,
+                                            action: str) -> None:
+    step = case.steps[0]
+    step.kind = kind
+    step.state = StepState.READY.value if action == "claim" else StepState.ASSIGNED.value
+    with pytest.raises((IllegalTransition, Forbidden)):
+        transition_step(session, case=case, step=step, action=action, actor=actor(Role.OFFICER), at=clock.now())
+    assert step.state in (StepState.READY.value, StepState.ASSIGNED.value)
+
+
+def test_claiming_a_timer_says_why(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    step.kind = "timer"
+    with pytest.raises(IllegalTransition, match="a timer step: the engine does it, not an officer"):
+        transition_step(session, case=case, step=step, action="claim", actor=actor(Role.OFFICER), at=clock.now())
+
+
+def test_the_engine_does_not_complete_desk_steps(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    assert step.kind == "human" and step.state == StepState.READY.value
+    with pytest.raises(IllegalTransition):
+        transition_step(session, case=case, step=step, action="complete", actor=actor(Role.SYSTEM), at=clock.now())
