@@ -2,16 +2,23 @@
 
 Requests are strict: unknown keys, control characters in text, non-finite numbers and deeply
 nested JSON are refused with a 422 naming the field, so nothing malformed reaches the engine or
-the database. Responses mirror the engine's read models (:mod:`engine.queries`).
+the database. Responses are the engine's read models (:mod:`engine.queries`,
+:mod:`engine.supervision`) with their documentation added, or built from them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.dataclasses import dataclass
+
+from engine.queries import CaseStatus, FieldValue, MaterialView, StepDetail, StepStatus, WorkItem
+from engine.supervision import CardView
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 BUNDLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -151,39 +158,37 @@ class NamesOut(Response):
     en: str
 
 
-class StepOut(Response):
-    id: str
-    step_key: str
-    item: str
-    item_name: str
-    department: str
-    department_name: str
-    kind: str
-    state: str
-    due_on: date | None
-    due_provisional: bool
-    not_before: date | None
-    version: int
-    instance_label: str
-    waiting_on: list[str] = Field(description="Item names of unfinished prerequisites (pending steps)")
-    supplement_requested: list[str] = Field(description="Materials an open 补正 notice asks for")
-    reason: str
+# Responses that are engine read models: each is the engine's dataclass (its fields, in its
+# order) as a pydantic dataclass, adding only what /docs shows (examples, descriptions, a
+# narrower type). :func:`from_view` turns the engine's value into it.
+
+View = TypeVar("View")
 
 
+def from_view(model: Callable[..., View], view: Any) -> View:
+    """``view`` (an engine read-model dataclass, nested ones included) as the response ``model``."""
+    return model(**asdict(view))
+
+
+@dataclass(frozen=True)
+class StepOut(StepStatus):
+    waiting_on: Annotated[tuple[str, ...], Field(description="Item names of unfinished prerequisites (pending steps)")]
+    supplement_requested: Annotated[tuple[str, ...], Field(description="Materials an open 补正 notice asks for")]
+
+
+@dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
+    "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "id": "3f0c5e0f2b6a4a8e9d7c1b2a3e4f5a6b",
+    "step_key": "marriage_registration", "item": "11-JHDJ", "item_name": "内地居民结婚登记",
+    "department": "11", "department_name": "民政局", "kind": "human", "state": "assigned",
+    "due_on": "2026-03-30", "due_provisional": False, "not_before": None, "version": 3,
+    "instance_label": "", "waiting_on": [], "supplement_requested": [], "reason": ""}]}))
 class StepActionOut(StepOut):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "id": "3f0c5e0f2b6a4a8e9d7c1b2a3e4f5a6b",
-        "step_key": "marriage_registration", "item": "11-JHDJ", "item_name": "内地居民结婚登记",
-        "department": "11", "department_name": "民政局", "kind": "human", "state": "assigned",
-        "due_on": "2026-03-30", "due_provisional": False, "not_before": None, "version": 3,
-        "instance_label": "", "waiting_on": [], "supplement_requested": [], "reason": ""}]})
-
     case_id: str
 
     @classmethod
-    def of(cls, status: Any, case_id: str) -> StepActionOut:
+    def of(cls, status: StepStatus, case_id: str) -> StepActionOut:
         """From an :class:`engine.queries.StepStatus` and its case id."""
-        return cls(case_id=case_id, **StepOut.model_validate(status).model_dump())
+        return cls(case_id=case_id, **asdict(status))
 
 
 class CaseOut(Response):
@@ -212,8 +217,8 @@ class CaseOut(Response):
     steps: list[StepOut]
 
     @classmethod
-    def of(cls, status: Any) -> CaseOut:
-        """From an :class:`engine.queries.CaseStatus`."""
+    def of(cls, status: CaseStatus) -> CaseOut:
+        """From an :class:`engine.queries.CaseStatus` (its applicant in one object, its id as ``case_id``)."""
         return cls(
             case_id=status.id, receipt_no=status.receipt_no, bundle_id=status.bundle_id,
             bundle_version=status.bundle_version, bundle_name=status.bundle_name, state=status.state,
@@ -221,26 +226,13 @@ class CaseOut(Response):
             applicant={"id": status.applicant_id, "kind": status.applicant_kind, "name": status.applicant_name},
             accepted_on=status.accepted_on, due_on=status.due_on, due_provisional=status.due_provisional,
             clock_stopped=status.clock_stopped, closed_at=status.closed_at,
-            steps=[StepOut.model_validate(s) for s in status.steps],
+            steps=[from_view(StepOut, s) for s in status.steps],
         )
 
 
-class WorkItemOut(Response):
-    step_id: str
-    version: int
-    step_key: str
-    item: str
-    state: str
-    due_on: date | None
-    due_provisional: bool
-    overdue: bool
-    instance_label: str
-    case_id: str
-    receipt_no: str
-    bundle_id: str
-    region: str
-    applicant_name: str
-    applicant_id_masked: str = Field(examples=["430102**********1X"])
+@dataclass(frozen=True)
+class WorkItemOut(WorkItem):
+    applicant_id_masked: Annotated[str, Field(examples=["430102**********1X"])]
 
 
 class WorklistOut(Response):
@@ -252,58 +244,29 @@ class WorklistOut(Response):
     items: list[WorkItemOut]
 
 
-class FieldValueOut(Response):
-    id: str
-    label_zh: str
-    label_en: str
-    type: str
-    value: Any
+@dataclass(frozen=True)
+class FieldValueOut(FieldValue):
+    ...  # as the engine has it, under the API's name
 
 
-class MaterialOut(Response):
-    name: str
-    code: str | None
-    supply: int = Field(description="1 template, 2 e-licence, 3 data interface, 4 applicant supplies it")
-    licence: str | None
-    required: bool
-    note: str
+@dataclass(frozen=True)
+class MaterialOut(MaterialView):
+    supply: Annotated[int, Field(description="1 template, 2 e-licence, 3 data interface, 4 applicant supplies it")]
 
 
-class StepDetailOut(Response):
+@dataclass(frozen=True)
+class StepDetailOut(StepDetail):
     status: StepOut
-    case_id: str
-    receipt_no: str
-    bundle_id: str
-    applicant_name: str
-    item_legal_basis: str
-    item_type: str
-    item_result: str
-    fields: list[FieldValueOut] = Field(description="Only the fields this step declares")
-    materials: list[MaterialOut]
-    assigned_to: str | None
-    outputs: dict[str, Any]
-    supplement: dict[str, Any]
+    fields: Annotated[tuple[FieldValueOut, ...], Field(description="Only the fields this step declares")]
+    materials: tuple[MaterialOut, ...]
 
 
-class CardOut(Response):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "id": 7, "colour": "red", "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
-        "step_id": None, "step_key": None, "department": None, "region": "430102", "reason": "超期 5 个工作日以上仍未办结",
-        "issued_at": "2026-03-31T01:00:00Z", "issued_on": "2026-03-31", "working_days_overdue": 6, "resolved_at": None}]})
-
-    id: int
+@dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
+    "id": 7, "colour": "red", "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
+    "step_id": None, "step_key": None, "department": None, "region": "430102", "reason": "超期 5 个工作日以上仍未办结",
+    "issued_at": "2026-03-31T01:00:00Z", "issued_on": "2026-03-31", "working_days_overdue": 6, "resolved_at": None}]}))
+class CardOut(CardView):
     colour: Literal["yellow", "red"]
-    case_id: str
-    receipt_no: str
-    step_id: str | None
-    step_key: str | None
-    department: str | None
-    region: str
-    reason: str
-    issued_at: datetime
-    issued_on: date
-    working_days_overdue: int
-    resolved_at: datetime | None
 
 
 class DepartmentLoadOut(Response):

@@ -114,6 +114,35 @@ def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: 
     return permitted[0]
 
 
+def _apply(
+    session: Session,
+    entity: Case | Step,
+    rule: Rule,
+    current: StepState | CaseState | None,
+    *,
+    case: Case,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    step_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Write the rule's target state, bump the version and append the audit event."""
+    entity.state = rule.target.value
+    entity.version = (entity.version or 0) + 1
+    append_event(
+        session,
+        case=case,
+        actor=actor,
+        action=action,
+        at=at,
+        step_id=step_id,
+        from_state=current.value if current else None,
+        to_state=rule.target.value,
+        payload=payload,
+    )
+
+
 def transition_step(
     session: Session,
     *,
@@ -129,19 +158,8 @@ def transition_step(
     rule = _find(STEP_RULES, action, current, actor, "step", step.kind)
     if actor.role is Role.OFFICER and actor.department != step.department:
         raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
-    step.state = rule.target.value
-    step.version = (step.version or 0) + 1
-    append_event(
-        session,
-        case=case,
-        actor=actor,
-        action=f"step.{action}",
-        at=at,
-        step_id=step.id,
-        from_state=current.value if current else None,
-        to_state=rule.target.value,
-        payload={"step": step.step_key, "instance": step.instance, **(payload or {})},
-    )
+    _apply(session, step, rule, current, case=case, action=f"step.{action}", actor=actor, at=at, step_id=step.id,
+           payload={"step": step.step_key, "instance": step.instance, **(payload or {})})
     return StepState(rule.target)
 
 
@@ -157,16 +175,5 @@ def transition_case(
     """Apply ``action`` to ``case`` if a rule allows it; write state, version and audit event."""
     current = CaseState(case.state) if case.state is not None else None
     rule = _find(CASE_RULES, action, current, actor, "case")
-    case.state = rule.target.value
-    case.version = (case.version or 0) + 1
-    append_event(
-        session,
-        case=case,
-        actor=actor,
-        action=f"case.{action}",
-        at=at,
-        from_state=current.value if current else None,
-        to_state=rule.target.value,
-        payload=payload,
-    )
+    _apply(session, case, rule, current, case=case, action=f"case.{action}", actor=actor, at=at, payload=payload)
     return CaseState(rule.target)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
-from api.schemas import DEPARTMENT_PATTERN, WorkItemOut, WorklistOut
+from api.schemas import DEPARTMENT_PATTERN, WorkItemOut, WorklistOut, from_view
 from engine.queries import department_worklist
 from engine.states import StepState
 
@@ -35,5 +35,5 @@ def list_steps(
     department = runtime.registry.catalog.departments.get(code)
     return WorklistOut(
         department=code, department_name=department.name.zh if department else "", total=page.total,
-        limit=page.limit, offset=page.offset, items=[WorkItemOut.model_validate(i) for i in page.items],
+        limit=page.limit, offset=page.offset, items=[from_view(WorkItemOut, i) for i in page.items],
     )

@@ -11,7 +11,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
-from api.schemas import ID_PATTERN, CompleteIn, RejectIn, RequestSupplementIn, StepActionOut, StepDetailOut, VersionIn
+from api.schemas import (
+    ID_PATTERN,
+    CompleteIn,
+    RejectIn,
+    RequestSupplementIn,
+    StepActionOut,
+    StepDetailOut,
+    VersionIn,
+    from_view,
+)
 from engine.db.models import Step
 from engine.queries import check_step_scope, step_detail, step_status
 from engine.runtime import Runtime
@@ -31,7 +40,7 @@ def _out(runtime: Runtime, step: Step) -> StepActionOut:
 def get_step(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId) -> StepDetailOut:
     """The step with only the fields it declares, its materials and its item's elements. Officers
     see their own department's steps; staff reads are recorded in the access log."""
-    return StepDetailOut.model_validate(step_detail(session, runtime, step_id=step_id, actor=actor))
+    return from_view(StepDetailOut, step_detail(session, runtime, step_id=step_id, actor=actor))
 
 
 @router.post("/steps/{step_id}/claim", response_model=StepActionOut, responses=CONFLICT, summary="Claim a ready step")

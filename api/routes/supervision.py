@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
-from api.schemas import CardOut, DepartmentLoadOut, StatsOut
+from api.schemas import CardOut, DepartmentLoadOut, StatsOut, from_view
 from engine.states import Role
 from engine.supervision import list_cards, supervision_stats
 
@@ -26,7 +26,7 @@ def cards(
     """Cards issued by the deadline sweep in the caller's region, newest first."""
     region = None if actor.role is Role.ADMIN else actor.region
     found = list_cards(session, region=region, colour=colour, open_only=open_only, limit=limit, offset=offset)
-    return [CardOut.model_validate(card) for card in found]
+    return [from_view(CardOut, card) for card in found]
 
 
 @router.get("/stats", response_model=StatsOut, summary="Open and overdue work")

@@ -160,6 +160,14 @@ def guide_items(g: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item_key(g, i): i for i in g["items"]}
 
 
+def guide_steps(registry: BundleRegistry, bundle_id: str) -> list[tuple[str, StepSpec, dict[str, Any]]]:
+    """(step id, step, guide item) for each step of the bundle that implements a guide item."""
+    mapping = GUIDE_BUNDLES[bundle_id]
+    items = guide_items(guide(mapping.guide))
+    bundle = registry.get(bundle_id)
+    return [(step_id, bundle.step(step_id), items[key]) for step_id, key in mapping.steps.items()]
+
+
 def normal_result(text: str) -> str:
     text = text.strip().rstrip("；;").strip()
     return "" if text in EMPTY_RESULTS else text
@@ -217,12 +225,7 @@ def test_every_guide_item_is_one_step(registry: BundleRegistry, bundle_id: str) 
 
 @pytest.mark.parametrize("bundle_id", BUNDLE_IDS)
 def test_step_names_and_results_follow_the_guide(registry: BundleRegistry, bundle_id: str) -> None:
-    mapping = GUIDE_BUNDLES[bundle_id]
-    items = guide_items(guide(mapping.guide))
-    bundle = registry.get(bundle_id)
-    for step_id, key in mapping.steps.items():
-        item = items[key]
-        step = bundle.step(step_id)
+    for step_id, step, item in guide_steps(registry, bundle_id):
         catalog_item = registry.catalog.items[step.item]
         assert catalog_item.name in {item["name"], item.get("standard_item")}, step_id
         expected = normal_result(item["result"])
@@ -233,14 +236,11 @@ def test_step_names_and_results_follow_the_guide(registry: BundleRegistry, bundl
 
 @pytest.mark.parametrize("bundle_id", BUNDLE_IDS)
 def test_step_limits_are_the_guides(registry: BundleRegistry, bundle_id: str) -> None:
-    mapping = GUIDE_BUNDLES[bundle_id]
-    items = guide_items(guide(mapping.guide))
-    bundle = registry.get(bundle_id)
-    for step_id, key in mapping.steps.items():
-        limit = bundle.step(step_id).time_limit
+    for step_id, step, item in guide_steps(registry, bundle_id):
+        limit = step.time_limit
         assert limit.unit is TimeUnit.WORKING_DAYS, step_id
-        assert limit.amount == int(items[key]["limit_workdays"]), step_id
-        assert float(limit.amount) == items[key]["limit_workdays"]
+        assert limit.amount == int(item["limit_workdays"]), step_id
+        assert float(limit.amount) == item["limit_workdays"]
 
 
 @pytest.mark.parametrize("bundle_id", BUNDLE_IDS)

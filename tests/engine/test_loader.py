@@ -71,9 +71,10 @@ fields:
 """
 
 
-def bundle(steps: str, *, fields: str = BUNDLE_FIELDS, bundle_id: str = "sample") -> str:
-    """A bundle file: the fixed header, the ``fields`` block and ``steps`` (indented YAML)."""
-    return HEADER.format(id=bundle_id) + fields + "steps:\n" + textwrap.indent(textwrap.dedent(steps), "  ")
+def bundle(*steps: str, fields: str = BUNDLE_FIELDS, bundle_id: str = "sample") -> str:
+    """A bundle file: the fixed header, the ``fields`` block and ``steps`` (YAML lists, each dedented)."""
+    body = "".join(textwrap.dedent(part) for part in steps)
+    return HEADER.format(id=bundle_id) + fields + "steps:\n" + textwrap.indent(body, "  ")
 
 
 def line_of(text: str, marker: str, occurrence: int = 1) -> int:
@@ -81,6 +82,24 @@ def line_of(text: str, marker: str, occurrence: int = 1) -> int:
     hits = [n for n, line in enumerate(text.splitlines(), start=1) if marker in line]
     assert len(hits) >= occurrence, f"{marker!r} occurs {len(hits)} time(s)"
     return hits[occurrence - 1]
+
+
+FIRST = """\
+- id: first
+  item: 11-JHDJ
+  time_limit: {working_days: 5}
+"""
+
+SECOND = """\
+- id: second
+  item: 09-HYZK
+  time_limit: {working_days: 5}
+"""
+
+
+def plus(step: str, keys: str) -> str:
+    """``step`` with more ``keys`` (YAML, dedented and then indented as the step's own keys)."""
+    return step + textwrap.indent(textwrap.dedent(keys), "  ")
 
 
 OK_STEPS = """\
@@ -137,6 +156,17 @@ def assert_problem(problem: SpecProblem, path: Path, line: int, step: str | None
         assert f" step {step!r}: " in rendered
 
 
+def expect_problem(
+    bundles: Path, text: str, fragment: str, marker: str, step: str | None, *, occurrence: int = 1
+) -> SpecProblem:
+    """Write ``text`` as sample.yaml: the one problem containing ``fragment`` names that file, the
+    line of the ``occurrence``-th line containing ``marker`` and ``step`` (None: no step)."""
+    path = write(bundles, "sample.yaml", text)
+    problem = only_problem(bundles, fragment)
+    assert_problem(problem, path, line_of(text, marker, occurrence), step)
+    return problem
+
+
 # --- the sample itself is valid -------------------------------------------------------
 
 
@@ -153,43 +183,33 @@ def test_the_sample_bundle_loads(bundles: Path) -> None:
 
 def test_duplicate_step_ids(bundles: Path) -> None:
     text = bundle(
+        FIRST,
+        SECOND,
         """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-        - id: second
-          item: 09-HYZK
-          time_limit: {working_days: 5}
         - id: first
           item: 23-SYDJ
           time_limit: {working_days: 5}
-        """
+        """,
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "duplicate step id")
+    problem = expect_problem(bundles, text, "duplicate step id", "- id: first", "first", occurrence=2)
     assert problem.problem == "duplicate step id 'first'"
-    assert_problem(problem, path, line_of(text, "- id: first", occurrence=2), "first")
 
 
 @pytest.mark.parametrize("key", ["depends_on", "depends_on_any"])
 def test_unknown_dependency(bundles: Path, key: str) -> None:
     text = bundle(
-        f"""\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {{working_days: 5}}
-        - id: second
-          item: 09-HYZK
-          time_limit: {{working_days: 5}}
-          {key}:
-            - first
-            - ghost_step
-        """
+        FIRST,
+        plus(
+            SECOND,
+            f"""\
+            {key}:
+              - first
+              - ghost_step
+            """,
+        ),
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "unknown dependency")
+    problem = expect_problem(bundles, text, "unknown dependency", "- ghost_step", "second")
     assert problem.problem == "unknown dependency 'ghost_step'"
-    assert_problem(problem, path, line_of(text, "- ghost_step"), "second")
 
 
 def test_dependency_cycle_lists_the_cycle(bundles: Path) -> None:
@@ -225,208 +245,122 @@ def test_dependency_cycle_lists_the_cycle(bundles: Path) -> None:
 
 
 def test_self_dependency(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          depends_on: [first]
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "cannot depend on itself")
-    assert_problem(problem, path, line_of(text, "depends_on: [first]"), "first")
+    text = bundle(plus(FIRST, "depends_on: [first]\n"))
+    expect_problem(bundles, text, "cannot depend on itself", "depends_on: [first]", "first")
 
 
 def test_condition_on_undeclared_field_in_a_step(bundles: Path) -> None:
     text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          when:
-            all:
-              - {field: married, eq: true}
-              - {not: {field: ghost, eq: 1}}
-        """
+        plus(
+            FIRST,
+            """\
+            when:
+              all:
+                - {field: married, eq: true}
+                - {not: {field: ghost, eq: 1}}
+            """,
+        )
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "undeclared field")
+    problem = expect_problem(bundles, text, "undeclared field", "when:", "first")
     assert problem.problem == "condition on undeclared field 'ghost'"
-    assert_problem(problem, path, line_of(text, "when:"), "first")
 
 
 def test_condition_on_undeclared_field_in_a_material(bundles: Path) -> None:
     text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          materials:
-            - {name: 申请表, supply: 1}
-            - {name: 离婚证, supply: 4, required: false, when: {field: divorced, eq: true}}
-        """
+        plus(
+            FIRST,
+            """\
+            materials:
+              - {name: 申请表, supply: 1}
+              - {name: 离婚证, supply: 4, required: false, when: {field: divorced, eq: true}}
+            """,
+        )
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "undeclared field")
+    problem = expect_problem(bundles, text, "undeclared field", "name: 离婚证", "first")
     assert problem.problem == "condition on undeclared field 'divorced'"
-    assert_problem(problem, path, line_of(text, "name: 离婚证"), "first")
 
 
 def test_condition_on_undeclared_field_in_a_field_use(bundles: Path) -> None:
     fields = BUNDLE_FIELDS + "  - field: unused\n    when: {any: [{field: age, gt: 60}, {field: retired, eq: true}]}\n"
     text = bundle(OK_STEPS, fields=fields)
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "undeclared field")
+    problem = expect_problem(bundles, text, "undeclared field", "field: retired", None)
     assert problem.problem == "condition on undeclared field 'retired'"
-    assert_problem(problem, path, line_of(text, "field: retired"), None)
 
 
 def test_a_condition_may_read_a_list_item_field(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          for_each: heirs
-          when: {field: heir_name, exists: true}
-        """
-    )
+    text = bundle(plus(FIRST, "for_each: heirs\nwhen: {field: heir_name, exists: true}\n"))
     write(bundles, "sample.yaml", text)
     assert load(bundles).get("sample").steps[0].for_each == "heirs"
 
 
 def test_unknown_department(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          department: "77"
-          time_limit: {working_days: 5}
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "unknown department")
+    text = bundle(plus(FIRST, 'department: "77"\n'))
+    problem = expect_problem(bundles, text, "unknown department", 'department: "77"', "first")
     assert problem.problem == "unknown department '77'"
-    assert_problem(problem, path, line_of(text, 'department: "77"'), "first")
 
 
 def test_unknown_service_item(bundles: Path) -> None:
     text = bundle(
+        FIRST,
         """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
         - id: second
           time_limit: {working_days: 5}
           item: 99-NOPE
-        """
+        """,
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "unknown service item")
+    problem = expect_problem(bundles, text, "unknown service item", "item: 99-NOPE", "second")
     assert problem.problem == "unknown service item '99-NOPE'"
-    assert_problem(problem, path, line_of(text, "item: 99-NOPE"), "second")
 
 
 def test_unknown_material_licence_type(bundles: Path) -> None:
     text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          materials:
-            - {name: 身份证, supply: 2, licence: L2000016}
-            - {name: 神秘证, supply: 2, licence: L9999999}
-        """
+        plus(
+            FIRST,
+            """\
+            materials:
+              - {name: 身份证, supply: 2, licence: L2000016}
+              - {name: 神秘证, supply: 2, licence: L9999999}
+            """,
+        )
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "unknown licence type")
+    problem = expect_problem(bundles, text, "unknown licence type", "L9999999", "first")
     assert problem.problem == "material '神秘证': unknown licence type 'L9999999'"
-    assert_problem(problem, path, line_of(text, "L9999999"), "first")
 
 
 def test_unknown_output_licence_type(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          outputs:
-            result: 神秘证
-            licence: L8888888
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "licence type")
+    text = bundle(plus(FIRST, "outputs:\n  result: 神秘证\n  licence: L8888888\n"))
+    problem = expect_problem(bundles, text, "licence type", "licence: L8888888", "first")
     assert problem.problem == "unknown output licence type 'L8888888'"
-    assert_problem(problem, path, line_of(text, "licence: L8888888"), "first")
 
 
 def test_for_each_over_a_non_list_field(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          for_each: applicant_name
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "for_each")
+    text = bundle(plus(FIRST, "for_each: applicant_name\n"))
+    problem = expect_problem(bundles, text, "for_each", "for_each:", "first")
     assert problem.problem == "for_each 'applicant_name' must be a list field of the bundle"
-    assert_problem(problem, path, line_of(text, "for_each:"), "first")
 
 
 def test_for_each_over_a_list_the_bundle_does_not_use(bundles: Path) -> None:
     fields = "fields:\n  - field: applicant_name\n"
     text = bundle(OK_STEPS.replace("  depends_on: [first]\n", "  for_each: heirs\n"), fields=fields)
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "for_each")
-    assert_problem(problem, path, line_of(text, "for_each: heirs"), "second")
+    expect_problem(bundles, text, "for_each", "for_each: heirs", "second")
 
 
 def test_step_field_not_declared_by_the_bundle(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          fields:
-            - applicant_name
-            - unused
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "not a field of the bundle")
+    text = bundle(plus(FIRST, "fields:\n  - applicant_name\n  - unused\n"))
+    problem = expect_problem(bundles, text, "not a field of the bundle", "- unused", "first")
     assert problem.problem == "step field 'unused' is not a field of the bundle"
-    assert_problem(problem, path, line_of(text, "- unused"), "first")
 
 
 def test_bundle_field_not_in_the_dictionary(bundles: Path) -> None:
-    fields = BUNDLE_FIELDS + "  - field: nowhere\n"
-    text = bundle(OK_STEPS, fields=fields)
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "field dictionary")
+    text = bundle(OK_STEPS, fields=BUNDLE_FIELDS + "  - field: nowhere\n")
+    problem = expect_problem(bundles, text, "field dictionary", "field: nowhere", None)
     assert problem.problem == "unknown field 'nowhere' (not in the field dictionary)"
-    assert_problem(problem, path, line_of(text, "field: nowhere"), None)
 
 
 def test_depends_on_any_with_one_alternative(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-        - id: second
-          item: 09-HYZK
-          time_limit: {working_days: 5}
-          depends_on_any: [first]
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "alternatives")
+    text = bundle(FIRST, plus(SECOND, "depends_on_any: [first]\n"))
+    problem = expect_problem(bundles, text, "alternatives", "depends_on_any:", "second")
     assert problem.problem == "depends_on_any needs at least two alternatives"
-    assert_problem(problem, path, line_of(text, "depends_on_any:"), "second")
 
 
 # --- model problems -----------------------------------------------------------------------
@@ -436,65 +370,47 @@ def test_depends_on_any_with_one_alternative(bundles: Path) -> None:
 @pytest.mark.parametrize("amount", [0, -3])
 def test_non_positive_step_time_limit(bundles: Path, unit: str, amount: int) -> None:
     text = bundle(
+        FIRST,
         f"""\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {{working_days: 5}}
         - id: second
           item: 09-HYZK
           time_limit: {{{unit}: {amount}}}
-        """
+        """,
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "greater than 0")
+    problem = expect_problem(bundles, text, "greater than 0", f"{unit}: {amount}", "second")
     assert problem.problem.startswith("steps.1.time_limit.amount: ")
-    assert_problem(problem, path, line_of(text, f"{unit}: {amount}"), "second")
 
 
 @pytest.mark.parametrize("unit", ["working_days", "calendar_days"])
 @pytest.mark.parametrize("amount", [0, -3])
 def test_non_positive_bundle_time_limit(bundles: Path, unit: str, amount: int) -> None:
     text = bundle(OK_STEPS).replace("time_limit: {working_days: 10}", f"time_limit: {{{unit}: {amount}}}")
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "greater than 0")
+    problem = expect_problem(bundles, text, "greater than 0", f"{unit}: {amount}", None)
     assert problem.problem.startswith("time_limit.amount: ")
-    assert_problem(problem, path, line_of(text, f"{unit}: {amount}"), None)
 
 
 @pytest.mark.parametrize(
     "limit", ["{working_days: 5, calendar_days: 3}", "{}", "{weeks: 2}", "{working_days: 5, hours: 3}"]
 )
 def test_time_limit_needs_exactly_one_unit(bundles: Path, limit: str) -> None:
-    text = bundle(
-        f"""\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {limit}
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "a time limit is one of")
-    assert_problem(problem, path, line_of(text, f"time_limit: {limit}"), "first")
+    text = bundle(FIRST.replace("time_limit: {working_days: 5}", f"time_limit: {limit}"))
+    problem = expect_problem(bundles, text, "a time limit is one of", f"time_limit: {limit}", "first")
     # the step's problem is all there is: no phantom "steps should have at least 1 item"
     assert problems_of(bundles) == (problem,)
 
 
 def test_timer_without_min_wait(bundles: Path) -> None:
     text = bundle(
+        FIRST,
         """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
         - id: publicity
           item: 09-HYZK
           kind: timer
           time_limit: {calendar_days: 7}
-        """
+        """,
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "min_wait")
+    problem = expect_problem(bundles, text, "min_wait", "- id: publicity", "publicity")
     assert "a timer step needs min_wait" in problem.problem
-    assert_problem(problem, path, line_of(text, "- id: publicity"), "publicity")
 
 
 def test_automated_without_handler(bundles: Path) -> None:
@@ -506,62 +422,34 @@ def test_automated_without_handler(bundles: Path) -> None:
           time_limit: {working_days: 1}
         """
     )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "handler")
+    problem = expect_problem(bundles, text, "handler", "- id: lookup", "lookup")
     assert "an automated step needs a handler" in problem.problem
-    assert_problem(problem, path, line_of(text, "- id: lookup"), "lookup")
 
 
 def test_e_licence_material_without_licence(bundles: Path) -> None:
-    text = bundle(
-        """\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {working_days: 5}
-          materials:
-            - {name: 申请表, supply: 1}
-            - {name: 户口簿, supply: 2}
-        """
-    )
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "e-licence")
+    text = bundle(plus(FIRST, "materials:\n  - {name: 申请表, supply: 1}\n  - {name: 户口簿, supply: 2}\n"))
+    problem = expect_problem(bundles, text, "e-licence", "name: 户口簿", "first")
     assert "material '户口簿': supply 2 (e-licence) needs a licence type" in problem.problem
-    assert_problem(problem, path, line_of(text, "name: 户口簿"), "first")
 
 
 @pytest.mark.parametrize("style", ["flow", "block"])
 def test_unknown_key_is_rejected(bundles: Path, style: str) -> None:
     typo = "depend_on: [first]" if style == "flow" else "depend_on:\n    - first"
-    text = bundle(
-        f"""\
-        - id: first
-          item: 11-JHDJ
-          time_limit: {{working_days: 5}}
-        - id: second
-          item: 09-HYZK
-          time_limit: {{working_days: 5}}
-        """
-    ) + f"    {typo}\n"
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "depend_on")
+    text = bundle(FIRST, SECOND) + f"    {typo}\n"
+    problem = expect_problem(bundles, text, "depend_on", "depend_on:", "second")
     assert problem.problem == "steps.1.depend_on: Extra inputs are not permitted"
-    assert_problem(problem, path, line_of(text, "depend_on:"), "second")
 
 
 def test_unknown_top_level_key_is_rejected(bundles: Path) -> None:
     text = bundle(OK_STEPS).replace("applicant_kind: person\n", "applicant_kind: person\non_step_reject: continue\n")
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "on_step_reject")
+    problem = expect_problem(bundles, text, "on_step_reject", "on_step_reject:", None)
     assert problem.problem == "on_step_reject: Extra inputs are not permitted"
-    assert_problem(problem, path, line_of(text, "on_step_reject:"), None)
 
 
 def test_invalid_yaml_names_the_line_of_the_syntax_error(bundles: Path) -> None:
     text = bundle(OK_STEPS).replace("version: 1\n", "version: 1: 2\n")
-    path = write(bundles, "sample.yaml", text)
-    problem = only_problem(bundles, "invalid YAML")
+    problem = expect_problem(bundles, text, "invalid YAML", "version: 1: 2", None)
     assert problem.problem == "invalid YAML: mapping values are not allowed here"
-    assert_problem(problem, path, line_of(text, "version: 1: 2"), None)
 
 
 def test_invalid_yaml_unclosed_flow_sequence(bundles: Path) -> None:

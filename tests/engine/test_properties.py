@@ -360,6 +360,21 @@ def accept(run: Run, answers: dict[str, Any]) -> bool:
     return True
 
 
+@contextmanager
+def accepted_run(world: World, bundle: BundleSpec, answers: dict[str, Any]) -> Iterator[Run | None]:
+    """A run with its case accepted (None when no step applies); the bundle and, whatever happens,
+    the run's log are noted for a failing example."""
+    note(describe(bundle))
+    with open_run(world, bundle) as run:
+        if not accept(run, answers):
+            yield None
+            return
+        try:
+            yield run
+        finally:
+            note("\n".join(run.log))
+
+
 def describe(bundle: BundleSpec) -> str:
     lines = [f"bundle on_step_rejected={bundle.on_step_rejected.value}"]
     for s in bundle.steps:
@@ -409,12 +424,18 @@ def step_call(run: Run, desk: Session, step: StepRow, action: str, actor: Actor,
     raise AssertionError(action)
 
 
+def read_open(run: Run) -> Snapshot | None:
+    """The case and its steps as they are now, checked (:func:`check_always`); None once it is closed."""
+    snap = run.read()
+    check_always(run, snap)
+    return None if snap.case.state in CASE_TERMINAL else snap
+
+
 def random_actions(run: Run, data: st.DataObject, count: int) -> None:
     rt = run.runtime
     for i in range(count):
-        snap = run.read()
-        check_always(run, snap)
-        if snap.case.state in CASE_TERMINAL:
+        snap = read_open(run)
+        if snap is None:
             return
         which = data.draw(st.integers(min_value=0, max_value=1), label=f"{i} desk")
         desk = run.desks[which]
@@ -454,9 +475,8 @@ def work_off(run: Run, turns: int = 200) -> None:
     """Finish every open step, alternating desks, until the case closes (or fail: stuck)."""
     rt = run.runtime
     for turn in range(turns):
-        snap = run.read()
-        check_always(run, snap)
-        if snap.case.state in CASE_TERMINAL:
+        snap = read_open(run)
+        if snap is None:
             return
         step = snap.actionable[0]
         desk = run.desks[turn % 2]
@@ -624,17 +644,13 @@ EXAMPLES = int(os.environ.get("ONEVISIT_PROPERTY_EXAMPLES", "120"))
 def test_random_orders_of_actions_keep_the_invariants(
     world: World, bundle: BundleSpec, flags: tuple[bool, bool], heirs: int, data: st.DataObject
 ) -> None:
-    note(describe(bundle))
-    with open_run(world, bundle) as run:
-        if not accept(run, answers_for(bundle, flags, heirs)):
+    with accepted_run(world, bundle, answers_for(bundle, flags, heirs)) as run:
+        if run is None:
             return
-        try:
-            random_actions(run, data, data.draw(st.integers(min_value=0, max_value=30), label="actions"))
-            work_off(run)
-            for what in check_history(run):
-                event(what)
-        finally:
-            note("\n".join(run.log))
+        random_actions(run, data, data.draw(st.integers(min_value=0, max_value=30), label="actions"))
+        work_off(run)
+        for what in check_history(run):
+            event(what)
 
 
 @settings(max_examples=max(40, EXAMPLES // 3), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -643,15 +659,11 @@ def test_every_bundle_can_be_worked_off_to_completion(
     world: World, bundle: BundleSpec, flags: tuple[bool, bool], heirs: int
 ) -> None:
     """Without refusals and rejections, every accepted case ends completed."""
-    note(describe(bundle))
-    with open_run(world, bundle) as run:
-        if not accept(run, answers_for(bundle, flags, heirs)):
+    with accepted_run(world, bundle, answers_for(bundle, flags, heirs)) as run:
+        if run is None:
             return
-        try:
-            work_off(run)
-            check_history(run)
-        finally:
-            note("\n".join(run.log))
+        work_off(run)
+        check_history(run)
         assert run.read().case.state is CaseState.COMPLETED
 
 
