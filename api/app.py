@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import pages
 from api.routes import bundles, cases, departments, prefill, steps, supervision
 from engine.errors import (
     DomainError,
@@ -172,4 +173,5 @@ def create_app(*, sessions: sessionmaker[Session], runtime: Runtime) -> FastAPI:
     app.add_exception_handler(Exception, server_problem)
     for module in (bundles, prefill, cases, steps, departments, supervision):
         app.include_router(module.router)
+    app.include_router(pages.router)
     return app

@@ -394,3 +394,11 @@ def department_worklist(
         raise Forbidden("a staff token without a region sees no worklist")
     return worklist(session, department=department, region=region, state=state, due_within_days=due_within_days,
                     overdue=overdue, today=today, limit=limit, offset=offset)
+
+
+def applicant_cases(session: Session, runtime: Runtime, *, applicant_id: str, limit: int = 100) -> list[CaseStatus]:
+    """An applicant's own cases, newest first."""
+    found = session.scalars(
+        select(Case).where(Case.applicant_id == applicant_id).order_by(Case.accepted_at.desc()).limit(limit)
+    )
+    return [describe_case(session, runtime, case) for case in found]

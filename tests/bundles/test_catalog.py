@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date
-from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
 
-from engine.clock import FixedClock
-from engine.dispatch import drain_outbox
-from engine.intake import Applicant, accept_case
-from engine.runtime import Runtime
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import FieldType, SupplyMode
-from engine.states import CaseState, StepState
-from engine.validators import make_credit_code, make_id_number
-from engine.work import claim_step, complete_step, release_due_timers
-from tests.engine.people import CLERK, officer
 
 THEMES = {
     "办证": "newborn",

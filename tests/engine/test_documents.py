@@ -27,7 +27,6 @@ from engine.documents import (
 from engine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.spec.loader import BundleRegistry
-from engine.states import StepState
 from engine.validators import mask_id_number
 from engine.work import claim_step, complete_step, reject_step, request_supplement
 from tests.engine.people import BRIDE, CHILD, CLERK, DECEASED, GROOM, HEIR_2, marriage_answers, officer, post_death_answers

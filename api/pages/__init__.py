@@ -1,0 +1,18 @@
+"""Server-rendered web pages under ``/ui`` (Jinja2, autoescaped, phone-friendly, Chinese first).
+
+Like the JSON routes, pages are thin adapters over the engine: they read through
+:mod:`engine.queries` and act through the engine's service functions. They are left out of the
+OpenAPI schema (they are HTML, not API); ``tests/api/test_pages.py`` holds their role matrix.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.pages import auth, cases, intake, missing, steps, supervision
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+for _module in (auth, intake, cases, steps, supervision, missing):  # missing: the catch-all, last
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,0 +1,57 @@
+"""Log in by pasting a token, log out, and the home page that sends each role to its desk."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import RuntimeDep, SessionDep
+from api.pages.common import (
+    COOKIE_PATH,
+    TOKEN_COOKIE,
+    Csrf,
+    PageActor,
+    PageRoute,
+    form_text,
+    home_url,
+    page,
+    redirect,
+    safe_next,
+    set_login,
+)
+from engine.tokens import authenticate
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/login")
+def login_form(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    """Paste the token your administrator issued (onevisit token issue …)."""
+    return page(request, "login.html", {"next": safe_next(next), "error": None})
+
+
+@router.post("/login", dependencies=[Csrf])
+async def login(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    token = form_text(form, "token", 600)
+    target = safe_next(form_text(form, "next", 500))
+    actor = authenticate(session, token=token, now=runtime.clock.now()) if token else None
+    if actor is None:
+        return page(request, "login.html", {"next": target, "error": (
+            "令牌无效、已撤销或已过期", "The token is unknown, revoked or expired.")}, status=401)
+    response = redirect(target if target != "/ui/" else home_url(actor))
+    set_login(request, response, token)
+    return response
+
+
+@router.post("/logout", dependencies=[Csrf])
+def logout() -> Response:
+    response = redirect("/ui/login?msg=logged_out")
+    response.delete_cookie(TOKEN_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+@router.get("/")
+def home(actor: PageActor) -> Response:
+    return redirect(home_url(actor))

@@ -1,0 +1,168 @@
+"""Following a case: the applicant's cases, the progress page, 补正 hand-in, withdrawal, and the
+printable receipt and notices (rendered by :mod:`engine.documents`, never re-templated here)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from api.deps import RuntimeDep, SessionDep
+from api.pages.common import (
+    Csrf,
+    PageActor,
+    PageRoute,
+    domain_status,
+    error_page,
+    finish,
+    form_int,
+    form_text,
+    page,
+    redirect,
+    require,
+    templates,
+)
+from api.schemas import ID_PATTERN
+from engine.db.models import Case
+from engine.documents import render_completion_notice, render_missing_materials_notice, render_receipt
+from engine.errors import DomainError
+from engine.queries import STAFF, applicant_cases, case_status, check_case_scope, record_access
+from engine.runtime import Runtime
+from engine.states import CASE_OPEN, Actor, CaseState, Role, StepState
+from engine.work import receive_supplement, withdraw_case
+
+router = APIRouter(route_class=PageRoute)
+
+CaseId = Annotated[str, Path(pattern=ID_PATTERN)]
+MAX_LISTED = 100
+SUPPLEMENT_ROLES = (Role.APPLICANT, Role.CLERK)
+WITHDRAW_ROLES = (Role.APPLICANT, Role.CLERK, Role.ADMIN)
+
+
+@router.get("/cases")
+def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
+    """我的办件: every case of the applicant, with its state and due date."""
+    require(actor, Role.APPLICANT)
+    cases = applicant_cases(session, runtime, applicant_id=actor.subject or "", limit=MAX_LISTED)
+    return page(request, "cases.html", {"cases": cases}, actor=actor)
+
+
+def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor, case_id: str, *,
+              error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
+    found = case_status(session, runtime, case_id=case_id, actor=actor)
+    case = check_case_scope(session, actor=actor, case_id=case_id)
+    notes = {s.id: str(s.supplement.get("note") or "") for s in case.steps
+             if s.state == StepState.SUPPLEMENT_REQUESTED.value}
+    session.rollback()
+    shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
+    return page(request, "case.html", {
+        "case": found, "steps": shown, "skipped": [s for s in found.steps if s.state == StepState.SKIPPED.value],
+        "open": CaseState(found.state) in CASE_OPEN, "closed": found.closed_at is not None,
+        "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
+        "can_supplement": actor.role in SUPPLEMENT_ROLES, "can_withdraw": actor.role in WITHDRAW_ROLES,
+        "masked": actor.role is Role.OFFICER, "error": error, "notes": notes,
+    }, status=status, actor=actor)
+
+
+@router.get("/cases/{case_id}")
+def progress(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
+    """办理进度: every step, its department, state, due date and what it waits on."""
+    return _progress(request, session, runtime, actor, case_id)
+
+
+def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, case_id: str,
+         action: Callable[[], object], done: str) -> Response:
+    try:
+        action()
+    except DomainError as exc:
+        session.rollback()
+        status, _title, zh = domain_status(exc)
+        return _progress(request, session, runtime, actor, case_id, error=("error", zh, exc.message), status=status)
+    return redirect(f"/ui/cases/{case_id}?msg={done}")
+
+
+@router.post("/cases/{case_id}/supplements", dependencies=[Csrf])
+async def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                  case_id: CaseId) -> Response:
+    """补正: confirm that every requested material was handed in; the step's clock restarts."""
+    form = await request.form()
+    step_id = form_text(form, "step_id", 32)
+    materials = [m.strip() for m in form.getlist("materials") if isinstance(m, str) and m.strip()][:50]
+    version = form_int(form, "version")
+    check_case_scope(session, actor=actor, case_id=case_id, step_id=step_id or "-")
+    if version is None:
+        raise DomainError("the form has no step version", field="version")
+    return _act(request, session, runtime, actor, case_id, lambda: receive_supplement(
+        session, runtime, step_id=step_id, actor=actor, materials=materials, expected_version=version),
+        "supplement_received")
+
+
+@router.post("/cases/{case_id}/withdraw", dependencies=[Csrf])
+async def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   case_id: CaseId) -> Response:
+    """撤回: every open step is cancelled."""
+    form = await request.form()
+    reason = form_text(form, "reason", 2000)
+    check_case_scope(session, actor=actor, case_id=case_id)
+    return _act(request, session, runtime, actor, case_id,
+                lambda: withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=reason), "withdrawn")
+
+
+# --- printable documents -----------------------------------------------------------------
+
+
+def _read_case(session: Session, runtime: Runtime, actor: Actor, case_id: str, what: str) -> Case:
+    """The case if the actor may see it; a staff read of a document is recorded (DESIGN.md, Security)."""
+    case = check_case_scope(session, actor=actor, case_id=case_id)
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=case.id, step_id=None, what=what, at=runtime.clock.now())
+        session.commit()
+    return case
+
+
+def _document(request: Request, actor: Actor, case_id: str, html: str, title: str) -> Response:
+    """A printable document from engine.documents with a print toolbar (hidden when printing)."""
+    nonce = secrets.token_urlsafe(16)
+    toolbar = templates().get_template("pages/_doc_toolbar.html").render(
+        case_id=case_id, title=title, nonce=nonce, actor=actor, Role=Role,
+        accepted=request.query_params.get("msg") == "accepted")
+    response = HTMLResponse(html.replace("<body>", f"<body>\n{toolbar}", 1))
+    finish(request, response, nonce)
+    return response
+
+
+@router.get("/cases/{case_id}/receipt")
+def receipt(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
+    """受理回执, printable."""
+    case = _read_case(session, runtime, actor, case_id, "receipt")
+    html = render_receipt(case, runtime.spec_for(session, case), runtime.registry, generated_at=runtime.clock.now())
+    return _document(request, actor, case_id, html, "受理回执")
+
+
+@router.get("/cases/{case_id}/notices/missing-materials")
+def missing_materials(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                      case_id: CaseId) -> Response:
+    """一次性告知书 of every step awaiting 补正."""
+    case = _read_case(session, runtime, actor, case_id, "missing_materials_notice")
+    try:
+        html = render_missing_materials_notice(case, runtime.spec_for(session, case), runtime.registry,
+                                               today=runtime.today(), generated_at=runtime.clock.now())
+    except ValueError:
+        return error_page(request, 404, "该申请当前没有需要补正的材料", "Nothing awaits supplementary materials.")
+    return _document(request, actor, case_id, html, "补正材料一次性告知书")
+
+
+@router.get("/cases/{case_id}/notices/completion")
+def completion(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
+    """办结通知, once the case is closed."""
+    case = _read_case(session, runtime, actor, case_id, "completion_notice")
+    try:
+        html = render_completion_notice(case, runtime.spec_for(session, case), runtime.registry,
+                                        generated_at=runtime.clock.now())
+    except ValueError:
+        return error_page(request, 409, "该申请尚未办结", "The case is not closed yet.")
+    return _document(request, actor, case_id, html, "办结通知")

@@ -1,0 +1,339 @@
+"""What every page shares: templates, the page route (errors as pages), login, CSRF, flash.
+
+Pages are thin adapters like the JSON routes: they read through :mod:`engine.queries` and act
+through the engine's service functions. The differences are all here:
+
+- the caller is the actor behind the ``onevisit_token`` cookie (HttpOnly, SameSite=Strict,
+  path ``/ui``) or a bearer header; without one a page redirects to ``/ui/login``;
+- every form POST carries a CSRF token (double submit: a random value in the ``onevisit_csrf``
+  cookie and the same value in a hidden field, compared in constant time);
+- domain errors become a friendly bilingual page with the status the JSON API would give
+  (403, 404, 409, 422); bad input never becomes a 500;
+- every page is sent with a strict Content-Security-Policy: inline scripts need the page's nonce.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Coroutine, Mapping
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import RuntimeDep, SessionDep
+from engine.documents import (
+    CASE_STATE_LABELS,
+    LABELS,
+    ROLE_LABELS,
+    STEP_STATE_LABELS,
+    cn_date,
+    cn_datetime,
+)
+from engine.errors import DomainError, Forbidden, InvalidApplication
+from engine.states import Actor, CaseState, Role, StepState
+from engine.tokens import authenticate
+from engine.validators import mask_id_number
+
+TOKEN_COOKIE = "onevisit_token"
+CSRF_COOKIE = "onevisit_csrf"
+CSRF_FIELD = "csrf_token"
+COOKIE_PATH = "/ui"
+
+ROLE_EN = {
+    Role.APPLICANT: "Applicant", Role.CLERK: "Intake clerk", Role.OFFICER: "Department officer",
+    Role.SUPERVISOR: "Supervisor", Role.ADMIN: "Administrator", Role.SYSTEM: "System",
+}
+STEP_STATE_EN = {
+    StepState.PENDING: "waiting for earlier steps", StepState.READY: "ready", StepState.ASSIGNED: "claimed",
+    StepState.IN_PROGRESS: "in progress", StepState.SUPPLEMENT_REQUESTED: "awaiting materials",
+    StepState.DONE: "done", StepState.REJECTED: "rejected", StepState.SKIPPED: "not needed",
+    StepState.CANCELLED: "cancelled",
+}
+CASE_STATE_EN = {
+    CaseState.ACCEPTED: "accepted", CaseState.IN_PROGRESS: "in progress",
+    CaseState.SUPPLEMENT_REQUESTED: "awaiting materials", CaseState.COMPLETED: "completed",
+    CaseState.PARTIALLY_COMPLETED: "partially completed", CaseState.REJECTED: "rejected",
+    CaseState.WITHDRAWN: "withdrawn",
+}
+
+FLASH: Mapping[str, tuple[str, str, str]] = {
+    # key: (kind, Chinese, English) — only these fixed texts are ever shown from a query string
+    "accepted": ("ok", "受理成功，请打印回执交给申请人", "Accepted: print the receipt for the applicant"),
+    "claimed": ("ok", "已认领，可以开始办理", "Claimed: you may work on it"),
+    "started": ("ok", "已开始办理", "Started"),
+    "completed": ("ok", "已办结，后续事项已自动流转", "Completed: the following steps were released"),
+    "rejected": ("ok", "已作出不予办理决定", "Rejected"),
+    "supplement_requested": ("ok", "已一次性告知需补正的材料，办理时限暂停", "Supplements requested: the clock is stopped"),
+    "supplement_received": ("ok", "已确认提交补正材料，办理时限恢复计算", "Materials handed in: the clock runs again"),
+    "withdrawn": ("ok", "申请已撤回", "The application was withdrawn"),
+    "logged_out": ("ok", "已退出登录", "Logged out"),
+}
+
+
+# --- templates ----------------------------------------------------------------------------
+
+
+def _state_label(value: str, kind: str = "step") -> str:
+    try:
+        return CASE_STATE_LABELS[CaseState(value)] if kind == "case" else STEP_STATE_LABELS[StepState(value)]
+    except ValueError:
+        return value
+
+
+def _state_en(value: str, kind: str = "step") -> str:
+    try:
+        return CASE_STATE_EN[CaseState(value)] if kind == "case" else STEP_STATE_EN[StepState(value)]
+    except ValueError:
+        return value
+
+
+def _role_label(value: str) -> str:
+    try:
+        return ROLE_LABELS[Role(value)]
+    except ValueError:
+        return value
+
+
+@cache
+def templates() -> Environment:
+    """The pages' Jinja2 environment: autoescaped, strict; it can import the documents' macros."""
+    env = Environment(
+        loader=PackageLoader("forms", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        cn_date=cn_date, cn_datetime=cn_datetime, state_label=_state_label, state_en=_state_en,
+        role_label=_role_label, mask=lambda v: mask_id_number(str(v)) if v not in (None, "") else "",
+    )
+    env.globals["labels"] = LABELS
+    return env
+
+
+def _is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _security_headers(response: Response, nonce: str) -> None:
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        f"script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+
+
+def csrf_token(request: Request) -> str:
+    """The caller's CSRF value (a new one when the cookie is missing; :func:`page` sets it)."""
+    token = request.cookies.get(CSRF_COOKIE, "")
+    if not (20 <= len(token) <= 100) or not token.isascii():
+        token = getattr(request.state, "new_csrf", "") or secrets.token_urlsafe(32)
+        request.state.new_csrf = token
+    return token
+
+
+def page(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status: int = 200,
+         actor: Actor | None = None) -> HTMLResponse:
+    """Render a page template with the layout's context (actor, CSRF field, flash, CSP nonce)."""
+    nonce = secrets.token_urlsafe(16)
+    flash_key = request.query_params.get("msg", "")
+    values: dict[str, Any] = {
+        "actor": actor if actor is not None else getattr(request.state, "actor", None), "csrf": csrf_token(request), "csrf_field": CSRF_FIELD, "nonce": nonce,
+        "flash": FLASH.get(flash_key), "path": request.url.path, "role_en": ROLE_EN,
+        "Role": Role,
+    }
+    values.update(context or {})
+    html = templates().get_template(f"pages/{template}").render(values)
+    response = HTMLResponse(html, status_code=status)
+    finish(request, response, nonce)
+    return response
+
+
+def finish(request: Request, response: Response, nonce: str) -> None:
+    """Security headers, and the CSRF cookie when this request created the value."""
+    _security_headers(response, nonce)
+    new = getattr(request.state, "new_csrf", "")
+    if new:
+        response.set_cookie(CSRF_COOKIE, new, path=COOKIE_PATH, httponly=True, samesite="strict",
+                            secure=_is_https(request))
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a POST: 303, so the browser GETs the result (a reload never repeats the action)."""
+    return RedirectResponse(url, status_code=303)
+
+
+# --- errors as pages ----------------------------------------------------------------------
+
+
+class LoginRequired(Exception):
+    """No valid token: the page sends the caller to the login page."""
+
+
+class CsrfFailed(Exception):
+    """A form POST whose CSRF field does not match the cookie."""
+
+
+def domain_status(exc: DomainError) -> tuple[int, str, str]:
+    """(status, English title, Chinese message) of a domain error, as the JSON API maps it."""
+    from api.app import DOMAIN_STATUSES  # the app imports this package: look it up at call time
+
+    for kind, status, title, zh in DOMAIN_STATUSES:
+        if isinstance(exc, kind):
+            return status, title, zh
+    return 422, "Unprocessable request", "请求无法处理"
+
+
+def error_page(request: Request, status: int, zh: str, en: str, detail: str = "",
+               problems: list[tuple[str, str, str]] | None = None) -> HTMLResponse:
+    """The friendly error page: what went wrong in both languages, and where to go next."""
+    return page(request, "error.html", {
+        "status": status, "message_zh": zh, "message_en": en, "detail": detail, "problems": problems or [],
+    }, status=status)
+
+
+def _problems(exc: DomainError) -> list[tuple[str, str, str]]:
+    if isinstance(exc, InvalidApplication):
+        return [(p.field, p.message_zh, p.message_en) for p in exc.problems]
+    return []
+
+
+def domain_error_page(request: Request, exc: DomainError) -> HTMLResponse:
+    status, title, zh = domain_status(exc)
+    return error_page(request, status, zh, title, exc.message, _problems(exc))
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response = redirect(f"/ui/login?next={quote(target, safe='')}") if request.method == "GET" else redirect("/ui/login")
+    if request.cookies.get(TOKEN_COOKIE):
+        response.delete_cookie(TOKEN_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+class PageRoute(APIRoute):
+    """A route whose errors are pages: login redirects, CSRF refusals, domain and input errors."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                return _login_redirect(request)
+            except CsrfFailed:
+                return error_page(request, 403, "页面已过期或来源不明，请返回刷新后重试",
+                                  "The form expired or did not come from this site: go back, reload and retry.")
+            except DomainError as exc:
+                return domain_error_page(request, exc)
+            except RequestValidationError as exc:
+                problems = [(".".join(str(p) for p in e.get("loc", ())[1:]), "输入有误", str(e.get("msg", "")))
+                            for e in exc.errors()]
+                return error_page(request, 422, "输入有误，请检查后重试", "Invalid input: check it and retry.",
+                                  problems=problems)
+            except StarletteHTTPException as exc:
+                if exc.status_code == 404:
+                    return error_page(request, 404, "未找到", "Not found")
+                return error_page(request, exc.status_code, "请求错误", str(exc.detail))
+
+        return handle
+
+
+# --- who is asking ------------------------------------------------------------------------
+
+
+def bearer_or_cookie(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.cookies.get(TOKEN_COOKIE, "")
+
+
+def page_actor(request: Request, session: SessionDep, runtime: RuntimeDep) -> Actor:
+    """The actor behind the cookie (or a bearer header); otherwise off to the login page."""
+    token = bearer_or_cookie(request)
+    actor = authenticate(session, token=token, now=runtime.clock.now()) if token else None
+    if actor is None:
+        raise LoginRequired()
+    request.state.actor = actor  # for error pages rendered outside the endpoint
+    return actor
+
+
+PageActor = Annotated[Actor, Depends(page_actor)]
+
+
+def require(actor: Actor, *roles: Role) -> None:
+    """Pages for some roles only: the others get the 403 page."""
+    if actor.role not in roles:
+        raise Forbidden(f"a {actor.role.value} may not use this page")
+
+
+async def check_csrf(request: Request) -> None:
+    """Double-submit check of a form POST (the form is parsed once and cached by Starlette)."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    form = await request.form()
+    given = form.get(CSRF_FIELD)
+    if not cookie or not isinstance(given, str) or not secrets.compare_digest(cookie.encode(), given.encode()):
+        raise CsrfFailed()
+
+
+Csrf = Depends(check_csrf)
+
+
+def home_url(actor: Actor) -> str:
+    """Where each role starts."""
+    match actor.role:
+        case Role.CLERK:
+            return "/ui/intake"
+        case Role.OFFICER:
+            return f"/ui/departments/{actor.department}"
+        case Role.APPLICANT:
+            return "/ui/cases"
+        case _:
+            return "/ui/supervision"
+
+
+def safe_next(value: str | None) -> str:
+    """A local /ui path to return to after login (never another site)."""
+    if value and value.startswith("/ui") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/ui/"
+
+
+def set_login(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(TOKEN_COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="strict",
+                        secure=_is_https(request), max_age=12 * 3600)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def plain(value: str) -> str:
+    """Text without control characters or lone surrogates (no database stores a NUL, and none
+    belongs in a form), stripped."""
+    return _CONTROL.sub("", value).strip()
+
+
+def form_text(form: Mapping[str, Any], name: str, limit: int = 2000) -> str:
+    """A text field of a submitted form ('' when absent or not text), :func:`plain`, at most
+    ``limit`` characters."""
+    value = form.get(name)
+    return plain(value)[:limit] if isinstance(value, str) else ""
+
+
+def form_int(form: Mapping[str, Any], name: str) -> int | None:
+    value = form_text(form, name, 12)
+    return int(value) if value.isdigit() else None

@@ -1,0 +1,163 @@
+"""Clerk intake (综合窗口受理): choose a bundle, identify the applicant, fill the ONE form, accept.
+
+The form is prefilled by :func:`engine.intake.prefill_application` (each value shows its source;
+applicants see only their own data filled in), lists the
+materials that are waived (免提交, with the reason) and those to supply, and is accepted by
+:func:`engine.intake.accept_case` with an idempotency key from a hidden field, so a double
+submit makes one case. Invalid input comes back with every error next to its field.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy.orm import Session
+
+from api.deps import RuntimeDep, SessionDep
+from api.pages.common import (
+    Csrf,
+    PageActor,
+    PageRoute,
+    domain_status,
+    form_text,
+    page,
+    redirect,
+    require,
+)
+from api.pages.forms import Input, form_inputs, identifying_fields, material_rows, read_answers
+from api.routes.cases import scoped_key
+from api.schemas import BUNDLE_PATTERN
+from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
+from engine.intake import Applicant, accept_case, prefill_application
+from engine.queries import authorize_intake
+from engine.runtime import Runtime
+from engine.spec.models import BundleSpec
+from engine.states import Actor, Role
+
+router = APIRouter(route_class=PageRoute)
+
+BundleId = Annotated[str, Path(pattern=BUNDLE_PATTERN)]
+INTAKE_ROLES = (Role.APPLICANT, Role.CLERK, Role.ADMIN)
+"""Clerks for anyone in their region, admins anywhere, applicants for themselves (their own data only)."""
+_KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
+NAME_FIELDS = ("applicant_name", "company_name")
+
+
+def _time_limit(spec: BundleSpec) -> str:
+    return f"{spec.time_limit.amount}{'个工作日' if spec.time_limit.unit.value == 'working_days' else '个自然日'}"
+
+
+@router.get("/intake")
+def choose_bundle(request: Request, runtime: RuntimeDep, actor: PageActor) -> Response:
+    """Every bundle that can be applied for."""
+    require(actor, *INTAKE_ROLES)
+    bundles = sorted(runtime.registry, key=lambda s: s.id)
+    return page(request, "intake_bundles.html", {
+        "bundles": [{"spec": b, "time_limit": _time_limit(b), "steps": len(b.steps)} for b in bundles],
+    }, actor=actor)
+
+
+def _label(spec: BundleSpec, runtime: Runtime, path: str) -> str:
+    """A field path (``heirs[1].heir_name``, ``applicant.id``) as the clerk reads it."""
+    fields = runtime.registry.fields
+    special = {"applicant.id": "申请人证件号码", "applicant.kind": "申请人类型", "applicant.name": "申请人姓名",
+               "region": "受理地区", "answers": "申请信息"}
+    if path in special:
+        return special[path]
+    match = re.fullmatch(r"([a-z0-9_]+)\[(\d+)\]\.([a-z0-9_]+)", path)
+    if match and match[1] in fields and match[3] in fields:
+        return f"{fields[match[1]].label.zh} 第{int(match[2]) + 1}行 {fields[match[3]].label.zh}"
+    return fields[path].label.zh if path in fields else path
+
+
+def _form_page(
+    request: Request, session: Session, runtime: Runtime, actor: Actor, spec: BundleSpec, *,
+    applicant_id: str, applicant_name: str, values: Mapping[str, Any], problems: Sequence[FieldProblem] = (),
+    key: str = "", status: int = 200,
+) -> Response:
+    """The identify form, and once the applicant is known the prefilled form with its materials."""
+    registry = runtime.registry
+    problems = list(problems)
+    identify = [Input(name=f"a.{f.id}", id=f"id-{f.id}", label=f.label.zh, label_en=f.label.en, type=f.type.value,
+                      required=False, value=values.get(f.id) or "", placeholder="18位公民身份号码")
+                for f in identifying_fields(spec, registry)]
+    context: dict[str, Any] = {
+        "spec": spec, "time_limit": _time_limit(spec), "identify": identify, "applicant_id": applicant_id,
+        "applicant_name": applicant_name, "problems": [(p, _label(spec, runtime, p.field)) for p in problems],
+        "applicant_errors": [p for p in problems if p.field.startswith("applicant.")], "ready": False,
+    }
+    result = None
+    if applicant_id:
+        try:
+            result = prefill_application(session, runtime, bundle_id=spec.id, actor=actor, answers=values,
+                                         applicant=Applicant(applicant_id, spec.applicant_kind, applicant_name))
+        except InvalidApplication as exc:  # the applicant's identifier itself is wrong: identify again
+            known = {(p.field, p.code) for p in problems}
+            problems += [p for p in exc.problems if (p.field, p.code) not in known]
+            context["problems"] = [(p, _label(spec, runtime, p.field)) for p in problems]
+            context["applicant_errors"] = [p for p in problems if p.field.startswith("applicant.")]
+            status = status if status >= 400 else 422
+        session.rollback()  # prefill only reads: end the read transaction before rendering
+    if result is not None:
+        context.update(
+            ready=True, key=key if _KEY.match(key) else secrets.token_urlsafe(18),
+            inputs=form_inputs(spec, registry, values, result.values, problems),
+            waived=material_rows(spec, registry, result, waived=True),
+            to_supply=material_rows(spec, registry, result, waived=False),
+            prefilled_count=len(result.values),
+        )
+    return page(request, "intake_form.html", context, status=status, actor=actor)
+
+
+@router.get("/intake/{bundle_id}")
+def intake_form(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                bundle_id: BundleId) -> Response:
+    """Identify the applicant (and the people the form looks up); then the prefilled form."""
+    require(actor, *INTAKE_ROLES)
+    spec = runtime.current_spec(bundle_id)
+    query = request.query_params
+    applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(query, "applicant_id", 32)
+    applicant_name = form_text(query, "applicant_name", 200)
+    values = read_answers(spec, runtime.registry, query)
+    return _form_page(request, session, runtime, actor, spec, applicant_id=applicant_id,
+                      applicant_name=applicant_name, values=values)
+
+
+def _name(typed: str, answers: Mapping[str, Any]) -> str:
+    if typed:
+        return typed
+    return next((str(answers[n]) for n in NAME_FIELDS if isinstance(answers.get(n), str)), "")
+
+
+@router.post("/intake/{bundle_id}", dependencies=[Csrf])
+async def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                 bundle_id: BundleId) -> Response:
+    """Accept the application; on errors, the same form with every error next to its field."""
+    require(actor, *INTAKE_ROLES)
+    spec = runtime.current_spec(bundle_id)
+    form = await request.form()
+    applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(form, "applicant_id", 32)
+    answers = read_answers(spec, runtime.registry, form)
+    name = _name(form_text(form, "applicant_name", 200), answers)
+    key = form_text(form, "idempotency_key", 200)
+    if not _KEY.match(key):
+        key = ""  # a form without a usable key is still accepted, once
+    try:
+        authorize_intake(actor, applicant_id=applicant_id, region=None)
+        case = accept_case(session, runtime, bundle_id=spec.id,
+                           applicant=Applicant(applicant_id, spec.applicant_kind, name), answers=answers,
+                           actor=actor, idempotency_key=scoped_key(actor, key) if key else None)
+        return redirect(f"/ui/cases/{case.id}/receipt?msg=accepted")
+    except InvalidApplication as exc:
+        status, problems = 422, list(exc.problems)
+    except DomainError as exc:
+        status, _title, zh = domain_status(exc)
+        problems = [FieldProblem(exc.field or "answers", exc.code, zh, exc.message)]
+        if isinstance(exc, IdempotencyConflict):
+            key = ""
+    return _form_page(request, session, runtime, actor, spec, applicant_id=applicant_id, applicant_name=name,
+                      values=answers, problems=problems, key=key, status=status)

@@ -1,0 +1,190 @@
+"""Department work: the worklist, one step's page, and its actions (claim, start, complete,
+reject, request 补正). Every action carries the step version the officer read; if someone else
+changed the step meanwhile, the page is reloaded with a clear message (409), never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from api.deps import RuntimeDep, SessionDep
+from api.pages.common import (
+    STEP_STATE_EN,
+    Csrf,
+    PageActor,
+    PageRoute,
+    domain_status,
+    form_int,
+    form_text,
+    page,
+    redirect,
+)
+from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
+from engine.audit import case_history
+from engine.db.models import Step
+from engine.documents import STEP_STATE_LABELS
+from engine.errors import DomainError, StaleVersion
+from engine.prefill import PrefillContext, step_materials
+from engine.queries import check_case_scope, check_step_scope, department_worklist, step_detail
+from engine.runtime import Runtime
+from engine.states import STEP_ACTIVE, Actor, Role, StepState
+from engine.work import claim_step, complete_step, reject_step, request_supplement, start_step
+
+router = APIRouter(route_class=PageRoute)
+
+StepId = Annotated[str, Path(pattern=ID_PATTERN)]
+PAGE_SIZE = 20
+DUE_SOON_DAYS = 3
+ACTIONS = {
+    # state the step must be in → the forms the officer sees
+    StepState.READY.value: ("claim",),
+    StepState.ASSIGNED.value: ("start", "complete", "reject", "supplement"),
+    StepState.IN_PROGRESS.value: ("complete", "reject", "supplement"),
+}
+ACTION_LABELS = {
+    "create": "创建", "release": "流转到部门", "claim": "认领", "unclaim": "退回待办", "start": "开始办理",
+    "complete": "办结", "reject": "不予办理", "request_supplement": "一次性告知补正", "receive_supplement": "补正材料已提交",
+    "skip": "无需办理", "cancel": "终止",
+}
+STATE_FILTERS = [s for s in StepState if s in STEP_ACTIVE]
+
+
+@router.get("/departments/{code}")
+def worklist(
+    request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+    code: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
+    state: Annotated[StepState | None, Query()] = None,
+    overdue: Annotated[bool, Query()] = False,
+    due_soon: Annotated[bool, Query()] = False,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    """待办: the department's open steps in the caller's region, soonest due first."""
+    found = department_worklist(
+        session, actor=actor, department=code, state=state.value if state else None,
+        due_within_days=DUE_SOON_DAYS if due_soon else None, overdue=overdue, today=runtime.today(),
+        limit=PAGE_SIZE, offset=offset,
+    )
+    department = runtime.registry.catalog.departments.get(code)
+    filters = {"state": state.value if state else "", "overdue": overdue, "due_soon": due_soon}
+
+    def link(new_offset: int) -> str:
+        query = [f"{k}={'true' if v is True else v}" for k, v in filters.items() if v]
+        return f"/ui/departments/{code}?" + "&".join([*query, f"offset={new_offset}"])
+
+    items = runtime.registry.catalog.items
+    return page(request, "worklist.html", {
+        "code": code, "department": department, "page": found, "filters": filters, "states": STATE_FILTERS,
+        "state_en": STEP_STATE_EN, "due_soon_days": DUE_SOON_DAYS, "today": runtime.today(),
+        "item_names": {i.item: items[i.item].name if i.item in items else i.item for i in found.items},
+        "bundle_names": {b.id: b.name.zh for b in runtime.registry},
+        "prev": link(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
+        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < found.total else None,
+        "first": offset + 1 if found.items else 0, "last": offset + len(found.items),
+    }, actor=actor)
+
+
+def _history(session: Session, case_id: str, step_id: str) -> list[dict[str, Any]]:
+    events = [e for e in case_history(session, case_id=case_id) if e.step_id == step_id]
+    return [{
+        "at": e.at, "actor": e.actor_id, "role": e.role,
+        "action": ACTION_LABELS.get(e.action.rpartition(".")[2], e.action),
+        "to": e.to_state, "reason": e.payload.get("reason") if isinstance(e.payload.get("reason"), str) else "",
+        "materials": [str(m) for m in e.payload.get("materials") or [] if isinstance(m, str)],
+    } for e in events]
+
+
+def _step_page(request: Request, session: Session, runtime: Runtime, actor: Actor, step_id: str, *,
+               error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
+    detail = step_detail(session, runtime, step_id=step_id, actor=actor)
+    case = check_case_scope(session, actor=actor, case_id=detail.case_id)
+    spec = runtime.spec_for(session, case)
+    materials = step_materials(session, PrefillContext(spec, runtime.registry, case.applicant_id, case.answers,
+                                                       runtime.today(), case=case),
+                               step=spec.step(detail.status.step_key))
+    history = _history(session, case.id, step_id)
+    session.rollback()  # only reads from here on
+    fields = runtime.registry.fields
+    can_act = actor.role is Role.OFFICER and actor.department == detail.status.department
+    return page(request, "step.html", {
+        "d": detail, "s": detail.status, "materials": materials, "history": history,
+        "actions": ACTIONS.get(detail.status.state, ()) if can_act else (),
+        "state_label": STEP_STATE_LABELS.get(StepState(detail.status.state), detail.status.state),
+        "options": {name: {o.value: o.label.zh for o in f.options} for name, f in fields.items() if f.options},
+        "error": error, "bundle_name": spec.name.zh, "today": runtime.today(),
+    }, status=status, actor=actor)
+
+
+@router.get("/steps/{step_id}")
+def step_page(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
+    """One step as its department sees it: only the fields it declares, materials, history, actions."""
+    return _step_page(request, session, runtime, actor, step_id)
+
+
+def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, step_id: str,
+         form: Any, action: Callable[[int], Step], done: str) -> Response:
+    """Run one action with the version from the form; a domain error reloads the step with a message."""
+    check_step_scope(session, actor=actor, step_id=step_id)
+    version = form_int(form, "version")
+    try:
+        if version is None:
+            raise DomainError("the form has no step version", field="version")
+        action(version)
+    except StaleVersion:
+        session.rollback()
+        return _step_page(request, session, runtime, actor, step_id, status=409, error=(
+            "warn", "该事项已被他人修改，已为您重新加载最新内容，请核对后重试",
+            "Changed by someone else: reloaded. Check it and try again."))
+    except DomainError as exc:
+        session.rollback()
+        status, _title, zh = domain_status(exc)
+        return _step_page(request, session, runtime, actor, step_id, status=status, error=("error", zh, exc.message))
+    return redirect(f"/ui/steps/{step_id}?msg={done}")
+
+
+@router.post("/steps/{step_id}/claim", dependencies=[Csrf])
+async def claim(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
+    form = await request.form()
+    return _act(request, session, runtime, actor, step_id, form, lambda v: claim_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), "claimed")
+
+
+@router.post("/steps/{step_id}/start", dependencies=[Csrf])
+async def start(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
+    form = await request.form()
+    return _act(request, session, runtime, actor, step_id, form, lambda v: start_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), "started")
+
+
+@router.post("/steps/{step_id}/complete", dependencies=[Csrf])
+async def complete(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   step_id: StepId) -> Response:
+    """办结 with the result text and, optionally, the certificate number."""
+    form = await request.form()
+    outputs = {"result": form_text(form, "result", 500), "number": form_text(form, "number", 64)}
+    outputs = {k: v for k, v in outputs.items() if v}
+    return _act(request, session, runtime, actor, step_id, form, lambda v: complete_step(
+        session, runtime, step_id=step_id, actor=actor, outputs=outputs, expected_version=v), "completed")
+
+
+@router.post("/steps/{step_id}/reject", dependencies=[Csrf])
+async def reject(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
+    """不予办理: the reason is required (the applicant reads it)."""
+    form = await request.form()
+    reason = form_text(form, "reason", 2000)
+    return _act(request, session, runtime, actor, step_id, form, lambda v: reject_step(
+        session, runtime, step_id=step_id, actor=actor, reason=reason, expected_version=v), "rejected")
+
+
+@router.post("/steps/{step_id}/request-supplement", dependencies=[Csrf])
+async def ask_for_supplement(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                             step_id: StepId) -> Response:
+    """补正: every missing material, one per line, in one notice; the clock stops."""
+    form = await request.form()
+    materials = [line.strip()[:200] for line in form_text(form, "materials", 10_000).splitlines() if line.strip()][:50]
+    note = form_text(form, "note", 2000)
+    return _act(request, session, runtime, actor, step_id, form, lambda v: request_supplement(
+        session, runtime, step_id=step_id, actor=actor, materials=materials, note=note, expected_version=v),
+        "supplement_requested")

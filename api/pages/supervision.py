@@ -1,0 +1,97 @@
+"""The supervision desk (电子监察): open and overdue steps by department, a bar chart of them
+(inline SVG drawn on the server, no script), and the yellow and red cards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import RuntimeDep, SessionDep
+from api.pages.common import PageActor, PageRoute, page, require
+from engine.states import Role
+from engine.supervision import DepartmentLoad, list_cards, supervision_stats
+
+router = APIRouter(route_class=PageRoute)
+
+CHART_WIDTH = 640
+LABEL_WIDTH = 190
+ROW_HEIGHT = 44
+BAR_HEIGHT = 14
+TOP = 30
+CARDS_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class Bar:
+    y: float
+    width: float
+    value: int
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    label: str
+    code: str
+    y: float
+    open: Bar
+    overdue: Bar
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    label_width: int
+    bar_area: int
+    rows: tuple[ChartRow, ...]
+    ticks: tuple[tuple[float, int], ...]
+
+
+def _scale(value: int) -> tuple[int, int]:
+    """(top, step) of an axis holding ``value``: steps of 1, 2 or 5 × 10ⁿ, at most five of them."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if value <= step * factor * 5:
+                size = step * factor
+                return max(size, -(-value // size) * size), size
+        step *= 10
+
+
+def bar_chart(loads: tuple[DepartmentLoad, ...], names: dict[str, str]) -> Chart:
+    """Horizontal bars, open above overdue, one row per department, on a common scale."""
+    area = CHART_WIDTH - LABEL_WIDTH - 20
+    top, size = _scale(max([1, *(d.open for d in loads), *(d.overdue for d in loads)]))
+    scale = area / top
+    rows = []
+    for index, load in enumerate(loads):
+        y = TOP + index * ROW_HEIGHT
+        rows.append(ChartRow(
+            label=names.get(load.department, load.department), code=load.department, y=y,
+            open=Bar(y + 6, load.open * scale, load.open), overdue=Bar(y + 6 + BAR_HEIGHT + 2, load.overdue * scale,
+                                                                      load.overdue),
+        ))
+    ticks = tuple((LABEL_WIDTH + value * scale, value) for value in range(0, top + 1, size))
+    return Chart(width=CHART_WIDTH, height=TOP + max(1, len(loads)) * ROW_HEIGHT + 10, label_width=LABEL_WIDTH,
+                 bar_area=area, rows=tuple(rows), ticks=ticks)
+
+
+@router.get("/supervision")
+def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
+    """Supervisors (their region) and admins."""
+    require(actor, Role.SUPERVISOR, Role.ADMIN)
+    region = None if actor.role is Role.ADMIN else actor.region
+    stats = supervision_stats(session, region=region, today=runtime.today())
+    cards = list_cards(session, region=region, open_only=True, limit=CARDS_SHOWN)
+    session.rollback()
+    departments = runtime.registry.catalog.departments
+    names = {code: d.name.zh for code, d in departments.items()}
+    items = runtime.registry.catalog.items
+    steps = {step.id: items[step.item].name if step.item in items else step.id
+             for spec in runtime.registry for step in spec.steps}
+    return page(request, "supervision.html", {
+        "stats": stats, "cards": cards, "names": names, "steps": steps, "chart": bar_chart(stats.departments, names),
+        "open_total": sum(d.open for d in stats.departments),
+        "overdue_total": sum(d.overdue for d in stats.departments),
+    }, actor=actor)

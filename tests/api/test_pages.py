@@ -1,0 +1,531 @@
+"""The web pages under /ui, on every backend: login, CSRF, who sees which page, intake with
+prefill and field errors, department actions with stale versions, the applicant's progress,
+supervision, and escaping of untrusted text everywhere.
+
+The role × page matrix below is the pages' counterpart of ``test_authz.MATRIX`` (the pages are
+left out of the OpenAPI schema, so that matrix does not list them): every /ui route has a row.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from api import pages
+from engine.db.models import Case, Step
+from engine.demo import load_demo_data, seed_licences, synthetic_person
+from engine.intake import Applicant, accept_case
+from engine.supervision import issue_cards
+from engine.tokens import issue_token
+from engine.validators import mask_id_number
+from engine.work import claim_step, withdraw_case
+from tests.api.conftest import Api
+from tests.engine.people import BRIDE, CLERK, GROOM, marriage_answers, officer, post_death_answers
+
+WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
+       "supervisor", "admin"]
+XSS = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def csrf(api: Api) -> str:
+    """The double-submit value: the cookie the login page sets, to echo in the form."""
+    if not api.client.cookies.get("onevisit_csrf"):
+        assert api.client.get("/ui/login").status_code == 200
+    value = api.client.cookies.get("onevisit_csrf")
+    assert value
+    return value
+
+
+def get(api: Api, url: str, who: str | None) -> Any:
+    return api.get(url, who, follow_redirects=False)
+
+
+def post(api: Api, url: str, who: str | None, data: dict[str, Any], *, token: bool = True) -> Any:
+    form = {"csrf_token": csrf(api), **data} if token else data
+    return api.client.post(url, data=form, headers=api.auth(who), follow_redirects=False)
+
+
+def form_of(answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers as the intake form posts them: ``a.<field>``, booleans as true/false, list cells."""
+    form: dict[str, Any] = {}
+    for name, value in answers.items():
+        if isinstance(value, list):
+            for i, row in enumerate(value):
+                form.update({f"a.{name}.{i}.{k}": v for k, v in row.items()})
+        elif isinstance(value, bool):
+            form[f"a.{name}"] = "true" if value else "false"
+        else:
+            form[f"a.{name}"] = value
+    return form
+
+
+def intake_form(applicant: str = GROOM, name: str = "测试甲", key: str = "key-0000001", **answers: Any) -> dict[str, Any]:
+    return {"applicant_id": applicant, "applicant_name": name, "idempotency_key": key,
+            **form_of(marriage_answers(**answers))}
+
+
+def case_id_of(response: Any) -> str:
+    assert response.status_code == 303, response.text
+    found = re.fullmatch(r"/ui/cases/([0-9a-f]{32})/receipt\?msg=accepted", response.headers["location"])
+    assert found, response.headers["location"]
+    return found[1]
+
+
+def field_box(html: str, field: str) -> str:
+    """The markup of one intake field (its label, input, source and errors)."""
+    found = re.search(rf'<div class="field[^"]*" data-field="a-{field}".*?(?=<div class="field|</div>\s*<h2)', html, re.S)
+    assert found, f"no field {field}"
+    return found[0]
+
+
+# --- the role × page matrix --------------------------------------------------------------
+
+Call = tuple[str, str, dict[str, Any] | None, str | None]
+"""method, url, form (POST), id of the step that must stay unchanged when refused."""
+
+
+def _fixed(method: str, url: str, data: dict[str, Any] | None = None) -> Callable[[Api], Call]:
+    return lambda api: (method, url, data, None)
+
+
+def _case_page(suffix: str = "", state: str | None = None, withdrawn: bool = False) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        case = api.case()
+        if state:
+            api.advance(api.step(case.id), state)
+        if withdrawn:
+            with api.session() as session:
+                withdraw_case(session, api.runtime, case_id=case.id, actor=CLERK)
+        return "GET", f"/ui/cases/{case.id}{suffix}", None, None
+
+    return prepare
+
+
+def _step_page(api: Api) -> Call:
+    return "GET", f"/ui/steps/{api.step(api.case().id).id}", None, None
+
+
+def _act(state: str | None, action: str, data: Callable[[Step], dict[str, Any]]) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        step = api.step(api.case().id)
+        if state is not None:
+            step = api.advance(step, state)
+        return "POST", f"/ui/steps/{step.id}/{action}", {"version": str(step.version), **data(step)}, step.id
+
+    return prepare
+
+
+def _supplements(api: Api) -> Call:
+    case = api.case()
+    step = api.advance(api.step(case.id), "supplement_requested")
+    form = {"step_id": step.id, "materials": ["合影照片"], "version": str(step.version)}
+    return "POST", f"/ui/cases/{case.id}/supplements", form, step.id
+
+
+def _withdraw(api: Api) -> Call:
+    case = api.case()
+    return "POST", f"/ui/cases/{case.id}/withdraw", {"reason": "不再需要"}, api.step(case.id).id
+
+
+def _login(api: Api) -> Call:
+    return "POST", "/ui/login", {}, None  # the token is the caller's own (see the test)
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str
+    prepare: Callable[[Api], Call]
+    expected: tuple[int, ...]  # in the order of WHO; 303 is a redirect (login, or the result of an action)
+
+
+nothing: Callable[[Step], dict[str, Any]] = lambda step: {}  # noqa: E731
+PAGES = [
+    #                                                                          anon own  oth  clk  clk2 off  off2 sup  adm
+    Row("GET /ui/login", _fixed("GET", "/ui/login"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /ui/login", _login, (401, 303, 303, 303, 303, 303, 303, 303, 303)),
+    Row("POST /ui/logout", _fixed("POST", "/ui/logout", {}), (303, 303, 303, 303, 303, 303, 303, 303, 303)),
+    Row("GET /ui/", _fixed("GET", "/ui/"), (303, 303, 303, 303, 303, 303, 303, 303, 303)),
+    Row("GET /ui/intake", _fixed("GET", "/ui/intake"), (303, 200, 200, 200, 200, 403, 403, 403, 200)),
+    Row("GET /ui/intake/{bundle_id}", _fixed("GET", f"/ui/intake/marriage?applicant_id={GROOM}"),
+        (303, 200, 200, 200, 200, 403, 403, 403, 200)),
+    Row("POST /ui/intake/{bundle_id}", _fixed("POST", "/ui/intake/marriage", intake_form()),
+        (303, 303, 303, 303, 303, 403, 403, 403, 303)),
+    Row("GET /ui/cases", _fixed("GET", "/ui/cases"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
+    Row("GET /ui/cases/{case_id}", _case_page(), (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("GET /ui/cases/{case_id}/receipt", _case_page("/receipt"), (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("GET /ui/cases/{case_id}/notices/missing-materials", _case_page("/notices/missing-materials",
+        state="supplement_requested"), (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("GET /ui/cases/{case_id}/notices/completion", _case_page("/notices/completion", withdrawn=True),
+        (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("POST /ui/cases/{case_id}/supplements", _supplements, (303, 303, 404, 303, 403, 403, 403, 403, 403)),
+    Row("POST /ui/cases/{case_id}/withdraw", _withdraw, (303, 303, 404, 303, 403, 403, 403, 403, 303)),
+    Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
+    Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+    Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+    Row("POST /ui/steps/{step_id}/start", _act("assigned", "start", nothing),
+        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+    Row("POST /ui/steps/{step_id}/complete", _act("in_progress", "complete", lambda s: {"result": "结婚证"}),
+        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+    Row("POST /ui/steps/{step_id}/reject", _act("in_progress", "reject", lambda s: {"reason": "不符合条件"}),
+        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+    Row("POST /ui/steps/{step_id}/request-supplement",
+        _act("in_progress", "request-supplement", lambda s: {"materials": "合影照片\n户口簿", "note": ""}),
+        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+    Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
+    Row("GET /ui/{rest}", _fixed("GET", "/ui/no/such/page"), (404, 404, 404, 404, 404, 404, 404, 404, 404)),
+]
+CELLS = [pytest.param(row, who, status, id=f"{row.endpoint}-{who}")
+         for row in PAGES for who, status in zip(WHO, row.expected, strict=True)]
+
+
+def test_every_page_has_a_matrix_row(api: Api) -> None:
+    routes = set()
+    for info in pkgutil.iter_modules(pages.__path__):
+        module = importlib.import_module(f"api.pages.{info.name}")
+        for route in getattr(getattr(module, "router", None), "routes", []):
+            routes |= {f"{method} /ui{route.path.replace(':path', '')}" for method in route.methods}
+    assert routes == {row.endpoint for row in PAGES}
+    assert "/ui" not in str(api.get("/openapi.json", None).json()["paths"])  # HTML pages are not API
+
+
+@pytest.mark.parametrize(("row", "who", "expected"), CELLS)
+def test_page_matrix(api: Api, row: Row, who: str, expected: int) -> None:
+    method, url, data, step_id = row.prepare(api)
+    before = api.step_version(step_id) if step_id else None
+    caller = None if who == "anonymous" else who
+    if method == "GET":
+        response = get(api, url, caller)
+    elif row.endpoint == "POST /ui/login":
+        response = post(api, url, None, {"token": api.tokens[who] if caller else ""})
+    else:
+        response = post(api, url, caller, data or {})
+    assert response.status_code == expected, f"{row.endpoint} as {who}: {response.text[:2000]}"
+    if expected == 303 and caller is None and row.endpoint != "POST /ui/logout":
+        assert response.headers["location"].startswith("/ui/login")
+    if expected >= 400:
+        assert response.headers["content-type"].startswith("text/html")
+        assert "<html" in response.text and "Traceback" not in response.text
+        if step_id:
+            assert api.step_version(step_id) == before, "a refused action changed the step"
+
+
+# --- login, cookies, CSRF ----------------------------------------------------------------
+
+
+def test_login_sets_a_strict_httponly_cookie_and_logout_clears_it(api: Api) -> None:
+    login = api.client.get("/ui/login")
+    assert 'name="csrf_token"' in login.text
+    assert "httponly" in login.headers["set-cookie"].lower() and "samesite=strict" in login.headers["set-cookie"].lower()
+    response = post(api, "/ui/login", None, {"token": api.tokens["clerk"], "next": "/ui/"})
+    assert response.status_code == 303 and response.headers["location"] == "/ui/intake"
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("onevisit_token=") and "httponly" in cookie and "samesite=strict" in cookie
+    assert "path=/ui" in cookie and "secure" not in cookie  # plain http in tests; https gets Secure
+    assert api.client.get("/ui/intake").status_code == 200  # the cookie alone logs in
+    assert "综合窗口受理人员" in api.client.get("/ui/intake").text
+    out = post(api, "/ui/logout", None, {})
+    assert out.status_code == 303 and 'onevisit_token=""' in out.headers["set-cookie"]
+    again = api.client.get("/ui/intake", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/ui/login?next=%2Fui%2Fintake"
+
+
+def test_login_returns_to_the_page_asked_for_and_never_to_another_site(api: Api) -> None:
+    case = api.case()
+    back = post(api, "/ui/login", None, {"token": api.tokens["applicant_own"], "next": f"/ui/cases/{case.id}"})
+    assert back.headers["location"] == f"/ui/cases/{case.id}"
+    for target in ("https://evil.example/", "//evil.example/ui", "/ui\\..\\x"):
+        away = post(api, "/ui/login", None, {"token": api.tokens["applicant_own"], "next": target})
+        assert away.headers["location"] == "/ui/cases"
+
+
+@pytest.mark.parametrize(("who", "home"), [("clerk", "/ui/intake"), ("officer", "/ui/departments/11"),
+                                           ("applicant_own", "/ui/cases"), ("supervisor", "/ui/supervision"),
+                                           ("admin", "/ui/supervision")])
+def test_home_by_role(api: Api, who: str, home: str) -> None:
+    assert get(api, "/ui/", who).headers["location"] == home
+
+
+def test_unknown_revoked_or_missing_tokens_go_to_the_login_page(api: Api) -> None:
+    bad = post(api, "/ui/login", None, {"token": "not-a-token"})
+    assert bad.status_code == 401 and "令牌无效" in bad.text and "onevisit_token" not in bad.headers.get("set-cookie", "")
+    for url in ("/ui/intake", "/ui/cases", "/ui/supervision", "/ui/departments/11"):
+        response = api.client.get(url, headers={"Authorization": "Bearer nope"}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/ui/login?next=")
+    api.client.cookies.set("onevisit_token", "stale-token", path="/ui")
+    response = api.client.get("/ui/cases", follow_redirects=False)
+    assert response.status_code == 303 and 'onevisit_token=""' in response.headers["set-cookie"]
+
+
+def test_posts_without_the_matching_csrf_value_are_refused(api: Api) -> None:
+    step = api.step(api.case().id)
+    csrf(api)
+    for data in ({}, {"csrf_token": "x" * 43}, {"csrf_token": "令牌" * 20}):
+        response = api.client.post(f"/ui/steps/{step.id}/claim", data={"version": str(step.version), **data},
+                                   headers=api.auth("officer"), follow_redirects=False)
+        assert response.status_code == 403 and "页面已过期" in response.text
+    assert api.step_version(step.id) == step.version
+    assert post(api, "/ui/login", None, {"token": api.tokens["clerk"]}, token=False).status_code == 403
+    api.client.cookies.clear()  # no cookie at all: the hidden field alone proves nothing
+    response = api.client.post("/ui/logout", data={"csrf_token": "x" * 43}, follow_redirects=False)
+    assert response.status_code == 403
+
+
+def test_pages_send_security_headers(api: Api) -> None:
+    response = get(api, "/ui/intake/marriage", "clerk")
+    policy = response.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce and f'<script nonce="{nonce[1]}">' in response.text and "default-src 'none'" in policy
+    assert response.headers["x-frame-options"] == "DENY" and response.headers["cache-control"] == "no-store"
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in response.text
+
+
+# --- intake ------------------------------------------------------------------------------
+
+
+def _seed(api: Api) -> tuple[str, str]:
+    with api.session() as session:
+        seed_licences(session, api.runtime, load_demo_data(), report=lambda _: None)
+    return synthetic_person(1), synthetic_person(2)
+
+
+def test_intake_shows_prefilled_values_with_their_source_and_waived_materials(api: Api) -> None:
+    groom, bride = _seed(api)
+    chooser = get(api, "/ui/intake", "clerk")
+    assert 'href="/ui/intake/marriage"' in chooser.text and "结婚落户" in chooser.text
+    first = get(api, "/ui/intake/marriage", "clerk")
+    assert 'id="identify"' in first.text and 'id="application"' not in first.text
+    page = get(api, f"/ui/intake/marriage?applicant_id={groom}&applicant_name=测试甲&a.groom_id_number={groom}"
+                    f"&a.bride_id_number={bride}", "clerk")
+    assert page.status_code == 200
+    groom_name = field_box(page.text, "groom_name")
+    assert 'value="测试甲"' in groom_name and "readonly" in groom_name
+    assert f"已从 居民身份证 ID-{groom[-8:]} 自动填写" in groom_name
+    assert 'value="测试乙"' in field_box(page.text, "bride_name")
+    waived = page.text[page.text.index('id="waived"'):page.text.index('id="to-supply"')]
+    assert "男方居民身份证" in waived and "已关联电子证照" in waived and "结婚证" in waived
+    assert "3张2寸男女双方近期半身免冠合影照片" in page.text[page.text.index('id="to-supply"'):]
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert key
+    form = intake_form(groom, key=key[1], groom_id_number=groom, bride_id_number=bride, groom_name="测试甲",
+                       bride_name="测试乙")
+    case_id = case_id_of(post(api, "/ui/intake/marriage", "clerk", form))
+    receipt = get(api, f"/ui/cases/{case_id}/receipt?msg=accepted", "clerk")
+    assert receipt.status_code == 200 and "受理回执" in receipt.text and "受理成功" in receipt.text
+    assert re.search(r"回执号：<strong>430102-20260302-\d{5}</strong>", receipt.text)
+    assert 'id="print"' in receipt.text and 'class="no-print"' in receipt.text
+
+
+def test_applicants_apply_for_themselves_with_only_their_own_data_prefilled(api: Api) -> None:
+    groom, bride = _seed(api)
+    with api.session() as session:
+        api.tokens["demo_groom"] = issue_token(session, role="applicant", subject=groom, now=api.clock.now())
+    page = get(api, f"/ui/intake/marriage?applicant_id={BRIDE}&a.groom_id_number={groom}&a.bride_id_number={bride}",
+               "demo_groom")
+    assert f'value="{groom}"' in page.text and 'value="测试甲"' in field_box(page.text, "groom_name")
+    assert 'value="测试乙"' not in field_box(page.text, "bride_name")  # the bride's card is not theirs to read
+
+
+def test_invalid_input_comes_back_with_every_error_next_to_its_field(api: Api) -> None:
+    form = intake_form(applicant_phone="12345", bride_id_number="430104199608030228")
+    del form["a.previously_married"]
+    response = post(api, "/ui/intake/marriage", "clerk", form)
+    assert response.status_code == 422
+    phone = field_box(response.text, "applicant_phone")
+    assert 'class="field invalid"' in phone and 'value="12345"' in phone and "电话号码格式不正确" in phone
+    assert "必填" in field_box(response.text, "previously_married")
+    assert 'class="field invalid"' in field_box(response.text, "bride_id_number")
+    assert 'value="测试甲"' in field_box(response.text, "groom_name")  # typed values are kept
+    assert "申请内容有误" in response.text and 'href="#a-applicant_phone"' in response.text
+    with api.session() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_list_rows_errors_and_garbage_never_make_a_500(api: Api) -> None:
+    answers = post_death_answers()
+    answers["heirs"][1]["heir_id_number"] = "123"
+    form = {"applicant_id": answers["heirs"][0]["heir_id_number"], "idempotency_key": "k" * 10, **form_of(answers),
+            "a.heirs.7.heir_name": "", "a.unknown_field": "x"}
+    response = post(api, "/ui/intake/post_death", "clerk", form)
+    assert response.status_code == 422, response.text[:500]
+    assert re.search(r'<td class="invalid"><input type="text" name="a\.heirs\.1\.heir_id_number"[^>]*value="123"',
+                     response.text)
+    assert "继承人（提取小额存款） 第2行 继承人身份证号" in response.text
+    for garbage in ({"applicant_id": "\x00" * 40, "a.groom_name": "\x00"}, {"applicant_id": "x" * 10_000},
+                    {"a.previously_married": "maybe", "a.heirs.999999.x": "1", "idempotency_key": "\x01"}):
+        assert post(api, "/ui/intake/marriage", "clerk", garbage).status_code == 422
+    raw = f"csrf_token={csrf(api)}&applicant_id=%ED%A0%80%FF&a.groom_name=%ED%A0%80&a.bride_name=%00".encode()
+    response = api.client.post("/ui/intake/marriage", content=raw, follow_redirects=False, headers={
+        **api.auth("clerk"), "content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 422
+    assert get(api, "/ui/intake/Not-A-Bundle", "clerk").status_code == 422
+    assert "未找到" in get(api, "/ui/intake/no_such_bundle", "clerk").text
+
+
+def test_a_double_submit_makes_one_case(api: Api) -> None:
+    form = intake_form(key="double-submit-1")
+    first = case_id_of(post(api, "/ui/intake/marriage", "clerk", form))
+    assert case_id_of(post(api, "/ui/intake/marriage", "clerk", form)) == first
+    with api.session() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+# --- department work ---------------------------------------------------------------------
+
+
+def test_a_stale_version_reloads_the_step_with_a_clear_message(api: Api) -> None:
+    step = api.step(api.case().id)
+    page = get(api, f"/ui/steps/{step.id}", "officer")
+    version = re.search(r'name="version" value="(\d+)"', page.text)
+    assert version and int(version[1]) == step.version
+    with api.session() as session:  # a colleague claims it meanwhile
+        claim_step(session, api.runtime, step_id=step.id, actor=officer("11"), expected_version=step.version)
+    response = post(api, f"/ui/steps/{step.id}/claim", "officer", {"version": version[1]})
+    assert response.status_code == 409
+    assert "已被他人修改，已为您重新加载" in response.text and "已分派" in response.text
+    assert f'name="version" value="{step.version + 1}"' in response.text  # the reloaded step's forms
+
+
+def test_officer_claims_completes_rejects_and_asks_for_supplements(api: Api) -> None:
+    case = api.case()
+    step = api.step(case.id)
+    page = get(api, f"/ui/steps/{step.id}", "officer")
+    assert "男方姓名" in page.text and "生育" not in page.text.split("本事项所需信息")[1].split("申请材料")[0]
+    assert "免提交" in page.text and "11-JHDJ" in page.text
+    claimed = post(api, f"/ui/steps/{step.id}/claim", "officer", {"version": str(step.version)})
+    assert claimed.headers["location"] == f"/ui/steps/{step.id}?msg=claimed"
+    assert "已认领" in get(api, claimed.headers["location"], "officer").text
+    version = api.step_version(step.id)
+    no_reason = post(api, f"/ui/steps/{step.id}/reject", "officer", {"version": str(version), "reason": "  "})
+    assert no_reason.status_code == 422 and "rejection needs a reason" in no_reason.text
+    done = post(api, f"/ui/steps/{step.id}/complete", "officer",
+                {"version": str(version), "result": "结婚证", "number": "J430102-2026-000123"})
+    assert done.status_code == 303
+    with api.session() as session:
+        finished = session.get_one(Step, step.id)
+        assert finished.state == "done" and finished.outputs["result"] == "结婚证"
+        assert finished.outputs["licences"][0]["number"].startswith("J430102-2026-000123")
+    history = get(api, f"/ui/steps/{step.id}", "officer").text
+    assert "认领" in history and "办结" in history
+    household = api.advance(api.step(case.id, "marital_status_change"), "in_progress")
+    asked = post(api, f"/ui/steps/{household.id}/request-supplement", "officer_09",
+                 {"version": str(household.version), "materials": "户口簿原件\n\n  结婚证复印件 ", "note": "请带原件"})
+    assert asked.status_code == 303
+    progress = get(api, f"/ui/cases/{case.id}", "applicant_own").text
+    assert "户口簿原件" in progress and "结婚证复印件" in progress and "补正告知书" in progress
+
+
+def test_worklist_filters_pages_masks_and_marks_provisional_and_overdue_dates(api: Api) -> None:
+    for _ in range(22):
+        api.case()
+    api.clock.current = datetime(2026, 12, 14, 1, tzinfo=UTC)  # due in 2027: holidays not yet published
+    late = api.case()
+    page = get(api, "/ui/departments/11", "officer").text
+    assert "共 23 件" in page and page.count('data-step="marriage_registration"') == 20 and 'rel="next"' in page
+    assert GROOM not in page and mask_id_number(GROOM) in page
+    second = get(api, "/ui/departments/11?offset=20", "officer").text
+    assert second.count('data-step="marriage_registration"') == 3 and 'rel="prev"' in second
+    assert "预计（假期安排未公布）" in second
+    overdue = get(api, "/ui/departments/11?overdue=true", "officer").text
+    assert "共 22 件" in overdue and 'class="overdue"' in overdue and "已超期" in overdue
+    soon = get(api, "/ui/departments/11?due_soon=true&state=ready", "officer").text
+    assert "共 22 件" in soon
+    assert api.step(late.id).due_provisional
+    assert get(api, "/ui/departments/11?state=nonsense", "officer").status_code == 422
+
+
+# --- applicant and supervisor --------------------------------------------------------------
+
+
+def test_applicant_follows_progress_hands_in_supplements_and_withdraws(api: Api) -> None:
+    case = api.case()
+    listed = get(api, "/ui/cases", "applicant_own").text
+    assert case.receipt_no in listed and "已受理" in listed
+    assert case.receipt_no not in get(api, "/ui/cases", "applicant_other").text
+    step = api.advance(api.step(case.id), "supplement_requested")
+    page = get(api, f"/ui/cases/{case.id}", "applicant_own").text
+    assert "待补正" in page and "合影照片" in page and "前序事项办结后起算" in page and "内地居民结婚登记 办结" in page
+    notice = get(api, f"/ui/cases/{case.id}/notices/missing-materials", "applicant_own")
+    assert notice.status_code == 200 and "合影照片" in notice.text
+    missing = post(api, f"/ui/cases/{case.id}/supplements", "applicant_own",
+                   {"step_id": step.id, "version": str(step.version)})
+    assert missing.status_code == 422 and "still missing" in missing.text
+    handed = post(api, f"/ui/cases/{case.id}/supplements", "applicant_own",
+                  {"step_id": step.id, "version": str(step.version), "materials": ["合影照片"]})
+    assert handed.headers["location"] == f"/ui/cases/{case.id}?msg=supplement_received"
+    assert api.step(case.id).state == "in_progress"
+    assert get(api, f"/ui/cases/{case.id}/notices/completion", "applicant_own").status_code == 409
+    assert post(api, f"/ui/cases/{case.id}/withdraw", "applicant_own", {"reason": "不办了"}).status_code == 303
+    closed = get(api, f"/ui/cases/{case.id}", "applicant_own").text
+    assert "已撤回" in closed and "/notices/completion" in closed and "撤回申请" not in closed
+    assert "办结通知" in get(api, f"/ui/cases/{case.id}/notices/completion", "applicant_own").text
+
+
+def test_supervision_dashboard_has_the_table_the_chart_and_the_cards(api: Api) -> None:
+    case = api.case()
+    empty = get(api, "/ui/supervision", "supervisor").text
+    assert "<svg" in empty and "暂无未解决的黄牌" in empty
+    api.clock.advance(days=60)
+    with api.session() as session:
+        assert issue_cards(session, api.runtime)
+    page = get(api, "/ui/supervision", "supervisor").text
+    assert re.search(r'<tr class="overdue" data-department="11">', page)
+    assert re.search(r'<rect class="overdue" x="\d+" y="[\d.]+" width="[1-9][\d.]*"', page)
+    assert 'data-card="red"' in page and 'data-card="yellow"' in page and case.receipt_no in page
+    assert "民政局" in page and "Open and overdue" in page
+    assert 'data-card="red"' in get(api, "/ui/supervision", "admin").text
+    assert 'data-card="red"' not in get(api, "/ui/supervision", "supervisor_other").text  # another city
+
+
+# --- untrusted text is escaped everywhere ------------------------------------------------
+
+
+def test_a_script_in_the_applicant_name_is_escaped_on_every_page(api: Api) -> None:
+    case_id = case_id_of(post(api, "/ui/intake/marriage", "clerk", intake_form(name=XSS, key="xss-key-0001")))
+    step = api.advance(api.step(case_id), "supplement_requested")
+    with api.session() as session:
+        other = accept_case(session, api.runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", XSS),
+                            answers=marriage_answers(), actor=CLERK, idempotency_key="closed")
+        withdraw_case(session, api.runtime, case_id=other.id, actor=CLERK, reason=XSS)
+    api.clock.advance(days=60)
+    with api.session() as session:
+        issue_cards(session, api.runtime)
+    pages = [
+        ("clerk", f"/ui/cases/{case_id}/receipt"), ("clerk", f"/ui/cases/{case_id}"),
+        ("applicant_own", "/ui/cases"), ("applicant_own", f"/ui/cases/{case_id}"),
+        ("applicant_own", f"/ui/cases/{case_id}/notices/missing-materials"),
+        ("applicant_own", f"/ui/cases/{other.id}/notices/completion"),
+        ("officer", "/ui/departments/11"), ("officer", f"/ui/steps/{step.id}"), ("supervisor", "/ui/supervision"),
+        ("supervisor", f"/ui/cases/{case_id}"),
+    ]
+    for who, url in pages:
+        response = get(api, url, who)
+        assert response.status_code == 200, (url, response.text[:500])
+        assert XSS not in response.text, url
+        assert "<script>alert" not in response.text, url
+        if "supervision" not in url:
+            assert ESCAPED in response.text, url
+    rerendered = post(api, "/ui/intake/marriage", "clerk", intake_form(name=XSS, key="xss-key-0002", applicant_phone="1"))
+    assert rerendered.status_code == 422 and XSS not in rerendered.text and ESCAPED in rerendered.text
+
+
+def test_error_pages_are_friendly_and_bilingual(api: Api) -> None:
+    missing = get(api, f"/ui/cases/{'0' * 32}", "clerk")
+    assert missing.status_code == 404 and "未找到该记录" in missing.text and "Not found" in missing.text
+    assert "综合受理" in missing.text  # the navigation of the logged-in clerk
+    assert get(api, "/ui/steps/not-an-id", "officer").status_code == 422
+    forbidden = get(api, "/ui/departments/09", "officer")
+    assert forbidden.status_code == 403 and "无权进行此操作" in forbidden.text and "Forbidden" in forbidden.text
+    no_version = post(api, f"/ui/steps/{api.step(api.case().id).id}/claim", "officer", {"version": "abc"})
+    assert no_version.status_code == 422 and "no step version" in no_version.text
