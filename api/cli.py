@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from engine.errors import DomainError
 from engine.spec.loader import FIELDS_FILE, SpecError, load_registry
 
@@ -173,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except DomainError as exc:
         return _fail(exc.message)
+    except ValidationError as exc:  # the ONEVISIT_* settings
+        for error in exc.errors():
+            name = "ONEVISIT_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"onevisit: configuration: {name}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - a CLI reports, it does not dump tracebacks
         from sqlalchemy.exc import ArgumentError, OperationalError
 

@@ -100,7 +100,7 @@ def accept_case(
         )
     merged, intake = apply_prefill(session, runtime, spec, applicant, answers, others=actor.role is not Role.APPLICANT)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
-    region = _region(region or actor.region or "430100")
+    region = _region(region or actor.region or runtime.region)
     try:
         case = _create(session, runtime, spec, applicant, cleaned, actor, region, idempotency_key, fingerprint, intake)
         session.commit()

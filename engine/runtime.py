@@ -36,6 +36,8 @@ class Runtime:
     calendar: WorkingCalendar
     clock: Clock = field(default_factory=SystemClock)
     handlers: HandlerRegistry = field(default_factory=default_handlers)
+    region: str = "430100"
+    """Region code (GB/T 2260) for receipts when neither the request nor the clerk names one."""
     _snapshots: dict[str, BundleSpec] = field(default_factory=dict, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
@@ -48,6 +50,7 @@ class Runtime:
             registry=load_registry(settings.bundles_dir, settings.fields_file),
             calendar=WorkingCalendar.default(settings.calendar_file),
             clock=clock or SystemClock(),
+            region=settings.region,
         )
 
     def today(self) -> date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE
@@ -31,6 +31,16 @@ class Settings(BaseSettings):
         description="Extra official holiday schedules (YAML), merged over the packaged State Council schedules.",
     )
     region: str = Field(default="430100", description="Default region code (GB/T 2260) for receipts and scoping.")
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from engine.validators import InvalidValue, validate_region_code
+
+        try:
+            return validate_region_code(value)
+        except InvalidValue as exc:
+            raise ValueError(exc.message_en) from None
 
 
 @lru_cache

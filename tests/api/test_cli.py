@@ -365,3 +365,17 @@ def test_token_prints_a_working_token_stored_hashed(capsys: pytest.CaptureFixtur
         assert token not in {row.token_hash for row in session.query(ApiToken)}
     code, out, err = run(capsys, "token", "officer", "--db", url)  # an officer needs a department
     assert code == 1 and "department" in err and out == ""
+
+
+def test_a_bad_setting_is_named_without_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("ONEVISIT_REGION", "999999")
+    get_settings.cache_clear()
+    try:
+        code, out, err = run(capsys, "demo", "--db", sqlite_url(tmp_path / "x.db"), "--bundle", "marriage")
+    finally:
+        get_settings.cache_clear()
+    assert code == 1
+    assert err.strip() == "onevisit: configuration: ONEVISIT_REGION: the first two digits (99) are not a valid province code"
