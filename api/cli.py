@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import DomainError
 from engine.spec.loader import FIELDS_FILE, SpecError, load_registry
@@ -38,17 +40,11 @@ def cmd_bundles_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from engine.db.session import make_engine, make_sessionmaker, migrate
+def _database(args: argparse.Namespace) -> tuple[Engine, sessionmaker[Session]]:
+    from api.server import open_database
     from engine.settings import get_settings
 
-    url = getattr(args, "db", None) or get_settings().db
-    try:
-        engine = make_engine(url)
-    except (ImportError, OSError) as exc:  # no driver for the URL's dialect; an unusable SQLite path
-        raise DomainError(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
-    migrate(engine)
-    return engine, make_sessionmaker(engine)
+    return open_database(getattr(args, "db", None) or get_settings().db)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

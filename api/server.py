@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from engine.db.models import Case
 from engine.db.session import make_engine, make_sessionmaker, migrate
+from engine.errors import DomainError
 from engine.demo import demo_clock, load_demo_data, run_demo, seed_licences, synthetic_person
 from engine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
@@ -40,11 +41,19 @@ class Served:
     runtime: Runtime
 
 
+def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """An engine on ``url``, migrated to the latest revision; bad URLs are a DomainError."""
+    try:
+        engine = make_engine(url)
+    except (ImportError, OSError) as exc:  # no driver for the URL's dialect; an unusable SQLite path
+        raise DomainError(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+    migrate(engine)
+    return engine, make_sessionmaker(engine)
+
+
 def build(db_url: str, *, runtime: Runtime | None = None) -> Served:
     """Migrate the database, publish the bundles and build the app."""
-    engine = make_engine(db_url)
-    migrate(engine)
-    sessions = make_sessionmaker(engine)
+    _, sessions = open_database(db_url)
     runtime = runtime or Runtime.default()
     with sessions() as session:
         publish_bundles(session, runtime)
