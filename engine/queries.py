@@ -157,6 +157,19 @@ class StepStatus:
     waiting_on: tuple[str, ...]
     supplement_requested: tuple[str, ...]
     reason: str
+    result: str
+    """For done steps: the result document and the numbers of the licences it issued."""
+
+
+def step_result(step: Step, item_result: str) -> str:
+    """What a finished step produced, as the applicant reads it (结婚证 J430102-2026-000123-1)."""
+    if step.state != StepState.DONE.value:
+        return ""
+    numbers = [str(entry.get("number")) for entry in step.outputs.get("licences", []) if isinstance(entry, dict)]
+    number = step.outputs.get("number")
+    if not numbers and isinstance(number, str | int):
+        numbers = [str(number)]
+    return " ".join([item_result.rstrip("；;")] + numbers).strip() if item_result or numbers else ""
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,7 @@ def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = ()) 
         kind=step.kind, state=step.state, due_on=step.due_on, due_provisional=step.due_provisional,
         not_before=step.not_before, version=step.version, instance_label=step.instance_label,
         waiting_on=waiting_on, supplement_requested=tuple(requested), reason=step.reason,
+        result=step_result(step, item.result if item else ""),
     )
 
 
