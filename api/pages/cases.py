@@ -30,6 +30,7 @@ from api.schemas import ID_PATTERN
 from engine.db.models import Case
 from engine.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
+from engine.labels import plain_reason
 from engine.queries import STAFF, applicant_cases, case_status, check_case_scope, record_access
 from engine.runtime import Runtime
 from engine.states import CASE_OPEN, Actor, CaseState, Role, StepState
@@ -59,12 +60,15 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
              if s.state == StepState.SUPPLEMENT_REQUESTED.value}
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
+    names = {s.step_key: s.item_name for s in found.steps}
+    ended = {s.id: plain_reason(s.reason, lambda key: names.get(key, key))
+             for s in found.steps if s.state == StepState.CANCELLED.value and s.reason}
     return page(request, "case.html", {
         "case": found, "steps": shown, "skipped": [s for s in found.steps if s.state == StepState.SKIPPED.value],
         "open": CaseState(found.state) in CASE_OPEN, "closed": found.closed_at is not None,
         "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
         "can_supplement": actor.role in SUPPLEMENT_ROLES, "can_withdraw": actor.role in WITHDRAW_ROLES,
-        "masked": actor.role is Role.OFFICER, "error": error, "notes": notes,
+        "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
     }, status=status, actor=actor)
 
 
