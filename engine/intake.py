@@ -135,7 +135,9 @@ def apply_prefill(
     for name, value in answers.items():
         found = result.values.get(name)
         if found is not None and value not in (None, "") and str(value).strip() != str(found.value):
-            if not runtime.registry.fields[name].correctable:
+            # Only an authoritative source locks a field; data reused from an old application
+            # or an earlier step's entry may always be corrected (and the correction is recorded).
+            if found.source == "licence" and not runtime.registry.fields[name].correctable:
                 problems.append(FieldProblem(
                     name, "field.not_correctable",
                     f"该项由{found.detail}预填，不可修改", f"is prefilled from {found.detail} and cannot be changed",

@@ -166,3 +166,16 @@ def test_death_certificate_waives_it_for_household_cancellation(session: Session
     assert after["居民死亡医学证明（推断）书"].startswith("已关联电子证照 居民死亡医学证明（推断）书")
     held = valid_licences(session, holders={DECEASED}, types={"L2000031"}, today=runtime.today())
     assert held[(DECEASED, "L2000031")].attributes["death_date"] == "2026-02-26"
+
+
+def test_data_reused_from_an_earlier_case_can_be_corrected(session: Session, runtime: Runtime) -> None:
+    accept_case(session, runtime, bundle_id="post_death", applicant=Applicant(CHILD, "person"),
+                answers=post_death_answers(), actor=CLERK)
+    # applicant_name is locked when it comes from an ID card, but here it only comes from the
+    # applicant's earlier application: a new spelling is accepted and recorded as a correction
+    case = accept_case(session, runtime, bundle_id="post_death", applicant=Applicant(CHILD, "person"),
+                       answers=post_death_answers(applicant_name="测试丙丙"), actor=CLERK)
+    assert case.answers["applicant_name"] == "测试丙丙"
+    accept = case_history(session, case_id=case.id)[0]
+    assert accept.payload["corrections"][0]["field"] == "applicant_name"
+    assert accept.payload["corrections"][0]["prefilled"] == "测试丙"
