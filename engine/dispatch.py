@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from engine.clock import local_date
 from engine.db.models import OutboxMessage
 from engine.handlers import HandlerContext, StepRefused
-from engine.progress import settle
+from engine.progress import close_step, settle
 from engine.runtime import Runtime
 from engine.states import SYSTEM, StepState
 from engine.transitions import transition_step
-from engine.work import in_transaction, load_step, record_licences
+from engine.work import in_transaction, load_step, record_completion
 
 MAX_ATTEMPTS = 8
 
@@ -98,17 +98,12 @@ def _process(session: Session, runtime: Runtime, message_id: int) -> MessageResu
     try:
         outputs = handler(context)
     except StepRefused as refused:
-        transition_step(session, case=case, step=step, action="reject", actor=SYSTEM, at=now,
-                        payload={"reason": refused.reason})
-        step.reason = refused.reason
-        step.closed_at = now
+        close_step(session, case=case, step=step, action="reject", at=now, reason=refused.reason)
         settle(session, runtime, case=case, spec=spec, at=now)
         return MessageResult(message_id, Outcome.REFUSED, refused.reason)
     transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now,
                     payload={"outputs": outputs})
-    step.outputs = outputs
-    step.closed_at = now
-    record_licences(session, runtime, case, step, now)
+    record_completion(session, runtime, case, step, outputs, now)
     settle(session, runtime, case=case, spec=spec, at=now)
     return MessageResult(message_id, Outcome.COMPLETED)
 

@@ -21,7 +21,7 @@ from engine.errors import DomainError, Forbidden, NotFound, StaleVersion, TooEar
 from engine.licences import issue_step_licences
 from engine.progress import close_step, settle, start_step_clock
 from engine.runtime import Runtime
-from engine.states import STEP_OPEN, Actor, Role, StepState
+from engine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
 from engine.transitions import transition_case, transition_step
 
 T = TypeVar("T")
@@ -143,9 +143,7 @@ def complete_step(
             raise TooEarly(f"step {step.step_key} has a minimum waiting period until {step.not_before.isoformat()}")
 
     def record(case: Case, step: Step, now: datetime) -> None:
-        step.outputs = dict(outputs or {})
-        step.closed_at = now
-        record_licences(session, runtime, case, step, now)
+        record_completion(session, runtime, case, step, outputs or {}, now)
 
     return _act(
         session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
@@ -153,8 +151,14 @@ def complete_step(
     )
 
 
-def record_licences(session: Session, runtime: Runtime, case: Case, step: Step, now: datetime) -> None:
-    """Store the licence a finished step issues, so later steps and cases are prefilled from it."""
+def record_completion(
+    session: Session, runtime: Runtime, case: Case, step: Step, outputs: dict[str, Any], now: datetime
+) -> None:
+    """What every finished step records, whoever finished it (an officer, a handler, a timer):
+    its outputs, when it closed, and the licence it issues — so later steps and cases are
+    prefilled from it."""
+    step.outputs = dict(outputs)
+    step.closed_at = now
     spec = runtime.spec_for(session, case).step(step.step_key)
     department = runtime.registry.catalog.departments.get(step.department)
     issued = issue_step_licences(
@@ -278,12 +282,9 @@ def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) 
             if step.state != StepState.READY.value:
                 return False  # someone else released it meanwhile
             now = runtime.clock.now()
-            from engine.states import SYSTEM
-
-            transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now,
-                            payload={"waited_until": step.not_before.isoformat() if step.not_before else None})
-            step.closed_at = now
-            step.outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
+            outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
+            transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now, payload=outputs)
+            record_completion(session, runtime, case, step, outputs, now)
             settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
             return True
 
