@@ -24,16 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import pages
+from api.errors import domain_status
 from api.routes import bundles, cases, departments, prefill, steps, supervision
 from engine.errors import (
     DomainError,
-    Forbidden,
-    IdempotencyConflict,
-    IllegalTransition,
     InvalidApplication,
-    NotFound,
-    StaleVersion,
-    TooEarly,
 )
 from engine.runtime import Runtime
 
@@ -42,17 +37,6 @@ log = logging.getLogger("onevisit.api")
 PROBLEM = "application/problem+json"
 BODY_PARSE_ERROR = "There was an error parsing the body"
 """FastAPI's 400 detail when the body cannot even be decoded (we answer 422, as for bad JSON)."""
-
-# Most specific first: (error class, status, English title, Chinese message).
-DOMAIN_STATUSES: tuple[tuple[type[DomainError], int, str, str], ...] = (
-    (NotFound, 404, "Not found", "未找到该记录"),
-    (Forbidden, 403, "Forbidden", "无权进行此操作"),
-    (StaleVersion, 409, "Stale version", "该记录已被他人修改，请刷新后重试"),
-    (IllegalTransition, 409, "Illegal transition", "当前状态不允许此操作"),
-    (IdempotencyConflict, 409, "Idempotency key reused", "该幂等键已用于另一份申请"),
-    (TooEarly, 409, "Too early", "法定等待期尚未届满"),
-    (InvalidApplication, 422, "Invalid application", "申请内容有误"),
-)
 
 # Chinese messages for pydantic's error types (English comes from pydantic).
 VALIDATION_ZH: dict[str, str] = {
@@ -104,11 +88,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 def domain_problem(_request: Request, exc: Exception) -> JSONResponse:
     """A :class:`DomainError` as problem+json, its status chosen by kind."""
     assert isinstance(exc, DomainError)
-    status, title, zh = 422, "Unprocessable request", "请求无法处理"
-    for kind, kind_status, kind_title, kind_zh in DOMAIN_STATUSES:
-        if isinstance(exc, kind):
-            status, title, zh = kind_status, kind_title, kind_zh
-            break
+    status, title, zh = domain_status(exc)
     errors: list[dict[str, Any]]
     if isinstance(exc, InvalidApplication):
         errors = [{"field": p.field, "code": p.code, "message_zh": p.message_zh, "message_en": p.message_en}

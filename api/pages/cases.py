@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from api.deps import RuntimeDep, SessionDep
+from api.errors import domain_status
 from api.pages.common import (
     Csrf,
     PageActor,
     PageRoute,
-    domain_status,
     error_page,
     finish,
     form_int,

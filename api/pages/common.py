@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import RuntimeDep, SessionDep
+from api.errors import domain_status
 from engine.documents import (
     CASE_STATE_LABELS,
     LABELS,
@@ -184,16 +185,6 @@ class LoginRequired(Exception):
 
 class CsrfFailed(Exception):
     """A form POST whose CSRF field does not match the cookie."""
-
-
-def domain_status(exc: DomainError) -> tuple[int, str, str]:
-    """(status, English title, Chinese message) of a domain error, as the JSON API maps it."""
-    from api.app import DOMAIN_STATUSES  # the app imports this package: look it up at call time
-
-    for kind, status, title, zh in DOMAIN_STATUSES:
-        if isinstance(exc, kind):
-            return status, title, zh
-    return 422, "Unprocessable request", "请求无法处理"
 
 
 def error_page(request: Request, status: int, zh: str, en: str, detail: str = "",

@@ -18,11 +18,11 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
 
 from api.deps import RuntimeDep, SessionDep
+from api.errors import domain_status
 from api.pages.common import (
     Csrf,
     PageActor,
     PageRoute,
-    domain_status,
     form_text,
     page,
     redirect,

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api.deps import RuntimeDep, SessionDep
+from api.errors import domain_status
 from api.pages.common import (
     STEP_STATE_EN,
     Csrf,
     PageActor,
     PageRoute,
-    domain_status,
     form_int,
     form_text,
     page,
