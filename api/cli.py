@@ -106,14 +106,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from engine.runtime import Runtime
+    from engine.clock import SystemClock
     from engine.tokens import issue_token
 
     _, sessions = _database(args)
     with sessions() as session:
         token = issue_token(session, role=args.role, department=args.department, region=args.region,
                             subject=args.subject, label=args.label or f"cli {args.role}",
-                            now=Runtime.default().clock.now())
+                            now=SystemClock().now())
     print(token)
     return 0
 
