@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.errors import (
+    Conflict,
     DomainError,
     Forbidden,
     IdempotencyConflict,
@@ -21,6 +22,7 @@ DOMAIN_STATUSES: tuple[tuple[type[DomainError], int, str, str], ...] = (
     (IllegalTransition, 409, "Illegal transition", "当前状态不允许此操作"),
     (IdempotencyConflict, 409, "Idempotency key reused", "该幂等键已用于另一份申请"),
     (TooEarly, 409, "Too early", "法定等待期尚未届满"),
+    (Conflict, 409, "Conflict", "与已有记录冲突"),
     (InvalidApplication, 422, "Invalid application", "申请内容有误"),
 )
 

@@ -39,7 +39,13 @@ class StaleVersion(DomainError):
     code = "stale_version"
 
 
-class IdempotencyConflict(DomainError):
+class Conflict(DomainError):
+    """The request collides with a record that exists (a certificate number already issued)."""
+
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
     """An idempotency key was reused with a different request."""
 
     code = "idempotency_conflict"

@@ -13,10 +13,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.db.models import Licence, new_id
-from engine.errors import DomainError
+from engine.errors import Conflict, DomainError
 
 
 def valid_licences(
@@ -106,14 +107,27 @@ def issue_step_licences(
     attributes = {attr: values.get(name) for attr, name in output.attributes.items() if values.get(name) is not None}
     attributes.update({k: v for k, v in outputs.items() if k not in ("number", "result")})
     base = str(outputs.get("number") or f"{output.licence}-{today:%Y%m%d}-{step_id[:8].upper()}")
-    issued = []
-    for index, holder in enumerate(holders):
-        issued.append(
-            store_licence(
-                session, type_code=output.licence, holder_id=holder,
-                number=base if len(holders) == 1 else f"{base}-{index + 1}",
-                attributes=attributes, issuer=issuer, valid_from=today, now=now,
-                source_case_id=case_id, source_step_id=step_id,
-            )
+    numbers = [base] if len(holders) == 1 else [f"{base}-{index + 1}" for index in range(len(holders))]
+    # A number already issued is the officer's typo or a reused form, not a bug: say which, and
+    # leave the step open. The unique constraint still decides races; the savepoint turns its
+    # refusal into the same answer without losing the rest of the transaction.
+    if session.scalar(select(Licence.id).where(Licence.type_code == output.licence, Licence.number.in_(numbers))):
+        raise _number_taken(output.licence, base)
+    issued = [
+        Licence(
+            id=new_id(), type_code=output.licence, holder_id=holder, number=number, attributes=dict(attributes),
+            issuer=issuer, valid_from=today, created_at=now, source_case_id=case_id, source_step_id=step_id,
         )
+        for holder, number in zip(holders, numbers, strict=True)
+    ]
+    try:
+        with session.begin_nested():
+            session.add_all(issued)
+    except IntegrityError:
+        raise _number_taken(output.licence, base) from None
     return issued
+
+
+def _number_taken(type_code: str, number: str) -> Conflict:
+    return Conflict(f"certificate number {number} is already used by another {type_code} licence; "
+                    "check the number and enter it again", field="outputs.number")

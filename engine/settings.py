@@ -31,6 +31,19 @@ class Settings(BaseSettings):
         description="Extra official holiday schedules (YAML), merged over the packaged State Council schedules.",
     )
     region: str = Field(default="430100", description="Default region code (GB/T 2260) for receipts and scoping.")
+    audit_key: str | None = Field(
+        default=None,
+        description="Secret key (kept outside the database) that signs the periodic seals of all audit chain heads; "
+        "without it seals are not written and `audit verify` says so.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024,
+        description="Largest JSON request body accepted, in bytes; larger bodies get 413 before they are read.",
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Mark the pages' cookies Secure (set when served over https)."
+    )
+    demo_token_days: int = Field(default=7, ge=1, le=365, description="How long demo tokens stay valid, in days.")
 
     @field_validator("region")
     @classmethod
