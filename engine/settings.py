@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,36 @@ class Settings(BaseSettings):
         default=False, description="Mark the pages' cookies Secure (set when served over https)."
     )
     demo_token_days: int = Field(default=7, ge=1, le=365, description="How long demo tokens stay valid, in days.")
+    data_dir: Path | None = Field(
+        default=None,
+        description="Folder for the engine's local data (Prefect's home of `onevisit serve`, logs); created on first "
+        "use. Default: the folder of the SQLite database file, or ./data for PostgreSQL.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as plain text or as one JSON object per event (`json`)."
+    )
+    dispatch_every: float = Field(
+        default=5.0, gt=0, description="Seconds between passes of the dispatch flow (automated steps) in the background."
+    )
+    sweep_every: float = Field(
+        default=30.0, gt=0, description="Seconds between passes of the deadline sweep (timers, cards) in the background."
+    )
+    prefect_startup_timeout: float = Field(
+        default=600.0, gt=0,
+        description="Seconds `onevisit serve` waits for its Prefect server to answer before it counts the start as "
+        "failed, stops it and tries again (a loaded machine can take minutes).",
+    )
+
+    def data_path(self, db_url: str | None = None) -> Path:
+        """The local data folder for ``db_url`` (default: the configured database), not yet created."""
+        if self.data_dir is not None:
+            return self.data_dir.expanduser().resolve()
+        from sqlalchemy.engine import make_url
+
+        url = make_url(db_url or self.db)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database).expanduser().resolve().parent
+        return (Path.cwd() / "data").resolve()
 
     @field_validator("region")
     @classmethod
