@@ -56,9 +56,25 @@ def check_applicant(applicant: Applicant, bundle: BundleSpec) -> Applicant:
     return Applicant(id=ident, kind=applicant.kind, name=applicant.name.strip())
 
 
-def request_fingerprint(bundle_id: str, applicant: Applicant, answers: Mapping[str, Any]) -> str:
-    body = json.dumps([bundle_id, applicant.id, answers], sort_keys=True, ensure_ascii=False, default=str)
+def request_fingerprint(
+    bundle_id: str, applicant: Applicant, answers: Mapping[str, Any], *, region: str | None
+) -> str:
+    """A hash of the whole request in canonical form (key order does not matter): a retry with
+    the same key must be the same application in every respect, or it is a conflict."""
+    body = json.dumps(
+        {"bundle_id": bundle_id, "applicant": [applicant.id, applicant.kind, applicant.name], "answers": answers,
+         "region": region},
+        sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"),
+    )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def idempotency_scope(actor: Actor, key: str) -> str:
+    """The stored form of a caller's key: keys belong to their caller, so one caller's key never
+    finds another's case. An applicant's key is theirs on any device (scoped by the person or
+    company they act as); a staff key belongs to the token that sent it."""
+    owner = f"subject:{actor.subject}" if actor.role is Role.APPLICANT and actor.subject else f"token:{actor.id}"
+    return hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()
 
 
 def next_receipt_no(session: Session, *, region: str, day: str) -> str:
@@ -86,10 +102,14 @@ def accept_case(
     region: str | None = None,
     idempotency_key: str | None = None,
 ) -> Case:
-    """Validate and accept an application; return the new case (or the one the key made)."""
+    """Validate and accept an application; return the new case (or the one the key made).
+
+    ``idempotency_key`` is the caller's own key as sent; it is scoped to ``actor`` here.
+    """
     spec = runtime.current_spec(bundle_id)
-    fingerprint = request_fingerprint(bundle_id, applicant, answers)
+    fingerprint = request_fingerprint(bundle_id, applicant, answers, region=region)
     if idempotency_key is not None:
+        idempotency_key = idempotency_scope(actor, idempotency_key)
         existing = _by_key(session, idempotency_key, fingerprint)
         if existing is not None:
             return existing

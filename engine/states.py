@@ -71,6 +71,9 @@ class Actor:
     region: str | None = None
     subject: str | None = None
     """For applicants: the ID number or credit code they act as."""
+    label: str = ""
+    """Who the token was issued to, for people to read (a staff number); never an identity:
+    two tokens may share a label, so ``id`` (the token's own id) is what the audit log records."""
 
 
 SYSTEM = Actor(id="onevisit", role=Role.SYSTEM)

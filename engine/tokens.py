@@ -2,8 +2,8 @@
 
 A token stands for one actor: its role, and the subject (applicants: the ID number or credit
 code they act as), department (officers) and region (clerks, officers, supervisors) that scope
-what it may see and do. The actor id written to the audit log is the token's label when one
-was given (a staff member's name or number), otherwise the token's own id.
+what it may see and do. The actor id written to the audit log is the token's own id, unique
+per token; the label (a staff member's name or number) is only for people to read.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Actor | None
     if row.expires_at is not None and row.expires_at <= now:
         return None
     return Actor(
-        id=row.label or row.id,
+        id=row.id,
+        label=row.label,
         role=Role(row.role),
         department=row.department,
         region=row.region,

@@ -29,7 +29,6 @@ from api.pages.common import (
     require,
 )
 from api.pages.forms import Input, form_inputs, identifying_fields, material_rows, read_answers
-from api.routes.cases import scoped_key
 from api.schemas import BUNDLE_PATTERN
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.intake import Applicant, accept_case, prefill_application
@@ -150,7 +149,7 @@ async def submit(request: Request, session: SessionDep, runtime: RuntimeDep, act
         authorize_intake(actor, applicant_id=applicant_id, region=None)
         case = accept_case(session, runtime, bundle_id=spec.id,
                            applicant=Applicant(applicant_id, spec.applicant_kind, name), answers=answers,
-                           actor=actor, idempotency_key=scoped_key(actor, key) if key else None)
+                           actor=actor, idempotency_key=key or None)
         return redirect(f"/ui/cases/{case.id}/receipt?msg=accepted")
     except InvalidApplication as exc:
         status, problems = 422, list(exc.problems)

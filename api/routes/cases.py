@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
@@ -11,7 +10,7 @@ from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
 from engine.intake import Applicant, accept_case
 from engine.queries import authorize_intake, case_status, check_case_scope, describe_case, step_status
-from engine.states import Actor, Role
+from engine.states import Role
 from engine.work import receive_supplement, withdraw_case
 
 router = APIRouter(tags=["cases"])
@@ -27,13 +26,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-def scoped_key(actor: Actor, key: str | None) -> str | None:
-    """Idempotency keys are per caller, so one caller's key never reveals another's case."""
-    if key is None:
-        return None
-    return hashlib.sha256(f"{actor.role.value}\n{actor.subject or actor.id}\n{key}".encode()).hexdigest()
-
-
 @router.post("/cases", status_code=201, response_model=CaseOut, summary="Apply for a bundle")
 def create_case(
     session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body: CaseCreate,
@@ -47,7 +39,7 @@ def create_case(
     case = accept_case(
         session, runtime, bundle_id=body.bundle_id,
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
-        answers=body.answers, actor=actor, region=body.region, idempotency_key=scoped_key(actor, idempotency_key),
+        answers=body.answers, actor=actor, region=body.region, idempotency_key=idempotency_key,
     )
     return CaseOut.of(describe_case(session, runtime, case))
 

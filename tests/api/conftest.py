@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from engine.clock import FixedClock
-from engine.db.models import Case, Step
+from engine.db.models import ApiToken, Case, Step
 from engine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.states import Actor, Role
@@ -50,6 +50,8 @@ class Api:
     runtime: Runtime
     clock: FixedClock
     tokens: dict[str, str] = field(default_factory=dict)
+    actor_ids: dict[str, str] = field(default_factory=dict)
+    """The actor id (the token's own id) the audit and access logs record for each caller."""
 
     def auth(self, who: str | None) -> dict[str, str]:
         """Headers for a caller of :data:`CALLERS` (None: anonymous)."""
@@ -105,9 +107,10 @@ def api(db: Database, runtime: Runtime, clock: FixedClock) -> Iterator[Api]:
                              now=clock.now())
             for who, (role, subject, department, region) in CALLERS.items()
         }
+        actor_ids = {label: token_id for token_id, label in session.execute(select(ApiToken.id, ApiToken.label))}
     app = create_app(sessions=db.sessions, runtime=runtime)
     with TestClient(app) as client:
-        yield Api(client=client, db=db, runtime=runtime, clock=clock, tokens=tokens)
+        yield Api(client=client, db=db, runtime=runtime, clock=clock, tokens=tokens, actor_ids=actor_ids)
 
 
 def case_body(applicant: str = GROOM, region: str | None = "430102", **answers: Any) -> dict[str, Any]:

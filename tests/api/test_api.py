@@ -117,7 +117,8 @@ def test_case_view_full_id_for_applicant_masked_for_officer_and_staff_reads_audi
     with api.session() as session:
         records = session.execute(select(AccessRecord.actor_id, AccessRecord.role, AccessRecord.what)
                                   .where(AccessRecord.case_id == case.id).order_by(AccessRecord.id)).all()
-    assert records == [("clerk", "clerk", "case_status"), ("officer", "officer", "case_status")]
+    assert records == [(api.actor_ids["clerk"], "clerk", "case_status"),
+                       (api.actor_ids["officer"], "officer", "case_status")]
     assert problem(api.get("/cases/" + "0" * 32, "admin"), 404)["field"] == "case_id"
     assert problem(api.get("/cases/not-an-id", "admin"), 422)["field"] == "case_id"
 
@@ -164,7 +165,8 @@ def test_step_detail_shows_only_declared_fields_and_is_audited(api: Api) -> None
     with api.session() as session:
         records = session.execute(select(AccessRecord.actor_id, AccessRecord.step_id, AccessRecord.what)
                                   .order_by(AccessRecord.id)).all()
-    assert records == [("admin", birth.id, "step_detail"), ("officer", api.step(case.id).id, "step_detail")]
+    assert records == [(api.actor_ids["admin"], birth.id, "step_detail"),
+                       (api.actor_ids["officer"], api.step(case.id).id, "step_detail")]
     assert problem(api.get("/steps/" + "f" * 32, "admin"), 404)["field"] == "step_id"
 
 

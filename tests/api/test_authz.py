@@ -167,7 +167,8 @@ def test_tokens_are_hashed_at_rest_and_scoped(api: Api) -> None:
         row = session.scalars(select(ApiToken).where(ApiToken.label == "citizen")).one()
         assert row.token_hash == hash_token(token) and token not in str(vars(row))
         actor = authenticate(session, token=token, now=now)
-        assert actor is not None and actor.role is Role.APPLICANT and actor.subject == GROOM and actor.id == "citizen"
+        assert actor is not None and actor.role is Role.APPLICANT and actor.subject == GROOM
+        assert actor.id == row.id and actor.label == "citizen"
         assert authenticate(session, token=token, now=now + timedelta(days=1)) is None
         assert authenticate(session, token="x" * 600, now=now) is None
         revoke_token(session, token_id=row.id, now=now)
@@ -207,4 +208,4 @@ def test_a_case_records_the_applicant_who_created_it(api: Api) -> None:
     assert created.status_code == 201
     with api.session() as session:
         case = session.get_one(Case, created.json()["case_id"])
-        assert case.applicant_id == GROOM and case.created_by == "applicant_own"
+        assert case.applicant_id == GROOM and case.created_by == api.actor_ids["applicant_own"]
