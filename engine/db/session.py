@@ -1,9 +1,18 @@
 """Database engines, sessions, migrations and the per-case lock.
 
-SQLite (embedded default) runs in WAL mode with a busy timeout, and every transaction starts
-with ``BEGIN IMMEDIATE``: SQLite has one writer anyway, and taking the write lock up front
-means two transitions of a case can never interleave between read and write. PostgreSQL
-locks the case row (``SELECT … FOR UPDATE``): different cases never wait on each other.
+PostgreSQL locks the case row (``SELECT … FOR UPDATE``): different cases never wait on each
+other. SQLite (embedded default) runs in WAL mode with a busy timeout; it has no row locks, only
+one writer at a time, so its transactions behave as follows:
+
+* a transaction starts ``BEGIN DEFERRED``: reads never take the write lock, so pages, lists and
+  ``/metrics`` never wait for (or hold up) a writer;
+* the first statement that needs a lock (a write, a savepoint, or a ``SELECT … FOR UPDATE`` such
+  as :func:`lock_case`) first takes SQLite's write lock: a transaction that has only read so
+  far is ended and started again as ``BEGIN IMMEDIATE``, waiting for the busy timeout. Nothing
+  is lost (it had only read), and SQLite never has to refuse a late upgrade of a stale read
+  snapshot ("database is locked"). What was read before the lock may be older than the lock,
+  exactly as under PostgreSQL's READ COMMITTED, which is why locked code re-reads after locking;
+* migrations take the write lock at once, so two processes never migrate at the same time.
 """
 
 from __future__ import annotations
@@ -20,10 +29,39 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.db.models import Case
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+WRITE_LOCK = "onevisit_sqlite_write_lock"
+"""SQLite: execution option asking for ``BEGIN IMMEDIATE``; in ``connection.info``: the
+current transaction holds the write lock."""
+_LOCKING = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
+
+
+def _needs_write_lock(statement: str, context: Any) -> bool:
+    """Whether ``statement`` writes, opens a savepoint, or reads rows FOR UPDATE (SQLite does not render it)."""
+    if statement.lstrip()[:9].upper().startswith(_LOCKING):
+        return True
+    compiled = getattr(context, "compiled", None)
+    if compiled is None:
+        return False
+    if context.isinsert or context.isupdate or context.isdelete:  # e.g. WITH … INSERT
+        return True
+    return getattr(compiled.statement, "_for_update_arg", None) is not None
+
+
+def _take_write_lock(connection: Any) -> None:
+    """End the read-only SQLite transaction so far and begin again holding the write lock."""
+    dbapi = connection.connection.dbapi_connection
+    if dbapi.in_transaction:
+        dbapi.execute("COMMIT")  # it has only read: nothing to lose
+    try:
+        dbapi.execute("BEGIN IMMEDIATE")
+    except Exception:
+        dbapi.execute("BEGIN DEFERRED")  # keep the transaction SQLAlchemy believes open; it rolls back
+        raise
+    connection.info[WRITE_LOCK] = True
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; SQLite files get their folder, WAL and immediate locking."""
+    """Create an engine for ``url``; SQLite files get their folder, WAL and the locking described above."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -44,7 +82,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            immediate = bool(connection.get_execution_options().get(WRITE_LOCK))
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN DEFERRED")
+            connection.info[WRITE_LOCK] = immediate
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before_execute(connection: Any, _cursor: Any, statement: str, _parameters: Any, context: Any,
+                            _executemany: bool) -> None:
+            if not connection.info.get(WRITE_LOCK) and _needs_write_lock(statement, context):
+                _take_write_lock(connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
@@ -62,13 +108,11 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (Alembic)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the database schema up to ``revision`` (Alembic), holding SQLite's write lock throughout."""
+    command.upgrade(alembic_config(engine.execution_options(**{WRITE_LOCK: True})), revision)
 
 
 def lock_case(session: Session, case_id: str) -> Case | None:
-    """Load a case holding its lock for the rest of the transaction (see module docstring)."""
-    stmt = select(Case).where(Case.id == case_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).one_or_none()
+    """Load a case holding its lock for the rest of the transaction (see module docstring):
+    its row lock on PostgreSQL, the write lock on SQLite."""
+    return session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
