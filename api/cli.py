@@ -53,17 +53,62 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_grant_runtime(args: argparse.Namespace) -> int:
+    from engine.db.roles import grant_runtime, runtime_grants
+
+    engine, _ = _database(args)
+    with engine.begin() as conn:
+        statements = (grant_runtime if args.apply else runtime_grants)(conn, role=args.role)
+    for statement in statements:
+        print(f"{statement};")
+    if args.apply:
+        print(f"-- applied: {args.role} may append to the audit tables, not change them")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from engine.audit import verify_audit
+    from engine.settings import get_settings
 
+    key = get_settings().audit_key
     _, sessions = _database(args)
     with sessions() as session:
-        report = verify_audit(session)
-    for item in report.breaks:
-        print(f"case {item.case_id} event {item.seq}: {item.problem}", file=sys.stderr)
-    status = "OK" if report.ok else f"BROKEN ({len(report.breaks)} problem(s))"
-    print(f"audit chain {status}: {report.cases} cases, {report.events} events")
+        report = verify_audit(session, key=key, case_id=args.case, min_seal=args.min_seal)
+    for problem in report.problems:
+        print(problem.line(), file=sys.stderr)
+    status = "OK" if report.ok else f"BROKEN ({len(report.problems)} problem(s))"
+    if not report.seals_verified:
+        seals = f"seals not verified (ONEVISIT_AUDIT_KEY is not set): {report.seals} seals"
+    elif report.newest_seal is None:
+        seals = "no seals yet (onevisit audit seal)"
+    else:
+        seals = f"{report.seals} seals verified, newest #{report.newest_seal}"
+        if args.case is None:
+            seals += f", {report.unsealed_events} events since"
+    print(f"audit chain {status}: {report.cases} cases, {report.events} events; {seals}")
     return 0 if report.ok else 1
+
+
+def cmd_audit_seal(args: argparse.Namespace) -> int:
+    from engine.audit_seal import SealPending, seal_audit_heads
+    from engine.clock import SystemClock
+    from engine.settings import get_settings
+
+    key = get_settings().audit_key
+    if not key:
+        return _fail("audit seal: ONEVISIT_AUDIT_KEY is not set (the key that signs seals is kept outside the database)")
+    _, sessions = _database(args)
+    with sessions() as session:
+        try:
+            seal = seal_audit_heads(session, key=key, now=SystemClock().now())
+        except SealPending as exc:
+            return _fail(str(exc))
+    if seal is None:
+        print("audit seal: no chain grew since the last seal")
+    else:
+        print(f"audit seal #{seal.number}: {seal.entries} chain heads up to event {seal.event_mark}; "
+              f"root {seal.root}; signature {seal.signature}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -132,11 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db.add_parser("upgrade", help="run migrations to the latest revision")
     upgrade.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    grant = db.add_parser("grant-runtime", help="PostgreSQL: print (or --apply) the runtime role's GRANTs: "
+                                                "append-only on the audit tables")
+    grant.add_argument("role", help="the role the application connects as (must not own the tables)")
+    grant.add_argument("--apply", action="store_true", help="run the statements (as the owner) instead of printing")
+    grant.add_argument("--db", help="database URL of the owner role (default: ONEVISIT_DB)")
+    grant.set_defaults(func=cmd_db_grant_runtime)
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
-    verify = audit.add_parser("verify", help="re-hash every case's audit chain")
+    verify = audit.add_parser("verify", help="check every case's audit chain against its case row and the "
+                                             "signed seals; one line per problem, exit 1")
+    verify.add_argument("--case", help="only this case id")
+    verify.add_argument("--min-seal", type=int, metavar="N",
+                        help="seal N is known (from the logs) to exist: fewer seals means seals were deleted")
     verify.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
     verify.set_defaults(func=cmd_audit_verify)
+    seal = audit.add_parser("seal", help="seal the heads of the chains that grew since the last seal "
+                                         "(signed with ONEVISIT_AUDIT_KEY)")
+    seal.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    seal.set_defaults(func=cmd_audit_seal)
 
     demo = sub.add_parser("demo", help="seed synthetic applicants and run one case of each bundle")
     demo.add_argument("--db", help="database URL (default: ONEVISIT_DB)")

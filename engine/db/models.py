@@ -1,7 +1,8 @@
 """SQLAlchemy 2 typed tables: the engine's source of truth.
 
 State columns (``Case.state``, ``Step.state``) are written only by :mod:`engine.transitions`.
-The audit log is append-only (database triggers refuse UPDATE and DELETE, see the migrations).
+The audit log and its seals are append-only (database triggers refuse UPDATE, DELETE and, on
+PostgreSQL, TRUNCATE; see the migrations).
 """
 
 from __future__ import annotations
@@ -287,3 +288,41 @@ class Card(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     working_days_overdue: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None]
+
+
+class AuditSeal(Base):
+    """A periodic seal of the audit chain heads, signed with a key kept outside the database.
+
+    Seal *n* covers the heads of every chain that grew since seal *n-1* (audit events with ids up
+    to ``event_mark``), lists them in ``audit_seal_entries``, stores their Merkle root and is
+    chained to seal *n-1* through ``prev_signature``. Append-only like ``audit_events``.
+    """
+
+    __tablename__ = "audit_seals"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed_at: Mapped[datetime]
+    event_mark: Mapped[int] = mapped_column(BigInteger)
+    entries: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(64))
+    prev_signature: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSealEntry(Base):
+    """One sealed chain head: the case's event ``seq`` had ``hash`` when seal ``seal_number`` was made.
+
+    Entries are written before their seal row (the root is only known once they are all
+    streamed), so there is no foreign key; ``audit verify`` checks that every entry has its seal.
+    """
+
+    __tablename__ = "audit_seal_entries"
+    __table_args__ = (Index("ix_audit_seal_entries_case", "case_id", "seq"),)
+
+    seal_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    case_id: Mapped[str] = mapped_column(String(32))
+    receipt_no: Mapped[str] = mapped_column(String(32), default="")
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -278,10 +278,45 @@ def test_demo_runs_a_marriage_case(capsys: pytest.CaptureFixture[str], tmp_path:
         assert conn.execute("SELECT bundle_id, state FROM cases").fetchall() == [("marriage", "completed")]
 
 
-def test_audit_verify_ok(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+NOT_VERIFIED = "seals not verified (ONEVISIT_AUDIT_KEY is not set)"
+
+
+@pytest.fixture
+def no_audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONEVISIT_AUDIT_KEY", raising=False)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def audit_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ONEVISIT_AUDIT_KEY", "cli test key")
+    get_settings.cache_clear()
+    return "cli test key"
+
+
+def tamper_sqlite(path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
+    """Run statements as the file's owner would: with the append-only triggers dropped."""
+    conn = sqlite3.connect(path)
+    try:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            conn.execute(f'DROP TRIGGER "{name}"')
+        for statement, params in statements:
+            conn.execute(statement, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def demo_case(path: Path) -> tuple[str, str, int]:
+    with sqlite3.connect(path) as conn:
+        case_id, receipt_no, seq = conn.execute("SELECT id, receipt_no, audit_seq FROM cases").fetchone()
+    return case_id, receipt_no, seq
+
+
+def test_audit_verify_ok(capsys: pytest.CaptureFixture[str], demo_db: Path, no_audit_key: None) -> None:
     code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
     assert code == 0, err
-    assert re.fullmatch(r"audit chain OK: 1 cases, \d+ events\n", out)
+    assert re.fullmatch(rf"audit chain OK: 1 cases, \d+ events; {re.escape(NOT_VERIFIED)}: 0 seals\n", out)
     assert err == ""
 
 
@@ -294,45 +329,95 @@ def test_audit_verify_uses_onevisit_db(capsys: pytest.CaptureFixture[str], monke
     assert out.startswith("audit chain OK: 1 cases,")
 
 
-def test_audit_verify_on_an_empty_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_audit_verify_on_an_empty_database(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                           no_audit_key: None) -> None:
     code, out, _ = run(capsys, "audit", "verify", "--db", sqlite_url(tmp_path / "empty.db"))
     assert code == 0
-    assert out.strip() == "audit chain OK: 0 cases, 0 events"
+    assert out.strip() == f"audit chain OK: 0 cases, 0 events; {NOT_VERIFIED}: 0 seals"
 
 
 def test_audit_verify_finds_tampering(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
-    conn = sqlite3.connect(demo_db)
-    try:
-        (case_id,) = conn.execute("SELECT id FROM cases").fetchone()
-        tamper = "UPDATE audit_events SET payload = json_set(payload, '$.tampered', 1) WHERE case_id = ? AND seq = 2"
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute(tamper, (case_id,))
-        conn.rollback()
-        conn.execute("DROP TRIGGER audit_events_no_update")
-        assert conn.execute(tamper, (case_id,)).rowcount == 1
-        conn.commit()
-    finally:
-        conn.close()
+    case_id, receipt_no, _ = demo_case(demo_db)
+    tamper = "UPDATE audit_events SET payload = json_set(payload, '$.tampered', 1) WHERE case_id = ? AND seq = 2"
+    with sqlite3.connect(demo_db) as conn, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute(tamper, (case_id,))
+    tamper_sqlite(demo_db, (tamper, (case_id,)))
 
     code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
     assert code == 1
-    assert err.splitlines() == [f"case {case_id} event 2: content does not match its hash"]
-    assert re.fullmatch(r"audit chain BROKEN \(1 problem\(s\)\): 1 cases, \d+ events\n", out)
+    assert len(err.splitlines()) == 1
+    assert re.fullmatch(rf"case {case_id} \({receipt_no}\): hash_mismatch: event 2 \([a-z_.]+\) does not match its "
+                        r"hash: its content was edited\n", err)
+    assert re.fullmatch(r"audit chain BROKEN \(1 problem\(s\)\): 1 cases, \d+ events; .*\n", out)
 
 
 def test_audit_verify_finds_a_deleted_tail(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
-    conn = sqlite3.connect(demo_db)
-    try:
-        (case_id,) = conn.execute("SELECT id FROM cases").fetchone()
-        (last,) = conn.execute("SELECT max(seq) FROM audit_events WHERE case_id = ?", (case_id,)).fetchone()
-        conn.execute("DROP TRIGGER audit_events_no_delete")
-        conn.execute("DELETE FROM audit_events WHERE case_id = ? AND seq = ?", (case_id, last))
-        conn.commit()
-    finally:
-        conn.close()
+    case_id, receipt_no, last = demo_case(demo_db)
+    tamper_sqlite(demo_db, ("DELETE FROM audit_events WHERE case_id = ? AND seq = ?", (case_id, last)))
     code, _, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
     assert code == 1
-    assert f"case {case_id} event 0: the case's head does not match its last event" in err
+    assert err.splitlines() == [f"case {case_id} ({receipt_no}): head_mismatch: the case row's head is event {last} "
+                                f"but the chain ends at event {last - 1}"]
+
+
+def test_audit_verify_finds_a_truncated_log(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    case_id, receipt_no, last = demo_case(demo_db)
+    tamper_sqlite(demo_db, ("DELETE FROM audit_events", ()))
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db))
+    assert code == 1
+    assert err.splitlines() == [f"case {case_id} ({receipt_no}): missing_chain: the case has no audit events "
+                                f"(its head says {last})"]
+    assert out.startswith("audit chain BROKEN (1 problem(s)): 1 cases, 0 events;")
+
+
+def test_audit_seal_needs_the_key(capsys: pytest.CaptureFixture[str], demo_db: Path, no_audit_key: None) -> None:
+    code, out, err = run(capsys, "audit", "seal", "--db", sqlite_url(demo_db))
+    assert code == 1 and out == ""
+    assert err.splitlines() == ["onevisit: audit seal: ONEVISIT_AUDIT_KEY is not set (the key that signs seals is "
+                                "kept outside the database)"]
+
+
+def test_audit_seal_then_verify_against_the_seals(capsys: pytest.CaptureFixture[str], demo_db: Path,
+                                                  audit_key: str) -> None:
+    case_id, receipt_no, last = demo_case(demo_db)
+    code, out, err = run(capsys, "audit", "seal", "--db", sqlite_url(demo_db))
+    assert code == 0, err
+    assert re.fullmatch(r"audit seal #1: 1 chain heads up to event \d+; root [0-9a-f]{64}; signature [0-9a-f]{64}\n",
+                        out)
+    code, out, _ = run(capsys, "audit", "seal", "--db", sqlite_url(demo_db))
+    assert (code, out) == (0, "audit seal: no chain grew since the last seal\n")
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db), "--min-seal", "1")
+    assert code == 0, err
+    assert re.fullmatch(r"audit chain OK: 1 cases, \d+ events; 1 seals verified, newest #1, 0 events since\n", out)
+
+    # the case and its whole chain deleted: only the seal remembers it
+    tamper_sqlite(demo_db, ("DELETE FROM audit_events WHERE case_id = ?", (case_id,)),
+                  ("DELETE FROM steps WHERE case_id = ?", (case_id,)),
+                  ("DELETE FROM cases WHERE id = ?", (case_id,)))
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db), "--min-seal", "2")
+    assert code == 1
+    assert err.splitlines() == [
+        f"case {case_id} ({receipt_no}): deleted_case: the case row and its whole audit chain are gone "
+        f"(seal #1 recorded it at event {last})",
+        "seal #2: seal_missing: the newest seal in the database is #1, but seal #2 was made: seals were deleted",
+    ]
+    assert out.startswith("audit chain BROKEN (2 problem(s)): 0 cases, 0 events; 1 seals verified")
+
+
+def test_audit_verify_one_case(capsys: pytest.CaptureFixture[str], demo_db: Path, audit_key: str) -> None:
+    case_id, _, last = demo_case(demo_db)
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db), "--case", case_id)
+    assert code == 0, err
+    assert out == f"audit chain OK: 1 cases, {last} events; no seals yet (onevisit audit seal)\n"
+    code, out, err = run(capsys, "audit", "verify", "--db", sqlite_url(demo_db), "--case", "nosuchcase")
+    assert code == 1
+    assert err == "case nosuchcase (receipt unknown): unknown_case: no case row, audit event or seal has this id\n"
+
+
+def test_db_grant_runtime_needs_postgresql(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "db", "grant-runtime", "onevisit_app", "--db", sqlite_url(tmp_path / "g.db"))
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("onevisit: database roles need PostgreSQL")
 
 
 def test_audit_verify_in_a_subprocess_reports_without_a_traceback(tmp_path: Path) -> None:

@@ -537,7 +537,7 @@ def check_history(run: Run) -> set[str]:
     bundle, case = run.bundle, snap.case
     with run.sessions() as s:
         report = verify_audit(s)
-        assert report.ok, report.breaks
+        assert report.ok, report.problems
         events = [Ev(e.seq, e.step_id, e.action, e.from_state, e.to_state, e.at)
                   for e in case_history(s, case_id=run.case_id)]
     assert [e.seq for e in events] == list(range(1, len(events) + 1)) and len(events) == case.audit_seq
