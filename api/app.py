@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import pages
 from api.errors import domain_status
-from api.routes import bundles, cases, departments, prefill, steps, supervision
+from api.routes import bundles, cases, departments, health, prefill, steps, supervision
 from engine.errors import (
     DomainError,
     InvalidApplication,
@@ -154,4 +154,5 @@ def create_app(*, sessions: sessionmaker[Session], runtime: Runtime) -> FastAPI:
     for module in (bundles, prefill, cases, steps, departments, supervision):
         app.include_router(module.router)
     app.include_router(pages.router)
+    health.install(app)  # /healthz, /readyz, /metrics and request timing
     return app

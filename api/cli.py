@@ -129,24 +129,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _stop_serving(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    """The API and pages, with a Prefect server of its own and the flows in the background.
+
+    SIGTERM (systemd, docker) stops it as cleanly as Ctrl-C: uvicorn finishes its requests and
+    re-raises the signal, then the background parts stop and the Prefect server child with
+    them; the kernel ends that child even if this process is killed outright.
+    """
+    import logging
+    import os
+    import signal
+
     import uvicorn
 
-    from api.server import build, load_demo, start_flows
+    from api.logs import configure_logging
+    from api.server import build, load_demo, start_background
     from engine.settings import get_settings
 
-    url = args.db or get_settings().db
+    settings = get_settings()
+    configure_logging(settings.log_format, with_prefect=not args.no_flows)
+    log = logging.getLogger("onevisit.serve")
+    say = print if settings.log_format == "text" else log.info
+    signal.signal(signal.SIGTERM, _stop_serving)
+    url = args.db or settings.db
     served = build(url)
-    print(f"onevisit: database {served.sessions.kw['bind'].url.render_as_string(hide_password=True)}")
-    if not args.no_demo:
-        tokens = load_demo(served)
-        print("onevisit: demo tokens (shown once; log in at /ui/login or send as 'Authorization: Bearer …'):")
-        for who, token in tokens.items():
-            print(f"  {who:22s} {token}")
-    if not args.no_flows:
-        start_flows(served)
-    print(f"onevisit: serving on http://{args.host}:{args.port}/ui/  (API docs: /docs)")
-    uvicorn.run(served.app, host=args.host, port=args.port, log_level="warning")
+    say(f"onevisit: database {served.sessions.kw['bind'].url.render_as_string(hide_password=True)}")
+    background = start_background(
+        served, data_dir=settings.data_path(url), flows=not args.no_flows, dispatch_every=settings.dispatch_every,
+        sweep_every=settings.sweep_every, prefect_startup_timeout=settings.prefect_startup_timeout,
+        prefect_url=os.environ.get("PREFECT_API_URL"),
+    )
+    try:
+        if not args.no_demo:
+            tokens = load_demo(served)
+            print("onevisit: demo tokens (shown once; log in at /ui/login or send as 'Authorization: Bearer …'):")
+            for who, token in tokens.items():
+                print(f"  {who:22s} {token}")
+        say(f"onevisit: serving on http://{args.host}:{args.port}/ui/  (API docs: /docs; readiness: /readyz)")
+        uvicorn.run(served.app, host=args.host, port=args.port, log_level="warning", log_config=None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        background.stop()
     return 0
 
 

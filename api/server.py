@@ -1,16 +1,16 @@
 """``onevisit serve``: the API and pages, with the Prefect flows running beside them.
 
-Embedded mode (one machine): the dispatch and sweep flows run in a background thread on
-Prefect's local mode, every few seconds. They are never on the request path: a request only
-writes state and outbox rows; if Prefect is slow to start or fails, requests are unaffected
-and the flows catch up on their next pass (every run is idempotent).
+Embedded mode (one machine): this process starts and owns a Prefect server (a child that never
+outlives it, :mod:`api.embedded_prefect`) and runs the dispatch and sweep flows against it every
+few seconds, in background threads (:mod:`api.background`). They are never on the request path:
+a request only writes state and outbox rows; if Prefect is slow to start or fails, requests are
+unaffected, ``/readyz`` and the supervision dashboard say so, and the flows catch up once it
+answers (every run is idempotent).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.background import Background, PartState, run_flows, supervise_prefect
+from api.observability import metrics_of
 from engine.db.models import Case
 from engine.db.session import make_engine, make_sessionmaker, migrate
 from engine.errors import DomainError
@@ -105,28 +107,30 @@ def demo_tokens(session: Session, runtime: Runtime) -> dict[str, str]:
     return tokens
 
 
-def start_flows(served: Served, *, every_seconds: float = 10.0) -> threading.Event:
-    """Run the dispatch and sweep flows in a daemon thread; set the returned event to stop."""
-    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / "data" / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    stop = threading.Event()
+def start_background(
+    served: Served,
+    *,
+    data_dir: Path,
+    flows: bool = True,
+    dispatch_every: float = 5.0,
+    sweep_every: float = 30.0,
+    prefect_startup_timeout: float = 600.0,
+    prefect_url: str | None = None,
+) -> Background:
+    """Start the background work of ``served`` and attach its record to the app (``/readyz``).
 
-    def loop() -> None:
-        from flows.context import FlowContext, use_context
-        from flows.dispatch import dispatch_outbox
-        from flows.sweep import deadline_sweep
+    With ``flows``: a Prefect server owned by this process, its home in ``data_dir/prefect``
+    (or the server at ``prefect_url``), and the dispatch and sweep passes. Call ``stop()`` on
+    the result to end them; the Prefect server child never outlives this process anyway.
+    """
+    from flows.context import FlowContext
 
-        use_context(FlowContext(served.sessions, served.runtime))
-        while not stop.is_set():
-            try:
-                dispatched = dispatch_outbox()
-                swept = deadline_sweep()
-                if dispatched or any(swept.values()):
-                    log.info("flows: dispatched %s, sweep %s", dispatched, swept)
-            except Exception:  # a failed pass is retried on the next one; requests never wait on it
-                log.exception("flows: pass failed")
-            stop.wait(every_seconds)
-
-    threading.Thread(target=loop, name="onevisit-flows", daemon=True).start()
-    return stop
+    background = Background(state=PartState.STARTING if flows else PartState.OFF)
+    served.app.state.background = background
+    metrics_of(served.app).watch_background(background)
+    if flows:
+        background.spawn("prefect", supervise_prefect(background, data_dir=data_dir, external_url=prefect_url,
+                                                      startup_timeout=prefect_startup_timeout))
+        background.spawn("flows", run_flows(background, FlowContext(served.sessions, served.runtime),
+                                            dispatch_every=dispatch_every, sweep_every=sweep_every))
+    return background

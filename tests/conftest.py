@@ -8,6 +8,7 @@ truncates between tests; SQLite tests copy a migrated template file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -47,6 +48,21 @@ def _pg_url() -> str | None:
 
 _PG = _pg_url()
 BACKENDS = ["sqlite"] + (["postgresql"] if _PG else [])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Nothing the run starts (its Prefect server, `onevisit serve` processes) outlives it."""
+    yield
+    import psutil
+
+    _, alive = psutil.wait_procs(psutil.Process().children(recursive=True), timeout=30)
+    left = []
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            left.append(f"{process.pid}: {' '.join(process.cmdline())[:200]}")
+            process.kill()
+    assert not left, f"processes left running by the tests (now killed): {left}"
 
 
 def pytest_report_header() -> str:

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api.background import PartState
 from api.deps import RuntimeDep, SessionDep
 from api.pages.common import PageActor, PageRoute, page, require
+from api.routes.health import background_of
 from engine.states import Role
 from engine.supervision import DepartmentLoad, list_cards, supervision_stats
 
@@ -20,6 +23,7 @@ ROW_HEIGHT = 44
 BAR_HEIGHT = 14
 TOP = 30
 CARDS_SHOWN = 100
+PART_NAMES = {"prefect": "Prefect 服务 Prefect server", "flows": "后台流程 flows"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,16 @@ def bar_chart(loads: tuple[DepartmentLoad, ...], names: dict[str, str]) -> Chart
                  bar_area=area, rows=tuple(rows), ticks=ticks)
 
 
+def _background_problems(request: Request) -> dict[str, Any]:
+    """What the banner says when background work (automated steps, timers, cards) is not running."""
+    background = background_of(request.app)
+    problems = background.problems() if background is not None else []
+    return {
+        "down": any(part.state is PartState.DOWN for part in problems),
+        "parts": [f"{PART_NAMES.get(part.name, part.name)}: {part.state.value} — {part.detail}" for part in problems],
+    } if problems else {}
+
+
 @router.get("/supervision")
 def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
     """Supervisors (their region) and admins."""
@@ -94,4 +108,5 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
         "stats": stats, "cards": cards, "names": names, "steps": steps, "chart": bar_chart(stats.departments, names),
         "open_total": sum(d.open for d in stats.departments),
         "overdue_total": sum(d.overdue for d in stats.departments),
+        "background": _background_problems(request),
     }, actor=actor)

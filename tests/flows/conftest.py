@@ -1,9 +1,44 @@
-"""Prefect runs in local ephemeral mode with its own throw-away home, quietly."""
+"""One Prefect server for every flow test of the run, started the way ``onevisit serve`` starts its own.
+
+The server is :class:`api.embedded_prefect.PrefectServer` (a child of this process that the
+kernel ends with it), its home in a temporary folder. Start-up waits as long as a loaded
+machine needs (no fixed 20 s), and Prefect's own ephemeral mode is switched off, so no test
+can start an unsupervised server of its own. ``PREFECT_API_URL`` set from outside is used as is.
+"""
+
+from __future__ import annotations
 
 import os
-import tempfile
+from collections.abc import Iterator
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="onevisit-prefect-"))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+import pytest
+
+from api.embedded_prefect import PrefectServer, client_environment, prefect_home, use_server
+
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+STARTUP_TIMEOUT = 900.0  # seconds; a loaded two-core machine has needed more than Prefect's 20
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Prefect API URL every flow of this run talks to."""
+    given = os.environ.get("PREFECT_API_URL")
+    if given:
+        yield given
+        return
+    home = prefect_home(tmp_path_factory.mktemp("prefect-data"))
+    server = PrefectServer(home, startup_timeout=STARTUP_TIMEOUT)
+    saved = {name: os.environ.get(name) for name in client_environment(home, server.api_url)}
+    try:
+        server.start()
+        use_server(home, server.api_url)
+        yield server.api_url
+    finally:
+        server.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

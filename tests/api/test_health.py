@@ -1,0 +1,142 @@
+"""/healthz, /readyz and /metrics, and a background failure on /readyz and the dashboard, on every backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.background import Background, PartState, supervise_prefect
+from api.server import Served, start_background
+from engine.db.models import OutboxMessage
+from tests.api.conftest import Api
+
+
+def samples(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics by (name, sorted labels)."""
+    response = api.client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_healthz_answers_and_readyz_checks_the_database(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "ready" and ready.json()["parts"]["database"]["state"] == "up"
+    assert set(ready.json()["parts"]) == {"database"}  # no background work in this process
+
+
+def test_metrics_count_open_and_overdue_steps_the_outbox_and_request_latencies(api: Api) -> None:
+    case = api.case()
+    api.client.get("/readyz")
+    before = samples(api)
+    assert before[("onevisit_open_steps", (("department", "11"), ("state", "ready")))] >= 1
+    assert not any(name == "onevisit_overdue_steps" for name, _ in before)
+    assert before[("onevisit_dead_letters", ())] == 0
+    assert before[("onevisit_outbox_depth", ())] == 0  # a marriage has no automated step
+    latency = ("onevisit_http_request_duration_seconds_count",
+               (("method", "GET"), ("route", "/readyz"), ("status", "200")))
+    assert before[latency] == 1
+    # the route template, never the raw path (ids stay out of the metrics)
+    api.get(f"/cases/{case.id}", "clerk")
+    assert samples(api)[("onevisit_http_request_duration_seconds_count",
+                         (("method", "GET"), ("route", "/cases/{case_id}"), ("status", "200")))] == 1
+    api.clock.advance(days=60)
+    now = api.clock.now()
+    with api.session() as session:  # one waiting message, created a day ago, and one dead letter
+        session.add_all([
+            OutboxMessage(topic="step.automated", case_id=case.id, created_at=now - timedelta(days=1), available_at=now),
+            OutboxMessage(topic="step.automated", case_id=case.id, created_at=now, available_at=now, attempts=8,
+                          dead_at=now),
+        ])
+        session.commit()
+    later = samples(api)
+    assert later[("onevisit_overdue_steps", (("department", "11"),))] >= 1
+    assert later[("onevisit_outbox_depth", ())] == before[("onevisit_outbox_depth", ())] + 1
+    assert later[("onevisit_outbox_oldest_age_seconds", ())] >= 86_400
+    assert later[("onevisit_dead_letters", ())] == 1
+
+
+def test_a_background_part_down_shows_on_readyz_and_the_dashboard_while_the_api_answers(api: Api) -> None:
+    background = Background()
+    api.client.app.state.background = background  # type: ignore[attr-defined]
+    starting = api.client.get("/readyz")
+    assert starting.status_code == 503 and starting.json()["parts"]["prefect"]["state"] == "starting"
+    assert "后台任务正在启动" in api.get("/ui/supervision", "supervisor").text
+    background.set("prefect", PartState.DOWN, "server did not start: exited with code 3")
+    down = api.client.get("/readyz")
+    assert down.status_code == 503 and down.json()["status"] == "not_ready"
+    assert down.json()["parts"]["prefect"] == {
+        "state": "down", "since": down.json()["parts"]["prefect"]["since"],
+        "detail": "server did not start: exited with code 3", "last_ok_at": None,
+    }
+    page = api.get("/ui/supervision", "supervisor")
+    assert page.status_code == 200 and 'id="background-status"' in page.text
+    assert "后台任务未运行" in page.text and "exited with code 3" in page.text
+    assert api.get("/bundles", "clerk").status_code == 200  # the API still answers
+    background.set("prefect", PartState.UP)
+    background.set("flows", PartState.UP)
+    assert api.client.get("/readyz").status_code == 200
+    assert 'id="background-status"' not in api.get("/ui/supervision", "supervisor").text
+
+
+def test_an_unusable_prefect_home_is_reported_in_one_line_and_the_flows_wait(
+    api: Api, tmp_path: Path, caplog: object
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a data folder inside a file cannot be created, even by root
+    served = Served(app=api.client.app, sessions=api.db.sessions, runtime=api.runtime)  # type: ignore[arg-type]
+    background = start_background(served, data_dir=blocker / "data", dispatch_every=0.2, sweep_every=0.2,
+                                  prefect_startup_timeout=5)
+    try:
+        deadline = time.monotonic() + 60
+        while background.snapshot()["prefect"].state is not PartState.DOWN and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready = api.client.get("/readyz").json()
+        assert ready["status"] == "not_ready"
+        assert ready["parts"]["prefect"]["state"] == "down"
+        assert ready["parts"]["prefect"]["detail"].startswith(f"cannot use {blocker / 'data' / 'prefect'} as PREFECT_HOME")
+        assert ready["parts"]["flows"]["state"] == "starting"  # waiting for the server, not failing
+        assert samples(api)[("onevisit_background_up", (("part", "prefect"), ("state", "down")))] == 0
+        assert "cannot use" in api.get("/ui/supervision", "supervisor").text
+    finally:
+        background.stop(timeout=30)
+
+
+def test_an_external_prefect_server_that_does_not_answer_is_down() -> None:
+    background = Background()
+    stop = threading.Event()
+    run = supervise_prefect(background, data_dir=Path("/nonexistent"), startup_timeout=1,
+                            external_url="http://127.0.0.1:9/api", check_every=0.05)
+    thread = threading.Thread(target=run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while background.snapshot()["prefect"].state is not PartState.DOWN and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert background.snapshot()["prefect"].detail.startswith("external server http://127.0.0.1:9/api: ConnectError")
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_flow_passes_are_timed_in_the_metrics(api: Api) -> None:
+    background = Background()
+    from api.observability import metrics_of
+
+    metrics_of(api.client.app).watch_background(background)  # type: ignore[arg-type]
+    background.observe_pass("dispatch", 0.3, True)
+    background.observe_pass("sweep", 0.2, False)
+    found = samples(api)
+    assert found[("onevisit_flow_pass_duration_seconds_count", (("flow", "dispatch"), ("outcome", "ok")))] == 1
+    assert found[("onevisit_flow_pass_duration_seconds_count", (("flow", "sweep"), ("outcome", "failed")))] == 1
+    assert timedelta(0) < timedelta(seconds=found[("onevisit_flow_pass_duration_seconds_sum",
+                                                   (("flow", "dispatch"), ("outcome", "ok")))])
