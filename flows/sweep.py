@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from prefect import flow, task
 
+from engine.audit_seal import seal_on_schedule
+from engine.settings import get_settings
 from engine.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
 from engine.work import release_due_timers
-from flows.context import flow_context
+from flows.context import FlowContext, flow_context
+
+
+def seal_audit_now(context: FlowContext) -> int:
+    """Seal the audit chain heads that grew since the last seal (only with ONEVISIT_AUDIT_KEY set);
+    how many. The engine logs each seal: keep those lines outside the database (docs/deploy.md)."""
+    with context.sessions() as session:
+        seal = seal_on_schedule(session, key=get_settings().audit_key, now=context.runtime.clock.now())
+    return seal.entries if seal is not None else 0
 
 
 @task(name="release-due-timers", retries=2, retry_delay_seconds=10)
@@ -36,4 +46,6 @@ def issue_cards(red_after_working_days: int = 5) -> dict[str, int]:
 def deadline_sweep(red_after_working_days: int = 5) -> dict[str, int]:
     """One pass of the sweep; safe to run as often as wanted."""
     released = release_timers()
-    return {"timers_released": len(released), **issue_cards(red_after_working_days)}
+    counts = {"timers_released": len(released), **issue_cards(red_after_working_days)}
+    seal_audit_now(flow_context())  # last, so the seal covers what this pass appended
+    return counts
