@@ -24,6 +24,8 @@ import httpx
 import psutil
 import pytest
 
+from engine.demo import load_demo_data, synthetic_company
+
 READY_WITHIN = 900.0  # seconds: a bound for a loaded two-core machine, not an expected time
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 
@@ -37,6 +39,11 @@ class Serve:
     @property
     def db_dir(self) -> Path:
         return self.root / "db"
+
+    def token(self, role: str) -> str:
+        """A demo token of ``role``, from the file `serve` writes next to the database."""
+        lines = (self.db_dir / "demo-tokens.txt").read_text(encoding="utf-8").splitlines()
+        return next(line.rsplit(None, 1)[1] for line in lines if line.startswith(role))
 
     def log(self) -> str:
         return (self.root / "serve.log").read_text(errors="replace")
@@ -116,14 +123,24 @@ def serves(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve
         stop_all(list(started.values()))
 
 
-def test_demo_automated_steps_run_with_the_database_in_another_folder(serves: dict[str, Serve]) -> None:
-    """The first complaint of the issue: every pass failed, no automated step ever ran."""
+def test_automated_steps_run_with_the_database_in_another_folder(serves: dict[str, Serve]) -> None:
+    """The issue's first complaint: every flow pass failed, so no automated step ever ran."""
     serve = serves["SIGINT"]  # before the signal tests stop it
-    # the dispatch flow takes the open demo cases' released automated steps (if any) out of the outbox
-    metrics = serve.wait_until("the outbox to drain", lambda: "onevisit_outbox_depth 0.0" in serve.get("/metrics").text,
-                               within=600)
-    assert metrics
-    assert "onevisit_background_up{part=\"flows\",state=\"up\"} 1.0" in serve.get("/metrics").text
+    clerk = {"Authorization": f"Bearer {serve.token('clerk')}"}
+    scenario = load_demo_data().scenarios["policy_benefit"]
+    created = httpx.post(f"{serve.url}/cases", headers=clerk, timeout=60, json={
+        "bundle_id": "policy_benefit",
+        "applicant": {"id": synthetic_company(1), "kind": "enterprise", "name": "示例科技有限公司"},
+        "answers": scenario["answers"],
+    })
+    assert created.status_code == 201, created.text
+
+    def done() -> bool:
+        steps: list[dict[str, str]] = serve.get(f"/cases/{created.json()['case_id']}", headers=clerk).json()["steps"]
+        return sum(step["state"] == "done" for step in steps) >= 8  # the eight data-sharing checks
+
+    serve.wait_until("the automated steps to run", done, within=600)
+    assert 'onevisit_background_up{part="flows",state="up"} 1.0' in serve.get("/metrics").text
 
 
 @pytest.mark.parametrize("name", list(SIGNALS))
@@ -159,9 +176,7 @@ def test_a_prefect_server_that_cannot_start_shows_on_readyz_and_the_dashboard(tm
         assert body["parts"]["prefect"]["detail"].startswith("server did not start: exited with code")
         assert body["parts"]["flows"]["state"] == "starting"
         assert serve.get("/healthz").status_code == 200
-        tokens = dict(line.rsplit(None, 1) for line in
-                      (serve.db_dir / "demo-tokens.txt").read_text(encoding="utf-8").splitlines() if line.strip())
-        supervisor = next(token for who, token in tokens.items() if who.startswith("supervisor"))
+        supervisor = serve.token("supervisor")
         page = serve.get("/ui/supervision", headers={"Authorization": f"Bearer {supervisor}"})
         assert page.status_code == 200 and "后台任务未运行" in page.text and "exited with code" in page.text
         assert serve.get("/bundles").status_code in (200, 401)  # the API answers
