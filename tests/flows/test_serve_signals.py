@@ -9,6 +9,7 @@ slow, and nothing here depends on Prefect starting within a fixed short time.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -167,7 +168,8 @@ def test_no_prefect_process_outlives_serve(serves: dict[str, Serve], name: str) 
 def test_a_prefect_server_that_cannot_start_shows_on_readyz_and_the_dashboard(tmp_path: Path) -> None:
     # Prefect's own database is unreachable: its server exits during start-up, again on every retry
     serve = start_serve(tmp_path / "broken", extra_env={
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/none"})
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/none",
+        "ONEVISIT_LOG_FORMAT": "json"})
     try:
         body = serve.wait_until("/readyz naming the Prefect server down", lambda: (
             (r := serve.get("/readyz")).status_code == 503 and r.json()["parts"]["prefect"]["state"] == "down"
@@ -182,8 +184,10 @@ def test_a_prefect_server_that_cannot_start_shows_on_readyz_and_the_dashboard(tm
         assert serve.get("/bundles").status_code in (200, 401)  # the API answers
         cases = serve.get("/supervision/stats", headers={"Authorization": f"Bearer {supervisor}"})
         assert cases.status_code == 200
-        down_lines = [line for line in serve.log().splitlines() if "background: prefect down:" in line]
-        assert down_lines and "Traceback" not in serve.log()
+        events = [json.loads(line) for line in serve.log().splitlines() if line.startswith("{")]
+        down = [e for e in events if e["message"].startswith("background: prefect down: server did not start")]
+        assert down and down[0]["level"] == "ERROR" and "\n" not in down[0]["message"]  # why, in one line
+        assert "Traceback" not in serve.log()
         serve.process.send_signal(signal.SIGTERM)
         assert serve.process.wait(timeout=180) == 0
         assert leftovers(serve.process.pid) == []
