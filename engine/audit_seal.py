@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import AuditProblem, Tamper
 from engine.db.models import AuditEvent, AuditSeal, AuditSealEntry, Case
+from engine.db.session import WRITE_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def seal_audit_heads(
     """Seal the head of every audit chain that grew since the last seal, and commit.
 
     Returns the new seal, or None when no chain grew. Cheap when little changed: it reads only
-    the events appended since the previous seal's ``event_mark``. Raises :class:`SealPending`
+    the events appended since the previous seal's ``event_mark``. Commits (the session's own
+    transaction too, if one is open). Raises :class:`SealPending`
     (nothing written) if transactions appending events stay open longer than ``wait_seconds``.
     """
     if not key:
@@ -142,6 +144,10 @@ def seal_audit_heads(
     if now.tzinfo is None:
         raise ValueError("naive datetime given; seals are stamped with aware datetimes")
     postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres:  # the whole pass holds SQLite's write lock: one seal pass, no writer in between
+        if session.in_transaction():
+            session.commit()
+        session.connection(execution_options={WRITE_LOCK: True})
     try:
         if postgres:
             session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _SEAL_LOCK})
@@ -181,8 +187,8 @@ def seal_on_schedule(session: Session, *, key: str | None, now: datetime) -> Aud
 def _settled_mark(session: Session, *, postgres: bool, wait_seconds: float) -> int:
     """The highest audit event id below which nothing can still appear.
 
-    SQLite: the session's ``BEGIN IMMEDIATE`` holds the only write lock, so every event written
-    is committed. PostgreSQL: ids are drawn from a sequence before their transaction commits, so
+    SQLite: the pass holds the only write lock (``BEGIN IMMEDIATE``), so every event written is
+    committed. PostgreSQL: ids are drawn from a sequence before their transaction commits, so
     a small id may become visible after a larger one. We read the sequence first, then wait
     until every transaction that had audit_events open for writing at that moment has ended:
     any id at or below the mark was drawn by one of those (or by one already over), so after

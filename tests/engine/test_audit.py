@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from engine.audit import Tamper, append_event, verify_audit
@@ -221,3 +221,23 @@ def test_ids_of_rolled_back_transactions_make_no_seal(db: Database, session: Ses
         writer.rollback()
     assert seal_audit_heads(session, key=KEY, now=clock.now()) is None
     assert session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) is not None
+
+
+def test_on_sqlite_a_seal_pass_holds_the_write_lock_from_its_first_read(db: Database, session: Session,
+                                                                       runtime: Runtime, clock: FixedClock) -> None:
+    if db.backend != "sqlite":
+        pytest.skip("PostgreSQL waits for the writers instead (above)")
+    accept(session, runtime)
+    session.scalar(select(Case.id))  # the caller left a read transaction open
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert seal_audit_heads(session, key=KEY, now=clock.now()) is not None
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    first_read = next(i for i, s in enumerate(statements) if s.lstrip().upper().startswith("SELECT"))
+    assert "BEGIN IMMEDIATE" in statements[:first_read]
