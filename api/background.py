@@ -202,6 +202,7 @@ def run_flows(background: Background, context: Any, *, dispatch_every: float,
     def run(stop: threading.Event) -> None:
         from flows.worker import run_worker
 
+        background.set("flows", PartState.STARTING, "waiting for the Prefect server")
         while background.snapshot()["prefect"].state is not PartState.UP:
             if stop.wait(0.5):
                 return
