@@ -11,6 +11,7 @@ from api.pages.common import (
     COOKIE_PATH,
     TOKEN_COOKIE,
     Csrf,
+    FormDep,
     PageActor,
     PageRoute,
     form_text,
@@ -32,8 +33,7 @@ def login_form(request: Request, next: Annotated[str | None, Query(max_length=50
 
 
 @router.post("/login", dependencies=[Csrf])
-async def login(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
-    form = await request.form()
+def login(request: Request, session: SessionDep, runtime: RuntimeDep, form: FormDep) -> Response:
     token = form_text(form, "token", 600)
     target = safe_next(form_text(form, "next", 500))
     actor = authenticate(session, token=token, now=runtime.clock.now()) if token else None

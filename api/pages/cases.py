@@ -15,6 +15,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.errors import domain_status
 from api.pages.common import (
     Csrf,
+    FormDep,
     PageActor,
     PageRoute,
     error_page,
@@ -90,10 +91,9 @@ def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, cas
 
 
 @router.post("/cases/{case_id}/supplements", dependencies=[Csrf])
-async def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-                  case_id: CaseId) -> Response:
+def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                  case_id: CaseId, form: FormDep) -> Response:
     """补正: confirm that every requested material was handed in; the step's clock restarts."""
-    form = await request.form()
     step_id = form_text(form, "step_id", 32)
     materials = [m.strip() for m in form.getlist("materials") if isinstance(m, str) and m.strip()][:50]
     version = form_int(form, "version")
@@ -106,10 +106,9 @@ async def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, ac
 
 
 @router.post("/cases/{case_id}/withdraw", dependencies=[Csrf])
-async def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-                   case_id: CaseId) -> Response:
+def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   case_id: CaseId, form: FormDep) -> Response:
     """撤回: every open step is cancelled."""
-    form = await request.form()
     reason = form_text(form, "reason", 2000)
     check_case_scope(session, actor=actor, case_id=case_id)
     return _act(request, session, runtime, actor, case_id,

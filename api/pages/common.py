@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import RuntimeDep, SessionDep
@@ -282,6 +283,16 @@ async def check_csrf(request: Request) -> None:
 
 
 Csrf = Depends(check_csrf)
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, read on the event loop (Starlette caches it), so that the handlers can be
+    plain functions: FastAPI runs those in its thread pool, and their database work (or a wait for
+    SQLite's write lock) never holds up the event loop."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(read_form)]
 
 
 def home_url(actor: Actor) -> str:

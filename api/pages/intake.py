@@ -21,6 +21,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.errors import domain_status
 from api.pages.common import (
     Csrf,
+    FormDep,
     PageActor,
     PageRoute,
     form_text,
@@ -133,12 +134,11 @@ def _name(typed: str, answers: Mapping[str, Any]) -> str:
 
 
 @router.post("/intake/{bundle_id}", dependencies=[Csrf])
-async def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-                 bundle_id: BundleId) -> Response:
+def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                 bundle_id: BundleId, form: FormDep) -> Response:
     """Accept the application; on errors, the same form with every error next to its field."""
     require(actor, *INTAKE_ROLES)
     spec = runtime.current_spec(bundle_id)
-    form = await request.form()
     applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(form, "applicant_id", 32)
     answers = read_answers(spec, runtime.registry, form)
     name = _name(form_text(form, "applicant_name", 200), answers)

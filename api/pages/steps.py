@@ -15,6 +15,7 @@ from api.errors import domain_status
 from api.pages.common import (
     STEP_STATE_EN,
     Csrf,
+    FormDep,
     PageActor,
     PageRoute,
     form_int,
@@ -145,24 +146,21 @@ def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, ste
 
 
 @router.post("/steps/{step_id}/claim", dependencies=[Csrf])
-async def claim(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
-    form = await request.form()
+def claim(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
     return _act(request, session, runtime, actor, step_id, form, lambda v: claim_step(
         session, runtime, step_id=step_id, actor=actor, expected_version=v), "claimed")
 
 
 @router.post("/steps/{step_id}/start", dependencies=[Csrf])
-async def start(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
-    form = await request.form()
+def start(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
     return _act(request, session, runtime, actor, step_id, form, lambda v: start_step(
         session, runtime, step_id=step_id, actor=actor, expected_version=v), "started")
 
 
 @router.post("/steps/{step_id}/complete", dependencies=[Csrf])
-async def complete(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-                   step_id: StepId) -> Response:
+def complete(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   step_id: StepId, form: FormDep) -> Response:
     """办结 with the result text and, optionally, the certificate number."""
-    form = await request.form()
     outputs = {"result": form_text(form, "result", 500), "number": form_text(form, "number", 64)}
     outputs = {k: v for k, v in outputs.items() if v}
     return _act(request, session, runtime, actor, step_id, form, lambda v: complete_step(
@@ -170,19 +168,17 @@ async def complete(request: Request, session: SessionDep, runtime: RuntimeDep, a
 
 
 @router.post("/steps/{step_id}/reject", dependencies=[Csrf])
-async def reject(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
+def reject(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
     """不予办理: the reason is required (the applicant reads it)."""
-    form = await request.form()
     reason = form_text(form, "reason", 2000)
     return _act(request, session, runtime, actor, step_id, form, lambda v: reject_step(
         session, runtime, step_id=step_id, actor=actor, reason=reason, expected_version=v), "rejected")
 
 
 @router.post("/steps/{step_id}/request-supplement", dependencies=[Csrf])
-async def ask_for_supplement(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-                             step_id: StepId) -> Response:
+def ask_for_supplement(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                             step_id: StepId, form: FormDep) -> Response:
     """补正: every missing material, one per line, in one notice; the clock stops."""
-    form = await request.form()
     materials = [line.strip()[:200] for line in form_text(form, "materials", 10_000).splitlines() if line.strip()][:50]
     note = form_text(form, "note", 2000)
     return _act(request, session, runtime, actor, step_id, form, lambda v: request_supplement(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.background import Background, PartState, supervise_prefect
 from api.server import Served, start_background
 from engine.db.models import OutboxMessage
-from tests.api.conftest import Api
+from tests.api.conftest import Api, case_body
 
 
 def samples(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -140,3 +146,58 @@ def test_flow_passes_are_timed_in_the_metrics(api: Api) -> None:
     assert found[("onevisit_flow_pass_duration_seconds_count", (("flow", "sweep"), ("outcome", "failed")))] == 1
     assert timedelta(0) < timedelta(seconds=found[("onevisit_flow_pass_duration_seconds_sum",
                                                    (("flow", "dispatch"), ("outcome", "ok")))])
+
+
+def test_no_handler_runs_on_the_event_loop(api: Api) -> None:
+    """Every route is a plain function (FastAPI runs it in its thread pool): none can hold up the
+    event loop with database work or a lock wait."""
+    from fastapi.routing import APIRoute
+
+    def endpoints(routes: list[Any]) -> Iterator[APIRoute]:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif hasattr(route, "original_router"):  # FastAPI's included routers
+                yield from endpoints(route.original_router.routes)
+
+    routes = list(endpoints(api.client.app.routes))  # type: ignore[attr-defined]
+    from api.pages import steps
+
+    assert len(routes) > 30 and steps.claim in [r.endpoint for r in routes]  # the API's and the pages'
+    assert [r.path for r in routes if inspect.iscoroutinefunction(r.endpoint)] == []
+
+
+def test_a_writer_waiting_for_sqlite_does_not_stall_reads_or_the_server(api: Api) -> None:
+    if api.db.backend != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(api.client.app, host="127.0.0.1", port=0, log_level="error",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    holder = sqlite3.connect(str(api.db.engine.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # someone else holds the write lock
+    try:
+        result: list[int] = []
+        writer = threading.Thread(target=lambda: result.append(httpx.post(
+            f"{url}/cases", json=case_body(), headers=api.auth("clerk"), timeout=60).status_code))
+        writer.start()
+        time.sleep(0.5)
+        assert writer.is_alive()  # the intake waits for the lock …
+        started = time.monotonic()
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200  # … reads and pages do not
+        assert httpx.get(f"{url}/ui/supervision", headers=api.auth("supervisor"), timeout=10).status_code == 200
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 200
+        assert time.monotonic() - started < 10
+        assert writer.is_alive() and not result
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    writer.join(60)
+    assert result == [201]
+    server.should_exit = True
+    thread.join(30)
