@@ -169,7 +169,7 @@ def test_no_handler_runs_on_the_event_loop(api: Api) -> None:
 
 def test_a_writer_waiting_for_sqlite_does_not_stall_reads_or_the_server(api: Api) -> None:
     if api.db.backend != "sqlite":
-        pytest.skip("SQLite's database-wide write lock")
+        pytest.skip("only SQLite has a database-wide write lock")
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(api.client.app, host="127.0.0.1", port=0, log_level="error",
