@@ -9,32 +9,45 @@ Every error is ``application/problem+json`` (RFC 9457) with the fields that were
 
 Domain errors map to statuses by kind (not found 404, forbidden 403, stale version and illegal
 transitions 409, invalid input 422); request validation errors are 422 naming the field; bad
-input never produces a 500.
+input never produces a 500. Bodies over the limit are 413 and requests without a valid token
+401, both before the body is read (:mod:`api.limits`).
+
+The OpenAPI document lists every status an operation can answer, each with the ``Problem``
+schema: routes declare what the engine may refuse (``responses=problems(403, 404, 409)``) and
+:func:`document_problems` adds what follows from the route's shape (401 for a token, 413 and
+422 for a body, 422 for parameters).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import pages
-from api.errors import domain_status
+from api.deps import get_actor
+from api.errors import STATUS_DESCRIPTIONS, body_too_large, domain_status, http_error, problem_response, problems
+from api.limits import BodyTooLarge, RequestLimits
+from api.pages.common import csrf_key
 from api.routes import bundles, cases, departments, health, prefill, steps, supervision
+from api.schemas import JSON_VALUE_SCHEMA, Problem
 from engine.errors import (
     DomainError,
     InvalidApplication,
 )
 from engine.runtime import Runtime
+from engine.settings import get_settings
 
 log = logging.getLogger("onevisit.api")
 
-PROBLEM = "application/problem+json"
 BODY_PARSE_ERROR = "There was an error parsing the body"
 """FastAPI's 400 detail when the body cannot even be decoded (we answer 422, as for bad JSON)."""
 
@@ -65,16 +78,6 @@ VALIDATION_ZH: dict[str, str] = {
 }
 
 
-def _problem(status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]],
-             headers: dict[str, str] | None = None) -> JSONResponse:
-    fields = list(dict.fromkeys(e["field"] for e in errors if e.get("field")))
-    body = {
-        "type": f"/problems/{code}", "title": title, "status": status, "detail": detail,
-        "field": fields[0] if fields else None, "fields": fields, "errors": errors,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
-
-
 def _dotted(loc: tuple[Any, ...]) -> str:
     parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header", "cookie") else list(loc)
     if not parts:
@@ -95,7 +98,7 @@ def domain_problem(_request: Request, exc: Exception) -> JSONResponse:
                   for p in exc.problems]
     else:
         errors = [{"field": exc.field, "code": exc.code, "message_zh": zh, "message_en": exc.message}]
-    return _problem(status, exc.code, title, exc.message, errors)
+    return problem_response(status, exc.code, title, exc.message, errors)
 
 
 def validation_problem(_request: Request, exc: Exception) -> JSONResponse:
@@ -110,49 +113,109 @@ def validation_problem(_request: Request, exc: Exception) -> JSONResponse:
         errors.append({"field": _dotted(loc), "code": f"request.{kind}",
                        "message_zh": VALIDATION_ZH.get(kind, "取值无效"), "message_en": str(error.get("msg", ""))})
     detail = "; ".join(f"{e['field']}: {e['message_en']}" for e in errors) or "invalid request"
-    return _problem(422, "invalid_request", "Invalid request", detail, errors)
+    return problem_response(422, "invalid_request", "Invalid request", detail, errors)
 
 
 def http_problem(_request: Request, exc: Exception) -> JSONResponse:
     """Framework HTTP errors (401, unknown routes, wrong methods) as problem+json."""
     assert isinstance(exc, StarletteHTTPException)
     errors: list[dict[str, Any]]
+    if isinstance(exc, BodyTooLarge):
+        return body_too_large(exc.limit)
     if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
         # Not UTF-8, or nested deeper than the JSON parser goes: malformed JSON like any other.
         errors = [{"field": "body", "code": "request.json_invalid", "message_zh": VALIDATION_ZH["json_invalid"],
                    "message_en": "the body is not valid JSON"}]
-        return _problem(422, "invalid_request", "Invalid request", "body: the body is not valid JSON", errors)
-    code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    field = "Authorization" if exc.status_code == 401 else None
-    zh = {401: "请先登录（提供有效的令牌）", 404: "未找到", 405: "不支持该请求方法"}.get(exc.status_code, "请求错误")
-    errors = [{"field": field, "code": code, "message_zh": zh, "message_en": str(exc.detail)}]
-    title = code.replace("_", " ").capitalize()
-    return _problem(exc.status_code, code, title, str(exc.detail), errors, headers=getattr(exc, "headers", None))
+        return problem_response(422, "invalid_request", "Invalid request", "body: the body is not valid JSON", errors)
+    return http_error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
 def server_problem(request: Request, exc: Exception) -> JSONResponse:
     """A bug: logged with its traceback, answered without details."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     errors = [{"field": None, "code": "internal", "message_zh": "系统内部错误", "message_en": "internal error"}]
-    return _problem(500, "internal", "Internal error", "internal error", errors)
+    return problem_response(500, "internal", "Internal error", "internal error", errors)
 
 
-def create_app(*, sessions: sessionmaker[Session], runtime: Runtime) -> FastAPI:
-    """The API over the engine's database (``sessions``) and collaborators (``runtime``)."""
+def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    """Whether ``call`` is among the dependencies of ``dependant``, however deep."""
+    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def document_problems(routers: Iterable[APIRouter]) -> None:
+    """Complete the documented error responses of the routers' routes: add the statuses each
+    route's shape implies (see above), and give each 4xx declared without a body the Problem
+    schema. Runs before the app serves anything (the document is built on first use)."""
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            implied = set()
+            if depends_on(route.dependant, get_actor):
+                implied.add(401)
+            if route.body_field is not None:
+                implied |= {413, 422}
+            if route.dependant.path_params or route.dependant.query_params or route.dependant.header_params:
+                implied.add(422)
+            for status, response in problems(*sorted(implied)).items():
+                route.responses.setdefault(status, response)
+            for status, response in problems(*STATUS_DESCRIPTIONS).items():
+                declared = route.responses.get(status, route.responses.get(str(status)))
+                if declared is not None and "content" not in declared and "model" not in declared:
+                    declared["content"] = response["content"]
+
+
+def _openapi_with_problems(app: FastAPI) -> None:
+    """Serve the document with the Problem and JsonValue schemas among its components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(problem_schema.pop("$defs", {}))
+            components["Problem"] = problem_schema
+            components["JsonValue"] = JSON_VALUE_SCHEMA
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    *,
+    sessions: sessionmaker[Session],
+    runtime: Runtime,
+    max_body_bytes: int | None = None,
+    secure_cookies: bool | None = None,
+    csrf_secret: str | None = None,
+) -> FastAPI:
+    """The API over the engine's database (``sessions``) and collaborators (``runtime``).
+
+    ``max_body_bytes``, ``secure_cookies`` and ``csrf_secret`` default to their settings
+    (``ONEVISIT_MAX_BODY_BYTES``, ``ONEVISIT_SECURE_COOKIES``, ``ONEVISIT_CSRF_SECRET``).
+    """
+    settings = get_settings()
     app = FastAPI(
         title="onevisit",
         summary="一件事一次办: one application, every department's step, one set of results.",
         version="0.1.0",
-        responses={422: {"description": "Invalid input (problem+json naming the fields)"}},
     )
     app.state.sessions = sessions
     app.state.runtime = runtime
+    app.state.secure_cookies = settings.secure_cookies if secure_cookies is None else secure_cookies
+    app.state.csrf_key = csrf_key(csrf_secret if csrf_secret is not None else settings.csrf_secret)
     app.add_exception_handler(DomainError, domain_problem)
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(StarletteHTTPException, http_problem)
     app.add_exception_handler(Exception, server_problem)
-    for module in (bundles, prefill, cases, steps, departments, supervision):
-        app.include_router(module.router)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes if max_body_bytes is None
+                       else max_body_bytes)
+    routers = [module.router for module in (bundles, prefill, cases, steps, departments, supervision)]
+    document_problems(routers)
+    for router in routers:
+        app.include_router(router)
     app.include_router(pages.router)
     health.install(app)  # /healthz, /readyz, /metrics and request timing
+    _openapi_with_problems(app)
     return app

@@ -2,17 +2,21 @@
 
 ``CurrentActor`` reads ``Authorization: Bearer <token>`` and asks :func:`engine.tokens.authenticate`
 (at the runtime clock's time); a missing, unknown, revoked or expired token is a 401 with
-``WWW-Authenticate: Bearer``. Role gates that are only about the role (the supervision desk)
+``WWW-Authenticate: Bearer``. The decision is made once per request, before the body is read, by
+:class:`api.limits.RequestLimits`, which leaves it on the request scope (:data:`AUTH_STATE`);
+``CurrentActor`` only reads it. Role gates that are only about the role (the supervision desk)
 are dependencies too; finer scoping (region, department, own case) is the engine's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Forbidden
@@ -40,21 +44,53 @@ SessionDep = Annotated[Session, Depends(get_db)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+AUTH_STATE = "onevisit_authentication"
+"""Key of the request scope's ``state`` under which the request's :class:`Authentication` is kept."""
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """Who a request's credentials stand for: an actor, or why there is none (the 401's detail)."""
+
+    actor: Actor | None
+    refusal: str = ""
+    challenge: str = "Bearer"
+
+    def unauthorized(self) -> HTTPException:
+        """The 401 for a request without an actor."""
+        return HTTPException(401, self.refusal, headers={"WWW-Authenticate": self.challenge})
+
+
+def authenticate_bearer(session: Session, runtime: Runtime, authorization: str | None) -> Authentication:
+    """Decide an ``Authorization`` header (only ``Bearer`` tokens count)."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not authorization or scheme.lower() != "bearer" or not token:
+        return Authentication(None, "a bearer token is required")
+    actor = authenticate(session, token=token, now=runtime.clock.now())
+    if actor is None:
+        return Authentication(None, "the bearer token is unknown, revoked or expired", 'Bearer error="invalid_token"')
+    return Authentication(actor)
+
+
+def decided(request: Request) -> Authentication | None:
+    """The authentication :class:`api.limits.RequestLimits` decided for this request, if any."""
+    found = request.scope.get("state", {}).get(AUTH_STATE)
+    return found if isinstance(found, Authentication) else None
+
+
 def get_actor(
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # documents the scheme
 ) -> Actor:
-    """The actor behind the bearer token, or a 401."""
-    if credentials is None:
-        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    actor = authenticate(session, token=credentials.credentials, now=runtime.clock.now())
-    if actor is None:
-        raise HTTPException(
-            401, "the bearer token is unknown, revoked or expired",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return actor
+    """The actor behind the bearer token, or a 401 (decided once, before the body was read)."""
+    found = decided(request)
+    if found is None:  # an app assembled without the middleware
+        found = authenticate_bearer(session, runtime, request.headers.get("authorization"))
+    if found.actor is None:
+        raise found.unauthorized()
+    return found.actor
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

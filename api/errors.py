@@ -1,6 +1,12 @@
-"""How domain errors read to people: one table used by the JSON API and the pages alike."""
+"""How errors read to people: one table of domain-error statuses used by the JSON API and the
+pages alike, the problem+json answer every JSON error is, and how routes document them."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
 
 from engine.errors import (
     Conflict,
@@ -33,3 +39,56 @@ def domain_status(exc: DomainError) -> tuple[int, str, str]:
         if isinstance(exc, kind):
             return status, title, zh
     return 422, "Unprocessable request", "请求无法处理"
+
+
+# --- problem+json -------------------------------------------------------------------------
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+
+STATUS_DESCRIPTIONS: dict[int, str] = {
+    401: "No valid bearer token: missing, unknown, revoked or expired (problem+json, field Authorization)",
+    403: "The caller's role, region or department does not allow this",
+    404: "No such record, or none the caller may see",
+    409: "Conflict: a stale version, a transition the current state forbids, a reused idempotency key "
+         "or a number already used",
+    413: "The request body is larger than the server accepts (field body); nothing was read past the limit",
+    422: "Invalid input: problem+json naming every wrong field",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: each status answered with the one problem+json schema."""
+    return {
+        status: {"description": STATUS_DESCRIPTIONS[status],
+                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}}
+        for status in statuses
+    }
+
+
+def problem_response(status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]],
+                     headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """An ``application/problem+json`` answer (RFC 9457) naming the fields in ``errors``."""
+    fields = list(dict.fromkeys(e["field"] for e in errors if e.get("field")))
+    body = {
+        "type": f"/problems/{code}", "title": title, "status": status, "detail": detail,
+        "field": fields[0] if fields else None, "fields": fields, "errors": errors,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def http_error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A framework-level refusal (401, unknown route, wrong method) as problem+json."""
+    code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    field = "Authorization" if status == 401 else None
+    zh = {401: "请先登录（提供有效的令牌）", 404: "未找到", 405: "不支持该请求方法"}.get(status, "请求错误")
+    errors = [{"field": field, "code": code, "message_zh": zh, "message_en": detail}]
+    return problem_response(status, code, code.replace("_", " ").capitalize(), detail, errors, headers=headers)
+
+
+def body_too_large(limit: int) -> JSONResponse:
+    """413 naming ``body``; the connection is closed, since the rest of the body is never read."""
+    detail = f"the request body is larger than {limit} bytes"
+    errors = [{"field": "body", "code": "request.body_too_large",
+               "message_zh": f"请求内容过大（上限 {limit} 字节）", "message_en": detail}]
+    return problem_response(413, "body_too_large", "Body too large", detail, errors, headers={"Connection": "close"})

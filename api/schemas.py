@@ -2,8 +2,11 @@
 
 Requests are strict: unknown keys, control characters in text, non-finite numbers and deeply
 nested JSON are refused with a 422 naming the field, so nothing malformed reaches the engine or
-the database. Responses are the engine's read models (:mod:`engine.queries`,
-:mod:`engine.supervision`) with their documentation added, or built from them.
+the database. The schema says so too (patterns, lengths, item counts, the JSON values answers
+may hold), so what the OpenAPI document accepts is what the server accepts; integers are
+JSON-Schema integers (``1.0`` is one, ``"1"`` and ``true`` are not). Responses are the engine's
+read models (:mod:`engine.queries`, :mod:`engine.supervision`) with their documentation added,
+or built from them; every error is a :class:`Problem`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 from engine.queries import CaseStatus, FieldValue, MaterialView, StepDetail, StepStatus, WorkItem
 from engine.supervision import CardView
@@ -24,9 +28,15 @@ ID_PATTERN = r"^[0-9a-f]{32}$"
 BUNDLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 DEPARTMENT_PATTERN = r"^[0-9]{2}$"
 REGION_PATTERN = r"^[0-9]{6}([0-9]{3}){0,2}$"
+APPLICANT_ID_PATTERN = r"^([0-9]{17}[0-9Xx]|[0-9A-HJ-NP-RTUW-Y]{18})$"
+"""An 18-character 居民身份证号 or 统一社会信用代码 (the check character is verified by the engine)."""
+PLAIN_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Text without control characters (tab and line breaks allowed)."""
 MAX_DEPTH = 12
 MAX_NODES = 5000
 MAX_STRING = 10_000
+MAX_PROPERTIES = 200
+LARGEST_NUMBER = 2**63 - 1
 
 
 def _plain_text(value: str) -> str:
@@ -47,13 +57,15 @@ def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"must nest at most {MAX_DEPTH} levels and hold at most {MAX_NODES} values")
         if isinstance(node, float) and not math.isfinite(node):
             raise ValueError("numbers must be finite")
-        if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 2**63:
-            raise ValueError("integers must fit in 64 bits")
+        if isinstance(node, int | float) and not isinstance(node, bool) and abs(node) > LARGEST_NUMBER:
+            raise ValueError("numbers must fit in 64 bits")
         if isinstance(node, str):
             if len(node) > MAX_STRING:
                 raise ValueError(f"text values are at most {MAX_STRING} characters")
             _plain_text(node)
         elif isinstance(node, dict):
+            if len(node) > MAX_PROPERTIES:
+                raise ValueError(f"objects have at most {MAX_PROPERTIES} keys")
             for key, item in node.items():
                 _plain_text(key)
                 stack.append((item, depth + 1))
@@ -62,11 +74,44 @@ def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Text = Annotated[str, AfterValidator(_plain_text)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_text)]
-LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain_text)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
-Version = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1, description="The step version you last read.")]
+def _integral(value: Any) -> Any:
+    """A JSON-Schema integer: a whole number, ``1.0`` included; never text or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "description": f"Any JSON value whose text has no control characters (at most {MAX_STRING} characters), "
+                   f"whose numbers are finite and within ±(2^63 − 1), and whose objects have at most "
+                   f"{MAX_PROPERTIES} keys; at most {MAX_DEPTH} levels and {MAX_NODES} values in all.",
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_STRING, "pattern": PLAIN_TEXT_PATTERN},
+        {"type": "number", "minimum": -LARGEST_NUMBER, "maximum": LARGEST_NUMBER},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+        {"type": "object", "maxProperties": MAX_PROPERTIES, "propertyNames": {"pattern": PLAIN_TEXT_PATTERN},
+         "additionalProperties": {"$ref": JSON_VALUE_REF}},
+    ],
+}
+"""The schema of the values in answers and outputs (enforced by :func:`_json_safe`)."""
+
+# Text with its length limits and the no-control-characters pattern (in the schema too).
+Text = Annotated[str, StringConstraints(pattern=PLAIN_TEXT_PATTERN), AfterValidator(_plain_text)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PLAIN_TEXT_PATTERN),
+                      AfterValidator(_plain_text)]
+NameText = Annotated[str, StringConstraints(max_length=200, pattern=PLAIN_TEXT_PATTERN), AfterValidator(_plain_text)]
+LongText = Annotated[str, StringConstraints(max_length=2000, pattern=PLAIN_TEXT_PATTERN), AfterValidator(_plain_text)]
+ReasonText = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=PLAIN_TEXT_PATTERN),
+                       AfterValidator(_plain_text)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe), WithJsonSchema({
+    "type": "object", "maxProperties": MAX_PROPERTIES, "propertyNames": {"pattern": PLAIN_TEXT_PATTERN},
+    "additionalProperties": {"$ref": JSON_VALUE_REF}})]
+# (the Field first: after a validator its bounds would not reach the JSON schema)
+Version = Annotated[int, Field(ge=0, le=2**31 - 1, description="The step version you last read."),
+                    BeforeValidator(_integral)]
 EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
@@ -82,10 +127,10 @@ class Response(BaseModel):
 
 
 class ApplicantIn(Request):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=32), AfterValidator(_plain_text)] = Field(
-        description="居民身份证号 (person) or 统一社会信用代码 (enterprise)")
+    id: Annotated[str, StringConstraints(pattern=APPLICANT_ID_PATTERN)] = Field(
+        description="居民身份证号 (person) or 统一社会信用代码 (enterprise), 18 characters")
     kind: Literal["person", "enterprise"]
-    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_plain_text)] = ""
+    name: NameText = ""
 
 
 class CaseCreate(Request):
@@ -139,7 +184,7 @@ class RejectIn(VersionIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"version": 3, "reason": "不符合《婚姻登记条例》第六条规定"}]})
 
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_plain_text)]
+    reason: ReasonText
 
 
 class RequestSupplementIn(VersionIn):
@@ -317,6 +362,7 @@ class FormFieldOut(Response):
     when: dict[str, Any] | None = Field(description="Asked (and required) only when this condition holds")
     options: list[ChoiceOut] = []
     max_length: int
+    max_items: int | None = Field(default=None, description="List fields: the most entries accepted")
     sensitive: bool
     prefillable: bool
     item_fields: list[FormFieldOut] = Field(default=[], description="The fields of each entry of a list field")
@@ -354,3 +400,31 @@ class BundleFormOut(BundleSummaryOut):
     description: str
     fields: list[FormFieldOut]
     steps: list[FormStepOut]
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class ProblemError(Response):
+    field: str | None = Field(description="The wrong field (dotted, list entries as [i]) or header; null if none")
+    code: str = Field(examples=["id_number.check_digit"])
+    message_zh: str
+    message_en: str
+
+
+class Problem(Response):
+    """Every error answer: ``application/problem+json`` (RFC 9457) naming the fields that were wrong."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "type": "/problems/invalid_application", "title": "Invalid application", "status": 422,
+        "detail": "applicant.id: the check character should be 2", "field": "applicant.id", "fields": ["applicant.id"],
+        "errors": [{"field": "applicant.id", "code": "id_number.check_digit", "message_zh": "校验码错误，应为 2",
+                    "message_en": "the check character should be 2"}]}]})
+
+    type: str = Field(description="/problems/<code>")
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(description="The first wrong field, if any")
+    fields: list[str]
+    errors: list[ProblemError]

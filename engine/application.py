@@ -2,7 +2,8 @@
 
 Every problem names its field (``heirs[1].id_number`` inside lists) and says what is wrong in
 Chinese and English; all problems are collected, so the applicant fixes them in one pass
-(一次性告知).
+(一次性告知). A list longer than its field's ``max_items`` is one problem on the list, found
+before any of its entries is looked at.
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ def clean_value(spec: FieldSpec, value: Any, path: str, fields: Mapping[str, Fie
 def _clean_list(
     spec: FieldSpec, value: Any, path: str, fields: Mapping[str, FieldSpec], problems: list[FieldProblem]
 ) -> list[dict[str, Any]] | None:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+    if not isinstance(value, list):
+        raise InvalidValue("list.type", "应为条目列表", "must be a list of entries")
+    if len(value) > spec.item_limit:
+        raise InvalidValue("list.too_long", f"最多 {spec.item_limit} 项，实际 {len(value)} 项",
+                           f"at most {spec.item_limit} entries, not {len(value)}")
+    if not all(isinstance(v, dict) for v in value):
         raise InvalidValue("list.type", "应为条目列表", "must be a list of entries")
     cleaned: list[dict[str, Any]] = []
     for index, entry in enumerate(value):

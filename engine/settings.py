@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark the pages' cookies Secure (set when served over https)."
     )
+    csrf_secret: str | None = Field(
+        default=None, min_length=16,
+        description="Secret that signs the pages' CSRF values (an HMAC of the login session); give every replica "
+        "the same one. Unset: a random secret per process, so forms opened before a restart must be reloaded.",
+    )
     demo_token_days: int = Field(default=7, ge=1, le=365, description="How long demo tokens stay valid, in days.")
     data_dir: Path | None = Field(
         default=None,

@@ -1,4 +1,7 @@
-"""Log in by pasting a token, log out, and the home page that sends each role to its desk."""
+"""Log in by pasting a token, log out, and the home page that sends each role to its desk.
+
+Logging in sets the login cookie and a CSRF value bound to it; logging out drops both (see
+:mod:`api.pages.common` for how the value is signed)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import RuntimeDep, SessionDep
 from api.pages.common import (
-    COOKIE_PATH,
-    TOKEN_COOKIE,
-    Csrf,
     FormDep,
     PageActor,
     PageRoute,
+    PublicCsrf,
+    clear_login,
     form_text,
     home_url,
     page,
@@ -32,7 +34,7 @@ def login_form(request: Request, next: Annotated[str | None, Query(max_length=50
     return page(request, "login.html", {"next": safe_next(next), "error": None})
 
 
-@router.post("/login", dependencies=[Csrf])
+@router.post("/login", dependencies=[PublicCsrf])
 def login(request: Request, session: SessionDep, runtime: RuntimeDep, form: FormDep) -> Response:
     token = form_text(form, "token", 600)
     target = safe_next(form_text(form, "next", 500))
@@ -45,10 +47,10 @@ def login(request: Request, session: SessionDep, runtime: RuntimeDep, form: Form
     return response
 
 
-@router.post("/logout", dependencies=[Csrf])
+@router.post("/logout", dependencies=[PublicCsrf])
 def logout() -> Response:
     response = redirect("/ui/login?msg=logged_out")
-    response.delete_cookie(TOKEN_COOKIE, path=COOKIE_PATH)
+    clear_login(response)
     return response
 
 

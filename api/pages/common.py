@@ -5,8 +5,12 @@ through the engine's service functions. The differences are all here:
 
 - the caller is the actor behind the ``onevisit_token`` cookie (HttpOnly, SameSite=Strict,
   path ``/ui``) or a bearer header; without one a page redirects to ``/ui/login``;
-- every form POST carries a CSRF token (double submit: a random value in the ``onevisit_csrf``
-  cookie and the same value in a hidden field, compared in constant time);
+- every form POST carries a CSRF value in a hidden field and in the ``onevisit_csrf`` cookie, and
+  the value must be the server's HMAC of the login session it comes with (signed double submit):
+  a cookie planted from a subdomain or over plain http matches no session. Before login the value
+  is a random nonce with its HMAC. The key is derived from the ``csrf_secret`` setting (the same
+  on every replica), never stored in the database; cookies are SameSite=Strict, and Secure when
+  the ``secure_cookies`` setting is on or the request came over https;
 - domain errors become a friendly bilingual page with the status the JSON API would give
   (403, 404, 409, 422); bad input never becomes a 500;
 - every page is sent with a strict Content-Security-Policy: inline scripts need the page's nonce.
@@ -14,6 +18,9 @@ through the engine's service functions. The differences are all here:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
@@ -26,10 +33,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import Authentication, RuntimeDep, SessionDep, decided
 from api.errors import domain_status
 from engine.documents import (
     CASE_STATE_LABELS,
@@ -40,8 +48,9 @@ from engine.documents import (
     cn_datetime,
 )
 from engine.errors import DomainError, Forbidden, InvalidApplication
+from engine.runtime import Runtime
 from engine.states import Actor, CaseState, Role, StepState
-from engine.tokens import authenticate
+from engine.tokens import authenticate, hash_token
 from engine.validators import mask_id_number
 
 TOKEN_COOKIE = "onevisit_token"
@@ -122,8 +131,9 @@ def templates() -> Environment:
     return env
 
 
-def _is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+def _secure(request: Request) -> bool:
+    """Whether cookies get the Secure flag: the setting (behind a TLS proxy), or an https request."""
+    return bool(getattr(request.app.state, "secure_cookies", False)) or request.url.scheme == "https"
 
 
 def _security_headers(response: Response, nonce: str) -> None:
@@ -137,13 +147,61 @@ def _security_headers(response: Response, nonce: str) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
+def csrf_key(secret: str | None) -> bytes:
+    """The HMAC key of the CSRF values: derived from the setting, or random for this process."""
+    if secret is None:
+        return secrets.token_bytes(32)
+    return hashlib.sha256(b"onevisit csrf\n" + secret.encode()).digest()
+
+
+def _sign(request: Request, message: str) -> str:
+    key: bytes = request.app.state.csrf_key
+    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _bound_value(request: Request, token: str) -> str:
+    """The one CSRF value of the login session ``token`` (its hash is what is signed)."""
+    return _sign(request, f"session\n{hash_token(token)}")
+
+
+def _anonymous_value(request: Request) -> str:
+    nonce = secrets.token_urlsafe(16)
+    return nonce + "." + _sign(request, "anonymous\n" + nonce)
+
+
+def csrf_valid(request: Request, value: str) -> bool:
+    """Whether ``value`` is this server's CSRF value for the session the request carries.
+
+    With a login cookie only that session's HMAC counts (another session's value, or any value
+    an attacker planted, does not); without one, a nonce with its HMAC.
+    """
+    if not value or len(value) > 200 or not value.isascii():
+        return False
+    token = request.cookies.get(TOKEN_COOKIE, "")
+    if token:
+        return hmac.compare_digest(value, _bound_value(request, token))
+    nonce, _, signature = value.partition(".")
+    return bool(nonce) and hmac.compare_digest(signature, _sign(request, "anonymous\n" + nonce))
+
+
 def csrf_token(request: Request) -> str:
-    """The caller's CSRF value (a new one when the cookie is missing; :func:`page` sets it)."""
-    token = request.cookies.get(CSRF_COOKIE, "")
-    if not (20 <= len(token) <= 100) or not token.isascii():
-        token = getattr(request.state, "new_csrf", "") or secrets.token_urlsafe(32)
-        request.state.new_csrf = token
-    return token
+    """The caller's CSRF value: the cookie's when it is valid for the session, otherwise a new
+    one (:func:`finish` then sets the cookie)."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if csrf_valid(request, cookie):
+        return cookie
+    new: str = getattr(request.state, "new_csrf", "")
+    if not new:
+        token = request.cookies.get(TOKEN_COOKIE, "")
+        new = _bound_value(request, token) if token else _anonymous_value(request)
+        request.state.new_csrf = new
+    return new
+
+
+def set_csrf_cookie(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(CSRF_COOKIE, value, path=COOKIE_PATH, httponly=True, samesite="strict",
+                        secure=_secure(request))
 
 
 def page(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status: int = 200,
@@ -168,8 +226,7 @@ def finish(request: Request, response: Response, nonce: str) -> None:
     _security_headers(response, nonce)
     new = getattr(request.state, "new_csrf", "")
     if new:
-        response.set_cookie(CSRF_COOKIE, new, path=COOKIE_PATH, httponly=True, samesite="strict",
-                            secure=_is_https(request))
+        set_csrf_cookie(request, response, new)
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -254,14 +311,21 @@ def bearer_or_cookie(request: Request) -> str:
     return request.cookies.get(TOKEN_COOKIE, "")
 
 
-def page_actor(request: Request, session: SessionDep, runtime: RuntimeDep) -> Actor:
-    """The actor behind the cookie (or a bearer header); otherwise off to the login page."""
+def page_authentication(session: Session, runtime: Runtime, request: Request) -> Authentication:
+    """Decide the cookie (or bearer header) of a page request."""
     token = bearer_or_cookie(request)
     actor = authenticate(session, token=token, now=runtime.clock.now()) if token else None
-    if actor is None:
+    return Authentication(actor, "" if actor else "login required")
+
+
+def page_actor(request: Request, session: SessionDep, runtime: RuntimeDep) -> Actor:
+    """The actor behind the cookie (or a bearer header); otherwise off to the login page.
+    Decided once per request (by :class:`api.limits.RequestLimits`, before the form is read)."""
+    found = decided(request) or page_authentication(session, runtime, request)
+    if found.actor is None:
         raise LoginRequired()
-    request.state.actor = actor  # for error pages rendered outside the endpoint
-    return actor
+    request.state.actor = found.actor  # for error pages rendered outside the endpoint
+    return found.actor
 
 
 PageActor = Annotated[Actor, Depends(page_actor)]
@@ -274,15 +338,26 @@ def require(actor: Actor, *roles: Role) -> None:
 
 
 async def check_csrf(request: Request) -> None:
-    """Double-submit check of a form POST (the form is parsed once and cached by Starlette)."""
+    """Signed double-submit check of a form POST that needs a login (the form is parsed once and
+    cached by Starlette). Without a login the caller goes to the login page, the form unread."""
+    found = decided(request)
+    if found is not None and found.actor is None:
+        raise LoginRequired()
+    await check_public_csrf(request)
+
+
+async def check_public_csrf(request: Request) -> None:
+    """Signed double-submit check of a form POST anyone may send (logging in and out)."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     form = await request.form()
     given = form.get(CSRF_FIELD)
-    if not cookie or not isinstance(given, str) or not secrets.compare_digest(cookie.encode(), given.encode()):
+    if (not cookie or not isinstance(given, str) or not hmac.compare_digest(cookie.encode(), given.encode())
+            or not csrf_valid(request, given)):
         raise CsrfFailed()
 
 
 Csrf = Depends(check_csrf)
+PublicCsrf = Depends(check_public_csrf)
 
 
 async def read_form(request: Request) -> FormData:
@@ -316,8 +391,16 @@ def safe_next(value: str | None) -> str:
 
 
 def set_login(request: Request, response: Response, token: str) -> None:
+    """The login cookie, and the CSRF value bound to it (the anonymous one is worth nothing now)."""
     response.set_cookie(TOKEN_COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="strict",
-                        secure=_is_https(request), max_age=12 * 3600)
+                        secure=_secure(request), max_age=12 * 3600)
+    set_csrf_cookie(request, response, _bound_value(request, token))
+
+
+def clear_login(response: Response) -> None:
+    """Log out: drop the login cookie and its CSRF value (the next page issues an anonymous one)."""
+    response.delete_cookie(TOKEN_COOKIE, path=COOKIE_PATH)
+    response.delete_cookie(CSRF_COOKIE, path=COOKIE_PATH)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")

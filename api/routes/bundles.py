@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import RuntimeDep
+from api.errors import problems
 from api.schemas import BUNDLE_PATTERN, BundleFormOut, BundleSummaryOut, FormFieldOut, FormMaterialOut, FormStepOut
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, FieldUse, SupplyMode
@@ -39,7 +40,8 @@ def _field(runtime: Runtime, use: FieldUse) -> FormFieldOut:
     return FormFieldOut(
         id=field.id, label=field.label, type=field.type.value, required=use.required, when=_condition(use.when),
         options=[{"value": o.value, "label": o.label} for o in field.options],
-        max_length=field.max_length, sensitive=field.sensitive, prefillable=bool(field.prefill),
+        max_length=field.max_length, max_items=field.item_limit if field.item_fields else None,
+        sensitive=field.sensitive, prefillable=bool(field.prefill),
         item_fields=[_field(runtime, FieldUse(field=name)) for name in field.item_fields],
     )
 
@@ -71,7 +73,8 @@ def list_bundles(runtime: RuntimeDep) -> list[BundleSummaryOut]:
     return [BundleSummaryOut.model_validate(_summary(spec)) for spec in sorted(runtime.registry, key=lambda s: s.id)]
 
 
-@router.get("/bundles/{bundle_id}", response_model=BundleFormOut, summary="A bundle's form and steps")
+@router.get("/bundles/{bundle_id}", response_model=BundleFormOut, responses=problems(404),
+            summary="A bundle's form and steps")
 def get_bundle(runtime: RuntimeDep, bundle_id: Annotated[str, Path(pattern=BUNDLE_PATTERN)]) -> BundleFormOut:
     """The one form (fields with labels, types, options, required, conditions), the materials of
     every step with how each is supplied, and the steps with departments and time limits. Public."""

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
+from api.errors import problems
 from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
 from engine.intake import Applicant, accept_case
 from engine.queries import authorize_intake, case_status, check_case_scope, describe_case, step_status
@@ -26,7 +27,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/cases", status_code=201, response_model=CaseOut, summary="Apply for a bundle")
+@router.post("/cases", status_code=201, response_model=CaseOut, responses=problems(403, 404, 409),
+             summary="Apply for a bundle")
 def create_case(
     session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body: CaseCreate,
     idempotency_key: IdempotencyKey = None,
@@ -44,7 +46,7 @@ def create_case(
     return CaseOut.of(describe_case(session, runtime, case))
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut, summary="A case and its steps")
+@router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(403, 404), summary="A case and its steps")
 def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId) -> CaseOut:
     """The case with every step, its state, due date and what it waits on. Applicants see their
     own cases, clerks and supervisors their region's, officers those their department works on
@@ -52,7 +54,8 @@ def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     return CaseOut.of(case_status(session, runtime, case_id=case_id, actor=actor))
 
 
-@router.post("/cases/{case_id}/supplements", response_model=StepActionOut, summary="Hand in supplementary materials")
+@router.post("/cases/{case_id}/supplements", response_model=StepActionOut, responses=problems(403, 404, 409),
+             summary="Hand in supplementary materials")
 def supplement(
     session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: SupplementIn
 ) -> StepActionOut:
@@ -63,7 +66,8 @@ def supplement(
     return StepActionOut.of(step_status(runtime, step), step.case_id)
 
 
-@router.post("/cases/{case_id}/withdraw", response_model=CaseOut, summary="Withdraw a case")
+@router.post("/cases/{case_id}/withdraw", response_model=CaseOut, responses=problems(403, 404, 409),
+             summary="Withdraw a case")
 def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: WithdrawIn) -> CaseOut:
     """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
     check_case_scope(session, actor=actor, case_id=case_id)

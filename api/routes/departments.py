@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
+from api.errors import problems
 from api.schemas import DEPARTMENT_PATTERN, WorkItemOut, WorklistOut, from_view
 from engine.queries import department_worklist
 from engine.states import StepState
@@ -14,7 +15,8 @@ from engine.states import StepState
 router = APIRouter(tags=["departments"])
 
 
-@router.get("/departments/{code}/steps", response_model=WorklistOut, summary="A department's worklist")
+@router.get("/departments/{code}/steps", response_model=WorklistOut, responses=problems(403),
+            summary="A department's worklist")
 def list_steps(
     session: SessionDep,
     runtime: RuntimeDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
+from api.errors import problems
 from api.schemas import BUNDLE_PATTERN, ApplicantIn, JsonObject
 from engine.intake import Applicant, prefill_application
 from engine.queries import authorize_intake
@@ -52,7 +53,7 @@ class PrefillOut(BaseModel):
     to_supply: list[MaterialOut]
 
 
-@router.post("/prefill", response_model=PrefillOut, summary="Prefill the one form and list waived materials")
+@router.post("/prefill", response_model=PrefillOut, responses=problems(403, 404), summary="Prefill the one form and list waived materials")
 def prefill(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body: PrefillIn) -> PrefillOut:
     """Fields filled from valid e-licences (and the applicant's earlier cases), each with its source;
     materials the government already holds (免提交) and those still to supply. Applicants prefill for

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
+from api.errors import problems
 from api.schemas import (
     ID_PATTERN,
     CompleteIn,
@@ -29,14 +30,15 @@ from engine.work import claim_step, complete_step, reject_step, request_suppleme
 router = APIRouter(tags=["steps"])
 
 StepId = Annotated[str, Path(pattern=ID_PATTERN)]
-CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "Stale version (someone else changed the step) or a transition the state forbids"}}
+CONFLICT: dict[int | str, dict[str, Any]] = problems(403, 404, 409)
+"""Out of scope (404), not the caller's role (403), a stale version or a transition the state forbids (409)."""
 
 
 def _out(runtime: Runtime, step: Step) -> StepActionOut:
     return StepActionOut.of(step_status(runtime, step), step.case_id)
 
 
-@router.get("/steps/{step_id}", response_model=StepDetailOut, summary="A step's record")
+@router.get("/steps/{step_id}", response_model=StepDetailOut, responses=problems(403, 404), summary="A step's record")
 def get_step(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId) -> StepDetailOut:
     """The step with only the fields it declares, its materials and its item's elements. Officers
     see their own department's steps; staff reads are recorded in the access log."""

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
+from api.errors import problems
 from api.schemas import CardOut, DepartmentLoadOut, StatsOut, from_view
 from engine.states import Role
 from engine.supervision import list_cards, supervision_stats
@@ -14,7 +15,7 @@ from engine.supervision import list_cards, supervision_stats
 router = APIRouter(prefix="/supervision", tags=["supervision"])
 
 
-@router.get("/cards", response_model=list[CardOut], summary="Yellow and red cards")
+@router.get("/cards", response_model=list[CardOut], responses=problems(403), summary="Yellow and red cards")
 def cards(
     session: SessionDep,
     actor: SupervisorActor,
@@ -29,7 +30,7 @@ def cards(
     return [from_view(CardOut, card) for card in found]
 
 
-@router.get("/stats", response_model=StatsOut, summary="Open and overdue work")
+@router.get("/stats", response_model=StatsOut, responses=problems(403), summary="Open and overdue work")
 def stats(session: SessionDep, runtime: RuntimeDep, actor: SupervisorActor) -> StatsOut:
     """Open and overdue steps per department, cases per state and open cards, in the caller's region."""
     region = None if actor.role is Role.ADMIN else actor.region

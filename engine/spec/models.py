@@ -21,6 +21,9 @@ from engine.spec.conditions import Condition
 SPEC_SCHEMA_VERSION = 1
 """Bumped when the stored snapshot format changes; old snapshots are migrated on load."""
 
+DEFAULT_MAX_ITEMS = 100
+"""Entries a list field accepts when the field dictionary declares no ``max_items``."""
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -130,6 +133,8 @@ class FieldSpec(Frozen):
     max_length: PositiveInt = 200
     options: tuple[Choice, ...] = ()
     item_fields: tuple[str, ...] = ()
+    max_items: PositiveInt | None = None
+    """List fields: the most entries an application may give (:data:`DEFAULT_MAX_ITEMS` if unset)."""
     prefill: tuple[PrefillSource, ...] = ()
     correctable: bool = True
     """Whether the applicant may overwrite a prefilled value (the change is audited)."""
@@ -142,7 +147,14 @@ class FieldSpec(Frozen):
             raise ValueError(f"field {self.id!r}: a choice field needs options")
         if self.type is FieldType.LIST and not self.item_fields:
             raise ValueError(f"field {self.id!r}: a list field needs item_fields")
+        if self.max_items is not None and self.type is not FieldType.LIST:
+            raise ValueError(f"field {self.id!r}: only a list field has max_items")
         return self
+
+    @property
+    def item_limit(self) -> int:
+        """The most entries this (list) field accepts."""
+        return self.max_items or DEFAULT_MAX_ITEMS
 
 
 class FieldUse(Frozen):
