@@ -146,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from api.background import Background
     from api.logs import configure_logging
     from api.server import build, load_demo, start_background
     from engine.settings import get_settings
@@ -156,14 +157,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     say = print if settings.log_format == "text" else log.info
     signal.signal(signal.SIGTERM, _stop_serving)
     url = args.db or settings.db
-    served = build(url)
-    say(f"onevisit: database {served.sessions.kw['bind'].url.render_as_string(hide_password=True)}")
-    background = start_background(
-        served, data_dir=settings.data_path(url), flows=not args.no_flows, dispatch_every=settings.dispatch_every,
-        sweep_every=settings.sweep_every, prefect_startup_timeout=settings.prefect_startup_timeout,
-        prefect_url=os.environ.get("PREFECT_API_URL"),
-    )
+    background: Background | None = None
     try:
+        served = build(url)
+        say(f"onevisit: database {served.sessions.kw['bind'].url.render_as_string(hide_password=True)}")
+        background = start_background(
+            served, data_dir=settings.data_path(url), flows=not args.no_flows, dispatch_every=settings.dispatch_every,
+            sweep_every=settings.sweep_every, prefect_startup_timeout=settings.prefect_startup_timeout,
+            prefect_url=os.environ.get("PREFECT_API_URL"),
+        )
         if not args.no_demo:
             tokens = load_demo(served)
             print("onevisit: demo tokens (shown once; log in at /ui/login or send as 'Authorization: Bearer …'):")
@@ -171,10 +173,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"  {who:22s} {token}")
         say(f"onevisit: serving on http://{args.host}:{args.port}/ui/  (API docs: /docs; readiness: /readyz)")
         uvicorn.run(served.app, host=args.host, port=args.port, log_level="warning", log_config=None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C before uvicorn ran, or re-raised by uvicorn after its clean shutdown
         pass
     finally:
-        background.stop()
+        if background is not None:
+            background.stop()
     return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from engine.errors import (
+    ClaimedByAnother,
     Conflict,
     DomainError,
     Forbidden,
@@ -24,6 +25,8 @@ from engine.errors import (
 DOMAIN_STATUSES: tuple[tuple[type[DomainError], int, str, str], ...] = (
     (NotFound, 404, "Not found", "未找到该记录"),
     (Forbidden, 403, "Forbidden", "无权进行此操作"),
+    (ClaimedByAnother, 409, "Claimed by another officer",
+     "该事项已由其他工作人员认领，只有认领人可以办理；如需转办，请科室负责人改派"),
     (StaleVersion, 409, "Stale version", "该记录已被他人修改，请刷新后重试"),
     (IllegalTransition, 409, "Illegal transition", "当前状态不允许此操作"),
     (IdempotencyConflict, 409, "Idempotency key reused", "该幂等键已用于另一份申请"),

@@ -15,7 +15,11 @@ the department's working form); the receipt and the notices mask every field the
 dictionary marks ``sensitive`` with :func:`engine.validators.mask_id_number`. The Chinese
 wording (labels, dates, reasons) comes from :mod:`engine.labels`.
 
-Rendering reads the case and its steps as they are; it never changes them.
+Rendering reads the case and its steps as they are; it never changes them. Who may have a
+case's receipt and notices is :func:`engine.queries.document_case`'s to decide (the applicant,
+the window, supervisors — not officers, who work from their own step). The documents name each
+step's result by its document (结婚证) and never print licence numbers, so they disclose nothing
+of the licences other people (a spouse, the deceased) hold.
 """
 
 from __future__ import annotations

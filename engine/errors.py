@@ -33,6 +33,13 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class ClaimedByAnother(DomainError):
+    """The step is claimed by another officer: only its assignee acts on it (or a supervisor who
+    reassigns it first). The message never names the assignee."""
+
+    code = "claimed_by_another"
+
+
 class StaleVersion(DomainError):
     """The caller acted on an old version of the step or case (someone else changed it)."""
 

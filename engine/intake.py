@@ -26,11 +26,18 @@ from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.prefill import PrefillContext, PrefillResult, prefill
 from engine.progress import close_step, set_case_due, settle
+from engine.queries import record_access
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
 from engine.states import SYSTEM, Actor, Role
 from engine.transitions import transition_case, transition_step
-from engine.validators import InvalidValue, validate_credit_code, validate_id_number, validate_region_code
+from engine.validators import (
+    InvalidValue,
+    mask_id_number,
+    validate_credit_code,
+    validate_id_number,
+    validate_region_code,
+)
 
 
 @dataclass(frozen=True)
@@ -182,12 +189,20 @@ def prefill_application(
     actor: Actor,
 ) -> PrefillResult:
     """The one form before submission (``POST /prefill``): prefilled values with their sources and
-    the materials that are waived or still to supply. Applicants only see their own data filled in."""
+    the materials that are waived or still to supply. Applicants only see their own data (the
+    licence store is not asked about anyone else); a staff read of other people's licences is
+    recorded in the access log (committed)."""
     spec = runtime.current_spec(bundle_id)
     applicant = check_applicant(applicant, spec)
     context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
                              others=actor.role is not Role.APPLICANT)
-    return prefill(session, context)
+    result = prefill(session, context)
+    if result.other_holders:
+        people = " ".join(sorted(mask_id_number(h) for h in result.other_holders))
+        record_access(session, actor=actor, case_id=None, step_id=None, what=f"prefill {spec.id}: licences of {people}",
+                      at=runtime.clock.now())
+        session.commit()
+    return result
 
 
 def _region(code: str) -> str:

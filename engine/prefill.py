@@ -16,6 +16,16 @@ How an application is prefilled:
    naming a licence) is waived when a valid licence of that type exists for its holder, or
    when an earlier step of the same bundle issues it; it must be supplied otherwise. Expired
    or revoked licences are never used.
+
+Other people's data (``PrefillContext.others``). Staff at a window have the spouse, the heir
+or the deceased's papers in front of them, so for them other holders' licences fill fields
+and waive materials (and :func:`engine.intake.prefill_application` records the read in the
+access log). A self-service applicant must learn nothing about another person — not a licence
+number, not whether a licence exists (the 死亡医学证明 would tell whether someone has died) and
+not even by how long the answer takes. So for an applicant the licence store is never asked
+about anyone but the applicant: another person's licence material gets one classification and
+one wording whatever the store holds (:data:`OTHERS_LICENCE`, to supply unless an earlier step
+of the bundle issues it), and only the applicant's own licences are linked and shown.
 """
 
 from __future__ import annotations
@@ -67,9 +77,17 @@ class PrefillContext:
     today: date
     case: Case | None = None
     others: bool = True
-    """Whether other people's licences (a spouse's, an heir's) may fill fields. Staff at a window
-    have those people in front of them; a self-service applicant does not, so for applicants
-    only the applicant's own data is filled in."""
+    """Whether other people's licences (a spouse's, an heir's) may be read: to fill fields and to
+    waive materials. Staff at a window have those people in front of them; a self-service
+    applicant does not, so for applicants the store is asked about the applicant alone."""
+
+    def is_other(self, holder: str | None) -> bool:
+        """Whether ``holder`` (an ID typed into the form) is someone other than the applicant."""
+        return holder is not None and _normal(holder) != _normal(self.applicant_id)
+
+
+def _normal(identifier: str) -> str:
+    return identifier.strip().upper()
 
 
 class PrefillProvider(Protocol):
@@ -182,10 +200,11 @@ def prefill_requests(context: PrefillContext) -> list[PrefillRequest]:
         spec = context.registry.fields[use.field]
         for source in spec.prefill:
             holder = context.applicant_id if source.holder_field is None else context.answers.get(source.holder_field)
-            if holder != context.applicant_id and not context.others:
+            if not isinstance(holder, str) or not holder:
                 continue
-            if isinstance(holder, str) and holder:
-                requests.append(PrefillRequest(use.field, source.licence, source.attribute, holder))
+            if context.is_other(holder) and not context.others:
+                continue  # an applicant's form is never filled from another person's licences
+            requests.append(PrefillRequest(use.field, source.licence, source.attribute, holder))
     return requests
 
 
@@ -200,12 +219,23 @@ class MaterialStatus:
     required: bool
     waived: bool
     reason: str
+    other_holder: bool = False
+    """The material is another person's (the spouse's ID card, the deceased's register)."""
+
+
+OTHERS_LICENCE = ("他人证照：由部门通过电子证照库核验，如库中无有效证照则需提交 "
+                  "(another person's licence: the department checks the e-licence store; supply it if the store has "
+                  "none)")
+"""The one wording of another person's licence material for a self-service applicant, whatever
+the store holds: true whether or not that person has the licence."""
 
 
 @dataclass
 class PrefillResult:
     values: dict[str, Prefilled] = field(default_factory=dict)
     materials: list[MaterialStatus] = field(default_factory=list)
+    other_holders: frozenset[str] = frozenset()
+    """Other people whose licences were looked up (for staff; always empty for an applicant)."""
 
     @property
     def waived(self) -> list[MaterialStatus]:
@@ -239,35 +269,55 @@ def prefill(
             values.setdefault(name, found)
     merged = {**{k: v.value for k, v in values.items()}, **{k: v for k, v in context.answers.items() if v not in (None, "")}}
     steps = [s for s in context.bundle.steps if s.when is None or s.when.evaluate(merged)]
-    materials = material_statuses(session, context, steps=steps, answers=merged)
-    return PrefillResult(values=values, materials=materials)
+    wanted = _materials_of(context, steps, merged)
+    others = {r.holder for r in requests if context.is_other(r.holder)}
+    others |= {holder for _, material, holder, other in wanted if other and material.licence and holder}
+    return PrefillResult(values=values, materials=_classify(session, context, wanted, merged),
+                         other_holders=frozenset(others) if context.others else frozenset())
+
+
+Wanted = tuple[StepSpec, Material, str | None, bool]
+"""A material that applies, its holder (None: not typed yet) and whether that is another person."""
+
+
+def _materials_of(context: PrefillContext, steps: Sequence[StepSpec], answers: Mapping[str, Any]) -> list[Wanted]:
+    wanted: list[Wanted] = []
+    for step in steps:
+        for material in step.materials:
+            if material.when is not None and not material.when.evaluate(answers):
+                continue
+            holder = context.applicant_id if material.holder_field is None else answers.get(material.holder_field)
+            holder = holder if isinstance(holder, str) and holder else None
+            wanted.append((step, material, holder, context.is_other(holder)))
+    return wanted
 
 
 def material_statuses(
     session: Session, context: PrefillContext, *, steps: Sequence[StepSpec], answers: Mapping[str, Any]
 ) -> list[MaterialStatus]:
     """Classify the materials of ``steps`` as waived or to supply, one licence query in all."""
-    wanted: list[tuple[StepSpec, Material, str | None]] = []
-    for step in steps:
-        for material in step.materials:
-            if material.when is not None and not material.when.evaluate(answers):
-                continue
-            holder = context.applicant_id if material.holder_field is None else answers.get(material.holder_field)
-            wanted.append((step, material, holder if isinstance(holder, str) else None))
-    found = valid_licences(
-        session,
-        holders={h for _, m, h in wanted if h and m.licence},
-        types={m.licence for _, m, _ in wanted if m.licence},
-        today=context.today,
-    )
+    return _classify(session, context, _materials_of(context, steps, answers), answers)
+
+
+def _classify(
+    session: Session, context: PrefillContext, wanted: Sequence[Wanted], answers: Mapping[str, Any]
+) -> list[MaterialStatus]:
+    # Without ``others`` the store is not asked about other people at all: an applicant's answer
+    # must not depend on what it holds about them, not even in how long it takes.
+    asked = {h for _, m, h, other in wanted if h and m.licence and (context.others or not other)}
+    found = valid_licences(session, holders=asked, types={m.licence for _, m, _, _ in wanted if m.licence},
+                           today=context.today)
     out: list[MaterialStatus] = []
-    for step, material, holder in wanted:
-        waived, reason = _waiver(context, material, found.get((holder or "", material.licence or "")))
+    for step, material, holder, other in wanted:
+        undisclosed = other and not context.others
+        licence = None if undisclosed else found.get((holder or "", material.licence or ""))
+        waived, reason = _waiver(context, material, licence, undisclosed=undisclosed)
         issuer = _issued_earlier(context.bundle, step, material, answers)
-        if not waived and issuer is not None:
+        if not waived and issuer is not None:  # from the bundle alone: the same for every holder
             item = context.registry.catalog.items[issuer.item].name
             waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
-        out.append(MaterialStatus(step.id, material.name, material.code, material.supply, material.required, waived, reason))
+        out.append(MaterialStatus(step.id, material.name, material.code, material.supply, material.required, waived,
+                                  reason, other_holder=other))
     return out
 
 
@@ -291,11 +341,15 @@ def _issued_earlier(
     return None
 
 
-def _waiver(context: PrefillContext, material: Material, licence: Licence | None) -> tuple[bool, str]:
+def _waiver(
+    context: PrefillContext, material: Material, licence: Licence | None, *, undisclosed: bool = False
+) -> tuple[bool, str]:
     if material.supply is SupplyMode.TEMPLATE:
         return True, "由申请表模板自动生成 (generated from the application form)"
     if material.supply is SupplyMode.DATA_INTERFACE:
         return True, "通过数据共享接口核验 (verified through a data-sharing interface)"
+    if material.licence and undisclosed:
+        return False, OTHERS_LICENCE
     if material.licence and licence is not None:
         return True, f"已关联电子证照 {_describe(context, licence)} (linked e-licence)"
     if material.supply is SupplyMode.E_LICENCE:

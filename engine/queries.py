@@ -12,8 +12,20 @@ Who sees what, applied the same way by every adapter:
   department's steps; a step shows only the fields it declares;
 - admin: everything.
 
-Role rules (who may claim, complete, withdraw…) stay with the transition gate; the checks here
-only decide whether the actor may see the case or step at all.
+Outside one's scope a case or step does not exist: the answer is the same :class:`NotFound` as
+for an id that was never issued, naming nothing of the case (no receipt number, department or
+step). Role rules (who may claim, complete, withdraw…) stay with the transition gate; the checks
+here only decide whether the actor may see the case or step at all.
+
+What each viewer reads of a case it may see (applied here, so the API, the pages and the
+documents all get it):
+
+- a self-service applicant: their case, but of other people (a spouse, the deceased, an heir)
+  nothing the platform holds — only their own licence numbers among a step's results, and
+  another person's materials classified without asking the licence store (:mod:`engine.prefill`);
+- an officer: their own department's steps in full (fields, results, outputs); every other step
+  only as progress — its department, state and due date — with no result, reason or names;
+- clerks, supervisors and admins: everything, and each read is recorded in the access log.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import AccessRecord, Case, Step
 from engine.errors import DomainError, Forbidden, NotFound
 from engine.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
+from engine.prefill import PrefillContext, step_materials
 from engine.runtime import Runtime
 from engine.states import STEP_ACTIVE, STEP_OPEN, STEP_SATISFIED, Actor, Role, StepState
 
@@ -62,55 +75,61 @@ def in_scope(scope: str | None) -> list[ColumnElement[bool]]:
     return [] if scope is None else [Case.region.startswith(region_prefix(scope), autoescape=True)]
 
 
-def _check_region(actor: Actor, case: Case) -> None:
-    if actor.region is None or not region_covers(actor.region, case.region):
-        raise Forbidden(f"case {case.receipt_no} is outside region {actor.region}")
+def no_case(case_id: str) -> NotFound:
+    """The one answer for a case that does not exist *for this caller* (missing or out of scope)."""
+    return NotFound(f"no case {case_id}", field="case_id")
 
 
-def _check_case(session: Session, actor: Actor, case: Case) -> None:
+def no_step(step_id: str) -> NotFound:
+    """The one answer for a step that does not exist for this caller (missing or out of scope)."""
+    return NotFound(f"no step {step_id}", field="step_id")
+
+
+def _in_region(actor: Actor, case: Case) -> bool:
+    return actor.region is not None and region_covers(actor.region, case.region)
+
+
+def _may_see_case(session: Session, actor: Actor, case: Case) -> bool:
     match actor.role:
         case Role.ADMIN | Role.SYSTEM:
-            return
+            return True
         case Role.APPLICANT:
-            if actor.subject is None or actor.subject != case.applicant_id:
-                raise NotFound(f"no case {case.id}", field="case_id")
+            return actor.subject is not None and actor.subject == case.applicant_id
         case Role.CLERK | Role.SUPERVISOR:
-            _check_region(actor, case)
+            return _in_region(actor, case)
         case Role.OFFICER:
-            _check_region(actor, case)
             involved = session.scalar(
                 select(func.count()).select_from(Step).where(
                     Step.case_id == case.id, Step.department == actor.department, Step.state != StepState.SKIPPED.value
                 )
             )
-            if not involved:
-                raise Forbidden(f"department {actor.department} has no step in case {case.receipt_no}")
+            return _in_region(actor, case) and bool(involved)
+    return False
 
 
 def check_case_scope(session: Session, *, actor: Actor, case_id: str, step_id: str | None = None) -> Case:
-    """The case if ``actor`` may see it (and ``step_id``, if given, is one of its steps)."""
+    """The case if ``actor`` may see it (and ``step_id``, if given, is one of its steps); otherwise
+    the same :class:`NotFound` as for an unknown id."""
     found = session.get(Case, case_id)
-    if found is None:
-        raise NotFound(f"no case {case_id}", field="case_id")
-    _check_case(session, actor, found)
+    if found is None or not _may_see_case(session, actor, found):
+        raise no_case(case_id)
     if step_id is not None and session.scalar(select(Step.case_id).where(Step.id == step_id)) != case_id:
-        raise NotFound(f"case {found.receipt_no} has no step {step_id}", field="step_id")
+        raise no_step(step_id)
     return found
 
 
 def check_step_scope(session: Session, *, actor: Actor, step_id: str) -> Step:
-    """The step if ``actor`` may see it: officers only their own department's steps."""
+    """The step if ``actor`` may see it (officers: only their own department's steps in their
+    region); otherwise the same :class:`NotFound` as for an unknown id."""
     step = session.get(Step, step_id)
     if step is None:
-        raise NotFound(f"no step {step_id}", field="step_id")
-    if actor.role is Role.APPLICANT and actor.subject != step.case.applicant_id:
-        raise NotFound(f"no step {step_id}", field="step_id")
+        raise no_step(step_id)
     if actor.role is Role.OFFICER:
-        if step.department != actor.department:
-            raise Forbidden(f"step {step.step_key} belongs to department {step.department}, not {actor.department}")
-        _check_region(actor, step.case)
+        visible = step.department == actor.department and _in_region(actor, step.case)
     else:
-        _check_case(session, actor, step.case)
+        visible = _may_see_case(session, actor, step.case)
+    if not visible:
+        raise no_step(step_id)
     return step
 
 
@@ -139,7 +158,10 @@ def record_access(session: Session, *, actor: Actor, case_id: str | None, step_i
 @dataclass(frozen=True)
 class StepStatus:
     """One step as the applicant and staff follow it: ``waiting_on`` names the items of unfinished
-    prerequisites (pending steps), ``supplement_requested`` the materials an open 补正 notice asks for."""
+    prerequisites (pending steps), ``supplement_requested`` the materials an open 补正 notice asks for.
+
+    An officer reads another department's step only as progress: its department, state and due
+    dates, with ``reason``, ``result``, ``instance_label`` and ``supplement_requested`` left empty."""
 
     id: str
     step_key: str
@@ -158,16 +180,53 @@ class StepStatus:
     supplement_requested: tuple[str, ...]
     reason: str
     result: str
-    """For done steps: the result document and the numbers of the licences it issued."""
+    """For done steps: the result document and the numbers of the licences it issued (an
+    applicant: only the licences they hold themselves)."""
 
 
-def step_result(step: Step, item_result: str) -> str:
-    """What a finished step produced, as the applicant reads it (结婚证 J430102-2026-000123-1)."""
+def sees_in_full(viewer: Actor, step: Step) -> bool:
+    """Whether ``viewer`` reads ``step``'s results and details, not only its progress: officers
+    only their own department's steps; everyone else who may see the case, every step."""
+    return viewer.role is not Role.OFFICER or viewer.department == step.department
+
+
+def _own_holder(viewer: Actor, step: Step) -> str | None:
+    """The only licence holder whose data ``viewer`` may read among the step's results (None: any)."""
+    return step.case.applicant_id if viewer.role is Role.APPLICANT else None
+
+
+def visible_licences(step: Step, *, holder: str | None) -> list[dict[str, Any]]:
+    """The licences a done step issued, as stored in its outputs; only ``holder``'s if given."""
+    issued = [dict(e) for e in step.outputs.get("licences", []) if isinstance(e, dict)]
+    return issued if holder is None else [e for e in issued if e.get("holder") == holder]
+
+
+def visible_outputs(step: Step, *, holder: str | None) -> dict[str, Any]:
+    """A step's outputs, or for ``holder`` (a self-service applicant) only what is theirs.
+
+    For an applicant the licences the step issued to other people (the spouse's 结婚证, the
+    deceased's 死亡医学证明) are left out, and so is the officer's ``number`` whenever the step
+    issued licences (each holder's number is derived from it); when it issued licences to other
+    people only, the other outputs (the licence's attributes) go too and the result name stays."""
+    outputs = dict(step.outputs)
+    if holder is None or "licences" not in outputs:
+        return outputs
+    own = visible_licences(step, holder=holder)
+    if not own:
+        return {"result": outputs["result"]} if "result" in outputs else {}
+    kept = {k: v for k, v in outputs.items() if k not in ("licences", "number")}
+    return {**kept, "licences": own}
+
+
+def step_result(step: Step, item_result: str, *, holder: str | None = None) -> str:
+    """What a finished step produced, as the applicant reads it (结婚证 J430102-2026-000123-1);
+    with ``holder``, only the numbers of that holder's licences."""
     if step.state != StepState.DONE.value:
         return ""
-    numbers = [str(entry.get("number")) for entry in step.outputs.get("licences", []) if isinstance(entry, dict)]
+    issued = visible_licences(step, holder=None)
+    numbers = [str(entry.get("number")) for entry in visible_licences(step, holder=holder)]
     number = step.outputs.get("number")
-    if not numbers and isinstance(number, str | int):
+    if not issued and isinstance(number, str | int):
         numbers = [str(number)]
     return " ".join([item_result.rstrip("；;")] + numbers).strip() if item_result or numbers else ""
 
@@ -195,19 +254,21 @@ class CaseStatus:
     steps: tuple[StepStatus, ...]
 
 
-def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = ()) -> StepStatus:
-    """The status of one step (names looked up in the catalog)."""
+def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = (), *, viewer: Actor) -> StepStatus:
+    """The status of one step as ``viewer`` may read it (names looked up in the catalog)."""
     catalog = runtime.registry.catalog
     item = catalog.items.get(step.item_code)
     department = catalog.departments.get(step.department)
+    full = sees_in_full(viewer, step)
     requested = step.supplement.get("requested", []) if step.state == StepState.SUPPLEMENT_REQUESTED.value else []
     return StepStatus(
         id=step.id, step_key=step.step_key, item=step.item_code, item_name=item.name if item else step.item_code,
         department=step.department, department_name=department.name.zh if department else step.department,
         kind=step.kind, state=step.state, due_on=step.due_on, due_provisional=step.due_provisional,
-        not_before=step.not_before, version=step.version, instance_label=step.instance_label,
-        waiting_on=waiting_on, supplement_requested=tuple(requested), reason=step.reason,
-        result=step_result(step, item.result if item else ""),
+        not_before=step.not_before, version=step.version, instance_label=step.instance_label if full else "",
+        waiting_on=waiting_on, supplement_requested=tuple(requested) if full else (),
+        reason=step.reason if full else "",
+        result=step_result(step, item.result if item else "", holder=_own_holder(viewer, step)) if full else "",
     )
 
 
@@ -231,29 +292,49 @@ def _waiting_on(runtime: Runtime, session: Session, case: Case) -> dict[str, tup
     return waits
 
 
-def describe_case(session: Session, runtime: Runtime, case: Case, *, mask_applicant: bool = False) -> CaseStatus:
-    """The read model of a case the caller already may see (no scope check, no access record)."""
+def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Actor) -> CaseStatus:
+    """The read model of a case ``viewer`` already may see (no scope check, no access record):
+    the applicant id masked for officers, every step as :func:`step_status` lets ``viewer`` read it."""
     waits = _waiting_on(runtime, session, case)
     bundle = runtime.registry.bundles.get(case.bundle_id)
     return CaseStatus(
         id=case.id, receipt_no=case.receipt_no, bundle_id=case.bundle_id, bundle_version=case.bundle_version,
         bundle_name=bundle.name.zh if bundle else case.bundle_id, state=case.state, version=case.version,
         region=case.region,
-        applicant_id=mask_id_number(case.applicant_id) if mask_applicant else case.applicant_id,
+        applicant_id=mask_id_number(case.applicant_id) if viewer.role is Role.OFFICER else case.applicant_id,
         applicant_kind=case.applicant_kind, applicant_name=case.applicant_name, accepted_on=case.accepted_on,
         due_on=case.due_on, due_provisional=case.due_provisional, clock_stopped=case.clock_stopped_on is not None,
-        closed_at=case.closed_at, steps=tuple(step_status(runtime, s, waits.get(s.id, ())) for s in case.steps),
+        closed_at=case.closed_at,
+        steps=tuple(step_status(runtime, s, waits.get(s.id, ()), viewer=viewer) for s in case.steps),
     )
 
 
 def case_status(session: Session, runtime: Runtime, *, case_id: str, actor: Actor) -> CaseStatus:
     """A case with its steps, if ``actor`` may see it; a staff read is recorded. Commits."""
     found = check_case_scope(session, actor=actor, case_id=case_id)
-    status = describe_case(session, runtime, found, mask_applicant=actor.role is Role.OFFICER)
+    status = describe_case(session, runtime, found, viewer=actor)
     if actor.role in STAFF:
         record_access(session, actor=actor, case_id=found.id, step_id=None, what="case_status", at=runtime.clock.now())
     session.commit()
     return status
+
+
+DOCUMENT_READERS = frozenset({Role.APPLICANT, Role.CLERK, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
+"""Who may print a case's documents (receipt, notices): they show the whole application and every
+step's result, so not officers, who work from their own step."""
+
+
+def document_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, what: str) -> Case:
+    """The case whose document ``what`` (receipt, notice) ``actor`` asks for, if they may see the
+    case and read its documents; a staff read is recorded. Commits when it records."""
+    case = check_case_scope(session, actor=actor, case_id=case_id)
+    if actor.role not in DOCUMENT_READERS:
+        raise Forbidden("a case's receipt and notices are for the applicant and the window; officers work from their "
+                        "own step")
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=case.id, step_id=None, what=what, at=runtime.clock.now())
+        session.commit()
+    return case
 
 
 # --- a step, as its department sees it ---------------------------------------------------
@@ -272,12 +353,17 @@ class FieldValue:
 
 @dataclass(frozen=True)
 class MaterialView:
+    """One material of a step and whether it must be handed in (``waived``: the government holds
+    it), with ``reason`` as :mod:`engine.prefill` words it for the reader."""
+
     name: str
     code: str | None
     supply: int
     licence: str | None
     required: bool
     note: str
+    waived: bool
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -295,38 +381,50 @@ class StepDetail:
     fields: tuple[FieldValue, ...]
     materials: tuple[MaterialView, ...]
     assigned_to: str | None
+    """The assignee's actor id (not shown to applicants)."""
     outputs: dict[str, Any]
     supplement: dict[str, Any]
 
 
 def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Actor) -> StepDetail:
-    """One step's record, if ``actor`` may see it; a staff read is recorded. Commits."""
+    """One step's record, if ``actor`` may see it; a staff read is recorded. Commits.
+
+    Materials are classified as they stand now (licences issued since acceptance waive them);
+    for a self-service applicant another person's material is worded without asking the
+    licence store, and only the applicant's own licences appear among the outputs."""
     step = check_step_scope(session, actor=actor, step_id=step_id)
     case = step.case
-    step_spec = runtime.spec_for(session, case).step(step.step_key)
+    spec = runtime.spec_for(session, case)
+    step_spec = spec.step(step.step_key)
     known = runtime.registry.fields  # the loader checked that every declared field is in it
     fields = [
         FieldValue(id=name, label_zh=known[name].label.zh, label_en=known[name].label.en, type=known[name].type.value,
                    value=step.context[name] if name in step.context else case.answers.get(name))
         for name in step_spec.fields
     ]
+    answers = {**case.answers, **step.context}
+    context = PrefillContext(spec, runtime.registry, case.applicant_id, answers, runtime.today(), case=case,
+                             others=actor.role is not Role.APPLICANT)
+    applicable = [m for m in step_spec.materials if m.when is None or m.when.evaluate(answers)]
     materials = tuple(
-        MaterialView(name=m.name, code=m.code, supply=int(m.supply), licence=m.licence, required=m.required, note=m.note)
-        for m in step_spec.materials if m.when is None or m.when.evaluate(case.answers)
+        MaterialView(name=m.name, code=m.code, supply=int(m.supply), licence=m.licence, required=m.required,
+                     note=m.note, waived=status.waived, reason=status.reason)
+        for m, status in zip(applicable, step_materials(session, context, step=step_spec), strict=True)
     )
     item = runtime.registry.catalog.items.get(step.item_code)
+    holder = _own_holder(actor, step)
     detail = StepDetail(
-        status=step_status(runtime, step), case_id=case.id, receipt_no=case.receipt_no, bundle_id=case.bundle_id,
-        applicant_name=case.applicant_name, item_legal_basis=item.legal_basis if item else "",
+        status=step_status(runtime, step, viewer=actor), case_id=case.id, receipt_no=case.receipt_no,
+        bundle_id=case.bundle_id, applicant_name=case.applicant_name, item_legal_basis=item.legal_basis if item else "",
         item_type=item.type.value if item else "", item_result=item.result if item else "",
-        fields=tuple(fields), materials=materials, assigned_to=step.assigned_to, outputs=dict(step.outputs),
-        supplement=dict(step.supplement),
+        fields=tuple(fields), materials=materials,
+        assigned_to=None if actor.role is Role.APPLICANT else step.assigned_to,
+        outputs=visible_outputs(step, holder=holder), supplement=dict(step.supplement),
     )
     if actor.role in STAFF:
         record_access(session, actor=actor, case_id=case.id, step_id=step.id, what="step_detail", at=runtime.clock.now())
     session.commit()
     return detail
-
 
 # --- worklists ---------------------------------------------------------------------------
 
@@ -410,9 +508,11 @@ def department_worklist(
                     overdue=overdue, today=today, limit=limit, offset=offset)
 
 
-def applicant_cases(session: Session, runtime: Runtime, *, applicant_id: str, limit: int = 100) -> list[CaseStatus]:
-    """An applicant's own cases, newest first."""
+def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: int = 100) -> list[CaseStatus]:
+    """A self-service applicant's own cases, newest first."""
+    if actor.role is not Role.APPLICANT or not actor.subject:
+        raise Forbidden(f"a {actor.role.value} has no cases of their own")
     found = session.scalars(
-        select(Case).where(Case.applicant_id == applicant_id).order_by(Case.accepted_at.desc()).limit(limit)
+        select(Case).where(Case.applicant_id == actor.subject).order_by(Case.accepted_at.desc()).limit(limit)
     )
-    return [describe_case(session, runtime, case) for case in found]
+    return [describe_case(session, runtime, case, viewer=actor) for case in found]

@@ -1,9 +1,15 @@
 """The one gate for state: every change of a case or step state goes through here.
 
 Rules are data, in the spirit of Prefect's orchestration policies: each names an action, the
-states it may start from, the state it leads to and the roles that may ask for it. The gate
-finds the rule, checks the actor, writes the state, bumps the optimistic version and appends
-the audit event, all in the caller's transaction (which holds the case lock).
+states it may start from, the state it leads to and the roles that may ask for it, and whether
+only the officer who claimed the step may ask (``assignee_only``). The gate finds the rule,
+checks the actor, writes the state, bumps the optimistic version and appends the audit event,
+all in the caller's transaction (which holds the case lock).
+
+Claimed work belongs to its assignee: a colleague of the same department cannot start,
+complete, reject or ask for 补正 on it (:class:`~engine.errors.ClaimedByAnother`). The assignee
+may hand it back (``unclaim``); a supervisor of the region or an admin may hand it back or
+``reassign`` it to another officer (the state stays; the audit event says from whom to whom).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import append_event
 from engine.db.models import Case, Step
-from engine.errors import Forbidden, IllegalTransition
+from engine.errors import ClaimedByAnother, Forbidden, IllegalTransition
 from engine.states import (
     CASE_OPEN,
     STEP_OPEN,
@@ -33,6 +39,8 @@ C = CaseState
 R = Role
 
 STAFF = frozenset({R.OFFICER})
+LEADS = frozenset({R.SUPERVISOR, R.ADMIN})
+"""Who may take claimed work off its assignee (scoped by region in :mod:`engine.work`)."""
 SYSTEM_ONLY = frozenset({R.SYSTEM})
 INTAKE = frozenset({R.APPLICANT, R.CLERK, R.ADMIN, R.SYSTEM})
 
@@ -47,37 +55,46 @@ class Rule:
     roles: frozenset[Role]
     kinds: frozenset[str] | None = None
     """Step kinds the rule applies to (None: every kind)."""
+    assignee_only: bool = False
+    """Only the officer the step is assigned to may ask (a claimed step is its assignee's)."""
 
     def allows(self, state: Any) -> bool:
         return state in self.sources
 
 
 def _rule(
-    action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role], kinds: Iterable[str] | None = None
+    action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role], kinds: Iterable[str] | None = None,
+    *, assignee_only: bool = False,
 ) -> Rule:
     return Rule(
         action, frozenset(sources) if sources is not None else frozenset({None}), target, frozenset(roles),
-        frozenset(kinds) if kinds is not None else None,
+        frozenset(kinds) if kinds is not None else None, assignee_only,
     )
 
 
 # Officers work human and commitment steps; the engine itself runs automated steps and timers.
 DESK = ("human", "commitment")
 MACHINE = ("automated", "timer")
+TAKEN = (S.ASSIGNED, S.IN_PROGRESS, S.SUPPLEMENT_REQUESTED)
+"""States in which a desk step has an assignee."""
 
 
 STEP_RULES: tuple[Rule, ...] = (
     _rule("create", None, S.PENDING, SYSTEM_ONLY),
     _rule("release", {S.PENDING}, S.READY, SYSTEM_ONLY),
     _rule("claim", {S.READY}, S.ASSIGNED, STAFF, DESK),
-    _rule("unclaim", {S.ASSIGNED}, S.READY, {R.OFFICER, R.SUPERVISOR}, DESK),
-    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF, DESK),
+    # Handing claimed work back to the worklist: the assignee, or a lead who takes it off them.
+    _rule("unclaim", STEP_WORKING, S.READY, STAFF, DESK, assignee_only=True),
+    _rule("unclaim", STEP_WORKING, S.READY, LEADS, DESK),
+    # Reassigning keeps the state (a step awaiting 补正 keeps waiting); only the assignee changes.
+    *(_rule("reassign", {state}, state, LEADS, DESK) for state in TAKEN),
+    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF, DESK, assignee_only=True),
     _rule("start", {S.READY}, S.IN_PROGRESS, SYSTEM_ONLY, ("automated",)),  # picked up by dispatch
-    _rule("complete", STEP_WORKING, S.DONE, STAFF, DESK),
+    _rule("complete", STEP_WORKING, S.DONE, STAFF, DESK, assignee_only=True),
     _rule("complete", {S.READY, S.IN_PROGRESS}, S.DONE, SYSTEM_ONLY, MACHINE),
-    _rule("reject", STEP_WORKING, S.REJECTED, STAFF, DESK),
+    _rule("reject", STEP_WORKING, S.REJECTED, STAFF, DESK, assignee_only=True),
     _rule("reject", {S.IN_PROGRESS}, S.REJECTED, SYSTEM_ONLY, ("automated",)),  # an automated check failed
-    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF, DESK),
+    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF, DESK, assignee_only=True),
     _rule("receive_supplement", {S.SUPPLEMENT_REQUESTED}, S.IN_PROGRESS, {R.APPLICANT, R.CLERK}, DESK),
     # Skipped: its condition was false, or another alternative was taken (even mid-work).
     _rule("skip", STEP_OPEN, S.SKIPPED, SYSTEM_ONLY),
@@ -158,6 +175,11 @@ def transition_step(
     rule = _find(STEP_RULES, action, current, actor, "step", step.kind)
     if actor.role is Role.OFFICER and actor.department != step.department:
         raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
+    if rule.assignee_only and step.assigned_to is not None and step.assigned_to != actor.id:
+        raise ClaimedByAnother(
+            f"cannot {action.replace('_', ' ')}: the step is claimed by another officer; only its assignee may act "
+            "on it, or a supervisor may reassign it first"
+        )
     _apply(session, step, rule, current, case=case, action=f"step.{action}", actor=actor, at=at, step_id=step.id,
            payload={"step": step.step_key, "instance": step.instance, **(payload or {})})
     return StepState(rule.target)

@@ -1,8 +1,14 @@
 """Department and applicant actions on a running case.
 
-Every function here is one transaction: it locks the case, checks the caller's expected
-version (a stale one is refused, never silently overwritten), applies one transition through
-the gate, lets :func:`engine.progress.settle` propagate it, and commits.
+Every function here is one transaction: it locks the case, checks that the case and step lie
+within the caller's scope (outside it they do not exist: :class:`~engine.errors.NotFound`, the
+same answer as for a missing id), checks the caller's expected version (a stale one is refused,
+never silently overwritten), applies one transition through the gate, lets
+:func:`engine.progress.settle` propagate it, and commits.
+
+Claimed work is its assignee's (the gate refuses a colleague); the assignee may hand it back
+(:func:`unclaim_step`), and a supervisor of the region or an admin may hand it back or give it
+to another officer of the department (:func:`reassign_step`), recorded in the audit chain.
 """
 
 from __future__ import annotations
@@ -11,15 +17,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import local_date
-from engine.db.models import Case, Step
+from engine.db.models import ApiToken, Case, Step
 from engine.db.session import lock_case
-from engine.errors import DomainError, Forbidden, NotFound, StaleVersion, TooEarly
+from engine.errors import DomainError, NotFound, StaleVersion, TooEarly
 from engine.licences import issue_step_licences
 from engine.progress import close_step, settle, start_step_clock
+from engine.queries import region_covers
 from engine.runtime import Runtime
 from engine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
 from engine.transitions import transition_case, transition_step
@@ -72,10 +79,25 @@ def load_case(session: Session, case_id: str) -> Case:
     return case
 
 
-def check_case_access(actor: Actor, case: Case) -> None:
-    """Applicants act only on their own cases."""
-    if actor.role is Role.APPLICANT and actor.subject != case.applicant_id:
-        raise Forbidden("this case belongs to another applicant")
+def _within(actor: Actor, case: Case) -> bool:
+    match actor.role:
+        case Role.ADMIN | Role.SYSTEM:
+            return True
+        case Role.APPLICANT:
+            return actor.subject is not None and actor.subject == case.applicant_id
+        case _:  # staff are scoped by region; a staff token without one reaches no case
+            return actor.region is not None and region_covers(actor.region, case.region)
+
+
+def check_case_access(actor: Actor, case: Case, step: Step | None = None) -> None:
+    """Act only within one's scope: applicants on their own cases, staff within their region,
+    officers on their own department's steps. Outside it the case or step does not exist for the
+    caller: the same :class:`NotFound` as for a missing id, naming nothing of the case."""
+    if step is not None:
+        if not _within(actor, case) or (actor.role is Role.OFFICER and actor.department != step.department):
+            raise NotFound(f"no step {step.id}", field="step_id")
+    elif not _within(actor, case):
+        raise NotFound(f"no case {case.id}", field="case_id")
 
 
 def _check_version(step: Step, expected_version: int | None) -> None:
@@ -94,17 +116,19 @@ def _act(
     actor: Actor,
     action: str,
     expected_version: int | None,
-    payload: dict[str, Any] | None = None,
+    payload: dict[str, Any] | Callable[[Step], dict[str, Any]] | None = None,
     before: Callable[[Case, Step], None] | None = None,
     after: Callable[[Case, Step, datetime], None] | None = None,
 ) -> Step:
     def work() -> Step:
         case, step = load_step(session, step_id)
+        check_case_access(actor, case, step)  # first: a stale version must not tell that the step exists
         _check_version(step, expected_version)
         if before is not None:
             before(case, step)
         now = runtime.clock.now()
-        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=payload)
+        details = payload(step) if callable(payload) else payload  # read under the lock, before the change
+        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=details)
         if after is not None:
             after(case, step, now)
         settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
@@ -122,8 +146,69 @@ def claim_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor
     return _act(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version, after=assign)
 
 
+def unclaim_step(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None
+) -> Step:
+    """Hand a claimed step back to the department's worklist: its assignee, or a supervisor of the
+    region (or an admin) taking it off them. The audit event records from whom."""
+
+    def release(_case: Case, step: Step, _now: datetime) -> None:
+        step.assigned_to = None
+
+    return _act(session, runtime, step_id=step_id, actor=actor, action="unclaim", expected_version=expected_version,
+                payload=lambda step: {"from": step.assigned_to}, after=release)
+
+
+def reassign_step(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, to: str, expected_version: int | None = None
+) -> Step:
+    """A supervisor of the region (or an admin) gives a claimed step to another officer: ``to`` is
+    that officer's actor id, an active officer token of the step's department whose region covers
+    the case. The step keeps its state; the audit event records who reassigned, from whom, to whom."""
+    target = to.strip()
+
+    def check(case: Case, step: Step) -> None:
+        if not target:
+            raise DomainError("name the officer to reassign the step to", field="to")
+        if target == step.assigned_to:
+            raise DomainError("the step is already assigned to that officer", field="to")
+        if not _works_here(session, officer_id=target, department=step.department, region=case.region,
+                           now=runtime.clock.now()):
+            raise DomainError(f"no officer {target[:64]!r} of department {step.department} works in the case's region",
+                              field="to")
+
+    def assign(_case: Case, step: Step, _now: datetime) -> None:
+        step.assigned_to = target
+
+    return _act(session, runtime, step_id=step_id, actor=actor, action="reassign", expected_version=expected_version,
+                payload=lambda step: {"from": step.assigned_to, "to": target}, before=check, after=assign)
+
+
+def _works_here(session: Session, *, officer_id: str, department: str, region: str, now: datetime) -> bool:
+    """Whether ``officer_id`` is an active officer token of ``department`` covering ``region``."""
+    found = session.scalar(
+        select(ApiToken.region).where(
+            ApiToken.id == officer_id, ApiToken.role == Role.OFFICER.value, ApiToken.department == department,
+            ApiToken.revoked_at.is_(None), or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+    )
+    return found is not None and region_covers(found, region)
+
+
+def assignable_officers(session: Session, *, department: str, region: str, now: datetime) -> list[tuple[str, str]]:
+    """(actor id, label) of the active officer tokens of ``department`` covering ``region``: whom a
+    supervisor may reassign a step of that department and region to."""
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.label, ApiToken.region).where(
+            ApiToken.role == Role.OFFICER.value, ApiToken.department == department, ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        ).order_by(ApiToken.label, ApiToken.id)
+    )
+    return [(token_id, label) for token_id, label, scope in rows if scope is not None and region_covers(scope, region)]
+
+
 def start_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
-    """An officer starts working on a claimed step."""
+    """The assignee starts working on a claimed step."""
     return _act(session, runtime, step_id=step_id, actor=actor, action="start", expected_version=expected_version)
 
 
@@ -227,7 +312,6 @@ def receive_supplement(
     handed_in = [m.strip() for m in materials if m and m.strip()]
 
     def check(case: Case, step: Step) -> None:
-        check_case_access(actor, case)
         missing = [m for m in step.supplement.get("requested", []) if m not in handed_in]
         if missing:
             raise DomainError(f"still missing: {', '.join(missing)}", field="materials")

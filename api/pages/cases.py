@@ -32,7 +32,7 @@ from engine.db.models import Case
 from engine.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
 from engine.labels import plain_reason
-from engine.queries import STAFF, applicant_cases, case_status, check_case_scope, record_access
+from engine.queries import DOCUMENT_READERS, applicant_cases, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
 from engine.states import CASE_OPEN, Actor, CaseState, Role, StepState
 from engine.work import receive_supplement, withdraw_case
@@ -49,7 +49,7 @@ WITHDRAW_ROLES = (Role.APPLICANT, Role.CLERK, Role.ADMIN)
 def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
     """我的办件: every case of the applicant, with its state and due date."""
     require(actor, Role.APPLICANT)
-    cases = applicant_cases(session, runtime, applicant_id=actor.subject or "", limit=MAX_LISTED)
+    cases = applicant_cases(session, runtime, actor=actor, limit=MAX_LISTED)
     return page(request, "cases.html", {"cases": cases}, actor=actor)
 
 
@@ -57,8 +57,9 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
               error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
     found = case_status(session, runtime, case_id=case_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=case_id)
-    notes = {s.id: str(s.supplement.get("note") or "") for s in case.steps
-             if s.state == StepState.SUPPLEMENT_REQUESTED.value}
+    # Only the notes of steps the caller reads in full (an officer: their own department's).
+    shown_requests = {s.id for s in found.steps if s.supplement_requested}
+    notes = {s.id: str(s.supplement.get("note") or "") for s in case.steps if s.id in shown_requests}
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = {s.step_key: s.item_name for s in found.steps}
@@ -70,6 +71,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
         "can_supplement": actor.role in SUPPLEMENT_ROLES, "can_withdraw": actor.role in WITHDRAW_ROLES,
         "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
+        "documents": actor.role in DOCUMENT_READERS,
     }, status=status, actor=actor)
 
 
@@ -119,12 +121,8 @@ def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
 
 
 def _read_case(session: Session, runtime: Runtime, actor: Actor, case_id: str, what: str) -> Case:
-    """The case if the actor may see it; a staff read of a document is recorded (DESIGN.md, Security)."""
-    case = check_case_scope(session, actor=actor, case_id=case_id)
-    if actor.role in STAFF:
-        record_access(session, actor=actor, case_id=case.id, step_id=None, what=what, at=runtime.clock.now())
-        session.commit()
-    return case
+    """The case if the actor may read its documents (not officers); a staff read is recorded."""
+    return document_case(session, runtime, case_id=case_id, actor=actor, what=what)
 
 
 def _document(request: Request, actor: Actor, case_id: str, html: str, title: str) -> Response:

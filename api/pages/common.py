@@ -79,6 +79,8 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     # key: (kind, Chinese, English) — only these fixed texts are ever shown from a query string
     "accepted": ("ok", "受理成功，请打印回执交给申请人", "Accepted: print the receipt for the applicant"),
     "claimed": ("ok", "已认领，可以开始办理", "Claimed: you may work on it"),
+    "unclaimed": ("ok", "已退回部门待办", "Handed back to the department's worklist"),
+    "reassigned": ("ok", "已改派", "Reassigned to another officer"),
     "started": ("ok", "已开始办理", "Started"),
     "completed": ("ok", "已办结，后续事项已自动流转", "Completed: the following steps were released"),
     "rejected": ("ok", "已作出不予办理决定", "Rejected"),

@@ -1,6 +1,8 @@
 """Department work: the worklist, one step's page, and its actions (claim, start, complete,
-reject, request 补正). Every action carries the step version the officer read; if someone else
-changed the step meanwhile, the page is reloaded with a clear message (409), never a 500."""
+reject, request 补正, hand back, reassign). Every action carries the step version the officer
+read; if someone else changed the step meanwhile, the page is reloaded with a clear message
+(409), never a 500. A claimed step shows its work forms to its assignee only; a supervisor of
+the region (or an admin) may hand it back or reassign it."""
 
 from __future__ import annotations
 
@@ -28,11 +30,19 @@ from engine.audit import case_history
 from engine.db.models import Step
 from engine.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
-from engine.prefill import PrefillContext, step_materials
 from engine.queries import check_case_scope, check_step_scope, department_worklist, step_detail
 from engine.runtime import Runtime
 from engine.states import STEP_ACTIVE, Actor, Role, StepState
-from engine.work import claim_step, complete_step, reject_step, request_supplement, start_step
+from engine.work import (
+    assignable_officers,
+    claim_step,
+    complete_step,
+    reassign_step,
+    reject_step,
+    request_supplement,
+    start_step,
+    unclaim_step,
+)
 
 router = APIRouter(route_class=PageRoute)
 
@@ -40,13 +50,21 @@ StepId = Annotated[str, Path(pattern=ID_PATTERN)]
 PAGE_SIZE = 20
 DUE_SOON_DAYS = 3
 ACTIONS = {
-    # state the step must be in → the forms the officer sees
+    # state the step must be in → the forms the officer of its department sees (its assignee, once claimed)
     StepState.READY.value: ("claim",),
-    StepState.ASSIGNED.value: ("start", "complete", "reject", "supplement"),
-    StepState.IN_PROGRESS.value: ("complete", "reject", "supplement"),
+    StepState.ASSIGNED.value: ("start", "complete", "reject", "supplement", "unclaim"),
+    StepState.IN_PROGRESS.value: ("complete", "reject", "supplement", "unclaim"),
 }
+LEAD_ACTIONS = {
+    # state → the forms a supervisor of the region or an admin sees: take claimed work off its assignee
+    StepState.ASSIGNED.value: ("reassign", "unclaim"),
+    StepState.IN_PROGRESS.value: ("reassign", "unclaim"),
+    StepState.SUPPLEMENT_REQUESTED.value: ("reassign",),
+}
+LEADS = (Role.SUPERVISOR, Role.ADMIN)
 ACTION_LABELS = {
-    "create": "创建", "release": "流转到部门", "claim": "认领", "unclaim": "退回待办", "start": "开始办理",
+    "create": "创建", "release": "流转到部门", "claim": "认领", "unclaim": "退回待办", "reassign": "改派",
+    "start": "开始办理",
     "complete": "办结", "reject": "不予办理", "request_supplement": "一次性告知补正", "receive_supplement": "补正材料已提交",
     "skip": "无需办理", "cancel": "终止",
 }
@@ -87,10 +105,11 @@ def worklist(
     }, actor=actor)
 
 
-def _history(session: Session, case_id: str, step_id: str) -> list[dict[str, Any]]:
+def _history(session: Session, case_id: str, step_id: str, *, names: bool) -> list[dict[str, Any]]:
+    """The step's audit events; ``names``: with who acted (staff), otherwise only their role."""
     events = [e for e in case_history(session, case_id=case_id) if e.step_id == step_id]
     return [{
-        "at": e.at, "actor": e.actor_id, "role": e.role,
+        "at": e.at, "actor": e.actor_id if names else "", "role": e.role,
         "action": ACTION_LABELS.get(e.action.rpartition(".")[2], e.action),
         "to": e.to_state, "reason": e.payload.get("reason") if isinstance(e.payload.get("reason"), str) else "",
         "materials": [str(m) for m in e.payload.get("materials") or [] if isinstance(m, str)],
@@ -102,16 +121,23 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
     detail = step_detail(session, runtime, step_id=step_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=detail.case_id)
     spec = runtime.spec_for(session, case)
-    materials = step_materials(session, PrefillContext(spec, runtime.registry, case.applicant_id, case.answers,
-                                                       runtime.today(), case=case),
-                               step=spec.step(detail.status.step_key))
-    history = _history(session, case.id, step_id)
+    history = _history(session, case.id, step_id, names=actor.role is not Role.APPLICANT)
+    state = detail.status.state
+    actions: tuple[str, ...] = ()
+    colleagues = [] if actor.role is Role.APPLICANT else assignable_officers(
+        session, department=detail.status.department, region=case.region, now=runtime.clock.now())
+    if actor.role is Role.OFFICER and actor.department == detail.status.department:
+        mine = state == StepState.READY.value or detail.assigned_to in (None, actor.id)
+        actions = ACTIONS.get(state, ()) if mine else ()
+    elif actor.role in LEADS:
+        actions = LEAD_ACTIONS.get(state, ())
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
-    can_act = actor.role is Role.OFFICER and actor.department == detail.status.department
     return page(request, "step.html", {
-        "d": detail, "s": detail.status, "materials": materials, "history": history,
-        "actions": ACTIONS.get(detail.status.state, ()) if can_act else (),
+        "d": detail, "s": detail.status, "materials": detail.materials, "history": history,
+        "actions": actions, "officers": [(i, label) for i, label in colleagues if i != detail.assigned_to],
+        "assignee": dict(colleagues).get(detail.assigned_to or "") or detail.assigned_to,
+        "claimed_by_other": actor.role is Role.OFFICER and detail.assigned_to not in (None, actor.id),
         "state_label": STEP_STATE_LABELS.get(StepState(detail.status.state), detail.status.state),
         "options": {name: {o.value: o.label.zh for o in f.options} for name, f in fields.items() if f.options},
         "error": error, "bundle_name": spec.name.zh, "today": runtime.today(),
@@ -184,3 +210,19 @@ def ask_for_supplement(request: Request, session: SessionDep, runtime: RuntimeDe
     return _act(request, session, runtime, actor, step_id, form, lambda v: request_supplement(
         session, runtime, step_id=step_id, actor=actor, materials=materials, note=note, expected_version=v),
         "supplement_requested")
+
+
+@router.post("/steps/{step_id}/unclaim", dependencies=[Csrf])
+def unclaim(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
+    """退回待办: the assignee hands the step back, or a supervisor takes it off the assignee."""
+    return _act(request, session, runtime, actor, step_id, form, lambda v: unclaim_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), "unclaimed")
+
+
+@router.post("/steps/{step_id}/reassign", dependencies=[Csrf])
+def reassign(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   step_id: StepId, form: FormDep) -> Response:
+    """改派: a supervisor of the region (or an admin) gives the claimed step to another officer."""
+    to = form_text(form, "to", 64)
+    return _act(request, session, runtime, actor, step_id, form, lambda v: reassign_step(
+        session, runtime, step_id=step_id, actor=actor, to=to, expected_version=v), "reassigned")

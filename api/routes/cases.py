@@ -11,7 +11,6 @@ from api.errors import problems
 from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
 from engine.intake import Applicant, accept_case
 from engine.queries import authorize_intake, case_status, check_case_scope, describe_case, step_status
-from engine.states import Role
 from engine.work import receive_supplement, withdraw_case
 
 router = APIRouter(tags=["cases"])
@@ -43,7 +42,7 @@ def create_case(
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
         answers=body.answers, actor=actor, region=body.region, idempotency_key=idempotency_key,
     )
-    return CaseOut.of(describe_case(session, runtime, case))
+    return CaseOut.of(describe_case(session, runtime, case, viewer=actor))
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(403, 404), summary="A case and its steps")
@@ -63,7 +62,7 @@ def supplement(
     check_case_scope(session, actor=actor, case_id=case_id, step_id=body.step_id)
     step = receive_supplement(session, runtime, step_id=body.step_id, actor=actor, materials=body.materials,
                               expected_version=body.expected_version)
-    return StepActionOut.of(step_status(runtime, step), step.case_id)
+    return StepActionOut.of(step_status(runtime, step, viewer=actor), step.case_id)
 
 
 @router.post("/cases/{case_id}/withdraw", response_model=CaseOut, responses=problems(403, 404, 409),
@@ -72,4 +71,4 @@ def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
     check_case_scope(session, actor=actor, case_id=case_id)
     case = withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=body.reason)
-    return CaseOut.of(describe_case(session, runtime, case, mask_applicant=actor.role is Role.OFFICER))
+    return CaseOut.of(describe_case(session, runtime, case, viewer=actor))

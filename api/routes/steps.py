@@ -1,7 +1,10 @@
-"""Department work on one step: read it, claim, start, complete, reject, ask for 补正.
+"""Department work on one step: read it, claim, start, complete, reject, ask for 补正; hand it
+back (unclaim) or give it to another officer (reassign).
 
 Every action carries the ``version`` of the step the officer last read; if someone else changed
-the step since, the answer is 409 (reload and retry), never a silently lost update.
+the step since, the answer is 409 (reload and retry), never a silently lost update. A claimed
+step is its assignee's: a colleague's action is a 409 ``claimed_by_another``. A step outside the
+caller's scope is a 404, the same answer as for an unknown id.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from pydantic import ConfigDict, Field, StringConstraints
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
@@ -25,7 +29,16 @@ from api.schemas import (
 from engine.db.models import Step
 from engine.queries import check_step_scope, step_detail, step_status
 from engine.runtime import Runtime
-from engine.work import claim_step, complete_step, reject_step, request_supplement, start_step
+from engine.states import Actor
+from engine.work import (
+    claim_step,
+    complete_step,
+    reassign_step,
+    reject_step,
+    request_supplement,
+    start_step,
+    unclaim_step,
+)
 
 router = APIRouter(tags=["steps"])
 
@@ -34,8 +47,8 @@ CONFLICT: dict[int | str, dict[str, Any]] = problems(403, 404, 409)
 """Out of scope (404), not the caller's role (403), a stale version or a transition the state forbids (409)."""
 
 
-def _out(runtime: Runtime, step: Step) -> StepActionOut:
-    return StepActionOut.of(step_status(runtime, step), step.case_id)
+def _out(runtime: Runtime, viewer: Actor, step: Step) -> StepActionOut:
+    return StepActionOut.of(step_status(runtime, step, viewer=viewer), step.case_id)
 
 
 @router.get("/steps/{step_id}", response_model=StepDetailOut, responses=problems(403, 404), summary="A step's record")
@@ -49,14 +62,14 @@ def get_step(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step
 def claim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """Take a ready step from the department's worklist."""
     check_step_scope(session, actor=actor, step_id=step_id)
-    return _out(runtime, claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
+    return _out(runtime, actor, claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
 
 
 @router.post("/steps/{step_id}/start", response_model=StepActionOut, responses=CONFLICT, summary="Start a claimed step")
 def start(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """Begin working on a claimed step."""
     check_step_scope(session, actor=actor, step_id=step_id)
-    return _out(runtime, start_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
+    return _out(runtime, actor, start_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
 
 
 @router.post("/steps/{step_id}/complete", response_model=StepActionOut, responses=CONFLICT, summary="Complete a step")
@@ -65,7 +78,7 @@ def complete(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step
     check_step_scope(session, actor=actor, step_id=step_id)
     step = complete_step(session, runtime, step_id=step_id, actor=actor, outputs=body.outputs,
                          expected_version=body.version)
-    return _out(runtime, step)
+    return _out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/reject", response_model=StepActionOut, responses=CONFLICT, summary="Reject a step")
@@ -73,7 +86,7 @@ def reject(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_i
     """不予许可, with the reason the applicant will read."""
     check_step_scope(session, actor=actor, step_id=step_id)
     step = reject_step(session, runtime, step_id=step_id, actor=actor, reason=body.reason, expected_version=body.version)
-    return _out(runtime, step)
+    return _out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/request-supplement", response_model=StepActionOut, responses=CONFLICT,
@@ -85,4 +98,43 @@ def ask_for_supplement(
     check_step_scope(session, actor=actor, step_id=step_id)
     step = request_supplement(session, runtime, step_id=step_id, actor=actor, materials=body.materials, note=body.note,
                               expected_version=body.version)
-    return _out(runtime, step)
+    return _out(runtime, actor, step)
+
+
+HANDOVER: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The caller's role may not do this (unclaim: the assignee or a supervisor; reassign: a "
+                         "supervisor or an admin)"},
+    404: {"description": "No such step for this caller (unknown, or outside the caller's region or department)"},
+    409: {"description": "Stale version, the step is not claimed, or (unclaim) it is claimed by another officer"},
+    422: {"description": "Invalid body; for reassign, ``to`` is not an active officer of the step's department in "
+                         "the case's region"},
+}
+"""The answers of the hand-over routes, described for them."""
+
+
+class ReassignIn(VersionIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"version": 4, "to": "5c1d8e0b7a6f4e3d2c1b0a9f8e7d6c5b"}]})
+
+    to: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$"),
+                  Field(description="The officer's actor id (as the step's ``assigned_to`` shows it)")]
+
+
+@router.post("/steps/{step_id}/unclaim", response_model=StepActionOut, responses=HANDOVER,
+             summary="Hand a claimed step back to the worklist")
+def unclaim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
+    """The assignee hands the step back, or a supervisor of the region (or an admin) takes it off the
+    assignee; it is ready to claim again. The audit chain records who did it and from whom."""
+    check_step_scope(session, actor=actor, step_id=step_id)
+    return _out(runtime, actor, unclaim_step(session, runtime, step_id=step_id, actor=actor,
+                                             expected_version=body.version))
+
+
+@router.post("/steps/{step_id}/reassign", response_model=StepActionOut, responses=HANDOVER,
+             summary="Give a claimed step to another officer")
+def reassign(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: ReassignIn) -> StepActionOut:
+    """A supervisor of the region (or an admin) gives the claimed step to another officer of its
+    department; the state stays. The audit chain records who reassigned, from whom and to whom."""
+    check_step_scope(session, actor=actor, step_id=step_id)
+    return _out(runtime, actor, reassign_step(session, runtime, step_id=step_id, actor=actor, to=body.to,
+                                              expected_version=body.version))

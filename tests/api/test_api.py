@@ -389,13 +389,16 @@ def test_malformed_bodies_never_cause_a_500(api: Api) -> None:
         check(api.get(path, "admin"))
 
 
-def test_the_applicant_sees_each_finished_steps_result_and_certificate_numbers(api: Api) -> None:
+def test_the_applicant_sees_each_finished_steps_result_and_their_own_certificate_number(api: Api) -> None:
     case = api.case()
     step = api.advance(api.step(case.id), "in_progress")
     done = api.post(f"/steps/{step.id}/complete", "officer",
                     {"version": step.version, "outputs": {"number": "J430102-2026-000123"}})
     assert done.status_code == 200, done.text
     steps = {s["step_key"]: s for s in api.get(f"/cases/{case.id}", "applicant_own").json()["steps"]}
-    # one marriage certificate per spouse, both numbers shown with the result document's name
-    assert steps["marriage_registration"]["result"] == "结婚证 J430102-2026-000123-1 J430102-2026-000123-2"
+    # one marriage certificate per spouse: the applicant reads the result and the number of their own
+    # (the spouse's certificate is another person's licence, issue 7); the window sees both
+    assert steps["marriage_registration"]["result"] == "结婚证 J430102-2026-000123-1"
     assert steps["marital_status_change"]["result"] == ""
+    window = {s["step_key"]: s for s in api.get(f"/cases/{case.id}", "clerk").json()["steps"]}
+    assert window["marriage_registration"]["result"] == "结婚证 J430102-2026-000123-1 J430102-2026-000123-2"

@@ -61,6 +61,20 @@ def _step_detail(api: Api) -> Call:
     return "GET", f"/steps/{api.step(api.case().id).id}", None, None
 
 
+def _colleague(api: Api, label: str = "colleague") -> str:
+    """Another officer of department 11 in 430102, as caller ``label``; returns their actor id."""
+    with api.session() as session:
+        api.tokens[label] = issue_token(session, role="officer", department="11", region="430102", label=label,
+                                        now=api.clock.now())
+        api.actor_ids[label] = session.scalars(select(ApiToken.id).where(ApiToken.label == label)).one()
+    return api.actor_ids[label]
+
+
+def _reassign(api: Api) -> Call:
+    step = api.advance(api.step(api.case().id), "in_progress")
+    return "POST", f"/steps/{step.id}/reassign", {"version": step.version, "to": _colleague(api)}, step.id
+
+
 def _fixed(method: str, url: str, body: Any = None) -> Callable[[Api], Call]:
     return lambda api: (method, url, body, None)
 
@@ -79,22 +93,27 @@ MATRIX = [
     Row("GET /bundles/{id}", _fixed("GET", "/bundles/marriage"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("POST /prefill", _fixed("POST", "/prefill", prefill_body()), (401, 200, 403, 200, 200, 403, 403, 403, 200)),
     Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 403, 403, 403, 403, 201)),
-    Row("GET /cases/{id}", _case, (401, 200, 404, 200, 403, 200, 403, 200, 200)),
-    Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 403, 403, 403, 403, 403)),
-    Row("POST /cases/{id}/withdraw", _withdraw, (401, 200, 404, 200, 403, 403, 403, 403, 200)),
+    # Outside one's scope (another applicant, region or department) a case is a 404, as if it did not exist.
+    Row("GET /cases/{id}", _case, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 404, 403, 404, 403, 403)),
+    Row("POST /cases/{id}/withdraw", _withdraw, (401, 200, 404, 200, 404, 403, 404, 403, 200)),
     Row("GET /departments/{code}/steps", _fixed("GET", "/departments/11/steps"),
         (401, 403, 403, 403, 403, 200, 403, 200, 200)),
-    Row("GET /steps/{id}", _step_detail, (401, 200, 404, 200, 403, 200, 403, 200, 200)),
-    Row("POST /steps/{id}/claim", _on_step(None, "claim", version), (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+    Row("GET /steps/{id}", _step_detail, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("POST /steps/{id}/claim", _on_step(None, "claim", version), (401, 403, 404, 403, 404, 200, 404, 403, 403)),
+    # Steps claimed by ``officer`` (api.advance): only the assignee works them.
     Row("POST /steps/{id}/start", _on_step("assigned", "start", version),
-        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+        (401, 403, 404, 403, 404, 200, 404, 403, 403)),
     Row("POST /steps/{id}/complete", _on_step("in_progress", "complete", lambda s: {"version": s.version, "outputs": {}}),
-        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+        (401, 403, 404, 403, 404, 200, 404, 403, 403)),
     Row("POST /steps/{id}/reject", _on_step("in_progress", "reject", lambda s: {"version": s.version, "reason": "不符"}),
-        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+        (401, 403, 404, 403, 404, 200, 404, 403, 403)),
     Row("POST /steps/{id}/request-supplement",
         _on_step("in_progress", "request-supplement", lambda s: {"version": s.version, "materials": ["照片"]}),
-        (401, 403, 404, 403, 403, 200, 403, 403, 403)),
+        (401, 403, 404, 403, 404, 200, 404, 403, 403)),
+    Row("POST /steps/{id}/unclaim", _on_step("assigned", "unclaim", version),
+        (401, 403, 404, 403, 404, 200, 404, 200, 200)),
+    Row("POST /steps/{id}/reassign", _reassign, (401, 403, 404, 403, 404, 403, 404, 200, 200)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
 ]
@@ -115,7 +134,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 144
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 162
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
@@ -134,13 +153,13 @@ def test_authorization_matrix(api: Api, row: Row, who: str, expected: int) -> No
 def test_scoping_beyond_the_matrix(api: Api) -> None:
     case = api.case()
     step = api.step(case.id)
-    # the right department in another city may neither read nor act
-    assert problem(api.get(f"/steps/{step.id}", "officer_far"), 403)
-    assert problem(api.post(f"/steps/{step.id}/claim", "officer_far", {"version": step.version}), 403)
-    assert problem(api.get(f"/cases/{case.id}", "supervisor_other"), 403)
+    # the right department in another city may neither read nor act: for them the step does not exist
+    assert problem(api.get(f"/steps/{step.id}", "officer_far"), 404)
+    assert problem(api.post(f"/steps/{step.id}/claim", "officer_far", {"version": step.version}), 404)
+    assert problem(api.get(f"/cases/{case.id}", "supervisor_other"), 404)
     # an officer whose department has a step sees the case, not another department's step
     assert api.get(f"/cases/{case.id}", "officer_09").status_code == 200
-    assert problem(api.get(f"/steps/{step.id}", "officer_09"), 403)
+    assert problem(api.get(f"/steps/{step.id}", "officer_09"), 404)
     # a clerk may apply within the region, not outside it
     assert api.post("/cases", "clerk_other", case_body(region="430203")).status_code == 201
     assert problem(api.post("/cases", "clerk", case_body(region="430200")), 403)["field"] == "region"
@@ -150,7 +169,47 @@ def test_scoping_beyond_the_matrix(api: Api) -> None:
     skipped = api.case(register_birth_plan=False)
     api.tokens["officer_23"] = _token(api, "officer", "23")
     assert api.get(f"/cases/{case.id}", "officer_23").status_code == 200
-    assert problem(api.get(f"/cases/{skipped.id}", "officer_23"), 403)
+    assert problem(api.get(f"/cases/{skipped.id}", "officer_23"), 404)
+
+
+def test_out_of_scope_answers_exactly_as_a_missing_case(api: Api) -> None:
+    """Issue 7: a 403 used to name the receipt number of a case outside the caller's scope."""
+    case = api.case()
+    step = api.step(case.id)
+    missing_case, missing_step = "0" * 32, "f" * 32
+    for who in ("clerk_other", "officer_other", "officer_far", "supervisor_other", "applicant_other"):
+        outside = api.get(f"/cases/{case.id}", who)
+        nowhere = api.get(f"/cases/{missing_case}", who)
+        assert outside.status_code == nowhere.status_code == 404, who
+        assert outside.text.replace(case.id, "X") == nowhere.text.replace(missing_case, "X"), who
+        assert case.receipt_no not in outside.text and "430102" not in outside.text
+        for url in ("/steps/{}", "/steps/{}/claim"):
+            method = api.get if url == "/steps/{}" else lambda u, w: api.post(u, w, {"version": step.version})
+            hidden, absent = method(url.format(step.id), who), method(url.format(missing_step), who)
+            assert hidden.status_code == absent.status_code == 404, (who, url)
+            assert hidden.text.replace(step.id, "X") == absent.text.replace(missing_step, "X"), (who, url)
+    # the same for a stale version: the version is not even looked at outside one's scope
+    stale = api.post(f"/steps/{step.id}/claim", "officer_far", {"version": step.version + 7})
+    assert problem(stale, 404)["field"] == "step_id"
+
+
+def test_only_the_assignee_works_a_claimed_step_and_a_supervisor_reassigns_it(api: Api) -> None:
+    step = api.advance(api.step(api.case().id), "in_progress")  # claimed by ``officer``
+    colleague = _colleague(api)
+    refused = problem(api.post(f"/steps/{step.id}/complete", "colleague", {"version": step.version, "outputs": {}}),
+                      409)
+    assert refused["type"] == "/problems/claimed_by_another" and api.actor_ids["officer"] not in str(refused)
+    assert problem(api.post(f"/steps/{step.id}/unclaim", "colleague", {"version": step.version}), 409)
+    assert problem(api.post(f"/steps/{step.id}/reassign", "officer", {"version": step.version, "to": colleague}), 403)
+    assert problem(api.post(f"/steps/{step.id}/reassign", "supervisor", {"version": step.version, "to": "nobody"}),
+                   422)["field"] == "to"
+    moved = api.post(f"/steps/{step.id}/reassign", "supervisor", {"version": step.version, "to": colleague})
+    assert moved.status_code == 200 and moved.json()["state"] == "in_progress"
+    detail = api.get(f"/steps/{step.id}", "officer").json()
+    assert detail["assigned_to"] == colleague
+    assert problem(api.post(f"/steps/{step.id}/complete", "officer", {"version": moved.json()["version"]}), 409)
+    done = api.post(f"/steps/{step.id}/complete", "colleague", {"version": moved.json()["version"], "outputs": {}})
+    assert done.status_code == 200, done.text
 
 
 def _token(api: Api, role: str, department: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api import pages
-from engine.db.models import Case, Step
+from engine.db.models import ApiToken, Case, Step
 from engine.demo import load_demo_data, seed_licences, synthetic_person
 from engine.intake import Applicant, accept_case
 from engine.supervision import issue_cards
@@ -28,7 +28,7 @@ from engine.tokens import issue_token
 from engine.validators import mask_id_number
 from engine.work import claim_step, withdraw_case
 from tests.api.conftest import Api
-from tests.engine.people import BRIDE, CLERK, GROOM, marriage_answers, officer, post_death_answers
+from tests.engine.people import BRIDE, CLERK, GROOM, marriage_answers, post_death_answers
 
 WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
        "supervisor", "admin"]
@@ -139,6 +139,14 @@ def _withdraw(api: Api) -> Call:
     return "POST", f"/ui/cases/{case.id}/withdraw", {"reason": "不再需要"}, api.step(case.id).id
 
 
+def _reassign(api: Api) -> Call:
+    step = api.advance(api.step(api.case().id), "in_progress")
+    with api.session() as session:
+        issue_token(session, role="officer", department="11", region="430102", label="colleague", now=api.clock.now())
+        colleague = session.scalars(select(ApiToken.id).where(ApiToken.label == "colleague")).one()
+    return "POST", f"/ui/steps/{step.id}/reassign", {"version": str(step.version), "to": colleague}, step.id
+
+
 def _login(api: Api) -> Call:
     return "POST", "/ui/login", {}, None  # the token is the caller's own (see the test)
 
@@ -163,26 +171,31 @@ PAGES = [
     Row("POST /ui/intake/{bundle_id}", _fixed("POST", "/ui/intake/marriage", intake_form()),
         (303, 303, 303, 303, 303, 403, 403, 403, 303)),
     Row("GET /ui/cases", _fixed("GET", "/ui/cases"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
-    Row("GET /ui/cases/{case_id}", _case_page(), (303, 200, 404, 200, 403, 200, 403, 200, 200)),
-    Row("GET /ui/cases/{case_id}/receipt", _case_page("/receipt"), (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+    # Outside one's scope a case or step is a 404; officers work from their step, not the case's documents.
+    Row("GET /ui/cases/{case_id}", _case_page(), (303, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("GET /ui/cases/{case_id}/receipt", _case_page("/receipt"), (303, 200, 404, 200, 404, 403, 404, 200, 200)),
     Row("GET /ui/cases/{case_id}/notices/missing-materials", _case_page("/notices/missing-materials",
-        state="supplement_requested"), (303, 200, 404, 200, 403, 200, 403, 200, 200)),
+        state="supplement_requested"), (303, 200, 404, 200, 404, 403, 404, 200, 200)),
     Row("GET /ui/cases/{case_id}/notices/completion", _case_page("/notices/completion", withdrawn=True),
-        (303, 200, 404, 200, 403, 200, 403, 200, 200)),
-    Row("POST /ui/cases/{case_id}/supplements", _supplements, (303, 303, 404, 303, 403, 403, 403, 403, 403)),
-    Row("POST /ui/cases/{case_id}/withdraw", _withdraw, (303, 303, 404, 303, 403, 403, 403, 403, 303)),
+        (303, 200, 404, 200, 404, 403, 404, 200, 200)),
+    Row("POST /ui/cases/{case_id}/supplements", _supplements, (303, 303, 404, 303, 404, 403, 404, 403, 403)),
+    Row("POST /ui/cases/{case_id}/withdraw", _withdraw, (303, 303, 404, 303, 404, 403, 404, 403, 303)),
     Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
-    Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 403, 200, 403, 200, 200)),
-    Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+    Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 404, 303, 404, 403, 403)),
+    # Steps claimed by ``officer`` (api.advance): only the assignee works them; supervisors hand them over.
     Row("POST /ui/steps/{step_id}/start", _act("assigned", "start", nothing),
-        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+        (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/complete", _act("in_progress", "complete", lambda s: {"result": "结婚证"}),
-        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+        (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/reject", _act("in_progress", "reject", lambda s: {"reason": "不符合条件"}),
-        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+        (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/request-supplement",
         _act("in_progress", "request-supplement", lambda s: {"materials": "合影照片\n户口簿", "note": ""}),
-        (303, 403, 404, 403, 403, 303, 403, 403, 403)),
+        (303, 403, 404, 403, 404, 303, 404, 403, 403)),
+    Row("POST /ui/steps/{step_id}/unclaim", _act("assigned", "unclaim", nothing),
+        (303, 403, 404, 403, 404, 303, 404, 303, 303)),
+    Row("POST /ui/steps/{step_id}/reassign", _reassign, (303, 403, 404, 403, 404, 403, 404, 303, 303)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /ui/{rest}", _fixed("GET", "/ui/no/such/page"), (404, 404, 404, 404, 404, 404, 404, 404, 404)),
 ]
@@ -389,8 +402,8 @@ def test_a_stale_version_reloads_the_step_with_a_clear_message(api: Api) -> None
     page = get(api, f"/ui/steps/{step.id}", "officer")
     version = re.search(r'name="version" value="(\d+)"', page.text)
     assert version and int(version[1]) == step.version
-    with api.session() as session:  # a colleague claims it meanwhile
-        claim_step(session, api.runtime, step_id=step.id, actor=officer("11"), expected_version=step.version)
+    with api.session() as session:  # the same officer claims it meanwhile, in another tab
+        claim_step(session, api.runtime, step_id=step.id, actor=api.officer_for("11"), expected_version=step.version)
     response = post(api, f"/ui/steps/{step.id}/claim", "officer", {"version": version[1]})
     assert response.status_code == 409
     assert "已被他人修改，已为您重新加载" in response.text and "已分派" in response.text

@@ -35,7 +35,7 @@ from engine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import BUNDLES_DIR, BundleRegistry, load_catalog
 from engine.spec.models import BundleSpec, Names, StepSpec, TimeLimit
-from engine.states import Actor, CaseState, Role, StepState
+from engine.states import CaseState, StepState
 from engine.work import claim_step, complete_step
 from tests.conftest import BACKENDS, Database
 from tests.engine.people import CLERK, GROOM, officer
@@ -239,8 +239,10 @@ def test_two_officers_completing_the_same_step_exactly_one_wins(db: Database) ->
             versions[case.id] = claim_step(session, runtime, step_id=step_id, actor=officer(department)).version
 
     def complete(case: RaceCase, who: str) -> Work:
+        # The assignee completing from two desks (two tabs) at once: only the assignee may complete a
+        # claimed step at all (a colleague is refused outright, see tests/engine/test_claims.py).
         step_id, department = case.steps["a"]
-        actor = Actor(id=f"officer-{department}-{who}", role=Role.OFFICER, department=department, region="430102")
+        actor = officer(department)
 
         def work(session: Session, go: Callable[[], object]) -> object:
             open_case(session, case.id)
