@@ -167,10 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             prefect_url=os.environ.get("PREFECT_API_URL"),
         )
         if not args.no_demo:
-            tokens = load_demo(served)
-            print("onevisit: demo tokens (shown once; log in at /ui/login or send as 'Authorization: Bearer …'):")
-            for who, token in tokens.items():
-                print(f"  {who:22s} {token}")
+            _show_demo_tokens(load_demo(served), settings.data_path(url))
         say(f"onevisit: serving on http://{args.host}:{args.port}/ui/  (API docs: /docs; readiness: /readyz)")
         uvicorn.run(served.app, host=args.host, port=args.port, log_level="warning", log_config=None)
     except KeyboardInterrupt:  # Ctrl-C before uvicorn ran, or re-raised by uvicorn after its clean shutdown
@@ -181,17 +178,66 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token(args: argparse.Namespace) -> int:
-    from engine.clock import SystemClock
-    from engine.tokens import issue_token
+def _show_demo_tokens(tokens: dict[str, str], data_dir: Path) -> None:
+    """Demo tokens go to a file only the owner can read, and to the screen only when a person is
+    watching it (a terminal): never into a service's log."""
+    from engine.settings import get_settings
 
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-tokens.txt"
+    lines = [f"{who:22s} {token}" for who, token in tokens.items()]
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    days = get_settings().demo_token_days
+    print(f"onevisit: demo tokens (valid {days} days; earlier demo tokens revoked) are in {path}")
+    if sys.stdout.isatty():
+        print("onevisit: log in at /ui/login or send as 'Authorization: Bearer …':")
+        for line in lines:
+            print(f"  {line}")
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    from engine.clock import SystemClock
+    from engine.tokens import issue_token, parse_expiry
+
+    now = SystemClock().now()
+    expires_at = parse_expiry(args.expires, now=now)
     _, sessions = _database(args)
     with sessions() as session:
         token = issue_token(session, role=args.role, department=args.department, region=args.region,
                             subject=args.subject, label=args.label or f"cli {args.role}",
-                            now=SystemClock().now())
+                            now=now, expires_at=expires_at)
     print(token)
     return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from engine.clock import SystemClock
+    from engine.tokens import list_tokens
+
+    _, sessions = _database(args)
+    with sessions() as session:
+        rows = list_tokens(session, now=SystemClock().now(), include_ended=args.all)
+    print(f"{'id':32s}  {'role':10s}  {'status':7s}  {'expires':16s}  label / scope")
+    for row in rows:
+        expires = f"{row.expires_at:%Y-%m-%d %H:%M}" if row.expires_at else "never"
+        print(f"{row.id:32s}  {row.role:10s}  {row.status:7s}  {expires:16s}  {row.label}  {row.scope}".rstrip())
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from engine.clock import SystemClock
+    from engine.tokens import revoke_token
+
+    _, sessions = _database(args)
+    with sessions() as session:
+        revoke_token(session, token_id=args.id, now=SystemClock().now())
+    print(f"revoked {args.id}")
+    return 0
+
+
+ROLES = ("applicant", "clerk", "officer", "supervisor", "admin")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,19 +287,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-flows", action="store_true", help="do not run the Prefect flows in the background")
     serve.set_defaults(func=cmd_serve)
 
-    token = sub.add_parser("token", help="issue a bearer token (printed once; stored hashed)")
-    token.add_argument("role", choices=["applicant", "clerk", "officer", "supervisor", "admin"])
-    token.add_argument("--department", help="officers: two-digit department code")
-    token.add_argument("--region", help="clerks, officers, supervisors: GB/T 2260 region code")
-    token.add_argument("--subject", help="applicants: ID number or unified social credit code")
-    token.add_argument("--label", help="who the token is for (recorded as the actor id)")
-    token.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
-    token.set_defaults(func=cmd_token)
+    tokens = sub.add_parser("token", help="bearer tokens: issue (printed once; stored hashed), list, revoke")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    issue = token_actions.add_parser("issue", help="issue a token (also: onevisit token ROLE …)")
+    issue.add_argument("role", choices=ROLES)
+    issue.add_argument("--department", help="officers: two-digit department code")
+    issue.add_argument("--region", help="clerks, officers, supervisors: GB/T 2260 region code")
+    issue.add_argument("--subject", help="applicants: ID number or unified social credit code")
+    issue.add_argument("--label", help="who the token is for (shown in token list; the audit log records the token id)")
+    issue.add_argument("--expires", default="90d",
+                       help="lifetime (30d, 12h, 2w), an ISO date or date-time, or 'never' (default 90d)")
+    issue.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    issue.set_defaults(func=cmd_token_issue)
+    listing = token_actions.add_parser("list", help="valid tokens (never their text): id, role, expiry, label, scope")
+    listing.add_argument("--all", action="store_true", help="include expired and revoked tokens")
+    listing.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    listing.set_defaults(func=cmd_token_list)
+    revoke = token_actions.add_parser("revoke", help="revoke a token by its id (see token list)")
+    revoke.add_argument("id", help="the token's id")
+    revoke.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    revoke.set_defaults(func=cmd_token_revoke)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``onevisit`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["token"] and argv[1:2] and argv[1] in ROLES:
+        argv.insert(1, "issue")  # the short form: onevisit token ROLE …
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -29,7 +29,6 @@ from engine.demo import demo_clock, load_demo_data, run_demo, seed_licences, syn
 from engine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.states import Actor, Role
-from engine.tokens import issue_token
 
 log = logging.getLogger("onevisit.server")
 
@@ -90,21 +89,25 @@ def _open_cases(session: Session, runtime: Runtime) -> None:
                     idempotency_key=f"demo-open-{bundle_id}")
 
 
+DEMO_SCOPES: dict[str, dict[str, str]] = {
+    "clerk (430102)": {"role": "clerk", "region": "430102"},
+    "applicant 测试甲": {"role": "applicant", "subject": synthetic_person(1)},
+    "supervisor (430100)": {"role": "supervisor", "region": "430100"},
+    "admin": {"role": "admin"},
+    **{f"officer dept {d}": {"role": "officer", "department": d, "region": "430100"} for d in DEMO_DEPARTMENTS},
+}
+
+
 def demo_tokens(session: Session, runtime: Runtime) -> dict[str, str]:
-    now = runtime.clock.now()
-    tokens = {
-        "clerk (430102)": issue_token(session, role="clerk", region="430102", label="demo clerk", now=now),
-        "applicant 测试甲": issue_token(session, role="applicant", subject=synthetic_person(1), label="demo applicant",
-                                       now=now),
-        "supervisor (430100)": issue_token(session, role="supervisor", region="430100", label="demo supervisor",
-                                           now=now),
-        "admin": issue_token(session, role="admin", label="demo admin", now=now),
-    }
-    for department in DEMO_DEPARTMENTS:
-        tokens[f"officer dept {department}"] = issue_token(
-            session, role="officer", department=department, region="430100", label=f"demo officer {department}",
-            now=now)
-    return tokens
+    """A fresh demo token per role; the previous demo set is revoked, and these expire after
+    ``ONEVISIT_DEMO_TOKEN_DAYS`` (so restarts never pile up valid admin tokens)."""
+    from datetime import timedelta
+
+    from engine.settings import get_settings
+    from engine.tokens import reissue_demo_tokens
+
+    return reissue_demo_tokens(session, scopes=DEMO_SCOPES, now=runtime.clock.now(),
+                               valid_for=timedelta(days=get_settings().demo_token_days))
 
 
 def start_background(
