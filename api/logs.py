@@ -9,6 +9,7 @@ send their events to the same handler instead of to handlers of their own.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Literal
 
@@ -19,9 +20,41 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi")
 
 
+# Defence in depth: the code logs no personal data (SQL parameters are hidden, messages name
+# ids, not people), but a library's message or an exception text might still quote one.
+PERSONAL = re.compile(
+    r"(?<![0-9A-Za-z])(?:[1-9][0-9]{5}(?:19|20)[0-9]{9}[0-9Xx]"  # GB 11643 resident ID
+    r"|[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Za-z])"  # GB 32100 credit code
+)
+BEARER = re.compile(r"(?i)(bearer\s+|token[=:]\s*)[A-Za-z0-9_\-.~+/]{16,}")
+
+
+def mask_personal(text: str) -> str:
+    """``text`` with ID numbers and credit codes cut to their region prefix and bearer tokens removed."""
+    text = PERSONAL.sub(lambda m: m.group(0)[:6] + "*" * (len(m.group(0)) - 6), text)
+    return BEARER.sub(lambda m: m.group(1) + "[token]", text)
+
+
+class PersonalDataFilter(logging.Filter):
+    """Masks identifiers and tokens in every event a handler writes (message and traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_personal(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            # Formatters (stdlib and JSON) fall back to exc_text when exc_info is gone.
+            record.exc_text, record.exc_info = mask_personal(record.exc_text), None
+        return True
+
+
 def log_handler(log_format: Literal["text", "json"]) -> logging.Handler:
-    """A stderr handler writing ``log_format``."""
+    """A stderr handler writing ``log_format``, with personal data masked."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(PersonalDataFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter(
             "{asctime}{levelname}{name}{message}", style="{",

@@ -101,15 +101,14 @@ def ask_for_supplement(
     return _out(runtime, actor, step)
 
 
-HANDOVER: dict[int | str, dict[str, Any]] = {
-    403: {"description": "The caller's role may not do this (unclaim: the assignee or a supervisor; reassign: a "
-                         "supervisor or an admin)"},
-    404: {"description": "No such step for this caller (unknown, or outside the caller's region or department)"},
-    409: {"description": "Stale version, the step is not claimed, or (unclaim) it is claimed by another officer"},
-    422: {"description": "Invalid body; for reassign, ``to`` is not an active officer of the step's department in "
-                         "the case's region"},
-}
-"""The answers of the hand-over routes, described for them."""
+HANDOVER = {status: {**answer, "description": description} for (status, answer), description in zip(
+    problems(403, 404, 409, 422).items(), (
+        "The caller's role may not do this (unclaim: the assignee or a supervisor; reassign: a supervisor or an admin)",
+        "No such step for this caller (unknown, or outside the caller's region or department)",
+        "Stale version, the step is not claimed, or (unclaim) it is claimed by another officer",
+        "Invalid body; for reassign, ``to`` is not an active officer of the step's department in the case's region",
+    ), strict=True)}
+"""The answers of the hand-over routes (problem+json), described for them."""
 
 
 class ReassignIn(VersionIn):
