@@ -116,6 +116,10 @@ MATRIX = [
     Row("POST /steps/{id}/reassign", _reassign, (401, 403, 404, 403, 404, 403, 404, 200, 200)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
+    # Probes for the process supervisor and the monitoring: public, no case data.
+    Row("GET /healthz", _fixed("GET", "/healthz"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("GET /readyz", _fixed("GET", "/readyz"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("GET /metrics", _fixed("GET", "/metrics"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
 ]
 CELLS = [
     pytest.param(row, who, status, id=f"{row.endpoint}-{who}")
@@ -134,7 +138,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 162
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 189
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
