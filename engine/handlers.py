@@ -1,8 +1,10 @@
 """Automated-step handlers: an injectable registry, as Open Forms registers its plugins.
 
-An automated step names a handler. The dispatch flow runs it outside any request, with
-retries; the step's id is its idempotency key, and the step only completes once because
-completion and the outbox acknowledgement commit in one transaction.
+An automated step names a handler. The dispatch flow runs it outside any request and outside
+the case lock; the engine completes the step once (completion and the outbox acknowledgement
+commit together, under the lock, after a version check). A handler may nevertheless be called
+again for the same message — after a crash, or when a worker stopped while holding it — so a
+handler that changes anything outside must pass ``ctx.idempotency_key`` to that system.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class StepRefused(Exception):
 
 @dataclass(frozen=True)
 class HandlerContext:
-    """What a handler may look at. ``session`` is for reads; state changes are the engine's."""
+    """What a handler may look at. ``session`` is for reads (its transaction is ended when the
+    handler returns; no lock is held meanwhile); state changes are the engine's."""
 
     session: Session
     case_id: str
@@ -41,6 +44,13 @@ class HandlerContext:
     element: Mapping[str, Any]
     fields: tuple[str, ...]
     today: date
+    message_id: int
+    """The outbox message being performed: the same on every attempt."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key an adapter sends to a department system, so a repeated call changes nothing twice."""
+        return f"onevisit-outbox-{self.message_id}"
 
 
 Handler = Callable[[HandlerContext], dict[str, Any]]

@@ -192,8 +192,14 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     available_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed attempts so far (a handler error, or a worker that stopped holding the claim)."""
     last_error: Mapped[str] = mapped_column(Text, default="")
     processed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    """The dispatcher running the message now; with ``claimed_until``, a lease (see engine/dispatch.py)."""
+    claimed_until: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
+    """Set when the last allowed attempt failed: a dead letter, retried only by a person."""
 
 
 class ReceiptCounter(Base):

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.db.models import Case
+from engine.errors import DomainError
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 WRITE_LOCK = "onevisit_sqlite_write_lock"
@@ -110,6 +111,31 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to ``revision`` (Alembic), holding SQLite's write lock throughout."""
     command.upgrade(alembic_config(engine.execution_options(**{WRITE_LOCK: True})), revision)
+
+
+class SchemaOutOfDate(DomainError):
+    """The database's schema is not the one this code expects (only ``onevisit db upgrade`` migrates)."""
+
+    code = "schema_out_of_date"
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not at this code's head revision.
+
+    Workers and API replicas never migrate: several of them start at once, and a migration
+    is an operator's decision (``onevisit db upgrade``), taken once, before they start.
+    """
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        where = engine.url.render_as_string(hide_password=True)
+        found = f"at revision {current}" if current else "empty (no onevisit schema)"
+        raise SchemaOutOfDate(f"database {where} is {found}, this onevisit needs revision {head}: "
+                              "run `onevisit db upgrade` first")
 
 
 def lock_case(session: Session, case_id: str) -> Case | None:
