@@ -2,8 +2,9 @@
 
 Each pass releases timer steps whose minimum wait has passed (publicity periods, document
 sale, bid windows), resolves the cards of work that has since been closed, and issues yellow
-and red cards (电子监察) for overdue steps and cases. Every task may be re-run after a crash:
-a card is never issued twice and a timer never released twice.
+and red cards (电子监察) for overdue steps and cases. Every part may be re-run after a crash:
+a card is never issued twice and a timer never released twice. Task retries are off: the next
+scheduled pass is the retry.
 """
 
 from __future__ import annotations
@@ -16,6 +17,22 @@ from engine.supervision import card_counts, issue_cards as issue_due_cards, reso
 from engine.work import release_due_timers
 from flows.context import FlowContext, flow_context
 
+SWEEP_FLOW = "deadline-sweep"
+
+
+def release_timers_now(context: FlowContext) -> list[str]:
+    """Complete the timer steps whose minimum wait has passed; their step ids."""
+    with context.sessions() as session:
+        return release_due_timers(session, context.runtime)
+
+
+def issue_cards_now(context: FlowContext, *, red_after_working_days: int = 5) -> dict[str, int]:
+    """Resolve the cards of closed work, then issue the yellow and red cards now due; the counts."""
+    with context.sessions() as session:
+        resolved = resolve_cards(session, context.runtime)
+        counts = card_counts(issue_due_cards(session, context.runtime, red_after_working_days=red_after_working_days))
+    return {"yellow_cards": counts["yellow"], "red_cards": counts["red"], "cards_resolved": resolved}
+
 
 def seal_audit_now(context: FlowContext) -> int:
     """Seal the audit chain heads that grew since the last seal (only with ONEVISIT_AUDIT_KEY set);
@@ -25,24 +42,27 @@ def seal_audit_now(context: FlowContext) -> int:
     return seal.entries if seal is not None else 0
 
 
-@task(name="release-due-timers", retries=2, retry_delay_seconds=10)
+def sweep_once(context: FlowContext, *, red_after_working_days: int = 5) -> dict[str, int]:
+    """One pass without Prefect (``onevisit sweep``): what it released, issued and resolved."""
+    released = release_timers_now(context)
+    counts = {"timers_released": len(released),
+              **issue_cards_now(context, red_after_working_days=red_after_working_days)}
+    seal_audit_now(context)  # last, so the seal covers what this pass appended
+    return counts
+
+
+@task(name="release-due-timers", retries=0)
 def release_timers() -> list[str]:
-    context = flow_context()
-    with context.sessions() as session:
-        return release_due_timers(session, context.runtime)
+    return release_timers_now(flow_context())
 
 
-@task(name="issue-cards", retries=2, retry_delay_seconds=10)
+@task(name="issue-cards", retries=0)
 def issue_cards(red_after_working_days: int = 5) -> dict[str, int]:
     """Resolve the cards of closed work, then issue the yellow and red cards now due; the counts."""
-    context = flow_context()
-    with context.sessions() as session:
-        resolved = resolve_cards(session, context.runtime)
-        counts = card_counts(issue_due_cards(session, context.runtime, red_after_working_days=red_after_working_days))
-    return {"yellow_cards": counts["yellow"], "red_cards": counts["red"], "cards_resolved": resolved}
+    return issue_cards_now(flow_context(), red_after_working_days=red_after_working_days)
 
 
-@flow(name="deadline-sweep")
+@flow(name=SWEEP_FLOW, retries=0)
 def deadline_sweep(red_after_working_days: int = 5) -> dict[str, int]:
     """One pass of the sweep; safe to run as often as wanted."""
     released = release_timers()

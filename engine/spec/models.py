@@ -53,6 +53,9 @@ class Department(Frozen):
     code: str = Field(pattern=r"^\d{2}$")
     name: Names
     level: RegionLevel = RegionLevel.COUNTY
+    concurrency: int | None = Field(default=None, ge=1)
+    """How many automated calls the department's systems take at once: the Prefect concurrency
+    limit on tag ``department:<code>`` (unset: the worker's default)."""
 
 
 class ItemType(StrEnum):
