@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -184,6 +185,7 @@ def main() -> None:
         left = cluster.close()
         if left:
             print(f"processes left behind: {left}", file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
