@@ -41,15 +41,15 @@ def cmd_bundles_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(args: argparse.Namespace) -> tuple[Engine, sessionmaker[Session]]:
+def _database(args: argparse.Namespace, *, migrate_schema: bool | None = None) -> tuple[Engine, sessionmaker[Session]]:
     from api.server import open_database
     from engine.settings import get_settings
 
-    return open_database(getattr(args, "db", None) or get_settings().db)
+    return open_database(getattr(args, "db", None) or get_settings().db, migrate_schema=migrate_schema)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    engine, _ = _database(args)
+    engine, _ = _database(args, migrate_schema=True)
     print(f"database at revision head: {engine.url.render_as_string(hide_password=True)}")
     return 0
 

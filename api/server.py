@@ -23,7 +23,7 @@ from api.app import create_app
 from api.background import Background, PartState, run_flows, supervise_prefect
 from api.observability import metrics_of
 from engine.db.models import Case
-from engine.db.session import make_engine, make_sessionmaker, migrate
+from engine.db.session import make_engine, make_sessionmaker, migrate, require_current_schema
 from engine.errors import DomainError
 from engine.demo import demo_clock, load_demo_data, run_demo, seed_licences, synthetic_person
 from engine.intake import Applicant, accept_case
@@ -42,18 +42,28 @@ class Served:
     runtime: Runtime
 
 
-def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    """An engine on ``url``, migrated to the latest revision; bad URLs are a DomainError."""
+def open_database(url: str, *, migrate_schema: bool | None = None) -> tuple[Engine, sessionmaker[Session]]:
+    """An engine on ``url`` whose schema is at this code's head; bad URLs are a DomainError.
+
+    ``migrate_schema`` None (the default) migrates an embedded SQLite database — one machine,
+    so the command that opens it may set it up — and only checks a shared (PostgreSQL) one:
+    replicas and workers never migrate, ``onevisit db upgrade`` does (True).
+    """
     try:
         engine = make_engine(url)
     except (ImportError, OSError) as exc:  # no driver for the URL's dialect; an unusable SQLite path
         raise DomainError(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
-    migrate(engine)
+    if migrate_schema is None:
+        migrate_schema = engine.dialect.name == "sqlite"
+    if migrate_schema:
+        migrate(engine)
+    else:
+        require_current_schema(engine)
     return engine, make_sessionmaker(engine)
 
 
 def build(db_url: str, *, runtime: Runtime | None = None) -> Served:
-    """Migrate the database, publish the bundles and build the app."""
+    """Open the database (see :func:`open_database`), publish the bundles and build the app."""
     _, sessions = open_database(db_url)
     runtime = runtime or Runtime.default()
     with sessions() as session:

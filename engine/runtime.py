@@ -11,6 +11,7 @@ from datetime import date
 from threading import Lock
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkingCalendar
@@ -87,7 +88,16 @@ def publish_bundles(session: Session, runtime: Runtime) -> list[BundleSpec]:
 
     A file whose content changed while keeping a published version number is refused: the
     running cases of that version would otherwise be interpreted with a different spec.
+    Replicas starting together may race to publish: the loser looks again and finds them.
     """
+    try:
+        return _publish(session, runtime)
+    except IntegrityError:
+        session.rollback()
+        return _publish(session, runtime)
+
+
+def _publish(session: Session, runtime: Runtime) -> list[BundleSpec]:
     published = {
         (row.bundle_id, row.version): row.spec_hash for row in session.scalars(select(BundleVersion))
     }

@@ -12,6 +12,7 @@ from api.background import PartState
 from api.deps import RuntimeDep, SessionDep
 from api.pages.common import PageActor, PageRoute, page, require
 from api.routes.health import background_of
+from engine.dispatch import outbox_health
 from engine.states import Role
 from engine.supervision import DepartmentLoad, list_cards, supervision_stats
 
@@ -98,6 +99,7 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
     region = None if actor.role is Role.ADMIN else actor.region
     stats = supervision_stats(session, region=region, today=runtime.today())
     cards = list_cards(session, region=region, open_only=True, limit=CARDS_SHOWN)
+    outbox = outbox_health(session, runtime, region=region)
     session.rollback()
     departments = runtime.registry.catalog.departments
     names = {code: d.name.zh for code, d in departments.items()}
@@ -108,5 +110,5 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
         "stats": stats, "cards": cards, "names": names, "steps": steps, "chart": bar_chart(stats.departments, names),
         "open_total": sum(d.open for d in stats.departments),
         "overdue_total": sum(d.overdue for d in stats.departments),
-        "background": _background_problems(request),
+        "background": _background_problems(request), "outbox": outbox,
     }, actor=actor)

@@ -17,7 +17,8 @@ import pytest
 from engine.demo import demo_clock, load_demo_data, run_demo, synthetic_company, synthetic_person
 from engine.identifiers import InvalidValue, validate_id_number
 from engine.runtime import Runtime
-from tests.api.conftest import Api, api, case_body  # noqa: F401 - the api fixture
+from tests.api.conftest import Api, case_body
+from tests.api.conftest import api as api  # noqa: F401 - the fixture, for this folder
 from tests.conftest import Database
 from tests.engine.people import BRIDE, CHILD, GROOM
 
