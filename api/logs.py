@@ -87,4 +87,5 @@ def configure_logging(log_format: Literal["text", "json"], *, level: int = loggi
         for old in list(foreign.handlers):
             foreign.removeHandler(old)
         foreign.propagate = True
+        foreign.setLevel(logging.NOTSET)  # a library may have set its own (uvicorn.Config does): the root decides
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # request latencies are in /metrics
