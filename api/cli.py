@@ -68,7 +68,7 @@ def cmd_db_grant_runtime(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from engine.audit import verify_audit
+    from engine.records.audit import verify_audit
     from engine.settings import get_settings
 
     key = get_settings().audit_key
@@ -91,8 +91,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_seal(args: argparse.Namespace) -> int:
-    from engine.audit_seal import SealPending, seal_audit_heads
-    from engine.clock import SystemClock
+    from engine.records.audit_seal import SealPending, seal_audit_heads
+    from engine.time.clock import SystemClock
     from engine.settings import get_settings
 
     key = get_settings().audit_key
@@ -113,7 +113,7 @@ def cmd_audit_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from engine.demo import demo_clock, run_demo
+    from api.demo import demo_clock, run_demo
     from engine.runtime import Runtime, publish_bundles
 
     _, sessions = _database(args)
@@ -199,8 +199,8 @@ def _show_demo_tokens(tokens: dict[str, str], data_dir: Path) -> None:
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
-    from engine.clock import SystemClock
-    from engine.tokens import issue_token, parse_expiry
+    from engine.time.clock import SystemClock
+    from engine.people.tokens import issue_token, parse_expiry
 
     now = SystemClock().now()
     expires_at = parse_expiry(args.expires, now=now)
@@ -214,8 +214,8 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    from engine.clock import SystemClock
-    from engine.tokens import list_tokens
+    from engine.time.clock import SystemClock
+    from engine.people.tokens import list_tokens
 
     _, sessions = _database(args)
     with sessions() as session:
@@ -228,8 +228,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from engine.clock import SystemClock
-    from engine.tokens import revoke_token
+    from engine.time.clock import SystemClock
+    from engine.people.tokens import revoke_token
 
     _, sessions = _database(args)
     with sessions() as session:

@@ -77,7 +77,7 @@ def _when(moment: Any) -> str:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from engine.dispatch import outbox_health, stuck_messages
+    from engine.machine.dispatch import outbox_health, stuck_messages
     from engine.runtime import Runtime
 
     _, sessions = _open(args)
@@ -98,7 +98,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    from engine.dispatch import retry_message
+    from engine.machine.dispatch import retry_message
     from engine.runtime import Runtime
 
     _, sessions = _open(args)

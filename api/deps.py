@@ -1,6 +1,6 @@
 """Named dependencies, in the FastAPI full-stack template's style: session, runtime, actor.
 
-``CurrentActor`` reads ``Authorization: Bearer <token>`` and asks :func:`engine.tokens.authenticate`
+``CurrentActor`` reads ``Authorization: Bearer <token>`` and asks :func:`engine.people.tokens.authenticate`
 (at the runtime clock's time); a missing, unknown, revoked or expired token is a 401 with
 ``WWW-Authenticate: Bearer``. The decision is made once per request, before the body is read, by
 :class:`api.limits.RequestLimits`, which leaves it on the request scope (:data:`AUTH_STATE`);
@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Forbidden
 from engine.runtime import Runtime
-from engine.states import Actor, Role
-from engine.tokens import authenticate
+from engine.machine.states import Actor, Role
+from engine.people.tokens import authenticate
 
-bearer = HTTPBearer(auto_error=False, description="A token issued by engine.tokens.issue_token (shown once, stored hashed).")
+bearer = HTTPBearer(auto_error=False, description="A token issued by engine.people.tokens.issue_token (shown once, stored hashed).")
 
 
 def get_db(request: Request) -> Iterator[Session]:

@@ -2,7 +2,7 @@
 
 Each app has its own registry (tests build many apps in one process). Gauges about the work
 (open and overdue steps, the outbox, dead letters) are read from the database on each scrape
-by :class:`EngineCollector`, through :func:`engine.monitoring.work_load`; latencies are
+by :class:`EngineCollector`, through :func:`engine.records.monitoring.work_load`; latencies are
 histograms filled as requests and flow passes happen.
 """
 
@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.monitoring import work_load
+from engine.records.monitoring import work_load
 from engine.runtime import Runtime
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ nested JSON are refused with a 422 naming the field, so nothing malformed reache
 the database. The schema says so too (patterns, lengths, item counts, the JSON values answers
 may hold), so what the OpenAPI document accepts is what the server accepts; integers are
 JSON-Schema integers (``1.0`` is one, ``"1"`` and ``true`` are not). Responses are the engine's
-read models (:mod:`engine.queries`, :mod:`engine.supervision`) with their documentation added,
+read models (:mod:`engine.records.queries`, :mod:`engine.time.supervision`) with their documentation added,
 or built from them; every error is a :class:`Problem`.
 """
 
@@ -21,8 +21,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
-from engine.queries import CaseStatus, FieldValue, MaterialView, StepDetail, StepStatus, WorkItem
-from engine.supervision import CardView
+from engine.records.queries import CaseStatus, FieldValue, MaterialView, StepDetail, StepStatus, WorkItem
+from engine.time.supervision import CardView
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 BUNDLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -232,7 +232,7 @@ class StepActionOut(StepOut):
 
     @classmethod
     def of(cls, status: StepStatus, case_id: str) -> StepActionOut:
-        """From an :class:`engine.queries.StepStatus` and its case id."""
+        """From an :class:`engine.records.queries.StepStatus` and its case id."""
         return cls(case_id=case_id, **asdict(status))
 
 
@@ -263,7 +263,7 @@ class CaseOut(Response):
 
     @classmethod
     def of(cls, status: CaseStatus) -> CaseOut:
-        """From an :class:`engine.queries.CaseStatus` (its applicant in one object, its id as ``case_id``)."""
+        """From an :class:`engine.records.queries.CaseStatus` (its applicant in one object, its id as ``case_id``)."""
         return cls(
             case_id=status.id, receipt_no=status.receipt_no, bundle_id=status.bundle_id,
             bundle_version=status.bundle_version, bundle_name=status.bundle_name, state=status.state,

@@ -25,10 +25,10 @@ from api.observability import metrics_of
 from engine.db.models import Case
 from engine.db.session import make_engine, make_sessionmaker, migrate, require_current_schema
 from engine.errors import DomainError
-from engine.demo import demo_clock, load_demo_data, run_demo, seed_licences, synthetic_person
-from engine.intake import Applicant, accept_case
+from api.demo import demo_clock, load_demo_data, run_demo, seed_licences, synthetic_person
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
-from engine.states import Actor, Role
+from engine.machine.states import Actor, Role
 
 log = logging.getLogger("onevisit.server")
 
@@ -114,7 +114,7 @@ def demo_tokens(session: Session, runtime: Runtime) -> dict[str, str]:
     from datetime import timedelta
 
     from engine.settings import get_settings
-    from engine.tokens import reissue_demo_tokens
+    from engine.people.tokens import reissue_demo_tokens
 
     return reissue_demo_tokens(session, scopes=DEMO_SCOPES, now=runtime.clock.now(),
                                valid_for=timedelta(days=get_settings().demo_token_days))

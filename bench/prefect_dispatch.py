@@ -37,12 +37,12 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from engine.db.models import OutboxMessage, Step  # noqa: E402
 from engine.db.session import make_engine, make_sessionmaker, migrate  # noqa: E402
-from engine.identifiers import make_id_number  # noqa: E402
-from engine.intake import Applicant, accept_case  # noqa: E402
+from engine.people.identifiers import make_id_number  # noqa: E402
+from engine.machine.intake import Applicant, accept_case  # noqa: E402
 from engine.runtime import Runtime, publish_bundles  # noqa: E402
 from engine.spec.loader import FIELDS_FILE, load_registry  # noqa: E402
-from engine.calendar import WorkingCalendar  # noqa: E402
-from engine.states import Actor, Role  # noqa: E402
+from engine.time.calendar import WorkingCalendar  # noqa: E402
+from engine.machine.states import Actor, Role  # noqa: E402
 from tests.flows.cluster import AUTOMATED_PER_CASE, Cluster, pg_server_url, write_test_bundles  # noqa: E402
 
 CLERK = Actor(id="bench-clerk", role=Role.CLERK, region="430102")
@@ -94,7 +94,7 @@ def baseline(sessions: sessionmaker[Session], runtime: Runtime, *, steps: int) -
     """Steps per second with one Prefect flow run per step, in this process."""
     from prefect import flow
 
-    from engine.dispatch import pending_message_ids, process_message
+    from engine.machine.dispatch import pending_message_ids, process_message
 
     @flow(name="naive-one-step")
     def one_step(message_id: int) -> str:

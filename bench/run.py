@@ -23,16 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
-from engine.calendar import TimeUnit, WorkingCalendar  # noqa: E402
-from engine.clock import FixedClock  # noqa: E402
+from engine.time.calendar import TimeUnit, WorkingCalendar  # noqa: E402
+from engine.time.clock import FixedClock  # noqa: E402
 from engine.db.models import AuditEvent, Base, Case, Step  # noqa: E402
 from engine.db.session import make_engine, make_sessionmaker, migrate  # noqa: E402
-from engine.identifiers import make_id_number  # noqa: E402
-from engine.intake import Applicant, accept_case  # noqa: E402
+from engine.people.identifiers import make_id_number  # noqa: E402
+from engine.machine.intake import Applicant, accept_case  # noqa: E402
 from engine.runtime import Runtime, publish_bundles  # noqa: E402
 from engine.spec.loader import load_registry  # noqa: E402
-from engine.states import Actor, Role  # noqa: E402
-from engine.work import claim_step, complete_step  # noqa: E402
+from engine.machine.states import Actor, Role  # noqa: E402
+from engine.machine.work import claim_step, complete_step  # noqa: E402
 
 CLERK = Actor(id="bench-clerk", role=Role.CLERK, region="430102")
 

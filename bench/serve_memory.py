@@ -27,7 +27,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.demo import load_demo_data  # noqa: E402
+from api.demo import load_demo_data  # noqa: E402
 
 MB = 1024 * 1024
 

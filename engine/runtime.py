@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.calendar import WorkingCalendar
-from engine.clock import Clock, SystemClock, local_date
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import Clock, SystemClock, local_date
 from engine.db.models import BundleVersion, Case
 from engine.errors import DomainError, NotFound
-from engine.handlers import HandlerRegistry, default_handlers
+from engine.machine.handlers import HandlerRegistry, default_handlers
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import BundleSpec
 

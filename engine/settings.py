@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     @field_validator("region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        from engine.validators import InvalidValue, validate_region_code
+        from engine.people.validators import InvalidValue, validate_region_code
 
         try:
             return validate_region_code(value)

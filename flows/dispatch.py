@@ -1,6 +1,6 @@
 """Dispatch: perform the outbox's automated steps, many per flow run.
 
-One flow, ``dispatch-outbox``. A run claims due messages in batches (``engine/dispatch.py``:
+One flow, ``dispatch-outbox``. A run claims due messages in batches (``engine/machine/dispatch.py``:
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of runs on any number of workers share
 the outbox), and performs them as Prefect tasks, one per department and chunk of messages,
 tagged ``department:<code>``: the Prefect concurrency limit on that tag (created from the
@@ -37,7 +37,7 @@ from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from engine.dispatch import Claimed, Outcome, claim_messages, release_claims, run_claimed
+from engine.machine.dispatch import Claimed, Outcome, claim_messages, release_claims, run_claimed
 from flows.context import flow_context
 
 log = logging.getLogger("onevisit.dispatch")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from engine.audit_seal import seal_on_schedule
+from engine.records.audit_seal import seal_on_schedule
 from engine.settings import get_settings
-from engine.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
-from engine.work import release_due_timers
+from engine.time.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
+from engine.machine.work import release_due_timers
 from flows.context import FlowContext, flow_context
 
 SWEEP_FLOW = "deadline-sweep"

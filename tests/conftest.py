@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
 from engine.db.models import Base
 from engine.db.session import make_engine, make_sessionmaker, migrate
 from engine.runtime import Runtime, publish_bundles
@@ -157,6 +157,6 @@ def session(db: Database, runtime: Runtime) -> Iterator[Session]:
 
 
 def local(day: date, hour: int = 9) -> datetime:
-    from engine.clock import CHINA
+    from engine.time.clock import CHINA
 
     return datetime(day.year, day.month, day.day, hour, tzinfo=CHINA)

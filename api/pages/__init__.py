@@ -1,7 +1,7 @@
 """Server-rendered web pages under ``/ui`` (Jinja2, autoescaped, phone-friendly, Chinese first).
 
 Like the JSON routes, pages are thin adapters over the engine: they read through
-:mod:`engine.queries` and act through the engine's service functions. They are left out of the
+:mod:`engine.records.queries` and act through the engine's service functions. They are left out of the
 OpenAPI schema (they are HTML, not API); ``tests/api/test_pages.py`` holds their role matrix.
 """
 

@@ -23,7 +23,7 @@ from api.pages.common import (
     safe_next,
     set_login,
 )
-from engine.tokens import authenticate
+from engine.people.tokens import authenticate
 
 router = APIRouter(route_class=PageRoute)
 

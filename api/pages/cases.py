@@ -1,5 +1,5 @@
 """Following a case: the applicant's cases, the progress page, 补正 hand-in, withdrawal, and the
-printable receipt and notices (rendered by :mod:`engine.documents`, never re-templated here)."""
+printable receipt and notices (rendered by :mod:`engine.records.documents`, never re-templated here)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ from api.pages.common import (
 )
 from api.schemas import ID_PATTERN
 from engine.db.models import Case
-from engine.documents import render_completion_notice, render_missing_materials_notice, render_receipt
+from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
-from engine.labels import plain_reason
-from engine.queries import DOCUMENT_READERS, applicant_cases, case_status, check_case_scope, document_case
+from engine.records.labels import plain_reason
+from engine.records.queries import DOCUMENT_READERS, applicant_cases, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
-from engine.states import CASE_OPEN, Actor, CaseState, Role, StepState
-from engine.work import receive_supplement, withdraw_case
+from engine.machine.states import CASE_OPEN, Actor, CaseState, Role, StepState
+from engine.machine.work import receive_supplement, withdraw_case
 
 router = APIRouter(route_class=PageRoute)
 
@@ -126,7 +126,7 @@ def _read_case(session: Session, runtime: Runtime, actor: Actor, case_id: str, w
 
 
 def _document(request: Request, actor: Actor, case_id: str, html: str, title: str) -> Response:
-    """A printable document from engine.documents with a print toolbar (hidden when printing)."""
+    """A printable document from engine.records.documents with a print toolbar (hidden when printing)."""
     nonce = secrets.token_urlsafe(16)
     toolbar = templates().get_template("pages/_doc_toolbar.html").render(
         case_id=case_id, title=title, nonce=nonce, actor=actor, Role=Role,

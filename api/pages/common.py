@@ -1,6 +1,6 @@
 """What every page shares: templates, the page route (errors as pages), login, CSRF, flash.
 
-Pages are thin adapters like the JSON routes: they read through :mod:`engine.queries` and act
+Pages are thin adapters like the JSON routes: they read through :mod:`engine.records.queries` and act
 through the engine's service functions. The differences are all here:
 
 - the caller is the actor behind the ``onevisit_token`` cookie (HttpOnly, SameSite=Strict,
@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Authentication, RuntimeDep, SessionDep, decided
 from api.errors import domain_status
-from engine.documents import (
+from engine.records.documents import (
     CASE_STATE_LABELS,
     LABELS,
     ROLE_LABELS,
@@ -49,9 +49,9 @@ from engine.documents import (
 )
 from engine.errors import DomainError, Forbidden, InvalidApplication
 from engine.runtime import Runtime
-from engine.states import Actor, CaseState, Role, StepState
-from engine.tokens import authenticate, hash_token
-from engine.validators import mask_id_number
+from engine.machine.states import Actor, CaseState, Role, StepState
+from engine.people.tokens import authenticate, hash_token
+from engine.people.validators import mask_id_number
 
 TOKEN_COOKIE = "onevisit_token"
 CSRF_COOKIE = "onevisit_csrf"

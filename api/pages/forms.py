@@ -16,7 +16,7 @@ from typing import Any
 
 from api.pages.common import plain
 from engine.errors import FieldProblem
-from engine.prefill import Prefilled, PrefillResult
+from engine.people.prefill import Prefilled, PrefillResult
 from engine.spec.conditions import AllOf, AnyOf, Comparison, Condition, Not
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, FieldSpec, FieldType

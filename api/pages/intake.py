@@ -1,9 +1,9 @@
 """Clerk intake (综合窗口受理): choose a bundle, identify the applicant, fill the ONE form, accept.
 
-The form is prefilled by :func:`engine.intake.prefill_application` (each value shows its source;
+The form is prefilled by :func:`engine.machine.intake.prefill_application` (each value shows its source;
 applicants see only their own data filled in), lists the
 materials that are waived (免提交, with the reason) and those to supply, and is accepted by
-:func:`engine.intake.accept_case` with an idempotency key from a hidden field, so a double
+:func:`engine.machine.intake.accept_case` with an idempotency key from a hidden field, so a double
 submit makes one case. Invalid input comes back with every error next to its field.
 """
 
@@ -32,11 +32,11 @@ from api.pages.common import (
 from api.pages.forms import Input, form_inputs, identifying_fields, material_rows, read_answers
 from api.schemas import BUNDLE_PATTERN
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
-from engine.intake import Applicant, accept_case, prefill_application
-from engine.queries import authorize_intake
+from engine.machine.intake import Applicant, accept_case, prefill_application
+from engine.records.queries import authorize_intake
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
-from engine.states import Actor, Role
+from engine.machine.states import Actor, Role
 
 router = APIRouter(route_class=PageRoute)
 

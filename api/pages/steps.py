@@ -26,14 +26,14 @@ from api.pages.common import (
     redirect,
 )
 from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
-from engine.audit import case_history
+from engine.records.audit import case_history
 from engine.db.models import Step
-from engine.documents import STEP_STATE_LABELS
+from engine.records.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
-from engine.queries import check_case_scope, check_step_scope, department_worklist, step_detail
+from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail
 from engine.runtime import Runtime
-from engine.states import STEP_ACTIVE, Actor, Role, StepState
-from engine.work import (
+from engine.machine.states import STEP_ACTIVE, Actor, Role, StepState
+from engine.machine.work import (
     assignable_officers,
     claim_step,
     complete_step,

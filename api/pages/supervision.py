@@ -12,9 +12,9 @@ from api.background import PartState
 from api.deps import RuntimeDep, SessionDep
 from api.pages.common import PageActor, PageRoute, page, require
 from api.routes.health import background_of
-from engine.dispatch import outbox_health
-from engine.states import Role
-from engine.supervision import DepartmentLoad, list_cards, supervision_stats
+from engine.machine.dispatch import outbox_health
+from engine.machine.states import Role
+from engine.time.supervision import DepartmentLoad, list_cards, supervision_stats
 
 router = APIRouter(route_class=PageRoute)
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
 from api.schemas import DEPARTMENT_PATTERN, WorkItemOut, WorklistOut, from_view
-from engine.queries import department_worklist
-from engine.states import StepState
+from engine.records.queries import department_worklist
+from engine.machine.states import StepState
 
 router = APIRouter(tags=["departments"])
 

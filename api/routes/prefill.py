@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
 from api.schemas import BUNDLE_PATTERN, ApplicantIn, JsonObject
-from engine.intake import Applicant, prefill_application
-from engine.queries import authorize_intake
+from engine.machine.intake import Applicant, prefill_application
+from engine.records.queries import authorize_intake
 
 router = APIRouter(tags=["intake"])
 

@@ -27,10 +27,10 @@ from api.schemas import (
     from_view,
 )
 from engine.db.models import Step
-from engine.queries import check_step_scope, step_detail, step_status
+from engine.records.queries import check_step_scope, step_detail, step_status
 from engine.runtime import Runtime
-from engine.states import Actor
-from engine.work import (
+from engine.machine.states import Actor
+from engine.machine.work import (
     claim_step,
     complete_step,
     reassign_step,

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
 from api.errors import problems
 from api.schemas import CardOut, DepartmentLoadOut, StatsOut, from_view
-from engine.states import Role
-from engine.supervision import list_cards, supervision_stats
+from engine.machine.states import Role
+from engine.time.supervision import list_cards, supervision_stats
 
 router = APIRouter(prefix="/supervision", tags=["supervision"])
 

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 typed tables: the engine's source of truth.
 
-State columns (``Case.state``, ``Step.state``) are written only by :mod:`engine.transitions`.
+State columns (``Case.state``, ``Step.state``) are written only by :mod:`engine.machine.transitions`.
 The audit log and its seals are append-only (database triggers refuse UPDATE, DELETE and, on
 PostgreSQL, TRUNCATE; see the migrations).
 """
@@ -196,7 +196,7 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     processed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
-    """The dispatcher running the message now; with ``claimed_until``, a lease (see engine/dispatch.py)."""
+    """The dispatcher running the message now; with ``claimed_until``, a lease (see engine/machine/dispatch.py)."""
     claimed_until: Mapped[datetime | None]
     dead_at: Mapped[datetime | None]
     """Set when the last allowed attempt failed: a dead letter, retried only by a person."""

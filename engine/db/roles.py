@@ -5,7 +5,7 @@ and the flows connect as) is granted SELECT, INSERT and UPDATE on the ordinary t
 SELECT and INSERT on the audit tables. It does not own them, so it cannot ``ALTER TABLE …
 DISABLE TRIGGER``, drop a trigger, ``TRUNCATE`` or ``DELETE``; it is not a superuser, so it
 cannot ``SET session_replication_role = replica`` either. Someone with the owner's password
-still can: that is what the signed seals (:mod:`engine.audit_seal`) are for.
+still can: that is what the signed seals (:mod:`engine.records.audit_seal`) are for.
 """
 
 from __future__ import annotations

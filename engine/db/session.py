@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.db.models import Case
 from engine.errors import DomainError
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE_LOCK = "onevisit_sqlite_write_lock"
 """SQLite: execution option asking for ``BEGIN IMMEDIATE``; in ``connection.info``: the
 current transaction holds the write lock."""

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from engine.calendar import TimeUnit
+from engine.time.calendar import TimeUnit
 from engine.spec.conditions import Condition
 
 SPEC_SCHEMA_VERSION = 1

@@ -17,15 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from engine.clock import FixedClock
+from engine.time.clock import FixedClock
 from engine.db.models import ApiToken, Case, Step
-from engine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
-from engine.states import Actor, Role
-from engine.tokens import issue_token
-from engine.work import claim_step, request_supplement, start_step
+from engine.machine.states import Actor, Role
+from engine.people.tokens import issue_token
+from engine.machine.work import claim_step, request_supplement, start_step
 from tests.conftest import Database
-from tests.engine.people import BRIDE, CHILD, CLERK, GROOM, marriage_answers, officer
+from tests.engine.sample_people import BRIDE, CHILD, CLERK, GROOM, marriage_answers, officer
 
 # name: (role, subject, department, region)
 CALLERS: dict[str, tuple[Role, str | None, str | None, str | None]] = {

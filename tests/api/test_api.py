@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from engine.db.models import AccessRecord, Case, Step
-from engine.intake import Applicant, accept_case
-from engine.supervision import issue_cards
-from engine.validators import mask_id_number
+from engine.machine.intake import Applicant, accept_case
+from engine.time.supervision import issue_cards
+from engine.people.validators import mask_id_number
 from tests.api.conftest import Api, case_body, problem
-from tests.engine.people import BRIDE, CHILD, CLERK, GROOM, post_death_answers
+from tests.engine.sample_people import BRIDE, CHILD, CLERK, GROOM, post_death_answers
 
 
 def test_bundles_are_public_with_their_form(api: Api) -> None:
@@ -266,7 +266,7 @@ def test_concurrent_completion_one_wins_one_gets_409(api: Api) -> None:
 
 
 def test_tokens_missing_invalid_revoked_expired_are_401(api: Api) -> None:
-    from engine.tokens import issue_token, revoke_token
+    from engine.people.tokens import issue_token, revoke_token
 
     case = api.case()
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic dXNlcjpwYXNz"},

@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from engine.db.models import ApiToken, Case
 from engine.errors import DomainError, NotFound
-from engine.queries import region_covers, region_prefix
-from engine.states import Role
-from engine.tokens import authenticate, hash_token, issue_token, revoke_token
+from engine.records.queries import region_covers, region_prefix
+from engine.machine.states import Role
+from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, case_body, prefill_body, problem
-from tests.engine.people import GROOM
+from tests.engine.sample_people import GROOM
 
 WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
        "supervisor", "admin"]

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.api.conftest import Api, problem
-from tests.engine.people import BRIDE, GROOM
+from tests.engine.sample_people import BRIDE, GROOM
 
 
 def _complete(api: Api, number: str) -> object:

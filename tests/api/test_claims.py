@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.audit import case_history
+from engine.records.audit import case_history
 from engine.db.models import ApiToken, Step
-from engine.tokens import issue_token
+from engine.people.tokens import issue_token
 from tests.api.conftest import Api
 
 

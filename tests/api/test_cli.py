@@ -436,8 +436,8 @@ def test_token_prints_a_working_token_stored_hashed(capsys: pytest.CaptureFixtur
 
     from engine.db.models import ApiToken
     from engine.db.session import make_engine, make_sessionmaker
-    from engine.states import Role
-    from engine.tokens import authenticate
+    from engine.machine.states import Role
+    from engine.people.tokens import authenticate
 
     url = sqlite_url(tmp_path / "tokens.db")
     code, out, err = run(capsys, "token", "officer", "--department", "11", "--region", "430102", "--db", url)

@@ -1,6 +1,6 @@
 """Disclosure through every adapter (issue 7): the JSON API, the pages and the printable documents.
 
-The engine decides what each caller reads (tests/engine/test_disclosure.py); these tests check
+The engine decides what each caller reads (tests/engine/records/test_disclosure.py); these tests check
 that no adapter adds anything back: a self-service applicant never sees another person's
 licence numbers or whether that person holds a licence, an officer sees other departments'
 steps only as progress and no case documents, and a clerk's read of other people's licences
@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.db.models import AccessRecord
-from engine.demo import load_demo_data, seed_licences, synthetic_person
-from engine.licences import store_licence
-from engine.tokens import issue_token
-from engine.validators import make_id_number
+from api.demo import load_demo_data, seed_licences, synthetic_person
+from engine.people.licences import store_licence
+from engine.people.tokens import issue_token
+from engine.people.validators import make_id_number
 from tests.api.conftest import Api, case_body, problem
-from tests.engine.people import BRIDE, GROOM
+from tests.engine.sample_people import BRIDE, GROOM
 
 PERSON_1, PERSON_2 = synthetic_person(1), synthetic_person(2)  # the issue's 430103195702020012 and 430104196403030027
 STRANGER = make_id_number("430111", date(1980, 7, 7), 777)
@@ -105,8 +105,8 @@ def test_the_applicant_reads_only_their_own_licences_everywhere(api: Api) -> Non
     assert materials["女方居民户口簿"]["waived"] is False and "由部门通过电子证照库核验" in materials["女方居民户口簿"]["reason"]
     assert materials["结婚证"]["waived"] and "J430102-2026-000123-1" in materials["结婚证"]["reason"]
     with api.session() as session:
-        from engine.work import withdraw_case
-        from tests.engine.people import CLERK
+        from engine.machine.work import withdraw_case
+        from tests.engine.sample_people import CLERK
 
         withdraw_case(session, api.runtime, case_id=case_id, actor=CLERK)
     notice = api.get(f"/ui/cases/{case_id}/notices/completion", "applicant_own")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.audit import case_history
+from engine.records.audit import case_history
 from engine.db.models import Case
-from engine.tokens import issue_token
+from engine.people.tokens import issue_token
 from tests.api.conftest import Api, case_body, problem
 
 

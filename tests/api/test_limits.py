@@ -19,13 +19,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 
 from api.app import create_app
-from engine.application import validate_answers
+from engine.people.application import validate_answers
 from engine.db.models import Case
 from engine.errors import InvalidApplication
 from engine.spec.models import DEFAULT_MAX_ITEMS, FieldSpec
-from engine.validators import make_id_number
+from engine.people.validators import make_id_number
 from tests.api.conftest import Api, case_body, problem
-from tests.engine.people import post_death_answers
+from tests.engine.sample_people import post_death_answers
 
 LIMIT = 4096
 

@@ -21,14 +21,14 @@ from sqlalchemy import func, select
 
 from api import pages
 from engine.db.models import ApiToken, Case, Step
-from engine.demo import load_demo_data, seed_licences, synthetic_person
-from engine.intake import Applicant, accept_case
-from engine.supervision import issue_cards
-from engine.tokens import issue_token
-from engine.validators import mask_id_number
-from engine.work import claim_step, withdraw_case
+from api.demo import load_demo_data, seed_licences, synthetic_person
+from engine.machine.intake import Applicant, accept_case
+from engine.time.supervision import issue_cards
+from engine.people.tokens import issue_token
+from engine.people.validators import mask_id_number
+from engine.machine.work import claim_step, withdraw_case
 from tests.api.conftest import Api
-from tests.engine.people import BRIDE, CLERK, GROOM, marriage_answers, post_death_answers
+from tests.engine.sample_people import BRIDE, CLERK, GROOM, marriage_answers, post_death_answers
 
 WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
        "supervisor", "admin"]

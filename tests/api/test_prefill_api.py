@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.licences import store_licence
+from engine.people.licences import store_licence
 from tests.api.conftest import Api, prefill_body, problem
-from tests.engine.people import BRIDE, GROOM
+from tests.engine.sample_people import BRIDE, GROOM
 
 
 def seed(api: Api) -> None:

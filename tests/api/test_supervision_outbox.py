@@ -9,14 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
-from engine.dispatch import MAX_ATTEMPTS, drain_outbox, outbox_health
-from engine.handlers import HandlerContext
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
+from engine.machine.dispatch import MAX_ATTEMPTS, drain_outbox, outbox_health
+from engine.machine.handlers import HandlerContext
 from engine.spec.loader import BundleRegistry
-from engine.tokens import issue_token
+from engine.people.tokens import issue_token
 from tests.conftest import Database
-from tests.engine.test_dispatch import new_case, with_check
+from tests.engine.machine.test_dispatch import new_case, with_check
 
 
 def test_a_dead_letter_shows_on_the_supervision_page(

@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from api.cli import _show_demo_tokens
 from api.server import DEMO_SCOPES, demo_tokens
-from engine.clock import FixedClock
+from engine.time.clock import FixedClock
 from engine.db.models import ApiToken
 from engine.db.session import make_engine, make_sessionmaker
 from engine.errors import DomainError
 from engine.runtime import Runtime
-from engine.tokens import DEMO_LABEL, authenticate, issue_token, list_tokens, parse_expiry
+from engine.people.tokens import DEMO_LABEL, authenticate, issue_token, list_tokens, parse_expiry
 from tests.api.test_cli import run, sqlite_url
 from tests.conftest import Database
 

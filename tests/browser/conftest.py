@@ -22,13 +22,13 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
 from engine.db.session import make_engine, make_sessionmaker, migrate
-from engine.demo import load_demo_data, seed_licences
+from api.demo import load_demo_data, seed_licences
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import load_registry
-from engine.tokens import issue_token
+from engine.people.tokens import issue_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -75,7 +75,7 @@ def chromium() -> Path:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """uvicorn in a background thread over a migrated SQLite file with the demo licences and a
     token per user; the runtime's FixedClock is the test's to move."""
-    from engine.demo import synthetic_person
+    from api.demo import synthetic_person
 
     path = tmp_path_factory.mktemp("e2e") / "onevisit.db"
     engine = make_engine(f"sqlite:///{path}")

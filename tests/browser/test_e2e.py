@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from engine.demo import synthetic_person
-from engine.supervision import issue_cards
+from api.demo import synthetic_person
+from engine.time.supervision import issue_cards
 from tests.browser.conftest import LiveServer
 
 pytestmark = pytest.mark.browser

@@ -129,7 +129,7 @@ def test_e_licence_materials_name_a_licence(registry: BundleRegistry) -> None:
 
 
 def test_automated_steps_use_builtin_handlers(registry: BundleRegistry) -> None:
-    from engine.handlers import default_handlers
+    from engine.machine.handlers import default_handlers
 
     handlers = set(default_handlers())
     for bundle in registry:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from engine.calendar import TimeUnit
+from engine.time.calendar import TimeUnit
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import BundleSpec, StepKind, StepSpec, SupplyMode
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
-from engine.handlers import HandlerRegistry
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
+from engine.machine.handlers import HandlerRegistry
 from engine.runtime import Runtime
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec

@@ -7,22 +7,22 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
 from engine.db.models import AuditEvent, Case, OutboxMessage
-from engine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import publish_bundles
 from engine.spec.loader import BundleRegistry
-from engine.states import StepState
+from engine.machine.states import StepState
 from flows.context import FlowContext, use_context
 from flows.deployments import Schedules, department_limits
 from flows.dispatch import _chunks, dispatch_outbox
 from flows.sweep import deadline_sweep
 from flows.worker import run_worker
-from engine.dispatch import Claimed
+from engine.machine.dispatch import Claimed
 from tests.conftest import Database
 from tests.engine.automated import automated_runtime
-from tests.engine.people import CLERK, GROOM
+from tests.engine.sample_people import CLERK, GROOM
 
 NOTHING = {"completed": 0, "refused": 0, "stale": 0, "failed": 0, "dead": 0}
 

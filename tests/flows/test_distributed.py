@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Case, OutboxMessage, Step
 from engine.db.session import make_engine, make_sessionmaker
-from engine.identifiers import make_id_number
+from engine.people.identifiers import make_id_number
 from tests.flows.cluster import AUTOMATED_PER_CASE, Cluster, pg_server_url, write_test_bundles
 
 SERVER = pg_server_url()

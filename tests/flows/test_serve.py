@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from api.server import build, load_demo, start_background
 from engine.db.models import Case
-from engine.demo import load_demo_data, synthetic_company
+from api.demo import load_demo_data, synthetic_company
 
 
 def test_serve_loads_demo_data_and_runs_automated_steps_in_the_background(tmp_path: Path) -> None:

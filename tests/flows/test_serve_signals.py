@@ -25,7 +25,7 @@ import httpx
 import psutil
 import pytest
 
-from engine.demo import load_demo_data, synthetic_company
+from api.demo import load_demo_data, synthetic_company
 
 READY_WITHIN = 900.0  # seconds: a bound for a loaded two-core machine, not an expected time
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}

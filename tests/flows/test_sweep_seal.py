@@ -7,18 +7,18 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from engine.audit import verify_audit
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
+from engine.records.audit import verify_audit
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
 from engine.db.models import AuditSealEntry
-from engine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.settings import get_settings
 from engine.spec.loader import BundleRegistry
 from flows.context import FlowContext, use_context
 from flows.sweep import deadline_sweep
 from tests.conftest import Database
-from tests.engine.people import CLERK, GROOM, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, marriage_answers
 
 KEY = "sweep test key"
 

@@ -28,13 +28,13 @@ import psycopg
 import pytest
 from sqlalchemy import func, select
 
-from engine.audit import verify_audit
+from engine.records.audit import verify_audit
 from engine.db.models import Case, Step
 from engine.db.session import make_engine, make_sessionmaker
-from engine.validators import make_id_number
+from engine.people.validators import make_id_number
 from tests.api.test_cli import onevisit_script
 from tests.conftest import _PG, BACKENDS
-from tests.engine.people import marriage_answers
+from tests.engine.sample_people import marriage_answers
 
 INTAKES = int(os.environ.get("ONEVISIT_CRASH_INTAKES", "120"))
 CLIENTS = 4

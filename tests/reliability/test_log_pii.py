@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from engine.demo import demo_clock, load_demo_data, run_demo, synthetic_company, synthetic_person
-from engine.identifiers import InvalidValue, validate_id_number
+from api.demo import demo_clock, load_demo_data, run_demo, synthetic_company, synthetic_person
+from engine.people.identifiers import InvalidValue, validate_id_number
 from engine.runtime import Runtime
 from tests.api.conftest import Api, case_body
 from tests.api.conftest import api as api  # noqa: F401 - the fixture, for this folder
 from tests.conftest import Database
-from tests.engine.people import BRIDE, CHILD, GROOM
+from tests.engine.sample_people import BRIDE, CHILD, GROOM
 
 ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 

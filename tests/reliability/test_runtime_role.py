@@ -15,18 +15,18 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine.audit import verify_audit
-from engine.audit_seal import seal_audit_heads
-from engine.clock import FixedClock
+from engine.records.audit import verify_audit
+from engine.records.audit_seal import seal_audit_heads
+from engine.time.clock import FixedClock
 from engine.db.models import AuditSeal, Step
 from engine.db.roles import grant_runtime, runtime_grants
 from engine.db.session import make_engine, make_sessionmaker
 from engine.errors import DomainError
-from engine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
-from engine.work import claim_step
+from engine.machine.work import claim_step
 from tests.conftest import Database
-from tests.engine.people import CLERK, GROOM, marriage_answers, officer
+from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
 
 KEY = "runtime role test key"
 

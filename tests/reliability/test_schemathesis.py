@@ -30,15 +30,15 @@ import uvicorn
 from sqlalchemy import select
 
 from api.app import create_app
-from engine.calendar import WorkingCalendar
-from engine.clock import FixedClock
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
 from engine.db.models import Step
 from engine.db.session import make_engine, make_sessionmaker, migrate
-from engine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import load_registry
-from engine.tokens import issue_token
-from tests.engine.people import CLERK, GROOM, marriage_answers
+from engine.people.tokens import issue_token
+from tests.engine.sample_people import CLERK, GROOM, marriage_answers
 
 SEED = 20260302
 MIN_REQUESTS = 1000

@@ -18,14 +18,14 @@ from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine.audit import GENESIS, AuditReport, Tamper, event_digest, verify_audit
-from engine.audit_seal import MerkleTree, leaf_hash, seal_audit_heads, sign_seal
-from engine.clock import FixedClock
+from engine.records.audit import GENESIS, AuditReport, Tamper, event_digest, verify_audit
+from engine.records.audit_seal import MerkleTree, leaf_hash, seal_audit_heads, sign_seal
+from engine.time.clock import FixedClock
 from engine.db.models import AuditEvent, AuditSeal, AuditSealEntry, Case, Step
-from engine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from tests.conftest import Database
-from tests.engine.people import CLERK, GROOM, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, marriage_answers
 
 KEY = "the key lives in the environment, not in the database"
 AUDIT_TABLES = ("audit_events", "audit_seals", "audit_seal_entries")

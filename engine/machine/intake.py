@@ -1,0 +1,296 @@
+"""Acceptance (受理): one transaction turns a valid application into a case.
+
+The transaction writes the case, one row per applicable step (one per element for
+``for_each`` steps), skips the steps whose condition is false, releases the first ready
+steps with their due dates, queues automated steps in the outbox and appends the audit
+events. An idempotency key makes a retried request return the case it already created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.people.application import validate_answers
+from engine.time.clock import local_date
+from engine.db.models import Case, ReceiptCounter, Step, new_id
+from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
+from engine.people.prefill import PrefillContext, PrefillResult, prefill
+from engine.machine.progress import close_step, set_case_due, settle
+from engine.records.queries import record_access
+from engine.runtime import Runtime
+from engine.spec.models import BundleSpec
+from engine.machine.states import SYSTEM, Actor, Role
+from engine.machine.transitions import transition_case, transition_step
+from engine.people.validators import (
+    InvalidValue,
+    mask_id_number,
+    validate_credit_code,
+    validate_id_number,
+    validate_region_code,
+)
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """The person (居民身份证号) or enterprise (统一社会信用代码) the case is for."""
+
+    id: str
+    kind: Literal["person", "enterprise"]
+    name: str = ""
+
+
+def check_applicant(applicant: Applicant, bundle: BundleSpec) -> Applicant:
+    """Validate the applicant's identifier for the bundle's applicant kind."""
+    if applicant.kind != bundle.applicant_kind:
+        raise InvalidApplication(
+            [FieldProblem("applicant.kind", "applicant.kind", f"该事项的申请人应为{'个人' if bundle.applicant_kind == 'person' else '企业'}",
+                          f"bundle {bundle.id} is for a {bundle.applicant_kind} applicant")]
+        )
+    try:
+        ident = validate_id_number(applicant.id) if applicant.kind == "person" else validate_credit_code(applicant.id)
+    except InvalidValue as exc:
+        raise InvalidApplication([FieldProblem("applicant.id", exc.code, exc.message_zh, exc.message_en)]) from None
+    return Applicant(id=ident, kind=applicant.kind, name=applicant.name.strip())
+
+
+def request_fingerprint(
+    bundle_id: str, applicant: Applicant, answers: Mapping[str, Any], *, region: str | None
+) -> str:
+    """A hash of the whole request in canonical form (key order does not matter): a retry with
+    the same key must be the same application in every respect, or it is a conflict."""
+    body = json.dumps(
+        {"bundle_id": bundle_id, "applicant": [applicant.id, applicant.kind, applicant.name], "answers": answers,
+         "region": region},
+        sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def idempotency_scope(actor: Actor, key: str) -> str:
+    """The stored form of a caller's key: keys belong to their caller, so one caller's key never
+    finds another's case. An applicant's key is theirs on any device (scoped by the person or
+    company they act as); a staff key belongs to the token that sent it."""
+    owner = f"subject:{actor.subject}" if actor.role is Role.APPLICANT and actor.subject else f"token:{actor.id}"
+    return hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()
+
+
+def next_receipt_no(session: Session, *, region: str, day: str) -> str:
+    """``<region>-<yyyymmdd>-<sequence>``: readable at the window, unique under concurrency."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ReceiptCounter)
+        .values(region=region, day=day, last=1)
+        .on_conflict_do_update(index_elements=["region", "day"], set_={"last": ReceiptCounter.last + 1})
+        .returning(ReceiptCounter.last)
+    )
+    sequence = session.execute(stmt).scalar_one()
+    return f"{region}-{day}-{sequence:05d}"
+
+
+def accept_case(
+    session: Session,
+    runtime: Runtime,
+    *,
+    bundle_id: str,
+    applicant: Applicant,
+    answers: Mapping[str, Any],
+    actor: Actor,
+    region: str | None = None,
+    idempotency_key: str | None = None,
+) -> Case:
+    """Validate and accept an application; return the new case (or the one the key made).
+
+    ``idempotency_key`` is the caller's own key as sent; it is scoped to ``actor`` here.
+    """
+    spec = runtime.current_spec(bundle_id)
+    fingerprint = request_fingerprint(bundle_id, applicant, answers, region=region)
+    if idempotency_key is not None:
+        idempotency_key = idempotency_scope(actor, idempotency_key)
+        existing = _by_key(session, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing
+    applicant = check_applicant(applicant, spec)
+    if actor.role is Role.APPLICANT and actor.subject != applicant.id:
+        raise InvalidApplication(
+            [FieldProblem("applicant.id", "applicant.not_self", "只能为本人（本企业）申请", "applicants may only apply for themselves")]
+        )
+    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, others=actor.role is not Role.APPLICANT)
+    cleaned = validate_answers(spec, runtime.registry.fields, merged)
+    region = _region(region or actor.region or runtime.region)
+    try:
+        case = _create(session, runtime, spec, applicant, cleaned, actor, region, idempotency_key, fingerprint, intake)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        # Two requests raced with one idempotency key: the other one won; answer with its case.
+        if idempotency_key is not None:
+            existing = _by_key(session, idempotency_key, fingerprint)
+            if existing is not None:
+                return existing
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    return case
+
+
+def apply_prefill(
+    session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any],
+    *, others: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge prefilled values under the typed answers; refuse changes to locked prefilled fields.
+
+    Returns the merged answers and what intake records about them (sources, corrections,
+    waived materials and materials to supply) in the acceptance audit event.
+    """
+    result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
+                                             others=others))
+    merged = {name: found.value for name, found in result.values.items()}
+    problems: list[FieldProblem] = []
+    corrections = []
+    for name, value in answers.items():
+        found = result.values.get(name)
+        if found is not None and value not in (None, "") and str(value).strip() != str(found.value):
+            # Only an authoritative source locks a field; data reused from an old application
+            # or an earlier step's entry may always be corrected (and the correction is recorded).
+            if found.source == "licence" and not runtime.registry.fields[name].correctable:
+                problems.append(FieldProblem(
+                    name, "field.not_correctable",
+                    f"该项由{found.detail}预填，不可修改", f"is prefilled from {found.detail} and cannot be changed",
+                ))
+            corrections.append({"field": name, "prefilled": found.value, "given": value, "source": found.detail})
+        if value not in (None, ""):
+            merged[name] = value
+    if problems:
+        raise InvalidApplication(problems)
+    intake = {
+        "prefilled": {n: {"source": f.source, "detail": f.detail} for n, f in result.values.items() if n not in answers
+                      or answers[n] in (None, "")},
+        "corrections": corrections,
+        "waived": [{"step": m.step, "material": m.name, "reason": m.reason} for m in result.waived],
+        "to_supply": [{"step": m.step, "material": m.name, "required": m.required} for m in result.to_supply],
+    }
+    return merged, intake
+
+
+def prefill_application(
+    session: Session, runtime: Runtime, *, bundle_id: str, applicant: Applicant, answers: Mapping[str, Any],
+    actor: Actor,
+) -> PrefillResult:
+    """The one form before submission (``POST /prefill``): prefilled values with their sources and
+    the materials that are waived or still to supply. Applicants only see their own data (the
+    licence store is not asked about anyone else); a staff read of other people's licences is
+    recorded in the access log (committed)."""
+    spec = runtime.current_spec(bundle_id)
+    applicant = check_applicant(applicant, spec)
+    context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
+                             others=actor.role is not Role.APPLICANT)
+    result = prefill(session, context)
+    if result.other_holders:
+        people = " ".join(sorted(mask_id_number(h) for h in result.other_holders))
+        record_access(session, actor=actor, case_id=None, step_id=None, what=f"prefill {spec.id}: licences of {people}",
+                      at=runtime.clock.now())
+        session.commit()
+    return result
+
+
+def _region(code: str) -> str:
+    try:
+        return validate_region_code(code)
+    except InvalidValue as exc:
+        raise InvalidApplication([FieldProblem("region", exc.code, exc.message_zh, exc.message_en)]) from None
+
+
+def _by_key(session: Session, key: str, fingerprint: str) -> Case | None:
+    case = session.scalars(select(Case).where(Case.idempotency_key == key)).one_or_none()
+    if case is not None and case.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different application", field="Idempotency-Key"
+        )
+    return case
+
+
+def _create(
+    session: Session,
+    runtime: Runtime,
+    spec: BundleSpec,
+    applicant: Applicant,
+    answers: dict[str, Any],
+    actor: Actor,
+    region: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    intake: dict[str, Any],
+) -> Case:
+    now = runtime.clock.now()
+    today = local_date(now)
+    case = Case(
+        id=new_id(),
+        receipt_no=next_receipt_no(session, region=region, day=f"{today:%Y%m%d}"),
+        bundle_id=spec.id,
+        bundle_version=spec.version,
+        spec_hash=spec.spec_hash,
+        applicant_id=applicant.id,
+        applicant_kind=applicant.kind,
+        applicant_name=applicant.name,
+        region=region,
+        answers=answers,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        created_by=actor.id,
+        accepted_at=now,
+        accepted_on=today,
+        paused_days=0,
+        audit_seq=0,
+        audit_head="",
+    )
+    set_case_due(runtime, case, spec)
+    session.add(case)
+    transition_case(
+        session, case=case, action="accept", actor=actor, at=now,
+        payload={"bundle": spec.id, "version": spec.version, "receipt_no": case.receipt_no, **intake},
+    )
+    position = 0
+    for step_spec in spec.steps:
+        elements: list[dict[str, Any]] = [{}]
+        if step_spec.for_each is not None:
+            elements = list(answers.get(step_spec.for_each) or [])
+        applies = step_spec.when is None or step_spec.when.evaluate(answers)
+        for index, element in enumerate(elements or [{}]):
+            department = step_spec.department or runtime.registry.catalog.items[step_spec.item].department
+            step = Step(
+                id=new_id(), case_id=case.id, step_key=step_spec.id, instance=index, position=position,
+                instance_label=_label(element), item_code=step_spec.item, department=department,
+                kind=step_spec.kind.value, context=element,
+            )
+            position += 1
+            case.steps.append(step)
+            transition_step(session, case=case, step=step, action="create", actor=SYSTEM, at=now)
+            if not applies:
+                close_step(session, case=case, step=step, action="skip", at=now, reason="condition not met")
+            elif not elements:
+                close_step(session, case=case, step=step, action="skip", at=now,
+                           reason=f"no entries in {step_spec.for_each}")
+    if all(s.state == "skipped" for s in case.steps):
+        raise DomainError(f"no step of bundle {spec.id} applies to these answers", field="answers")
+    session.flush()
+    settle(session, runtime, case=case, spec=spec, at=now)
+    return case
+
+
+def _label(element: Mapping[str, Any]) -> str:
+    for key in ("name", "full_name", "employee_name", "heir_name"):
+        if element.get(key):
+            return str(element[key])
+    return ""

@@ -1,0 +1,201 @@
+"""The one gate for state: every change of a case or step state goes through here.
+
+Rules are data, in the spirit of Prefect's orchestration policies: each names an action, the
+states it may start from, the state it leads to and the roles that may ask for it, and whether
+only the officer who claimed the step may ask (``assignee_only``). The gate finds the rule,
+checks the actor, writes the state, bumps the optimistic version and appends the audit event,
+all in the caller's transaction (which holds the case lock).
+
+Claimed work belongs to its assignee: a colleague of the same department cannot start,
+complete, reject or ask for 补正 on it (:class:`~engine.errors.ClaimedByAnother`). The assignee
+may hand it back (``unclaim``); a supervisor of the region or an admin may hand it back or
+``reassign`` it to another officer (the state stays; the audit event says from whom to whom).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.records.audit import append_event
+from engine.db.models import Case, Step
+from engine.errors import ClaimedByAnother, Forbidden, IllegalTransition
+from engine.machine.states import (
+    CASE_OPEN,
+    STEP_OPEN,
+    STEP_WORKING,
+    Actor,
+    CaseState,
+    Role,
+    StepState,
+)
+
+S = StepState
+C = CaseState
+R = Role
+
+STAFF = frozenset({R.OFFICER})
+LEADS = frozenset({R.SUPERVISOR, R.ADMIN})
+"""Who may take claimed work off its assignee (scoped by region in :mod:`engine.machine.work`)."""
+SYSTEM_ONLY = frozenset({R.SYSTEM})
+INTAKE = frozenset({R.APPLICANT, R.CLERK, R.ADMIN, R.SYSTEM})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One allowed change: ``action`` takes an entity from any of ``sources`` to ``target``."""
+
+    action: str
+    sources: frozenset[Any]
+    target: Any
+    roles: frozenset[Role]
+    kinds: frozenset[str] | None = None
+    """Step kinds the rule applies to (None: every kind)."""
+    assignee_only: bool = False
+    """Only the officer the step is assigned to may ask (a claimed step is its assignee's)."""
+
+    def allows(self, state: Any) -> bool:
+        return state in self.sources
+
+
+def _rule(
+    action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role], kinds: Iterable[str] | None = None,
+    *, assignee_only: bool = False,
+) -> Rule:
+    return Rule(
+        action, frozenset(sources) if sources is not None else frozenset({None}), target, frozenset(roles),
+        frozenset(kinds) if kinds is not None else None, assignee_only,
+    )
+
+
+# Officers work human and commitment steps; the engine itself runs automated steps and timers.
+DESK = ("human", "commitment")
+MACHINE = ("automated", "timer")
+TAKEN = (S.ASSIGNED, S.IN_PROGRESS, S.SUPPLEMENT_REQUESTED)
+"""States in which a desk step has an assignee."""
+
+
+STEP_RULES: tuple[Rule, ...] = (
+    _rule("create", None, S.PENDING, SYSTEM_ONLY),
+    _rule("release", {S.PENDING}, S.READY, SYSTEM_ONLY),
+    _rule("claim", {S.READY}, S.ASSIGNED, STAFF, DESK),
+    # Handing claimed work back to the worklist: the assignee, or a lead who takes it off them.
+    _rule("unclaim", STEP_WORKING, S.READY, STAFF, DESK, assignee_only=True),
+    _rule("unclaim", STEP_WORKING, S.READY, LEADS, DESK),
+    # Reassigning keeps the state (a step awaiting 补正 keeps waiting); only the assignee changes.
+    *(_rule("reassign", {state}, state, LEADS, DESK) for state in TAKEN),
+    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF, DESK, assignee_only=True),
+    _rule("start", {S.READY}, S.IN_PROGRESS, SYSTEM_ONLY, ("automated",)),  # picked up by dispatch
+    _rule("complete", STEP_WORKING, S.DONE, STAFF, DESK, assignee_only=True),
+    _rule("complete", {S.READY, S.IN_PROGRESS}, S.DONE, SYSTEM_ONLY, MACHINE),
+    _rule("reject", STEP_WORKING, S.REJECTED, STAFF, DESK, assignee_only=True),
+    _rule("reject", {S.IN_PROGRESS}, S.REJECTED, SYSTEM_ONLY, ("automated",)),  # an automated check failed
+    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF, DESK, assignee_only=True),
+    _rule("receive_supplement", {S.SUPPLEMENT_REQUESTED}, S.IN_PROGRESS, {R.APPLICANT, R.CLERK}, DESK),
+    # Skipped: its condition was false, or another alternative was taken (even mid-work).
+    _rule("skip", STEP_OPEN, S.SKIPPED, SYSTEM_ONLY),
+    _rule("cancel", STEP_OPEN, S.CANCELLED, SYSTEM_ONLY),
+)
+
+CASE_RULES: tuple[Rule, ...] = (
+    _rule("accept", None, C.ACCEPTED, INTAKE),
+    _rule("progress", {C.ACCEPTED, C.SUPPLEMENT_REQUESTED}, C.IN_PROGRESS, SYSTEM_ONLY),
+    _rule("await_supplement", {C.ACCEPTED, C.IN_PROGRESS}, C.SUPPLEMENT_REQUESTED, SYSTEM_ONLY),
+    _rule("complete", CASE_OPEN, C.COMPLETED, SYSTEM_ONLY),
+    _rule("partially_complete", CASE_OPEN, C.PARTIALLY_COMPLETED, SYSTEM_ONLY),
+    _rule("reject", CASE_OPEN, C.REJECTED, SYSTEM_ONLY),
+    _rule("withdraw", CASE_OPEN, C.WITHDRAWN, {R.APPLICANT, R.CLERK, R.ADMIN}),
+)
+
+
+def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: str, kind: str | None = None) -> Rule:
+    candidates = [r for r in rules if r.action == action]
+    if not candidates:
+        raise IllegalTransition(f"unknown {what} action {action!r}")
+    if kind is not None:
+        candidates = [r for r in candidates if r.kinds is None or kind in r.kinds]
+        if not candidates:
+            who = "the engine does it, not an officer" if kind in MACHINE else "an officer does it, not the engine"
+            raise IllegalTransition(f"cannot {action.replace('_', ' ')} a {kind} step: {who}")
+    from_state = [r for r in candidates if r.allows(state)]
+    if not from_state:
+        shown = state.value if state is not None else "new"
+        raise IllegalTransition(f"cannot {action.replace('_', ' ')} a {what} that is {shown}")
+    permitted = [r for r in from_state if actor.role in r.roles]
+    if not permitted:
+        raise Forbidden(f"a {actor.role.value} may not {action.replace('_', ' ')} a {what} that is {state}")
+    return permitted[0]
+
+
+def _apply(
+    session: Session,
+    entity: Case | Step,
+    rule: Rule,
+    current: StepState | CaseState | None,
+    *,
+    case: Case,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    step_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Write the rule's target state, bump the version and append the audit event."""
+    entity.state = rule.target.value
+    entity.version = (entity.version or 0) + 1
+    append_event(
+        session,
+        case=case,
+        actor=actor,
+        action=action,
+        at=at,
+        step_id=step_id,
+        from_state=current.value if current else None,
+        to_state=rule.target.value,
+        payload=payload,
+    )
+
+
+def transition_step(
+    session: Session,
+    *,
+    case: Case,
+    step: Step,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> StepState:
+    """Apply ``action`` to ``step`` if a rule allows it; write state, version and audit event."""
+    current = StepState(step.state) if step.state is not None else None
+    rule = _find(STEP_RULES, action, current, actor, "step", step.kind)
+    if actor.role is Role.OFFICER and actor.department != step.department:
+        raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
+    if rule.assignee_only and step.assigned_to is not None and step.assigned_to != actor.id:
+        raise ClaimedByAnother(
+            f"cannot {action.replace('_', ' ')}: the step is claimed by another officer; only its assignee may act "
+            "on it, or a supervisor may reassign it first"
+        )
+    _apply(session, step, rule, current, case=case, action=f"step.{action}", actor=actor, at=at, step_id=step.id,
+           payload={"step": step.step_key, "instance": step.instance, **(payload or {})})
+    return StepState(rule.target)
+
+
+def transition_case(
+    session: Session,
+    *,
+    case: Case,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> CaseState:
+    """Apply ``action`` to ``case`` if a rule allows it; write state, version and audit event."""
+    current = CaseState(case.state) if case.state is not None else None
+    rule = _find(CASE_RULES, action, current, actor, "case")
+    _apply(session, case, rule, current, case=case, action=f"case.{action}", actor=actor, at=at, payload=payload)
+    return CaseState(rule.target)

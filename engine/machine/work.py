@@ -1,0 +1,377 @@
+"""Department and applicant actions on a running case.
+
+Every function here is one transaction: it locks the case, checks that the case and step lie
+within the caller's scope (outside it they do not exist: :class:`~engine.errors.NotFound`, the
+same answer as for a missing id), checks the caller's expected version (a stale one is refused,
+never silently overwritten), applies one transition through the gate, lets
+:func:`engine.machine.progress.settle` propagate it, and commits.
+
+Claimed work is its assignee's (the gate refuses a colleague); the assignee may hand it back
+(:func:`unclaim_step`), and a supervisor of the region or an admin may hand it back or give it
+to another officer of the department (:func:`reassign_step`), recorded in the audit chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from engine.time.clock import local_date
+from engine.db.models import ApiToken, Case, Step
+from engine.db.session import lock_case
+from engine.errors import DomainError, NotFound, StaleVersion, TooEarly
+from engine.people.licences import issue_step_licences
+from engine.machine.progress import close_step, settle, start_step_clock
+from engine.records.queries import region_covers
+from engine.runtime import Runtime
+from engine.machine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
+from engine.machine.transitions import transition_case, transition_step
+
+T = TypeVar("T")
+
+
+def in_transaction(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` and commit, or roll back and re-raise."""
+    try:
+        result = work()
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _refresh_steps(session: Session, case: Case) -> list[Step]:
+    """Re-read every step of a locked case, overwriting what this session remembers of them.
+
+    Sessions keep loaded rows across commits (``expire_on_commit=False``), and ``settle`` and
+    ``withdraw_case`` read all sibling steps through ``case.steps``: a copy loaded in an
+    earlier transaction, changed since by another session, would otherwise be taken for the
+    truth (a join never released, a done step cancelled again).
+    """
+    stmt = select(Step).where(Step.case_id == case.id).execution_options(populate_existing=True)
+    return list(session.scalars(stmt))
+
+
+def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
+    """The step and its case, with the case locked and it and all its steps read fresh after the lock."""
+    case_id = session.scalar(select(Step.case_id).where(Step.id == step_id))
+    if case_id is None:
+        raise NotFound(f"no step {step_id}", field="step_id")
+    case = lock_case(session, case_id)
+    assert case is not None  # steps are never deleted
+    session.refresh(case)
+    step = next(s for s in _refresh_steps(session, case) if s.id == step_id)
+    return case, step
+
+
+def load_case(session: Session, case_id: str) -> Case:
+    """The case, locked, with it and all its steps read fresh after the lock."""
+    case = lock_case(session, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}", field="case_id")
+    session.refresh(case)
+    _refresh_steps(session, case)
+    return case
+
+
+def _within(actor: Actor, case: Case) -> bool:
+    match actor.role:
+        case Role.ADMIN | Role.SYSTEM:
+            return True
+        case Role.APPLICANT:
+            return actor.subject is not None and actor.subject == case.applicant_id
+        case _:  # staff are scoped by region; a staff token without one reaches no case
+            return actor.region is not None and region_covers(actor.region, case.region)
+
+
+def check_case_access(actor: Actor, case: Case, step: Step | None = None) -> None:
+    """Act only within one's scope: applicants on their own cases, staff within their region,
+    officers on their own department's steps. Outside it the case or step does not exist for the
+    caller: the same :class:`NotFound` as for a missing id, naming nothing of the case."""
+    if step is not None:
+        if not _within(actor, case) or (actor.role is Role.OFFICER and actor.department != step.department):
+            raise NotFound(f"no step {step.id}", field="step_id")
+    elif not _within(actor, case):
+        raise NotFound(f"no case {case.id}", field="case_id")
+
+
+def _check_version(step: Step, expected_version: int | None) -> None:
+    if expected_version is not None and step.version != expected_version:
+        raise StaleVersion(
+            f"step was changed by someone else (version {step.version}, you had {expected_version}); reload it",
+            field="version",
+        )
+
+
+def _act(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    action: str,
+    expected_version: int | None,
+    payload: dict[str, Any] | Callable[[Step], dict[str, Any]] | None = None,
+    before: Callable[[Case, Step], None] | None = None,
+    after: Callable[[Case, Step, datetime], None] | None = None,
+) -> Step:
+    def work() -> Step:
+        case, step = load_step(session, step_id)
+        check_case_access(actor, case, step)  # first: a stale version must not tell that the step exists
+        _check_version(step, expected_version)
+        if before is not None:
+            before(case, step)
+        now = runtime.clock.now()
+        details = payload(step) if callable(payload) else payload  # read under the lock, before the change
+        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=details)
+        if after is not None:
+            after(case, step, now)
+        settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+        return step
+
+    return in_transaction(session, work)
+
+
+def claim_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
+    """An officer takes a ready step from the department's worklist."""
+
+    def assign(_case: Case, step: Step, _now: datetime) -> None:
+        step.assigned_to = actor.id
+
+    return _act(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version, after=assign)
+
+
+def unclaim_step(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None
+) -> Step:
+    """Hand a claimed step back to the department's worklist: its assignee, or a supervisor of the
+    region (or an admin) taking it off them. The audit event records from whom."""
+
+    def release(_case: Case, step: Step, _now: datetime) -> None:
+        step.assigned_to = None
+
+    return _act(session, runtime, step_id=step_id, actor=actor, action="unclaim", expected_version=expected_version,
+                payload=lambda step: {"from": step.assigned_to}, after=release)
+
+
+def reassign_step(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, to: str, expected_version: int | None = None
+) -> Step:
+    """A supervisor of the region (or an admin) gives a claimed step to another officer: ``to`` is
+    that officer's actor id, an active officer token of the step's department whose region covers
+    the case. The step keeps its state; the audit event records who reassigned, from whom, to whom."""
+    target = to.strip()
+
+    def check(case: Case, step: Step) -> None:
+        if not target:
+            raise DomainError("name the officer to reassign the step to", field="to")
+        if target == step.assigned_to:
+            raise DomainError("the step is already assigned to that officer", field="to")
+        if not _works_here(session, officer_id=target, department=step.department, region=case.region,
+                           now=runtime.clock.now()):
+            raise DomainError(f"no officer {target[:64]!r} of department {step.department} works in the case's region",
+                              field="to")
+
+    def assign(_case: Case, step: Step, _now: datetime) -> None:
+        step.assigned_to = target
+
+    return _act(session, runtime, step_id=step_id, actor=actor, action="reassign", expected_version=expected_version,
+                payload=lambda step: {"from": step.assigned_to, "to": target}, before=check, after=assign)
+
+
+def _works_here(session: Session, *, officer_id: str, department: str, region: str, now: datetime) -> bool:
+    """Whether ``officer_id`` is an active officer token of ``department`` covering ``region``."""
+    found = session.scalar(
+        select(ApiToken.region).where(
+            ApiToken.id == officer_id, ApiToken.role == Role.OFFICER.value, ApiToken.department == department,
+            ApiToken.revoked_at.is_(None), or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+    )
+    return found is not None and region_covers(found, region)
+
+
+def assignable_officers(session: Session, *, department: str, region: str, now: datetime) -> list[tuple[str, str]]:
+    """(actor id, label) of the active officer tokens of ``department`` covering ``region``: whom a
+    supervisor may reassign a step of that department and region to."""
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.label, ApiToken.region).where(
+            ApiToken.role == Role.OFFICER.value, ApiToken.department == department, ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        ).order_by(ApiToken.label, ApiToken.id)
+    )
+    return [(token_id, label) for token_id, label, scope in rows if scope is not None and region_covers(scope, region)]
+
+
+def start_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
+    """The assignee starts working on a claimed step."""
+    return _act(session, runtime, step_id=step_id, actor=actor, action="start", expected_version=expected_version)
+
+
+def complete_step(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    outputs: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> Step:
+    """Finish a step with its outputs; dependents whose prerequisites are all met are released."""
+
+    def not_too_early(_case: Case, step: Step) -> None:
+        if step.not_before is not None and runtime.today() < step.not_before:
+            raise TooEarly(f"step {step.step_key} has a minimum waiting period until {step.not_before.isoformat()}")
+
+    def record(case: Case, step: Step, now: datetime) -> None:
+        record_completion(session, runtime, case, step, outputs or {}, now)
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
+        payload={"outputs": outputs or {}}, before=not_too_early, after=record,
+    )
+
+
+def record_completion(
+    session: Session, runtime: Runtime, case: Case, step: Step, outputs: dict[str, Any], now: datetime
+) -> None:
+    """What every finished step records, whoever finished it (an officer, a handler, a timer):
+    its outputs, when it closed, and the licence it issues — so later steps and cases are
+    prefilled from it."""
+    step.outputs = dict(outputs)
+    step.closed_at = now
+    spec = runtime.spec_for(session, case).step(step.step_key)
+    department = runtime.registry.catalog.departments.get(step.department)
+    issued = issue_step_licences(
+        session, case_id=case.id, step_id=step.id, applicant_id=case.applicant_id, answers=case.answers,
+        element=step.context, output=spec.outputs, issuer=department.name.zh if department else step.department,
+        outputs=step.outputs, now=now, today=local_date(now),
+    )
+    if issued:
+        step.outputs = {**step.outputs, "licences": [{"type": l.type_code, "number": l.number, "holder": l.holder_id}
+                                                     for l in issued]}
+
+
+def reject_step(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, reason: str, expected_version: int | None = None
+) -> Step:
+    """Refuse a step (不予许可) with a reason; its dependents are cancelled."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("a rejection needs a reason", field="reason")
+
+    def record(_case: Case, step: Step, now: datetime) -> None:
+        step.reason = reason
+        step.closed_at = now
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="reject", expected_version=expected_version,
+        payload={"reason": reason}, after=record,
+    )
+
+
+def request_supplement(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    materials: Sequence[str],
+    note: str = "",
+    expected_version: int | None = None,
+) -> Step:
+    """补正: ask, in one notice, for everything missing; the step's clock stops (行政许可法 §32)."""
+    wanted = [m.strip() for m in materials if m and m.strip()]
+    if not wanted:
+        raise DomainError("list at least one missing material", field="materials")
+
+    def record(_case: Case, step: Step, now: datetime) -> None:
+        step.supplement = {"requested": wanted, "note": note.strip(), "requested_at": now.isoformat(), "by": actor.id}
+        step.clock_stopped_on = local_date(now)
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="request_supplement",
+        expected_version=expected_version, payload={"materials": wanted, "note": note.strip()}, after=record,
+    )
+
+
+def receive_supplement(
+    session: Session,
+    runtime: Runtime,
+    *,
+    step_id: str,
+    actor: Actor,
+    materials: Sequence[str],
+    expected_version: int | None = None,
+) -> Step:
+    """The applicant (or a clerk) hands in the requested materials; the step's clock restarts."""
+    handed_in = [m.strip() for m in materials if m and m.strip()]
+
+    def check(case: Case, step: Step) -> None:
+        missing = [m for m in step.supplement.get("requested", []) if m not in handed_in]
+        if missing:
+            raise DomainError(f"still missing: {', '.join(missing)}", field="materials")
+
+    def restart(case: Case, step: Step, now: datetime) -> None:
+        step.supplement = {**step.supplement, "received": handed_in, "received_at": now.isoformat()}
+        spec = runtime.spec_for(session, case).step(step.step_key)
+        # §32: the application counts as accepted on the day the materials arrive.
+        start_step_clock(runtime, step, spec, local_date(now))
+
+    return _act(
+        session, runtime, step_id=step_id, actor=actor, action="receive_supplement",
+        expected_version=expected_version, payload={"materials": handed_in}, before=check, after=restart,
+    )
+
+
+def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, reason: str = "") -> Case:
+    """The applicant withdraws (撤回): every open step is cancelled."""
+
+    def work() -> Case:
+        case = load_case(session, case_id)
+        check_case_access(actor, case)
+        now = runtime.clock.now()
+        transition_case(session, case=case, action="withdraw", actor=actor, at=now, payload={"reason": reason})
+        for step in case.steps:
+            if StepState(step.state) in STEP_OPEN:
+                close_step(session, case=case, step=step, action="cancel", at=now, reason="case withdrawn")
+        case.closed_at = now
+        # A closed case changes no more states, but its clock resumes, as on every other close.
+        settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+        return case
+
+    return in_transaction(session, work)
+
+
+def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) -> list[str]:
+    """Complete timer steps whose minimum wait has passed; return their step ids."""
+    today = runtime.today()
+    due = list(
+        session.scalars(
+            select(Step.id)
+            .where(Step.kind == "timer", Step.state == StepState.READY.value, Step.not_before <= today)
+            .limit(limit)
+        )
+    )
+    session.rollback()  # end the read transaction before locking case by case
+    released = []
+    for step_id in due:
+
+        def work(step_id: str = step_id) -> bool:
+            case, step = load_step(session, step_id)
+            if step.state != StepState.READY.value:
+                return False  # someone else released it meanwhile
+            now = runtime.clock.now()
+            outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
+            transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now, payload=outputs)
+            record_completion(session, runtime, case, step, outputs, now)
+            settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+            return True
+
+        if in_transaction(session, work):
+            released.append(step_id)
+    return released

@@ -1,0 +1,357 @@
+"""Prefill (智能预填) and waived materials (免提交).
+
+How an application is prefilled:
+
+1. The bundle's fields that declare ``prefill`` sources become *requests*: (field, licence type,
+   attribute, holder). The holder is the applicant, or the id typed into the source's
+   ``holder_field`` (the bride's ID number fills the bride's name from her ID card).
+2. Every registered provider gets **all** requests of the application in one call (batch-first,
+   as Open Forms' prefill plugins): the licence store answers with one query, earlier cases
+   with one query, the current case's finished steps from memory. Providers are tried in
+   registry order; the first value found for a field wins, and records its source.
+3. Values the applicant typed are kept. Where one differs from a prefilled value, the field's
+   ``correctable`` decides: a correction is accepted (and audited by intake) or refused.
+4. Each applicable step's materials are then classified: template-generated (1) and
+   data-interface (3) materials are always waived; an e-licence material (2, or any material
+   naming a licence) is waived when a valid licence of that type exists for its holder, or
+   when an earlier step of the same bundle issues it; it must be supplied otherwise. Expired
+   or revoked licences are never used.
+
+Other people's data (``PrefillContext.others``). Staff at a window have the spouse, the heir
+or the deceased's papers in front of them, so for them other holders' licences fill fields
+and waive materials (and :func:`engine.machine.intake.prefill_application` records the read in the
+access log). A self-service applicant must learn nothing about another person — not a licence
+number, not whether a licence exists (the 死亡医学证明 would tell whether someone has died) and
+not even by how long the answer takes. So for an applicant the licence store is never asked
+about anyone but the applicant: another person's licence material gets one classification and
+one wording whatever the store holds (:data:`OTHERS_LICENCE`, to supply unless an earlier step
+of the bundle issues it), and only the applicant's own licences are linked and shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.db.models import Case, Licence
+from engine.people.licences import valid_licences
+from engine.spec.loader import BundleRegistry
+from engine.spec.models import BundleSpec, Material, StepSpec, SupplyMode
+
+
+@dataclass(frozen=True)
+class PrefillRequest:
+    """One way to fill one field: attribute ``attribute`` of ``holder``'s ``licence``."""
+
+    field: str
+    licence: str
+    attribute: str
+    holder: str
+
+
+@dataclass(frozen=True)
+class Prefilled:
+    """A value found for a field, and where it came from."""
+
+    field: str
+    value: Any
+    source: str
+    """Provider id: ``licence``, ``case_step``, ``earlier_case``."""
+    detail: str
+    """Human-readable provenance: licence type and number, or the earlier receipt."""
+
+
+@dataclass(frozen=True)
+class PrefillContext:
+    """What providers may know about the application being filled."""
+
+    bundle: BundleSpec
+    registry: BundleRegistry
+    applicant_id: str
+    answers: Mapping[str, Any]
+    today: date
+    case: Case | None = None
+    others: bool = True
+    """Whether other people's licences (a spouse's, an heir's) may be read: to fill fields and to
+    waive materials. Staff at a window have those people in front of them; a self-service
+    applicant does not, so for applicants the store is asked about the applicant alone."""
+
+    def is_other(self, holder: str | None) -> bool:
+        """Whether ``holder`` (an ID typed into the form) is someone other than the applicant."""
+        return holder is not None and _normal(holder) != _normal(self.applicant_id)
+
+
+def _normal(identifier: str) -> str:
+    return identifier.strip().upper()
+
+
+class PrefillProvider(Protocol):
+    """A prefill source. ``fetch`` receives every request of one application at once."""
+
+    def __call__(
+        self, session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]
+    ) -> dict[str, Prefilled]:
+        """Return a value for each field this provider can fill (fields it cannot fill are absent)."""
+        ...
+
+
+class PrefillRegistry:
+    """Providers by id, in priority order; ids are unique."""
+
+    def __init__(self) -> None:
+        self._providers: dict[str, PrefillProvider] = {}
+
+    def register(self, provider_id: str) -> Callable[[PrefillProvider], PrefillProvider]:
+        def decorator(provider: PrefillProvider) -> PrefillProvider:
+            if provider_id in self._providers:
+                raise ValueError(f"prefill provider {provider_id!r} is already registered")
+            self._providers[provider_id] = provider
+            return provider
+
+        return decorator
+
+    def __iter__(self) -> Iterator[tuple[str, PrefillProvider]]:
+        return iter(self._providers.items())
+
+
+def licence_provider(session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]) -> dict[str, Prefilled]:
+    """Fill from valid e-licences of the holders, one query for the whole application."""
+    found = valid_licences(
+        session, holders={r.holder for r in requests}, types={r.licence for r in requests}, today=context.today
+    )
+    values: dict[str, Prefilled] = {}
+    for request in requests:
+        licence = found.get((request.holder, request.licence))
+        if licence is None or request.field in values:
+            continue
+        value = licence.attributes.get(request.attribute)
+        if value not in (None, ""):
+            values[request.field] = Prefilled(request.field, value, "licence", _describe(context, licence))
+    return values
+
+
+def earlier_case_provider(
+    session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]
+) -> dict[str, Prefilled]:
+    """Data reuse: the applicant's own answers in earlier cases (newest first), one query.
+
+    Only fields whose holder is the applicant are reused: another person's data (a spouse's,
+    an heir's) is never copied from an old application.
+    """
+    wanted = {r.field for r in requests if r.holder == context.applicant_id}
+    if not wanted:
+        return {}
+    stmt = (
+        select(Case.receipt_no, Case.answers)
+        .where(Case.applicant_id == context.applicant_id)
+        .order_by(Case.accepted_at.desc())
+        .limit(20)
+    )
+    if context.case is not None:
+        stmt = stmt.where(Case.id != context.case.id)
+    values: dict[str, Prefilled] = {}
+    for receipt_no, answers in session.execute(stmt):
+        for name in wanted - values.keys():
+            if answers.get(name) not in (None, ""):
+                values[name] = Prefilled(name, answers[name], "earlier_case", f"受理编号 {receipt_no}")
+    return values
+
+
+def case_step_provider(
+    session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]
+) -> dict[str, Prefilled]:
+    """Outputs of the current case's finished steps, by field name (an officer's entries)."""
+    if context.case is None:
+        return {}
+    wanted = {r.field for r in requests}
+    values: dict[str, Prefilled] = {}
+    for step in context.case.steps:
+        if step.state != "done":
+            continue
+        for name in wanted & step.outputs.keys():
+            values.setdefault(name, Prefilled(name, step.outputs[name], "case_step", f"{step.step_key} 办理结果"))
+    return values
+
+
+def default_providers() -> PrefillRegistry:
+    """Licence store first (authoritative), then the case's own finished steps, then earlier cases."""
+    registry = PrefillRegistry()
+    registry.register("licence")(licence_provider)
+    registry.register("case_step")(case_step_provider)
+    registry.register("earlier_case")(earlier_case_provider)
+    return registry
+
+
+def _describe(context: PrefillContext, licence: Licence) -> str:
+    licence_type = context.registry.catalog.licences.get(licence.type_code)
+    name = licence_type.name.zh if licence_type else licence.type_code
+    return f"{name} {licence.number}"
+
+
+def prefill_requests(context: PrefillContext) -> list[PrefillRequest]:
+    """Every (field, licence, attribute, holder) the bundle's fields ask for."""
+    requests: list[PrefillRequest] = []
+    for use in context.bundle.fields:
+        spec = context.registry.fields[use.field]
+        for source in spec.prefill:
+            holder = context.applicant_id if source.holder_field is None else context.answers.get(source.holder_field)
+            if not isinstance(holder, str) or not holder:
+                continue
+            if context.is_other(holder) and not context.others:
+                continue  # an applicant's form is never filled from another person's licences
+            requests.append(PrefillRequest(use.field, source.licence, source.attribute, holder))
+    return requests
+
+
+@dataclass(frozen=True)
+class MaterialStatus:
+    """Whether one material of one step must be supplied, and why not if waived."""
+
+    step: str
+    name: str
+    code: str | None
+    supply: SupplyMode
+    required: bool
+    waived: bool
+    reason: str
+    other_holder: bool = False
+    """The material is another person's (the spouse's ID card, the deceased's register)."""
+
+
+OTHERS_LICENCE = ("他人证照：由部门通过电子证照库核验，如库中无有效证照则需提交 "
+                  "(another person's licence: the department checks the e-licence store; supply it if the store has "
+                  "none)")
+"""The one wording of another person's licence material for a self-service applicant, whatever
+the store holds: true whether or not that person has the licence."""
+
+
+@dataclass
+class PrefillResult:
+    values: dict[str, Prefilled] = field(default_factory=dict)
+    materials: list[MaterialStatus] = field(default_factory=list)
+    other_holders: frozenset[str] = frozenset()
+    """Other people whose licences were looked up (for staff; always empty for an applicant)."""
+
+    @property
+    def waived(self) -> list[MaterialStatus]:
+        return [m for m in self.materials if m.waived]
+
+    @property
+    def to_supply(self) -> list[MaterialStatus]:
+        return [m for m in self.materials if not m.waived]
+
+
+def step_materials(session: Session, context: PrefillContext, *, step: StepSpec) -> list[MaterialStatus]:
+    """A running case's step materials, waived by the licences that exist *now* (including the
+    ones earlier steps of the same case just issued)."""
+    return material_statuses(session, context, steps=[step], answers=context.answers)
+
+
+def prefill(
+    session: Session,
+    context: PrefillContext,
+    *,
+    providers: PrefillRegistry | None = None,
+) -> PrefillResult:
+    """Prefill an application and classify its materials (see the module docstring)."""
+    requests = prefill_requests(context)
+    values: dict[str, Prefilled] = {}
+    for _provider_id, provider in providers or default_providers():
+        pending = [r for r in requests if r.field not in values]
+        if not pending:
+            break
+        for name, found in provider(session, context, pending).items():
+            values.setdefault(name, found)
+    merged = {**{k: v.value for k, v in values.items()}, **{k: v for k, v in context.answers.items() if v not in (None, "")}}
+    steps = [s for s in context.bundle.steps if s.when is None or s.when.evaluate(merged)]
+    wanted = _materials_of(context, steps, merged)
+    others = {r.holder for r in requests if context.is_other(r.holder)}
+    others |= {holder for _, material, holder, other in wanted if other and material.licence and holder}
+    return PrefillResult(values=values, materials=_classify(session, context, wanted, merged),
+                         other_holders=frozenset(others) if context.others else frozenset())
+
+
+Wanted = tuple[StepSpec, Material, str | None, bool]
+"""A material that applies, its holder (None: not typed yet) and whether that is another person."""
+
+
+def _materials_of(context: PrefillContext, steps: Sequence[StepSpec], answers: Mapping[str, Any]) -> list[Wanted]:
+    wanted: list[Wanted] = []
+    for step in steps:
+        for material in step.materials:
+            if material.when is not None and not material.when.evaluate(answers):
+                continue
+            holder = context.applicant_id if material.holder_field is None else answers.get(material.holder_field)
+            holder = holder if isinstance(holder, str) and holder else None
+            wanted.append((step, material, holder, context.is_other(holder)))
+    return wanted
+
+
+def material_statuses(
+    session: Session, context: PrefillContext, *, steps: Sequence[StepSpec], answers: Mapping[str, Any]
+) -> list[MaterialStatus]:
+    """Classify the materials of ``steps`` as waived or to supply, one licence query in all."""
+    return _classify(session, context, _materials_of(context, steps, answers), answers)
+
+
+def _classify(
+    session: Session, context: PrefillContext, wanted: Sequence[Wanted], answers: Mapping[str, Any]
+) -> list[MaterialStatus]:
+    # Without ``others`` the store is not asked about other people at all: an applicant's answer
+    # must not depend on what it holds about them, not even in how long it takes.
+    asked = {h for _, m, h, other in wanted if h and m.licence and (context.others or not other)}
+    found = valid_licences(session, holders=asked, types={m.licence for _, m, _, _ in wanted if m.licence},
+                           today=context.today)
+    out: list[MaterialStatus] = []
+    for step, material, holder, other in wanted:
+        undisclosed = other and not context.others
+        licence = None if undisclosed else found.get((holder or "", material.licence or ""))
+        waived, reason = _waiver(context, material, licence, undisclosed=undisclosed)
+        issuer = _issued_earlier(context.bundle, step, material, answers)
+        if not waived and issuer is not None:  # from the bundle alone: the same for every holder
+            item = context.registry.catalog.items[issuer.item].name
+            waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
+        out.append(MaterialStatus(step.id, material.name, material.code, material.supply, material.required, waived,
+                                  reason, other_holder=other))
+    return out
+
+
+def _issued_earlier(
+    bundle: BundleSpec, step: StepSpec, material: Material, answers: Mapping[str, Any]
+) -> StepSpec | None:
+    """The applicable prerequisite (direct or transitive) of ``step`` that issues the material's licence."""
+    if material.licence is None:
+        return None
+    seen: set[str] = set()
+    todo = list(step.prerequisites)
+    while todo:
+        current = bundle.step(todo.pop())
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        applies = current.when is None or current.when.evaluate(answers)
+        if applies and current.outputs.licence == material.licence:
+            return current
+        todo.extend(current.prerequisites)
+    return None
+
+
+def _waiver(
+    context: PrefillContext, material: Material, licence: Licence | None, *, undisclosed: bool = False
+) -> tuple[bool, str]:
+    if material.supply is SupplyMode.TEMPLATE:
+        return True, "由申请表模板自动生成 (generated from the application form)"
+    if material.supply is SupplyMode.DATA_INTERFACE:
+        return True, "通过数据共享接口核验 (verified through a data-sharing interface)"
+    if material.licence and undisclosed:
+        return False, OTHERS_LICENCE
+    if material.licence and licence is not None:
+        return True, f"已关联电子证照 {_describe(context, licence)} (linked e-licence)"
+    if material.supply is SupplyMode.E_LICENCE:
+        return False, "未找到有效电子证照，请提交 (no valid e-licence found: please supply it)"
+    return False, "申请人提交 (supplied by the applicant)"

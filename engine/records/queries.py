@@ -1,0 +1,518 @@
+"""Read models and scoping: what a case, a worklist, a step and a region look like to whom.
+
+Nothing here changes a case or a step; the only write is the access record of every staff read
+of a full record (DESIGN.md, Security). Supervision statistics live in :mod:`engine.time.supervision`.
+
+Who sees what, applied the same way by every adapter:
+
+- applicant: the cases whose ``applicant_id`` is their subject (others do not exist for them);
+- clerk, supervisor: the cases of their region, by its significant prefix (430000 → ``43``,
+  430100 → ``4301``, 430102 → ``430102``);
+- officer: the cases of their region in which their department has a step, and only their
+  department's steps; a step shows only the fields it declares;
+- admin: everything.
+
+Outside one's scope a case or step does not exist: the answer is the same :class:`NotFound` as
+for an id that was never issued, naming nothing of the case (no receipt number, department or
+step). Role rules (who may claim, complete, withdraw…) stay with the transition gate; the checks
+here only decide whether the actor may see the case or step at all.
+
+What each viewer reads of a case it may see (applied here, so the API, the pages and the
+documents all get it):
+
+- a self-service applicant: their case, but of other people (a spouse, the deceased, an heir)
+  nothing the platform holds — only their own licence numbers among a step's results, and
+  another person's materials classified without asking the licence store (:mod:`engine.people.prefill`);
+- an officer: their own department's steps in full (fields, results, outputs); every other step
+  only as progress — its department, state and due date — with no result, reason or names;
+- clerks, supervisors and admins: everything, and each read is recorded in the access log.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import AccessRecord, Case, Step
+from engine.errors import DomainError, Forbidden, NotFound
+from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
+from engine.people.prefill import PrefillContext, step_materials
+from engine.runtime import Runtime
+from engine.machine.states import STEP_ACTIVE, STEP_OPEN, STEP_SATISFIED, Actor, Role, StepState
+
+STAFF = frozenset({Role.CLERK, Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+INTAKE = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN})
+WORKLIST = frozenset({Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+
+
+# --- scoping -----------------------------------------------------------------------------
+
+
+def region_prefix(code: str) -> str:
+    """Significant prefix of a division code: 430000 → 43, 430100 → 4301, 430102001000 → 430102001."""
+    while len(code) > 6 and code.endswith("000"):
+        code = code[:-3]
+    if len(code) > 6:
+        return code
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def region_covers(scope: str | None, region: str) -> bool:
+    """Whether a case of ``region`` lies within ``scope`` (None: unscoped)."""
+    return scope is None or region.startswith(region_prefix(scope))
+
+
+def in_scope(scope: str | None) -> list[ColumnElement[bool]]:
+    """SQL conditions keeping the cases within ``scope`` (none when unscoped)."""
+    return [] if scope is None else [Case.region.startswith(region_prefix(scope), autoescape=True)]
+
+
+def no_case(case_id: str) -> NotFound:
+    """The one answer for a case that does not exist *for this caller* (missing or out of scope)."""
+    return NotFound(f"no case {case_id}", field="case_id")
+
+
+def no_step(step_id: str) -> NotFound:
+    """The one answer for a step that does not exist for this caller (missing or out of scope)."""
+    return NotFound(f"no step {step_id}", field="step_id")
+
+
+def _in_region(actor: Actor, case: Case) -> bool:
+    return actor.region is not None and region_covers(actor.region, case.region)
+
+
+def _may_see_case(session: Session, actor: Actor, case: Case) -> bool:
+    match actor.role:
+        case Role.ADMIN | Role.SYSTEM:
+            return True
+        case Role.APPLICANT:
+            return actor.subject is not None and actor.subject == case.applicant_id
+        case Role.CLERK | Role.SUPERVISOR:
+            return _in_region(actor, case)
+        case Role.OFFICER:
+            involved = session.scalar(
+                select(func.count()).select_from(Step).where(
+                    Step.case_id == case.id, Step.department == actor.department, Step.state != StepState.SKIPPED.value
+                )
+            )
+            return _in_region(actor, case) and bool(involved)
+    return False
+
+
+def check_case_scope(session: Session, *, actor: Actor, case_id: str, step_id: str | None = None) -> Case:
+    """The case if ``actor`` may see it (and ``step_id``, if given, is one of its steps); otherwise
+    the same :class:`NotFound` as for an unknown id."""
+    found = session.get(Case, case_id)
+    if found is None or not _may_see_case(session, actor, found):
+        raise no_case(case_id)
+    if step_id is not None and session.scalar(select(Step.case_id).where(Step.id == step_id)) != case_id:
+        raise no_step(step_id)
+    return found
+
+
+def check_step_scope(session: Session, *, actor: Actor, step_id: str) -> Step:
+    """The step if ``actor`` may see it (officers: only their own department's steps in their
+    region); otherwise the same :class:`NotFound` as for an unknown id."""
+    step = session.get(Step, step_id)
+    if step is None:
+        raise no_step(step_id)
+    if actor.role is Role.OFFICER:
+        visible = step.department == actor.department and _in_region(actor, step.case)
+    else:
+        visible = _may_see_case(session, actor, step.case)
+    if not visible:
+        raise no_step(step_id)
+    return step
+
+
+def authorize_intake(actor: Actor, *, applicant_id: str, region: str | None) -> None:
+    """Applicants apply for themselves; clerks within their region; admins anywhere."""
+    if actor.role not in INTAKE:
+        raise Forbidden(f"a {actor.role.value} may not start a case")
+    for validate in (validate_id_number, validate_credit_code) if actor.role is Role.APPLICANT else ():
+        with suppress(InvalidValue):  # an invalid identifier is the engine's to explain (422)
+            if validate(applicant_id) != actor.subject:
+                raise Forbidden("applicants may only apply for themselves", field="applicant.id")
+    if actor.role is Role.CLERK and not region_covers(actor.region, region or actor.region or ""):
+        raise Forbidden(f"region {region} is outside the clerk's region {actor.region}", field="region")
+
+
+def record_access(session: Session, *, actor: Actor, case_id: str | None, step_id: str | None, what: str,
+                  at: datetime) -> None:
+    """Append an access record (who read which full record, when); the caller commits."""
+    session.add(AccessRecord(actor_id=actor.id, role=actor.role.value, case_id=case_id, step_id=step_id,
+                             what=what[:200], at=at))
+
+
+# --- a case ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """One step as the applicant and staff follow it: ``waiting_on`` names the items of unfinished
+    prerequisites (pending steps), ``supplement_requested`` the materials an open 补正 notice asks for.
+
+    An officer reads another department's step only as progress: its department, state and due
+    dates, with ``reason``, ``result``, ``instance_label`` and ``supplement_requested`` left empty."""
+
+    id: str
+    step_key: str
+    item: str
+    item_name: str
+    department: str
+    department_name: str
+    kind: str
+    state: str
+    due_on: date | None
+    due_provisional: bool
+    not_before: date | None
+    version: int
+    instance_label: str
+    waiting_on: tuple[str, ...]
+    supplement_requested: tuple[str, ...]
+    reason: str
+    result: str
+    """For done steps: the result document and the numbers of the licences it issued (an
+    applicant: only the licences they hold themselves)."""
+
+
+def sees_in_full(viewer: Actor, step: Step) -> bool:
+    """Whether ``viewer`` reads ``step``'s results and details, not only its progress: officers
+    only their own department's steps; everyone else who may see the case, every step."""
+    return viewer.role is not Role.OFFICER or viewer.department == step.department
+
+
+def _own_holder(viewer: Actor, step: Step) -> str | None:
+    """The only licence holder whose data ``viewer`` may read among the step's results (None: any)."""
+    return step.case.applicant_id if viewer.role is Role.APPLICANT else None
+
+
+def visible_licences(step: Step, *, holder: str | None) -> list[dict[str, Any]]:
+    """The licences a done step issued, as stored in its outputs; only ``holder``'s if given."""
+    issued = [dict(e) for e in step.outputs.get("licences", []) if isinstance(e, dict)]
+    return issued if holder is None else [e for e in issued if e.get("holder") == holder]
+
+
+def visible_outputs(step: Step, *, holder: str | None) -> dict[str, Any]:
+    """A step's outputs, or for ``holder`` (a self-service applicant) only what is theirs.
+
+    For an applicant the licences the step issued to other people (the spouse's 结婚证, the
+    deceased's 死亡医学证明) are left out, and so is the officer's ``number`` whenever the step
+    issued licences (each holder's number is derived from it); when it issued licences to other
+    people only, the other outputs (the licence's attributes) go too and the result name stays."""
+    outputs = dict(step.outputs)
+    if holder is None or "licences" not in outputs:
+        return outputs
+    own = visible_licences(step, holder=holder)
+    if not own:
+        return {"result": outputs["result"]} if "result" in outputs else {}
+    kept = {k: v for k, v in outputs.items() if k not in ("licences", "number")}
+    return {**kept, "licences": own}
+
+
+def step_result(step: Step, item_result: str, *, holder: str | None = None) -> str:
+    """What a finished step produced, as the applicant reads it (结婚证 J430102-2026-000123-1);
+    with ``holder``, only the numbers of that holder's licences."""
+    if step.state != StepState.DONE.value:
+        return ""
+    issued = visible_licences(step, holder=None)
+    numbers = [str(entry.get("number")) for entry in visible_licences(step, holder=holder)]
+    number = step.outputs.get("number")
+    if not issued and isinstance(number, str | int):
+        numbers = [str(number)]
+    return " ".join([item_result.rstrip("；;")] + numbers).strip() if item_result or numbers else ""
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    """A case with its steps; the applicant id is masked for officers."""
+
+    id: str
+    receipt_no: str
+    bundle_id: str
+    bundle_version: int
+    bundle_name: str
+    state: str
+    version: int
+    region: str
+    applicant_id: str
+    applicant_kind: str
+    applicant_name: str
+    accepted_on: date
+    due_on: date
+    due_provisional: bool
+    clock_stopped: bool
+    closed_at: datetime | None
+    steps: tuple[StepStatus, ...]
+
+
+def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = (), *, viewer: Actor) -> StepStatus:
+    """The status of one step as ``viewer`` may read it (names looked up in the catalog)."""
+    catalog = runtime.registry.catalog
+    item = catalog.items.get(step.item_code)
+    department = catalog.departments.get(step.department)
+    full = sees_in_full(viewer, step)
+    requested = step.supplement.get("requested", []) if step.state == StepState.SUPPLEMENT_REQUESTED.value else []
+    return StepStatus(
+        id=step.id, step_key=step.step_key, item=step.item_code, item_name=item.name if item else step.item_code,
+        department=step.department, department_name=department.name.zh if department else step.department,
+        kind=step.kind, state=step.state, due_on=step.due_on, due_provisional=step.due_provisional,
+        not_before=step.not_before, version=step.version, instance_label=step.instance_label if full else "",
+        waiting_on=waiting_on, supplement_requested=tuple(requested) if full else (),
+        reason=step.reason if full else "",
+        result=step_result(step, item.result if item else "", holder=_own_holder(viewer, step)) if full else "",
+    )
+
+
+def _waiting_on(runtime: Runtime, session: Session, case: Case) -> dict[str, tuple[str, ...]]:
+    spec = runtime.spec_for(session, case)
+    items = runtime.registry.catalog.items
+    by_key: dict[str, list[Step]] = defaultdict(list)
+    for step in case.steps:
+        by_key[step.step_key].append(step)
+    waits: dict[str, tuple[str, ...]] = {}
+    for step in case.steps:
+        if step.state != StepState.PENDING.value:
+            continue
+        step_spec = spec.step(step.step_key)
+        keys = [k for k in step_spec.depends_on if not all(StepState(s.state) in STEP_SATISFIED for s in by_key[k])]
+        if step_spec.depends_on_any and not any(s.state == StepState.DONE.value
+                                                for k in step_spec.depends_on_any for s in by_key[k]):
+            keys += [k for k in step_spec.depends_on_any if any(StepState(s.state) in STEP_OPEN for s in by_key[k])]
+        names = [items[spec.step(k).item].name if spec.step(k).item in items else k for k in keys]
+        waits[step.id] = tuple(dict.fromkeys(names))
+    return waits
+
+
+def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Actor) -> CaseStatus:
+    """The read model of a case ``viewer`` already may see (no scope check, no access record):
+    the applicant id masked for officers, every step as :func:`step_status` lets ``viewer`` read it."""
+    waits = _waiting_on(runtime, session, case)
+    bundle = runtime.registry.bundles.get(case.bundle_id)
+    return CaseStatus(
+        id=case.id, receipt_no=case.receipt_no, bundle_id=case.bundle_id, bundle_version=case.bundle_version,
+        bundle_name=bundle.name.zh if bundle else case.bundle_id, state=case.state, version=case.version,
+        region=case.region,
+        applicant_id=mask_id_number(case.applicant_id) if viewer.role is Role.OFFICER else case.applicant_id,
+        applicant_kind=case.applicant_kind, applicant_name=case.applicant_name, accepted_on=case.accepted_on,
+        due_on=case.due_on, due_provisional=case.due_provisional, clock_stopped=case.clock_stopped_on is not None,
+        closed_at=case.closed_at,
+        steps=tuple(step_status(runtime, s, waits.get(s.id, ()), viewer=viewer) for s in case.steps),
+    )
+
+
+def case_status(session: Session, runtime: Runtime, *, case_id: str, actor: Actor) -> CaseStatus:
+    """A case with its steps, if ``actor`` may see it; a staff read is recorded. Commits."""
+    found = check_case_scope(session, actor=actor, case_id=case_id)
+    status = describe_case(session, runtime, found, viewer=actor)
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=found.id, step_id=None, what="case_status", at=runtime.clock.now())
+    session.commit()
+    return status
+
+
+DOCUMENT_READERS = frozenset({Role.APPLICANT, Role.CLERK, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
+"""Who may print a case's documents (receipt, notices): they show the whole application and every
+step's result, so not officers, who work from their own step."""
+
+
+def document_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, what: str) -> Case:
+    """The case whose document ``what`` (receipt, notice) ``actor`` asks for, if they may see the
+    case and read its documents; a staff read is recorded. Commits when it records."""
+    case = check_case_scope(session, actor=actor, case_id=case_id)
+    if actor.role not in DOCUMENT_READERS:
+        raise Forbidden("a case's receipt and notices are for the applicant and the window; officers work from their "
+                        "own step")
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=case.id, step_id=None, what=what, at=runtime.clock.now())
+        session.commit()
+    return case
+
+
+# --- a step, as its department sees it ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One declared field of a step and its value."""
+
+    id: str
+    label_zh: str
+    label_en: str
+    type: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class MaterialView:
+    """One material of a step and whether it must be handed in (``waived``: the government holds
+    it), with ``reason`` as :mod:`engine.people.prefill` words it for the reader."""
+
+    name: str
+    code: str | None
+    supply: int
+    licence: str | None
+    required: bool
+    note: str
+    waived: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """A step with only the fields it declares, its materials and its item's elements (事项要素)."""
+
+    status: StepStatus
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    applicant_name: str
+    item_legal_basis: str
+    item_type: str
+    item_result: str
+    fields: tuple[FieldValue, ...]
+    materials: tuple[MaterialView, ...]
+    assigned_to: str | None
+    """The assignee's actor id (not shown to applicants)."""
+    outputs: dict[str, Any]
+    supplement: dict[str, Any]
+
+
+def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Actor) -> StepDetail:
+    """One step's record, if ``actor`` may see it; a staff read is recorded. Commits.
+
+    Materials are classified as they stand now (licences issued since acceptance waive them);
+    for a self-service applicant another person's material is worded without asking the
+    licence store, and only the applicant's own licences appear among the outputs."""
+    step = check_step_scope(session, actor=actor, step_id=step_id)
+    case = step.case
+    spec = runtime.spec_for(session, case)
+    step_spec = spec.step(step.step_key)
+    known = runtime.registry.fields  # the loader checked that every declared field is in it
+    fields = [
+        FieldValue(id=name, label_zh=known[name].label.zh, label_en=known[name].label.en, type=known[name].type.value,
+                   value=step.context[name] if name in step.context else case.answers.get(name))
+        for name in step_spec.fields
+    ]
+    answers = {**case.answers, **step.context}
+    context = PrefillContext(spec, runtime.registry, case.applicant_id, answers, runtime.today(), case=case,
+                             others=actor.role is not Role.APPLICANT)
+    applicable = [m for m in step_spec.materials if m.when is None or m.when.evaluate(answers)]
+    materials = tuple(
+        MaterialView(name=m.name, code=m.code, supply=int(m.supply), licence=m.licence, required=m.required,
+                     note=m.note, waived=status.waived, reason=status.reason)
+        for m, status in zip(applicable, step_materials(session, context, step=step_spec), strict=True)
+    )
+    item = runtime.registry.catalog.items.get(step.item_code)
+    holder = _own_holder(actor, step)
+    detail = StepDetail(
+        status=step_status(runtime, step, viewer=actor), case_id=case.id, receipt_no=case.receipt_no,
+        bundle_id=case.bundle_id, applicant_name=case.applicant_name, item_legal_basis=item.legal_basis if item else "",
+        item_type=item.type.value if item else "", item_result=item.result if item else "",
+        fields=tuple(fields), materials=materials,
+        assigned_to=None if actor.role is Role.APPLICANT else step.assigned_to,
+        outputs=visible_outputs(step, holder=holder), supplement=dict(step.supplement),
+    )
+    if actor.role in STAFF:
+        record_access(session, actor=actor, case_id=case.id, step_id=step.id, what="step_detail", at=runtime.clock.now())
+    session.commit()
+    return detail
+
+# --- worklists ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One line of a department's worklist; the applicant's id is masked."""
+
+    step_id: str
+    version: int
+    step_key: str
+    item: str
+    state: str
+    due_on: date | None
+    due_provisional: bool
+    overdue: bool
+    instance_label: str
+    case_id: str
+    receipt_no: str
+    bundle_id: str
+    region: str
+    applicant_name: str
+    applicant_id_masked: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a list and the total number of matching rows."""
+
+    total: int
+    limit: int
+    offset: int
+    items: tuple[WorkItem, ...]
+
+
+def worklist(
+    session: Session, *, department: str, region: str | None, state: str | None, due_within_days: int | None,
+    overdue: bool, today: date, limit: int = 50, offset: int = 0,
+) -> Page:
+    """A department's open steps (or those in ``state``) in ``region``, soonest due first."""
+    try:
+        states = [StepState(state).value] if state else [s.value for s in STEP_ACTIVE]
+    except ValueError:
+        raise DomainError(f"unknown step state {state!r}", field="state") from None
+    where = [Step.department == department, Step.state.in_(states), *in_scope(region)]
+    if due_within_days is not None:
+        where.append(Step.due_on <= today + timedelta(days=due_within_days))
+    if overdue:
+        where += [Step.due_on < today, Step.clock_stopped_on.is_(None)]
+    total = session.scalar(select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
+    rows = session.execute(
+        select(Step.id, Step.version, Step.step_key, Step.item_code, Step.state, Step.due_on, Step.due_provisional,
+               Step.clock_stopped_on, Step.instance_label, Case.id, Case.receipt_no, Case.bundle_id, Case.region,
+               Case.applicant_name, Case.applicant_id)
+        .join(Case, Case.id == Step.case_id).where(*where)
+        .order_by(Step.due_on.asc().nulls_last(), Case.receipt_no, Step.position).limit(limit).offset(offset)
+    ).all()
+    items = tuple(
+        WorkItem(step_id=r[0], version=r[1], step_key=r[2], item=r[3], state=r[4], due_on=r[5], due_provisional=r[6],
+                 overdue=r[5] is not None and r[5] < today and r[7] is None, instance_label=r[8], case_id=r[9],
+                 receipt_no=r[10], bundle_id=r[11], region=r[12], applicant_name=r[13],
+                 applicant_id_masked=mask_id_number(r[14]))
+        for r in rows
+    )
+    return Page(total=total, limit=limit, offset=offset, items=items)
+
+
+def department_worklist(
+    session: Session, *, actor: Actor, department: str, state: str | None = None, due_within_days: int | None = None,
+    overdue: bool = False, today: date, limit: int = 50, offset: int = 0,
+) -> Page:
+    """:func:`worklist` for an officer of that department, a supervisor or an admin, in their region."""
+    if actor.role not in WORKLIST:
+        raise Forbidden(f"a {actor.role.value} has no department worklist")
+    if actor.role is Role.OFFICER and actor.department != department:
+        raise Forbidden(f"an officer of department {actor.department} may not read department {department}'s worklist")
+    region = None if actor.role is Role.ADMIN else actor.region
+    if region is None and actor.role is not Role.ADMIN:
+        raise Forbidden("a staff token without a region sees no worklist")
+    return worklist(session, department=department, region=region, state=state, due_within_days=due_within_days,
+                    overdue=overdue, today=today, limit=limit, offset=offset)
+
+
+def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: int = 100) -> list[CaseStatus]:
+    """A self-service applicant's own cases, newest first."""
+    if actor.role is not Role.APPLICANT or not actor.subject:
+        raise Forbidden(f"a {actor.role.value} has no cases of their own")
+    found = session.scalars(
+        select(Case).where(Case.applicant_id == actor.subject).order_by(Case.accepted_at.desc()).limit(limit)
+    )
+    return [describe_case(session, runtime, case, viewer=actor) for case in found]

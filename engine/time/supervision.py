@@ -1,0 +1,264 @@
+"""Electronic supervision (电子监察): yellow and red cards for overdue work.
+
+The deadline sweep calls :func:`resolve_cards` and :func:`issue_cards` on a schedule. Both are
+set-based (one ``INSERT … SELECT`` or ``UPDATE`` per kind of card, whatever the backlog) and
+idempotent: a step, or a case at case level, gets at most one card of each colour, enforced by
+unique indexes and ``ON CONFLICT DO NOTHING``, so sweeps may overlap or repeat.
+
+- Yellow: an open step (or open case) whose due date has passed while its clock runs
+  (``clock_stopped_on`` is null: a 补正 notice or a §45 excluded step stops the clock).
+- Red: the same, still open ``red_after_working_days`` working days or more after the due date.
+- A card is resolved when its step (or case) is closed; it is never deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    String,
+    and_,
+    case as when_then,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from engine.time.calendar import WorkingCalendar
+from engine.db.models import Card, Case, Step, UTCDateTime
+from engine.errors import DomainError
+from engine.records.queries import in_scope, region_prefix
+from engine.runtime import Runtime
+from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_OPEN, STEP_TERMINAL
+
+Colour = Literal["yellow", "red"]
+COLOURS: tuple[Colour, ...] = ("yellow", "red")
+_ACTIVE = [s.value for s in STEP_ACTIVE]
+_CASE_OPEN = [s.value for s in CASE_OPEN]
+_COLUMNS = ["case_id", "step_id", "colour", "reason", "department", "region", "issued_at", "issued_on",
+            "working_days_overdue", "resolved_at"]
+
+
+def red_cutoff(calendar: WorkingCalendar, today: date, working_days: int) -> date:
+    """The latest due date at least ``working_days`` working days before ``today``.
+
+    ``calendar.working_days_between(due, today) >= working_days`` exactly when ``due`` is on or
+    before this date, so the red rule becomes one date comparison in SQL.
+    """
+    if working_days < 1:
+        raise DomainError("red_after_working_days must be at least 1", field="red_after_working_days")
+    day, seen = today, 0
+    while True:
+        if calendar.is_working_day(day):
+            seen += 1
+            if seen == working_days:
+                return day - timedelta(days=1)
+        day -= timedelta(days=1)
+
+
+def _overdue_days(session: Session, calendar: WorkingCalendar, today: date) -> dict[date, int]:
+    """Working days overdue per distinct due date of the open, overdue steps and cases."""
+    step_dues = select(Step.due_on).where(
+        Step.state.in_(_ACTIVE), Step.due_on < today, Step.clock_stopped_on.is_(None)
+    ).distinct()
+    case_dues = select(Case.due_on).where(
+        Case.state.in_(_CASE_OPEN), Case.due_on < today, Case.clock_stopped_on.is_(None)
+    ).distinct()
+    dues = set(session.scalars(step_dues)) | set(session.scalars(case_dues))
+    return {due: calendar.working_days_between(due, today) for due in dues if due is not None}
+
+
+def _insert(session: Session, rows: Any) -> list[int]:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Card).from_select(_COLUMNS, rows).on_conflict_do_nothing().returning(Card.id)
+    return list(session.scalars(stmt))
+
+
+def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: int = 5) -> list[Card]:
+    """Issue the yellow and red cards now due; return only the new ones. Idempotent; commits."""
+    now = runtime.clock.now()
+    today = runtime.today()
+    cutoffs: dict[Colour, date] = {
+        "yellow": today - timedelta(days=1),
+        "red": red_cutoff(runtime.calendar, today, red_after_working_days),
+    }
+    reasons: dict[Colour, str] = {
+        "yellow": "超过办理时限 / past its due date",
+        "red": f"超期 {red_after_working_days} 个工作日以上仍未办结 / "
+               f"still open {red_after_working_days} or more working days after its due date",
+    }
+    try:
+        overdue = _overdue_days(session, runtime.calendar, today)
+        if not overdue:
+            session.commit()
+            return []
+
+        def days(column: Any) -> ColumnElement[Any]:
+            return when_then(overdue, value=column, else_=0)
+
+        issued_at, issued_on = literal(now, UTCDateTime()), literal(today, Date())
+        no_text, no_time = cast(null(), String()), cast(null(), DateTime())
+        ids: list[int] = []
+        for colour in COLOURS:
+            steps = (
+                select(Step.case_id, Step.id, literal(colour), literal(reasons[colour]), Step.department, Case.region,
+                       issued_at, issued_on, days(Step.due_on), no_time)
+                .join(Case, Case.id == Step.case_id)
+                .where(Step.state.in_(_ACTIVE), Step.due_on <= cutoffs[colour], Step.clock_stopped_on.is_(None))
+            )
+            cases = (
+                select(Case.id, no_text, literal(colour), literal(reasons[colour]), no_text, Case.region,
+                       issued_at, issued_on, days(Case.due_on), no_time)
+                .where(Case.state.in_(_CASE_OPEN), Case.due_on <= cutoffs[colour], Case.clock_stopped_on.is_(None))
+            )
+            ids += _insert(session, steps) + _insert(session, cases)
+        cards = list(session.scalars(select(Card).where(Card.id.in_(ids)).order_by(Card.id))) if ids else []
+        session.commit()
+        return cards
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def resolve_cards(session: Session, runtime: Runtime) -> int:
+    """Mark the open cards of closed steps and closed cases resolved; return how many. Commits."""
+    closed_steps = select(Step.id).where(Step.state.in_([s.value for s in STEP_TERMINAL]))
+    closed_cases = select(Case.id).where(Case.state.in_([s.value for s in CASE_TERMINAL]))
+    stmt = (
+        update(Card)
+        .where(
+            Card.resolved_at.is_(None),
+            or_(
+                and_(Card.step_id.is_not(None), Card.step_id.in_(closed_steps)),
+                and_(Card.step_id.is_(None), Card.case_id.in_(closed_cases)),
+            ),
+        )
+        .values(resolved_at=runtime.clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        result = session.execute(stmt)
+        count = int(getattr(result, "rowcount", 0) or 0)
+        session.commit()
+        return count
+    except BaseException:
+        session.rollback()
+        raise
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A card as the supervision desk lists it."""
+
+    id: int
+    colour: str
+    case_id: str
+    receipt_no: str
+    step_id: str | None
+    step_key: str | None
+    department: str | None
+    region: str
+    reason: str
+    issued_at: datetime
+    issued_on: date
+    working_days_overdue: int
+    resolved_at: datetime | None
+
+
+def list_cards(
+    session: Session, *, region: str | None, colour: str | None = None, open_only: bool = True, limit: int = 500,
+    offset: int = 0,
+) -> list[CardView]:
+    """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``."""
+    if colour is not None and colour not in COLOURS:
+        raise DomainError(f"colour must be one of {', '.join(COLOURS)}", field="colour")
+    where: list[ColumnElement[bool]] = []
+    if region is not None:
+        where.append(Card.region.startswith(region_prefix(region), autoescape=True))
+    if colour is not None:
+        where.append(Card.colour == colour)
+    if open_only:
+        where.append(Card.resolved_at.is_(None))
+    rows = session.execute(
+        select(Card, Case.receipt_no, Step.step_key)
+        .join(Case, Case.id == Card.case_id)
+        .outerjoin(Step, Step.id == Card.step_id)
+        .where(*where)
+        .order_by(Card.issued_at.desc(), Card.id.desc())
+        .limit(limit).offset(offset)
+    ).all()
+    return [_view(card, receipt_no, step_key) for card, receipt_no, step_key in rows]
+
+
+def _view(card: Card, receipt_no: str, step_key: str | None) -> CardView:
+    return CardView(
+        id=card.id, colour=card.colour, case_id=card.case_id, receipt_no=receipt_no, step_id=card.step_id,
+        step_key=step_key, department=card.department, region=card.region, reason=card.reason,
+        issued_at=card.issued_at, issued_on=card.issued_on, working_days_overdue=card.working_days_overdue,
+        resolved_at=card.resolved_at,
+    )
+
+
+def card_counts(cards: Iterable[Card]) -> dict[str, int]:
+    """How many of ``cards`` are yellow and red."""
+    counts: dict[str, int] = dict.fromkeys(COLOURS, 0)
+    for card in cards:
+        counts[card.colour] = counts.get(card.colour, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
+class DepartmentLoad:
+    department: str
+    open: int
+    """Open steps, pending ones included."""
+    overdue: int
+    """Active steps past their due date whose clock runs."""
+
+
+@dataclass(frozen=True)
+class SupervisionStats:
+    region: str | None
+    today: date
+    departments: tuple[DepartmentLoad, ...]
+    cases: dict[str, int]
+    open_cards: dict[str, int]
+
+
+def supervision_stats(session: Session, *, region: str | None, today: date) -> SupervisionStats:
+    """Open and overdue steps per department, cases per state and open cards, in ``region``."""
+    scope = in_scope(region)
+    late = when_then(
+        (Step.state.in_([s.value for s in STEP_ACTIVE]) & (Step.due_on < today) & Step.clock_stopped_on.is_(None), 1),
+        else_=0,
+    )
+    loads = session.execute(
+        select(Step.department, func.count(), func.coalesce(func.sum(late), 0))
+        .join(Case, Case.id == Step.case_id)
+        .where(Step.state.in_([s.value for s in STEP_OPEN]), *scope)
+        .group_by(Step.department).order_by(Step.department)
+    ).all()
+    cases = session.execute(select(Case.state, func.count()).where(*scope).group_by(Case.state)).all()
+    card_scope = [] if region is None else [Card.region.startswith(region_prefix(region), autoescape=True)]
+    cards = session.execute(
+        select(Card.colour, func.count()).where(Card.resolved_at.is_(None), *card_scope).group_by(Card.colour)
+    ).all()
+    return SupervisionStats(
+        region=region, today=today,
+        departments=tuple(DepartmentLoad(department=d, open=int(n), overdue=int(o)) for d, n, o in loads),
+        cases={state: int(n) for state, n in cases},
+        open_cards={"yellow": 0, "red": 0, **{colour: int(n) for colour, n in cards}},
+    )

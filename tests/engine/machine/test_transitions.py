@@ -1,0 +1,418 @@
+"""The one gate: every rule of STEP_RULES and CASE_RULES, allowed and refused, on real rows.
+
+Tests arrange a state by writing the column directly (tests are not engine code; the one-gate
+rule below covers engine/, api/ and flows/) and then ask the gate for the change.
+
+The gate decides per action: it first looks for a rule of that action whose sources hold the
+current state (none: IllegalTransition), then for one of those that lists the actor's role
+(none: Forbidden). So "a state no rule allows" means no rule *of that action*.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.records.audit import verify_audit
+from engine.time.clock import FixedClock
+from engine.db.models import AuditEvent, Case, Step, new_id
+from engine.errors import Forbidden, IllegalTransition
+from engine.machine.intake import Applicant, accept_case
+from engine.runtime import Runtime
+from engine.machine.states import Actor, CaseState, Role, StepState
+from engine.machine.transitions import CASE_RULES, STEP_RULES, Rule, transition_case, transition_step
+from tests.engine.sample_people import CLERK, GROOM, marriage_answers
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPARTMENT = "11"  # marriage_registration is a Civil Affairs (民政) step
+OTHER_DEPARTMENT = "09"
+
+
+def state_name(state: Any) -> str:
+    return "new" if state is None else state.value
+
+
+def permitted_cases(rules: tuple[Rule, ...], kind: str) -> list[Any]:
+    return [
+        pytest.param(rule, source, role, id=f"{kind}-{rule.action}-{state_name(source)}-{role.value}")
+        for rule in rules
+        for source in sorted(rule.sources, key=state_name)
+        for role in sorted(rule.roles)
+    ]
+
+
+def action_sources(rules: tuple[Rule, ...], action: str) -> frozenset[Any]:
+    return frozenset().union(*(r.sources for r in rules if r.action == action))
+
+
+def allowed(rules: tuple[Rule, ...], action: str, state: Any, role: Role) -> bool:
+    return any(r.action == action and state in r.sources and role in r.roles for r in rules)
+
+
+def actor(role: Role, *, department: str = DEPARTMENT, subject: str | None = GROOM) -> Actor:
+    return Actor(
+        id=f"{role.value}-{department}",
+        role=role,
+        department=department if role in (Role.OFFICER, Role.SUPERVISOR) else None,
+        region="430102",
+        subject=subject if role is Role.APPLICANT else None,
+    )
+
+
+def events(session: Session, case_id: str) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)))
+
+
+def pending_events(session: Session) -> list[AuditEvent]:
+    return [obj for obj in session.new if isinstance(obj, AuditEvent)]
+
+
+@pytest.fixture
+def case(session: Session, runtime: Runtime) -> Case:
+    """A real accepted marriage case (committed); its first step is marriage_registration."""
+    accepted = accept_case(
+        session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
+        answers=marriage_answers(), actor=CLERK,
+    )
+    assert accepted.steps[0].step_key == "marriage_registration"
+    assert accepted.steps[0].department == DEPARTMENT
+    return accepted
+
+
+def new_step(case: Case, *, attach: bool) -> Step:
+    step = Step(
+        id=new_id(), case_id=case.id, step_key="extra_step", instance=0, instance_label="", position=99,
+        item_code="11-JHDJ", department=DEPARTMENT, kind="human", context={}, due_provisional=False,
+        outputs={}, reason="", supplement={},
+    )
+    if attach:
+        case.steps.append(step)
+    return step
+
+
+def new_case(clock: FixedClock) -> Case:
+    """A case row as intake builds it, before the gate gives it a state."""
+    return Case(
+        id=new_id(), receipt_no=f"430102-20260302-{new_id()[:5]}", bundle_id="marriage", bundle_version=1,
+        spec_hash="0" * 64, applicant_id=GROOM, applicant_kind="person", applicant_name="测试甲", region="430102",
+        answers={}, created_by=CLERK.id, accepted_at=clock.now(), accepted_on=date(2026, 3, 2),
+        due_on=date(2026, 3, 23), due_provisional=False, paused_days=0, audit_seq=0, audit_head="",
+    )
+
+
+# --- every permitted change ----------------------------------------------------------------
+
+
+def assert_recorded(session: Session, case: Case, changed: Case | Step, action: str, rule: Rule, source: Any,
+                    who: Actor, *, version: int, before_count: int) -> AuditEvent:
+    """``changed`` (a step of ``case``, or the case) is in the rule's target state one version up,
+    and the case's chain has exactly one new event, linked to the one before, saying so."""
+    assert changed.state == rule.target.value
+    assert changed.version == version + 1
+    session.flush()
+    after = events(session, case.id)
+    assert len(after) == before_count + 1
+    event = after[-1]
+    assert event.seq == case.audit_seq == before_count + 1
+    assert event.action == action
+    assert event.from_state == (source.value if source is not None else None)
+    assert event.to_state == rule.target.value
+    assert event.actor_id == who.id
+    assert event.role == who.role.value
+    assert event.prev_hash == (after[-2].hash if len(after) > 1 else "0" * 64)
+    assert case.audit_head == event.hash
+    return event
+
+
+@pytest.mark.parametrize(("rule", "source", "role"), permitted_cases(STEP_RULES, "step"))
+def test_step_rule_permits(
+    session: Session, case: Case, clock: FixedClock, rule: Rule, source: StepState | None, role: Role
+) -> None:
+    if source is None:
+        step = new_step(case, attach=True)
+        before_count = case.audit_seq  # no query yet: it would flush a step without a state
+    else:
+        step = case.steps[0]
+        step.state = source.value
+        before_count = len(events(session, case.id))
+        assert before_count == case.audit_seq
+    if rule.kinds is not None:
+        step.kind = sorted(rule.kinds)[0]  # a kind the rule is for (officers: human; dispatch: automated)
+    version = step.version or 0
+    who = actor(role)
+
+    result = transition_step(session, case=case, step=step, action=rule.action, actor=who, at=clock.now(),
+                             payload={"note": "test"})
+
+    assert result is rule.target
+    event = assert_recorded(session, case, step, f"step.{rule.action}", rule, source, who,
+                            version=version, before_count=before_count)
+    assert event.step_id == step.id
+    assert event.payload["step"] == step.step_key and event.payload["note"] == "test"
+    session.commit()
+    assert verify_audit(session, case_id=case.id).ok
+
+
+@pytest.mark.parametrize(("rule", "source", "role"), permitted_cases(CASE_RULES, "case"))
+def test_case_rule_permits(
+    session: Session, case: Case, clock: FixedClock, rule: Rule, source: CaseState | None, role: Role
+) -> None:
+    if source is None:
+        target_case = new_case(clock)
+        session.add(target_case)
+        before_count = 0
+    else:
+        target_case = case
+        target_case.state = source.value
+        before_count = len(events(session, case.id))
+        assert before_count == case.audit_seq
+    version = target_case.version or 0
+    who = actor(role)
+
+    result = transition_case(session, case=target_case, action=rule.action, actor=who, at=clock.now(),
+                             payload={"reason": "test"})
+
+    assert result is rule.target
+    event = assert_recorded(session, target_case, target_case, f"case.{rule.action}", rule, source, who,
+                            version=version, before_count=before_count)
+    assert event.step_id is None
+    assert event.payload == {"reason": "test"}
+    session.commit()
+    assert verify_audit(session, case_id=target_case.id).ok
+
+
+# --- refused: the state ------------------------------------------------------------------------
+
+
+def assert_refused_step(session: Session, case: Case, step: Step, error: type[Exception], action: str,
+                        who: Actor, clock: FixedClock) -> None:
+    state, version, seq, head = step.state, step.version, case.audit_seq, case.audit_head
+    with pytest.raises(error):
+        transition_step(session, case=case, step=step, action=action, actor=who, at=clock.now())
+    assert (step.state, step.version) == (state, version), f"{action} by {who.role} changed the step"
+    assert (case.audit_seq, case.audit_head) == (seq, head)
+    assert pending_events(session) == []
+
+
+def assert_refused_case(session: Session, case: Case, error: type[Exception], action: str, who: Actor,
+                        clock: FixedClock) -> None:
+    state, version, seq, head = case.state, case.version, case.audit_seq, case.audit_head
+    with pytest.raises(error):
+        transition_case(session, case=case, action=action, actor=who, at=clock.now())
+    assert (case.state, case.version) == (state, version), f"{action} by {who.role} changed the case"
+    assert (case.audit_seq, case.audit_head) == (seq, head)
+    assert pending_events(session) == []
+
+
+@pytest.mark.parametrize("action", sorted({r.action for r in STEP_RULES}))
+def test_step_action_from_a_state_no_rule_allows(session: Session, case: Case, clock: FixedClock, action: str) -> None:
+    sources = action_sources(STEP_RULES, action)
+    refused = [s for s in [None, *StepState] if s not in sources]
+    assert refused, f"every state allows {action}"
+    for state in refused:
+        if state is None:
+            step = new_step(case, attach=False)  # transient: nothing to flush
+        else:
+            step = case.steps[0]
+            step.state = state.value
+        for role in Role:
+            assert_refused_step(session, case, step, IllegalTransition, action, actor(role), clock)
+    session.flush()
+    assert len(events(session, case.id)) == case.audit_seq
+
+
+@pytest.mark.parametrize("action", sorted({r.action for r in CASE_RULES}))
+def test_case_action_from_a_state_no_rule_allows(session: Session, case: Case, clock: FixedClock, action: str) -> None:
+    sources = action_sources(CASE_RULES, action)
+    refused = [s for s in [None, *CaseState] if s not in sources]
+    assert refused, f"every state allows {action}"
+    for state in refused:
+        if state is None:
+            target = new_case(clock)  # transient: nothing to flush
+        else:
+            target = case
+            target.state = state.value
+        for role in Role:
+            assert_refused_case(session, target, IllegalTransition, action, actor(role), clock)
+
+
+def test_the_state_tables_cover_every_state() -> None:
+    """Sanity for the tables above: each state is the source or target of some rule."""
+    assert {r.target for r in STEP_RULES} | set().union(*(r.sources for r in STEP_RULES)) >= set(StepState)
+    assert {r.target for r in CASE_RULES} | set().union(*(r.sources for r in CASE_RULES)) >= set(CaseState)
+
+
+def test_unknown_action_is_illegal(session: Session, case: Case, clock: FixedClock) -> None:
+    assert_refused_step(session, case, case.steps[0], IllegalTransition, "teleport", actor(Role.SYSTEM), clock)
+    assert_refused_case(session, case, IllegalTransition, "teleport", actor(Role.SYSTEM), clock)
+
+
+def test_terminal_states_allow_nothing(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    for terminal in (StepState.DONE, StepState.REJECTED, StepState.SKIPPED, StepState.CANCELLED):
+        step.state = terminal.value
+        for action in {r.action for r in STEP_RULES}:
+            for role in Role:
+                assert_refused_step(session, case, step, IllegalTransition, action, actor(role), clock)
+
+
+# --- refused: the actor -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", STEP_RULES, ids=lambda r: f"{r.action}-{sorted(map(state_name, r.sources))}")
+def test_step_rule_refuses_other_roles(session: Session, case: Case, clock: FixedClock, rule: Rule) -> None:
+    checked = 0
+    for source in rule.sources:
+        step = new_step(case, attach=False) if source is None else case.steps[0]
+        if source is not None:
+            step.state = source.value
+        step.kind = sorted(rule.kinds)[0] if rule.kinds else "human"
+        for role in Role:
+            if role in rule.roles or allowed(STEP_RULES, rule.action, source, role):
+                continue
+            assert_refused_step(session, case, step, Forbidden, rule.action, actor(role), clock)
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("rule", CASE_RULES, ids=lambda r: f"{r.action}-{sorted(map(state_name, r.sources))}")
+def test_case_rule_refuses_other_roles(session: Session, case: Case, clock: FixedClock, rule: Rule) -> None:
+    checked = 0
+    for source in rule.sources:
+        target = new_case(clock) if source is None else case
+        if source is not None:
+            target.state = source.value
+        for role in Role:
+            if role in rule.roles or allowed(CASE_RULES, rule.action, source, role):
+                continue
+            assert_refused_case(session, target, Forbidden, rule.action, actor(role), clock)
+            checked += 1
+    assert checked > 0
+
+
+OFFICER_RULES = [r for r in STEP_RULES if Role.OFFICER in r.roles]
+
+
+def test_officer_rules_exist() -> None:
+    assert {r.action for r in OFFICER_RULES} >= {"claim", "start", "complete", "reject", "request_supplement"}
+
+
+@pytest.mark.parametrize("rule", OFFICER_RULES, ids=lambda r: f"{r.action}-{sorted(map(state_name, r.sources))}")
+def test_officer_of_another_department_is_forbidden(session: Session, case: Case, clock: FixedClock, rule: Rule) -> None:
+    step = case.steps[0]
+    stranger = actor(Role.OFFICER, department=OTHER_DEPARTMENT)
+    nobody = Actor(id="officer-nowhere", role=Role.OFFICER)  # an officer token without a department
+    for source in rule.sources:
+        step.state = source.value
+        assert_refused_step(session, case, step, Forbidden, rule.action, stranger, clock)
+        assert_refused_step(session, case, step, Forbidden, rule.action, nobody, clock)
+        # the same change by the step's own department goes through
+    step.state = next(iter(rule.sources)).value
+    transition_step(session, case=case, step=step, action=rule.action, actor=actor(Role.OFFICER), at=clock.now())
+    assert step.state == rule.target.value
+
+
+# --- a real walk through the gate ---------------------------------------------------------------
+
+
+def test_a_step_walks_through_the_gate(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    assert step.state == StepState.READY.value
+    officer = actor(Role.OFFICER)
+    walk = [
+        ("claim", officer, StepState.ASSIGNED),
+        ("unclaim", actor(Role.SUPERVISOR), StepState.READY),
+        ("claim", officer, StepState.ASSIGNED),
+        ("start", officer, StepState.IN_PROGRESS),
+        ("request_supplement", officer, StepState.SUPPLEMENT_REQUESTED),
+        ("receive_supplement", actor(Role.APPLICANT), StepState.IN_PROGRESS),
+        ("complete", officer, StepState.DONE),
+    ]
+    version = step.version
+    for action, who, expected in walk:
+        clock.advance(hours=1)
+        assert transition_step(session, case=case, step=step, action=action, actor=who, at=clock.now()) is expected
+    assert step.version == version + len(walk)
+    session.commit()
+    trail = [(e.action, e.from_state, e.to_state) for e in events(session, case.id) if e.step_id == step.id]
+    assert trail[-len(walk):] == [
+        ("step.claim", "ready", "assigned"),
+        ("step.unclaim", "assigned", "ready"),
+        ("step.claim", "ready", "assigned"),
+        ("step.start", "assigned", "in_progress"),
+        ("step.request_supplement", "in_progress", "supplement_requested"),
+        ("step.receive_supplement", "supplement_requested", "in_progress"),
+        ("step.complete", "in_progress", "done"),
+    ]
+    assert verify_audit(session, case_id=case.id).ok
+    # and from done there is no way back
+    for action in {r.action for r in STEP_RULES}:
+        assert_refused_step(session, case, step, IllegalTransition, action, actor(Role.SYSTEM), clock)
+
+
+# --- the one-gate rule ---------------------------------------------------------------------------
+
+STATE_WRITES = [
+    re.compile(r"\.state\s*=[^=]"),
+    re.compile(r"setattr\([^)]*['\"]state['\"]"),
+    re.compile(r"\.values\([^)]*\bstate\s*="),
+]
+
+
+def test_only_the_gate_writes_state() -> None:
+    sources = sorted(p for folder in ("engine", "api", "flows") for p in (ROOT / folder).rglob("*.py"))
+    assert ROOT / "engine" / "machine" / "transitions.py" in sources and ROOT / "engine" / "machine" / "work.py" in sources
+    offenders = []
+    gate_writes = 0
+    for path in sources:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            if any(p.search(code) for p in STATE_WRITES):
+                if path == ROOT / "engine" / "machine" / "transitions.py":
+                    gate_writes += 1
+                else:
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == [], "state written outside engine/machine/transitions.py:\n" + "\n".join(offenders)
+    assert gate_writes == 1  # the one write of step and case state: the pattern does find the gate's own write
+
+
+def test_the_pattern_catches_writes_and_not_comparisons() -> None:
+    catches = ["step.state = 'done'", "case.state=x", "s.state  =  y", "update(Step).values(state='done')",
+               "setattr(step, 'state', 'done')"]
+    ignores = ["if step.state == 'done':", "step.state != x", "x = step.state", "Step.state.in_(open)"]
+    for line in catches:
+        assert any(p.search(line) for p in STATE_WRITES), line
+    for line in ignores:
+        assert not any(p.search(line) for p in STATE_WRITES), line
+
+
+@pytest.mark.parametrize("kind", ["timer", "automated"])
+@pytest.mark.parametrize("action", ["claim", "start", "complete", "reject", "request_supplement"])
+def test_officers_do_not_work_machine_steps(session: Session, case: Case, clock: FixedClock, kind: str,
+                                            action: str) -> None:
+    step = case.steps[0]
+    step.kind = kind
+    step.state = StepState.READY.value if action == "claim" else StepState.ASSIGNED.value
+    with pytest.raises((IllegalTransition, Forbidden)):
+        transition_step(session, case=case, step=step, action=action, actor=actor(Role.OFFICER), at=clock.now())
+    assert step.state in (StepState.READY.value, StepState.ASSIGNED.value)
+
+
+def test_claiming_a_timer_says_why(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    step.kind = "timer"
+    with pytest.raises(IllegalTransition, match="a timer step: the engine does it, not an officer"):
+        transition_step(session, case=case, step=step, action="claim", actor=actor(Role.OFFICER), at=clock.now())
+
+
+def test_the_engine_does_not_complete_desk_steps(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    assert step.kind == "human" and step.state == StepState.READY.value
+    with pytest.raises(IllegalTransition):
+        transition_step(session, case=case, step=step, action="complete", actor=actor(Role.SYSTEM), at=clock.now())

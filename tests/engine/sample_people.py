@@ -1,0 +1,65 @@
+"""Synthetic applicants with valid-checksum identifiers (names are clearly fictitious)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from engine.machine.states import Actor, Role
+from engine.people.validators import make_id_number
+
+GROOM = make_id_number("430102", date(1994, 5, 17), 11)  # odd sequence: male
+BRIDE = make_id_number("430104", date(1996, 8, 3), 22)  # even sequence: female
+DECEASED = make_id_number("430103", date(1941, 2, 9), 31)
+CHILD = make_id_number("430105", date(1968, 11, 20), 44)
+HEIR_2 = make_id_number("430111", date(1972, 4, 1), 55)
+
+CLERK = Actor(id="clerk-1", role=Role.CLERK, region="430102")
+
+
+def officer(department: str) -> Actor:
+    return Actor(id=f"officer-{department}", role=Role.OFFICER, department=department, region="430102")
+
+
+def applicant(subject: str) -> Actor:
+    return Actor(id=f"applicant-{subject[-4:]}", role=Role.APPLICANT, subject=subject)
+
+
+def marriage_answers(**overrides: object) -> dict[str, object]:
+    answers: dict[str, object] = {
+        "groom_name": "测试甲",
+        "groom_id_number": GROOM,
+        "bride_name": "测试乙",
+        "bride_id_number": BRIDE,
+        "applicant_phone": "13800000000",
+        "previously_married": False,
+        "both_hunan_household": True,
+        "move_household": True,
+        "receiving_household_type": "family",
+        "register_birth_plan": True,
+    }
+    answers.update(overrides)
+    return answers
+
+
+def post_death_answers(**overrides: object) -> dict[str, object]:
+    answers: dict[str, object] = {
+        "applicant_name": "测试丙",
+        "applicant_phone": "13900000000",
+        "relationship": "child",
+        "deceased_name": "测试丁",
+        "deceased_id_number": DECEASED,
+        "death_date": "2026-02-26",
+        "death_kind": "natural",
+        "was_retired_employee": True,
+        "had_medical_insurance": True,
+        "had_driving_licence": True,
+        "had_housing_fund": True,
+        "check_will": True,
+        "check_shareholdings": False,
+        "heirs": [
+            {"heir_name": "测试丙", "heir_id_number": CHILD, "heir_bank": "示例银行长沙分行"},
+            {"heir_name": "测试戊", "heir_id_number": HEIR_2, "heir_bank": "示例银行长沙分行"},
+        ],
+    }
+    answers.update(overrides)
+    return answers
