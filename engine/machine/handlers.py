@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.registry import Registry
+
 
 class StepRefused(Exception):
     """Raised by a handler when the automated check fails: the step is rejected with ``reason``."""
@@ -56,29 +58,13 @@ class HandlerContext:
 Handler = Callable[[HandlerContext], dict[str, Any]]
 
 
-class HandlerRegistry:
+class HandlerRegistry(Registry[Handler]):
     """Handlers by name; registering a name twice is an error (catches copy-paste)."""
 
-    def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
-
-    def register(self, name: str) -> Callable[[Handler], Handler]:
-        def decorator(handler: Handler) -> Handler:
-            if name in self._handlers:
-                raise ValueError(f"handler {name!r} is already registered")
-            self._handlers[name] = handler
-            return handler
-
-        return decorator
-
-    def __getitem__(self, name: str) -> Handler:
-        return self._handlers[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._handlers
+    kind = "handler"
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._handlers)
+        return self.names()
 
 
 def document_number(ctx: HandlerContext, prefix: str) -> str:

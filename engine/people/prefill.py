@@ -30,7 +30,7 @@ of the bundle issues it), and only the applicant's own licences are linked and s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Licence
 from engine.people.licences import valid_licences
+from engine.registry import Registry
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, Material, StepSpec, SupplyMode
 
@@ -100,23 +101,13 @@ class PrefillProvider(Protocol):
         ...
 
 
-class PrefillRegistry:
+class PrefillRegistry(Registry[PrefillProvider]):
     """Providers by id, in priority order; ids are unique."""
 
-    def __init__(self) -> None:
-        self._providers: dict[str, PrefillProvider] = {}
-
-    def register(self, provider_id: str) -> Callable[[PrefillProvider], PrefillProvider]:
-        def decorator(provider: PrefillProvider) -> PrefillProvider:
-            if provider_id in self._providers:
-                raise ValueError(f"prefill provider {provider_id!r} is already registered")
-            self._providers[provider_id] = provider
-            return provider
-
-        return decorator
+    kind = "prefill provider"
 
     def __iter__(self) -> Iterator[tuple[str, PrefillProvider]]:
-        return iter(self._providers.items())
+        return self.items()
 
 
 def licence_provider(session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]) -> dict[str, Prefilled]:
