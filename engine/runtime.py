@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from engine.people.prefill import PrefillRegistry
 
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import Clock, SystemClock, local_date
@@ -21,6 +25,12 @@ from engine.errors import DomainError, NotFound
 from engine.machine.handlers import HandlerRegistry, default_handlers
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import BundleSpec
+
+
+def _default_prefill() -> PrefillRegistry:
+    from engine.people.prefill import default_providers
+
+    return default_providers()
 
 
 class SpecConflict(DomainError):
@@ -37,6 +47,8 @@ class Runtime:
     calendar: WorkingCalendar
     clock: Clock = field(default_factory=SystemClock)
     handlers: HandlerRegistry = field(default_factory=default_handlers)
+    prefill: PrefillRegistry = field(default_factory=_default_prefill)
+    """Prefill providers in priority order (licences, the case's own steps, earlier cases, plugins)."""
     region: str = "430100"
     """Region code (GB/T 2260) for receipts when neither the request nor the clerk names one."""
     _snapshots: dict[str, BundleSpec] = field(default_factory=dict, repr=False)
@@ -44,6 +56,10 @@ class Runtime:
 
     @classmethod
     def default(cls, clock: Clock | None = None) -> Runtime:
+        """The runtime of a deployment: its settings, the built-in handlers and prefill
+        providers, and the plugins it installed (see :mod:`engine.plugins`)."""
+        from engine.people.prefill import default_providers
+        from engine.plugins import HANDLERS_GROUP, PREFILL_GROUP, install_plugins
         from engine.settings import get_settings
 
         settings = get_settings()
@@ -51,6 +67,8 @@ class Runtime:
             registry=load_registry(settings.bundles_dir, settings.fields_file),
             calendar=WorkingCalendar.default(settings.calendar_file),
             clock=clock or SystemClock(),
+            handlers=install_plugins(default_handlers(), group=HANDLERS_GROUP, configured=settings.handler_plugins),
+            prefill=install_plugins(default_providers(), group=PREFILL_GROUP, configured=settings.prefill_plugins),
             region=settings.region,
         )
 

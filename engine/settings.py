@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE
 
@@ -49,6 +49,16 @@ class Settings(BaseSettings):
         description="Secret that signs the pages' CSRF values (an HMAC of the login session); give every replica "
         "the same one. Unset: a random secret per process, so forms opened before a restart must be reloaded.",
     )
+    handler_plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra automated-step handler plugins, comma-separated module:function (besides entry points "
+        "of group onevisit.handlers); each is called with the handler registry.",
+    )
+    prefill_plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra prefill provider plugins, comma-separated module:function (besides entry points of group "
+        "onevisit.prefill); each is called with the provider registry.",
+    )
     demo_token_days: int = Field(default=7, ge=1, le=365, description="How long demo tokens stay valid, in days.")
     data_dir: Path | None = Field(
         default=None,
@@ -80,6 +90,13 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             return Path(url.database).expanduser().resolve().parent
         return (Path.cwd() / "data").resolve()
+
+    @field_validator("handler_plugins", "prefill_plugins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("region")
     @classmethod

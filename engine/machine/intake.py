@@ -155,7 +155,7 @@ def apply_prefill(
     waived materials and materials to supply) in the acceptance audit event.
     """
     result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
-                                             others=others))
+                                             others=others), providers=runtime.prefill)
     merged = {name: found.value for name, found in result.values.items()}
     problems: list[FieldProblem] = []
     corrections = []
@@ -196,7 +196,7 @@ def prefill_application(
     applicant = check_applicant(applicant, spec)
     context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
                              others=actor.role is not Role.APPLICANT)
-    result = prefill(session, context)
+    result = prefill(session, context, providers=runtime.prefill)
     if result.other_holders:
         people = " ".join(sorted(mask_id_number(h) for h in result.other_holders))
         record_access(session, actor=actor, case_id=None, step_id=None, what=f"prefill {spec.id}: licences of {people}",
