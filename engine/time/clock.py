@@ -1,4 +1,10 @@
-"""Injected time: the engine never calls ``datetime.now()`` itself, so tests can jump weeks."""
+"""Injected time, so tests can jump weeks.
+
+Every date and time the engine records or counts with (acceptance, due dates, clocks, audit
+events, documents) comes from ``runtime.clock``; only :class:`SystemClock` reads the system's.
+The one exception: an identifier validator called without ``today`` checks "birth date not in
+the future" against the system's date (checking an applicant's ID number at intake does that).
+"""
 
 from __future__ import annotations
 
