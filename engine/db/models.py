@@ -50,6 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 
+OPEN_WORK_STATES = ("ready", "assigned", "in_progress", "supplement_requested")
+"""Released open steps (engine.machine.states.STEP_ACTIVE): what worklists and supervision count.
+A query matches the partial index ix_steps_open_department by naming exactly these, as literals."""
+OPEN_WORK_PREDICATE = "state IN (" + ",".join(f"'{s}'" for s in OPEN_WORK_STATES) + ")"
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -122,8 +127,8 @@ class Step(Base):
             "department",
             "state",
             "due_on",
-            postgresql_where=text("state IN ('ready','assigned','in_progress','supplement_requested')"),
-            sqlite_where=text("state IN ('ready','assigned','in_progress','supplement_requested')"),
+            postgresql_where=text(OPEN_WORK_PREDICATE),
+            sqlite_where=text(OPEN_WORK_PREDICATE),
         ),
     )
 

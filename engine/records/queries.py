@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from engine.db.models import AccessRecord, Case, Step
 from engine.errors import DomainError, Forbidden, NotFound
@@ -512,7 +512,9 @@ def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: 
     """A self-service applicant's own cases, newest first."""
     if actor.role is not Role.APPLICANT or not actor.subject:
         raise Forbidden(f"a {actor.role.value} has no cases of their own")
+    # The steps in one statement for all the cases, not one per case (describe_case reads them all).
     found = session.scalars(
         select(Case).where(Case.applicant_id == actor.subject).order_by(Case.accepted_at.desc()).limit(limit)
+        .options(selectinload(Case.steps))
     )
     return [describe_case(session, runtime, case, viewer=actor) for case in found]

@@ -38,11 +38,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.time.calendar import WorkingCalendar
-from engine.db.models import Card, Case, Step, UTCDateTime
+from engine.db.models import OPEN_WORK_STATES, Card, Case, Step, UTCDateTime
 from engine.errors import DomainError
 from engine.records.queries import in_scope, region_prefix
 from engine.runtime import Runtime
-from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_OPEN, STEP_TERMINAL
+from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_TERMINAL
 
 Colour = Literal["yellow", "red"]
 COLOURS: tuple[Colour, ...] = ("yellow", "red")
@@ -248,7 +248,9 @@ def supervision_stats(session: Session, *, region: str | None, today: date) -> S
     loads = session.execute(
         select(Step.department, func.count(), func.coalesce(func.sum(late), 0))
         .join(Case, Case.id == Step.case_id)
-        .where(Step.state.in_([s.value for s in STEP_OPEN]), *scope)
+        # Released open work only, as the worklists show it (pending steps are nobody's work yet);
+        # the states as literals so the planner can match the partial index ix_steps_open_department.
+        .where(Step.state.in_([literal(s, literal_execute=True) for s in OPEN_WORK_STATES]), *scope)
         .group_by(Step.department).order_by(Step.department)
     ).all()
     cases = session.execute(select(Case.state, func.count()).where(*scope).group_by(Case.state)).all()

@@ -15,7 +15,7 @@ from engine.errors import DomainError
 from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.time.supervision import card_counts, issue_cards, list_cards, red_cutoff, resolve_cards
-from engine.machine.work import claim_step, complete_step, request_supplement, start_step
+from engine.machine.actions import claim_step, complete_step, request_supplement, start_step
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
 
 
@@ -130,3 +130,57 @@ def test_sweep_task_counts_cards(session: Session, runtime: Runtime, clock: Fixe
 def _first_step(session: Session) -> str:
     case = session.scalars(select(Case)).one()
     return case.steps[0].id
+
+
+# --- issue 9, item 5: the dashboard counts what the worklists show, through the open-steps index
+
+
+def test_dashboard_open_counts_agree_with_the_worklists(session: Session, runtime: Runtime) -> None:
+    from engine.db.models import OPEN_WORK_STATES, Step
+    from engine.machine.states import STEP_ACTIVE
+    from engine.records.queries import worklist
+    from engine.time.supervision import supervision_stats
+
+    assert set(OPEN_WORK_STATES) == {s.value for s in STEP_ACTIVE}
+    _case(session, runtime), _case(session, runtime)
+    pending = session.scalar(select(func.count()).select_from(Step).where(Step.state == "pending"))
+    assert pending, "the marriage bundle has steps waiting on others: they must not count as open work"
+    stats = supervision_stats(session, region="430000", today=runtime.today())
+    assert stats.departments
+    for load in stats.departments:
+        listed = worklist(session, department=load.department, region="430000", state=None, due_within_days=None,
+                          overdue=False, today=runtime.today(), limit=1000)
+        assert load.open == listed.total, load.department
+    released = session.scalar(select(func.count()).select_from(Step).where(Step.state.in_(OPEN_WORK_STATES)))
+    assert sum(load.open for load in stats.departments) == released
+
+
+def test_dashboard_query_uses_the_partial_open_steps_index(session: Session, runtime: Runtime) -> None:
+    from engine.time.supervision import supervision_stats
+
+    _case(session, runtime)
+    captured: list[tuple[str, object]] = []
+    bind = session.get_bind()
+    from sqlalchemy import event
+
+    def keep(_conn: object, _cursor: object, statement: str, parameters: object, *_args: object) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(bind, "before_cursor_execute", keep)
+    try:
+        supervision_stats(session, region=None, today=runtime.today())
+    finally:
+        event.remove(bind, "before_cursor_execute", keep)
+    loads, parameters = next(c for c in captured if "GROUP BY steps.department" in c[0])
+    # The WHERE names the index predicate's states as literals, in its order.
+    assert "steps.state IN ('ready', 'assigned', 'in_progress', 'supplement_requested')" in loads
+    if session.get_bind().dialect.name == "postgresql":
+        connection = session.connection()
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in connection.exec_driver_sql("EXPLAIN " + loads, parameters))  # type: ignore[arg-type]
+        session.rollback()
+        assert "ix_steps_open_department" in plan, plan
+    else:
+        rows = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + loads, parameters)  # type: ignore[arg-type]
+        plan = "\n".join(str(r[-1]) for r in rows)
+        assert "ix_steps_open_department" in plan, plan
