@@ -33,7 +33,7 @@ from engine.errors import DomainError, StaleVersion
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail
 from engine.runtime import Runtime
 from engine.machine.states import STEP_ACTIVE, Actor, Role, StepState
-from engine.machine.work import (
+from engine.machine.actions import (
     assignable_officers,
     claim_step,
     complete_step,
@@ -74,7 +74,7 @@ STATE_FILTERS = [s for s in StepState if s in STEP_ACTIVE]
 @router.get("/departments/{code}")
 def worklist(
     request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-    code: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
+    code: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)], *,
     state: Annotated[StepState | None, Query()] = None,
     overdue: Annotated[bool, Query()] = False,
     due_soon: Annotated[bool, Query()] = False,

@@ -168,15 +168,6 @@ def _load_catalog(directory: Path, problems: list[SpecProblem]) -> Catalog:
     return Catalog(departments=departments, items=items, licences=licences)
 
 
-def load_fields(path: Path, catalog: Catalog) -> dict[str, FieldSpec]:
-    """Load the field dictionary and check its list items and prefill sources."""
-    problems: list[SpecProblem] = []
-    fields = _load_fields(path, catalog, problems)
-    if problems:
-        raise SpecError(problems)
-    return fields
-
-
 def _load_fields(path: Path, catalog: Catalog, problems: list[SpecProblem]) -> dict[str, FieldSpec]:
     fields = _keyed(FieldSpec, path, "id", problems)
     for spec in fields.values():
@@ -283,7 +274,8 @@ def check_bundle(
             add(f"duplicate step id {step.id!r}", ("steps", i, "id"), step.id)
         seen[step.id] = i
     for i, step in enumerate(bundle.steps):
-        _check_step(step, ("steps", i), bundle, catalog, fields, declared, seen, add, check_condition)
+        _check_step(step, ("steps", i), catalog=catalog, fields=fields, declared=declared, steps=seen, add=add,
+                    check_condition=check_condition)
 
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}
@@ -300,7 +292,7 @@ def check_bundle(
 def _check_step(
     step: StepSpec,
     loc: tuple[str | int, ...],
-    bundle: BundleSpec,
+    *,
     catalog: Catalog,
     fields: Mapping[str, FieldSpec],
     declared: set[str],

@@ -307,9 +307,6 @@ class BundleSpec(Frozen):
                 return step
         raise KeyError(step_id)
 
-    def dependents_of(self, step_id: str) -> tuple[StepSpec, ...]:
-        return tuple(s for s in self.steps if step_id in s.prerequisites)
-
     def snapshot(self) -> dict[str, Any]:
         """The JSON form stored with every case's bundle version."""
         return {"schema_version": SPEC_SCHEMA_VERSION, "bundle": self.model_dump(mode="json", by_alias=True, exclude_defaults=False)}

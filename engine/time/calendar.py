@@ -373,10 +373,6 @@ class WorkingCalendar:
         """All years with an official schedule."""
         return frozenset(self._official)
 
-    def official_schedule(self, year: int) -> OfficialSchedule | None:
-        """The official schedule for ``year``, or None if it has none."""
-        return self._official.get(year)
-
     # -- per-year tables -----------------------------------------------------
 
     def _year(self, year: int) -> tuple[int, ...]:
