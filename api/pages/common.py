@@ -39,10 +39,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Authentication, RuntimeDep, SessionDep, decided
 from api.errors import domain_status
-from engine.records.documents import (
+from engine.records.labels import (
+    CASE_STATE_EN,
     CASE_STATE_LABELS,
     LABELS,
+    ROLE_EN,
     ROLE_LABELS,
+    STEP_STATE_EN,
     STEP_STATE_LABELS,
     cn_date,
     cn_datetime,
@@ -57,23 +60,6 @@ TOKEN_COOKIE = "onevisit_token"
 CSRF_COOKIE = "onevisit_csrf"
 CSRF_FIELD = "csrf_token"
 COOKIE_PATH = "/ui"
-
-ROLE_EN = {
-    Role.APPLICANT: "Applicant", Role.CLERK: "Intake clerk", Role.OFFICER: "Department officer",
-    Role.SUPERVISOR: "Supervisor", Role.ADMIN: "Administrator", Role.SYSTEM: "System",
-}
-STEP_STATE_EN = {
-    StepState.PENDING: "waiting for earlier steps", StepState.READY: "ready", StepState.ASSIGNED: "claimed",
-    StepState.IN_PROGRESS: "in progress", StepState.SUPPLEMENT_REQUESTED: "awaiting materials",
-    StepState.DONE: "done", StepState.REJECTED: "rejected", StepState.SKIPPED: "not needed",
-    StepState.CANCELLED: "cancelled",
-}
-CASE_STATE_EN = {
-    CaseState.ACCEPTED: "accepted", CaseState.IN_PROGRESS: "in progress",
-    CaseState.SUPPLEMENT_REQUESTED: "awaiting materials", CaseState.COMPLETED: "completed",
-    CaseState.PARTIALLY_COMPLETED: "partially completed", CaseState.REJECTED: "rejected",
-    CaseState.WITHDRAWN: "withdrawn",
-}
 
 FLASH: Mapping[str, tuple[str, str, str]] = {
     # key: (kind, Chinese, English) — only these fixed texts are ever shown from a query string

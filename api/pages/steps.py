@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from api.deps import RuntimeDep, SessionDep
 from api.errors import domain_status
 from api.pages.common import (
-    STEP_STATE_EN,
     Csrf,
     FormDep,
     PageActor,
@@ -27,12 +26,14 @@ from api.pages.common import (
 )
 from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
 from engine.records.audit import case_history
+from engine.records.labels import STEP_STATE_EN
 from engine.db.models import Step
 from engine.records.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail
 from engine.runtime import Runtime
 from engine.machine.states import STEP_ACTIVE, Actor, Role, StepState
+from engine.machine.permissions import allowed_actions
 from engine.machine.actions import (
     assignable_officers,
     claim_step,
@@ -49,19 +50,8 @@ router = APIRouter(route_class=PageRoute)
 StepId = Annotated[str, Path(pattern=ID_PATTERN)]
 PAGE_SIZE = 20
 DUE_SOON_DAYS = 3
-ACTIONS = {
-    # state the step must be in → the forms the officer of its department sees (its assignee, once claimed)
-    StepState.READY.value: ("claim",),
-    StepState.ASSIGNED.value: ("start", "complete", "reject", "supplement", "unclaim"),
-    StepState.IN_PROGRESS.value: ("complete", "reject", "supplement", "unclaim"),
-}
-LEAD_ACTIONS = {
-    # state → the forms a supervisor of the region or an admin sees: take claimed work off its assignee
-    StepState.ASSIGNED.value: ("reassign", "unclaim"),
-    StepState.IN_PROGRESS.value: ("reassign", "unclaim"),
-    StepState.SUPPLEMENT_REQUESTED.value: ("reassign",),
-}
-LEADS = (Role.SUPERVISOR, Role.ADMIN)
+STEP_PAGE_ACTIONS = frozenset({"claim", "start", "complete", "reject", "request_supplement", "unclaim", "reassign"})
+"""Gate actions the step page has a form for (补正 is handed in on the case page)."""
 ACTION_LABELS = {
     "create": "创建", "release": "流转到部门", "claim": "认领", "unclaim": "退回待办", "reassign": "改派",
     "start": "开始办理",
@@ -122,15 +112,10 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
     case = check_case_scope(session, actor=actor, case_id=detail.case_id)
     spec = runtime.spec_for(session, case)
     history = _history(session, case.id, step_id, names=actor.role is not Role.APPLICANT)
-    state = detail.status.state
-    actions: tuple[str, ...] = ()
     colleagues = [] if actor.role is Role.APPLICANT else assignable_officers(
         session, department=detail.status.department, region=case.region, now=runtime.clock.now())
-    if actor.role is Role.OFFICER and actor.department == detail.status.department:
-        mine = state == StepState.READY.value or detail.assigned_to in (None, actor.id)
-        actions = ACTIONS.get(state, ()) if mine else ()
-    elif actor.role in LEADS:
-        actions = LEAD_ACTIONS.get(state, ())
+    step = session.get(Step, step_id)
+    actions = [a for a in allowed_actions(actor, step, case=case) if a in STEP_PAGE_ACTIONS] if step is not None else []
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
     return page(request, "step.html", {

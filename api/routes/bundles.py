@@ -10,17 +10,10 @@ from api.deps import RuntimeDep
 from api.errors import problems
 from api.schemas import BUNDLE_PATTERN, BundleFormOut, BundleSummaryOut, FormFieldOut, FormMaterialOut, FormStepOut
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, FieldUse, SupplyMode
+from engine.records.labels import SUPPLY_MODE_LABELS
+from engine.spec.models import BundleSpec, FieldUse
 
 router = APIRouter(tags=["bundles"])
-
-SUPPLY_NAMES = {
-    SupplyMode.TEMPLATE: "申请表模板（窗口或网上填写）",
-    SupplyMode.E_LICENCE: "电子证照（免提交）",
-    SupplyMode.DATA_INTERFACE: "数据接口核验（免提交）",
-    SupplyMode.APPLICANT: "申请人提交",
-}
-
 
 def _condition(condition: Any) -> dict[str, Any] | None:
     return None if condition is None else dict(condition.model_dump(mode="json", by_alias=True, exclude_unset=True))
@@ -59,7 +52,7 @@ def _form(runtime: Runtime, spec: BundleSpec) -> BundleFormOut:
             time_limit={"amount": step.time_limit.amount, "unit": step.time_limit.unit.value},
             depends_on=list(step.depends_on), depends_on_any=list(step.depends_on_any), when=_condition(step.when),
             for_each=step.for_each, fields=list(step.fields), result=step.outputs.result or item.result,
-            materials=[FormMaterialOut(name=m.name, code=m.code, supply=int(m.supply), supply_name=SUPPLY_NAMES[m.supply],
+            materials=[FormMaterialOut(name=m.name, code=m.code, supply=int(m.supply), supply_name=SUPPLY_MODE_LABELS[m.supply],
                                        licence=m.licence, required=m.required, when=_condition(m.when), note=m.note)
                        for m in step.materials],
         ))

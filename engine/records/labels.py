@@ -1,8 +1,8 @@
-"""The Chinese wording of documents and pages: labels of states, roles, step kinds, supply modes
-and time units, the 好差评 levels, the labels templates see, dates, and the reasons the engine
-writes put in plain Chinese.
+"""The wording of documents, pages and the JSON API: Chinese (and, for the pages' bilingual
+lines, English) labels of states, roles, step kinds, supply modes and time units, the 好差评
+levels, the labels templates see, dates, and the reasons the engine writes put in plain Chinese.
 
-The one place documents (:mod:`engine.records.documents`) and pages get them from.
+The one place documents (:mod:`engine.records.documents`), pages and routes get them from.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from engine.machine.states import CaseState, Role, StepState
 
 __all__ = [
     "APPLICANT_ID_LABELS",
+    "CASE_STATE_EN",
     "CASE_STATE_LABELS",
     "LABELS",
     "RATING_LEVELS",
+    "ROLE_EN",
     "ROLE_LABELS",
     "STEP_KIND_LABELS",
+    "STEP_STATE_EN",
     "STEP_STATE_LABELS",
     "SUPPLY_MODE_LABELS",
     "TIME_UNIT_LABELS",
@@ -61,6 +64,24 @@ CASE_STATE_LABELS: Mapping[CaseState, str] = MappingProxyType(
     }
 )
 
+STEP_STATE_EN: Mapping[StepState, str] = MappingProxyType(
+    {
+        StepState.PENDING: "waiting for earlier steps", StepState.READY: "ready", StepState.ASSIGNED: "claimed",
+        StepState.IN_PROGRESS: "in progress", StepState.SUPPLEMENT_REQUESTED: "awaiting materials",
+        StepState.DONE: "done", StepState.REJECTED: "rejected", StepState.SKIPPED: "not needed",
+        StepState.CANCELLED: "cancelled",
+    }
+)
+
+CASE_STATE_EN: Mapping[CaseState, str] = MappingProxyType(
+    {
+        CaseState.ACCEPTED: "accepted", CaseState.IN_PROGRESS: "in progress",
+        CaseState.SUPPLEMENT_REQUESTED: "awaiting materials", CaseState.COMPLETED: "completed",
+        CaseState.PARTIALLY_COMPLETED: "partially completed", CaseState.REJECTED: "rejected",
+        CaseState.WITHDRAWN: "withdrawn",
+    }
+)
+
 SUPPLY_MODE_LABELS: Mapping[SupplyMode, str] = MappingProxyType(
     {
         SupplyMode.TEMPLATE: "模板生成（免提交）",
@@ -83,6 +104,13 @@ ROLE_LABELS: Mapping[Role, str] = MappingProxyType(
         Role.SUPERVISOR: "主管人员",
         Role.ADMIN: "系统管理员",
         Role.SYSTEM: "系统自动",
+    }
+)
+
+ROLE_EN: Mapping[Role, str] = MappingProxyType(
+    {
+        Role.APPLICANT: "Applicant", Role.CLERK: "Intake clerk", Role.OFFICER: "Department officer",
+        Role.SUPERVISOR: "Supervisor", Role.ADMIN: "Administrator", Role.SYSTEM: "System",
     }
 )
 
