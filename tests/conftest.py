@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +30,14 @@ from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import BundleRegistry, load_registry
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: ``dev`` (the default) keeps the local suite
+# quick with fewer examples and remembers failures in .hypothesis/; ``ci`` (.ci/run) is thorough
+# and derandomised: every CI run tries the same fixed set of examples (Hypothesis then keeps no
+# example database) and a failure prints the blob that reproduces it (``@reproduce_failure``).
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def _pg_url() -> str | None:

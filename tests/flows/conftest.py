@@ -1,5 +1,8 @@
 """One Prefect server for every flow test of the run, started the way ``onevisit serve`` starts its own.
 
+Under pytest-xdist the flow tests form one group (``--dist loadgroup`` in pyproject.toml), so a
+single worker runs them and starts the one server; the other workers never start one.
+
 The server is :class:`api.embedded_prefect.PrefectServer` (a child of this process that the
 kernel ends with it), its home in a temporary folder. Start-up waits as long as a loaded
 machine needs (no fixed 20 s), and Prefect's own ephemeral mode is switched off, so no test
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,15 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 STARTUP_TIMEOUT = 900.0  # seconds; a loaded two-core machine has needed more than Prefect's 20
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the group mark into the test's node id
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every flow test in one xdist group, so one worker runs them all and the run starts one Prefect server."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("prefect"))
 
 
 @pytest.fixture(scope="session", autouse=True)
