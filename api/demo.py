@@ -27,7 +27,8 @@ from engine.machine.intake import Applicant, accept_case
 from engine.people.licences import store_licence
 from engine.runtime import Runtime
 from engine.machine.states import CASE_OPEN, Actor, CaseState, Role, StepState
-from engine.machine.work import claim_step, complete_step, release_due_timers
+from engine.machine.actions import claim_step, complete_step
+from engine.machine.timers import release_due_timers
 
 SCENARIOS = Path(__file__).with_name("demo_scenarios.yaml")
 

@@ -32,7 +32,7 @@ from engine.machine.intake import Applicant, accept_case  # noqa: E402
 from engine.runtime import Runtime, publish_bundles  # noqa: E402
 from engine.spec.loader import load_registry  # noqa: E402
 from engine.machine.states import Actor, Role  # noqa: E402
-from engine.machine.work import claim_step, complete_step  # noqa: E402
+from engine.machine.actions import claim_step, complete_step  # noqa: E402
 
 CLERK = Actor(id="bench-clerk", role=Role.CLERK, region="430102")
 

@@ -14,7 +14,7 @@ from prefect import flow, task
 from engine.records.audit_seal import seal_on_schedule
 from engine.settings import get_settings
 from engine.time.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
-from engine.machine.work import release_due_timers
+from engine.machine.timers import release_due_timers
 from flows.context import FlowContext, flow_context
 
 SWEEP_FLOW = "deadline-sweep"

@@ -35,7 +35,7 @@ from engine.records.labels import plain_reason
 from engine.records.queries import DOCUMENT_READERS, applicant_cases, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
 from engine.machine.states import CASE_OPEN, Actor, CaseState, Role, StepState
-from engine.machine.work import receive_supplement, withdraw_case
+from engine.machine.actions import receive_supplement, withdraw_case
 
 router = APIRouter(route_class=PageRoute)
 

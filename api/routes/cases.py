@@ -11,7 +11,7 @@ from api.errors import problems
 from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
 from engine.machine.intake import Applicant, accept_case
 from engine.records.queries import authorize_intake, case_status, check_case_scope, describe_case, step_status
-from engine.machine.work import receive_supplement, withdraw_case
+from engine.machine.actions import receive_supplement, withdraw_case
 
 router = APIRouter(tags=["cases"])
 

@@ -30,7 +30,7 @@ from engine.db.models import Step
 from engine.records.queries import check_step_scope, step_detail, step_status
 from engine.runtime import Runtime
 from engine.machine.states import Actor
-from engine.machine.work import (
+from engine.machine.actions import (
     claim_step,
     complete_step,
     reassign_step,

@@ -41,7 +41,8 @@ from engine.records.queries import in_scope
 from engine.runtime import Runtime
 from engine.machine.states import SYSTEM, StepState
 from engine.machine.transitions import transition_step
-from engine.machine.work import in_transaction, load_step, record_completion
+from engine.machine.completion import record_completion
+from engine.machine.unit_of_work import in_transaction, load_step
 
 MAX_ATTEMPTS = 8
 """Failed attempts after which a message is a dead letter."""
@@ -202,7 +203,7 @@ def _complete(session: Session, runtime: Runtime, message_id: int, prepared: _Pr
         return MessageResult(message_id, Outcome.REFUSED, verdict.reason)
     transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now,
                     payload={"outputs": verdict})
-    record_completion(session, runtime, case, step, verdict, now)
+    record_completion(session, runtime, case=case, step=step, outputs=verdict, now=now)
     settle(session, runtime, case=case, spec=spec, at=now)
     return MessageResult(message_id, Outcome.COMPLETED)
 

@@ -129,7 +129,10 @@ def accept_case(
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
     region = _region(region or actor.region or runtime.region)
     try:
-        case = _create(session, runtime, spec, applicant, cleaned, actor, region, idempotency_key, fingerprint, intake)
+        case = _create(
+            session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=region,
+            idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake,
+        )
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -224,6 +227,7 @@ def _by_key(session: Session, key: str, fingerprint: str) -> Case | None:
 def _create(
     session: Session,
     runtime: Runtime,
+    *,
     spec: BundleSpec,
     applicant: Applicant,
     answers: dict[str, Any],

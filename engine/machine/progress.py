@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -34,29 +35,34 @@ from engine.machine.states import (
 )
 from engine.machine.transitions import transition_case, transition_step
 
-WAIT, GO, FAIL = "wait", "go", "fail"
+class Readiness(Enum):
+    """Whether a pending step may start now, must wait for its prerequisites, or never can."""
+
+    WAIT = "wait"
+    GO = "go"
+    FAIL = "fail"
 
 
 def _state(step: Step) -> StepState:
     return StepState(step.state)
 
 
-def _verdict(spec: StepSpec, by_key: dict[str, list[Step]]) -> tuple[str, str]:
+def _readiness(spec: StepSpec, by_key: dict[str, list[Step]]) -> tuple[Readiness, str]:
     """Whether a pending step may start, must wait, or can never start (and why)."""
     for dep in spec.depends_on:
         states = [_state(s) for s in by_key[dep]]
         if any(s in STEP_FAILED for s in states):
-            return FAIL, f"prerequisite {dep} was {next(s for s in states if s in STEP_FAILED).value}"
+            return Readiness.FAIL, f"prerequisite {dep} was {next(s for s in states if s in STEP_FAILED).value}"
         if not all(s in STEP_SATISFIED for s in states):
-            return WAIT, ""
+            return Readiness.WAIT, ""
     if spec.depends_on_any:
         states = [_state(s) for dep in spec.depends_on_any for s in by_key[dep]]
         if not any(s is StepState.DONE for s in states):
             if not all(s in STEP_TERMINAL for s in states):
-                return WAIT, ""
+                return Readiness.WAIT, ""
             if any(s in STEP_FAILED for s in states):
-                return FAIL, f"no alternative of {', '.join(spec.depends_on_any)} succeeded"
-    return GO, ""
+                return Readiness.FAIL, f"no alternative of {', '.join(spec.depends_on_any)} succeeded"
+    return Readiness.GO, ""
 
 
 def count_days(runtime: Runtime, unit: TimeUnit, start: date, end: date) -> int:
@@ -85,7 +91,6 @@ def set_case_due(runtime: Runtime, case: Case, spec: BundleSpec) -> None:
 def _release(session: Session, runtime: Runtime, case: Case, step: Step, spec: StepSpec, at: datetime) -> None:
     today = local_date(at)
     transition_step(session, case=case, step=step, action="release", actor=SYSTEM, at=at)
-    step.ready_at = at
     start_step_clock(runtime, step, spec, today)
     if spec.min_wait is not None:
         step.not_before = today + timedelta(days=spec.min_wait.calendar_days)
@@ -127,11 +132,11 @@ def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, 
             if _state(step) is not StepState.PENDING:
                 continue
             step_spec = spec.step(step.step_key)
-            verdict, why = _verdict(step_spec, by_key)
-            if verdict == FAIL:
+            readiness, why = _readiness(step_spec, by_key)
+            if readiness is Readiness.FAIL:
                 close_step(session, case=case, step=step, action="cancel", at=at, reason=why)
                 changed = True
-            elif verdict == GO:
+            elif readiness is Readiness.GO:
                 _release(session, runtime, case, step, step_spec, at)
                 changed = True
     _update_case_clock(runtime, case, spec, at)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -33,93 +33,101 @@ from engine.machine.states import (
     Role,
     StepState,
 )
+from engine.spec.models import StepKind
 
-S = StepState
-C = CaseState
-R = Role
+STAFF = frozenset({Role.OFFICER})
+LEADS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+"""Who may take claimed work off its assignee (scoped by region in :mod:`engine.machine.actions`)."""
+SYSTEM_ONLY = frozenset({Role.SYSTEM})
+INTAKE = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN, Role.SYSTEM})
 
-STAFF = frozenset({R.OFFICER})
-LEADS = frozenset({R.SUPERVISOR, R.ADMIN})
-"""Who may take claimed work off its assignee (scoped by region in :mod:`engine.machine.work`)."""
-SYSTEM_ONLY = frozenset({R.SYSTEM})
-INTAKE = frozenset({R.APPLICANT, R.CLERK, R.ADMIN, R.SYSTEM})
+
+State = TypeVar("State", StepState, CaseState)
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
-    """One allowed change: ``action`` takes an entity from any of ``sources`` to ``target``."""
+class Rule(Generic[State]):
+    """One allowed change: ``action`` takes an entity from any of ``sources`` to ``target``
+    (``None`` among the sources: the entity is being created)."""
 
     action: str
-    sources: frozenset[Any]
-    target: Any
+    sources: frozenset[State | None]
+    target: State
     roles: frozenset[Role]
-    kinds: frozenset[str] | None = None
+    kinds: frozenset[StepKind] | None = None
     """Step kinds the rule applies to (None: every kind)."""
     assignee_only: bool = False
     """Only the officer the step is assigned to may ask (a claimed step is its assignee's)."""
 
-    def allows(self, state: Any) -> bool:
+    def allows(self, state: State | None) -> bool:
         return state in self.sources
 
 
 def _rule(
-    action: str, sources: Iterable[Any] | None, target: Any, roles: Iterable[Role], kinds: Iterable[str] | None = None,
-    *, assignee_only: bool = False,
-) -> Rule:
+    action: str, sources: Iterable[State] | None, target: State, roles: Iterable[Role],
+    kinds: Iterable[StepKind] | None = None, *, assignee_only: bool = False,
+) -> Rule[State]:
     return Rule(
-        action, frozenset(sources) if sources is not None else frozenset({None}), target, frozenset(roles),
-        frozenset(kinds) if kinds is not None else None, assignee_only,
+        action=action,
+        sources=frozenset(sources) if sources is not None else frozenset({None}),
+        target=target,
+        roles=frozenset(roles),
+        kinds=frozenset(kinds) if kinds is not None else None,
+        assignee_only=assignee_only,
     )
 
 
 # Officers work human and commitment steps; the engine itself runs automated steps and timers.
-DESK = ("human", "commitment")
-MACHINE = ("automated", "timer")
-TAKEN = (S.ASSIGNED, S.IN_PROGRESS, S.SUPPLEMENT_REQUESTED)
+DESK_KINDS = frozenset({StepKind.HUMAN, StepKind.COMMITMENT})
+ENGINE_KINDS = frozenset({StepKind.AUTOMATED, StepKind.TIMER})
+TAKEN = (StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED)
 """States in which a desk step has an assignee."""
 
 
-STEP_RULES: tuple[Rule, ...] = (
-    _rule("create", None, S.PENDING, SYSTEM_ONLY),
-    _rule("release", {S.PENDING}, S.READY, SYSTEM_ONLY),
-    _rule("claim", {S.READY}, S.ASSIGNED, STAFF, DESK),
+STEP_RULES: tuple[Rule[StepState], ...] = (
+    _rule("create", None, StepState.PENDING, SYSTEM_ONLY),
+    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY),
+    _rule("claim", {StepState.READY}, StepState.ASSIGNED, STAFF, DESK_KINDS),
     # Handing claimed work back to the worklist: the assignee, or a lead who takes it off them.
-    _rule("unclaim", STEP_WORKING, S.READY, STAFF, DESK, assignee_only=True),
-    _rule("unclaim", STEP_WORKING, S.READY, LEADS, DESK),
+    _rule("unclaim", STEP_WORKING, StepState.READY, STAFF, DESK_KINDS, assignee_only=True),
+    _rule("unclaim", STEP_WORKING, StepState.READY, LEADS, DESK_KINDS),
     # Reassigning keeps the state (a step awaiting 补正 keeps waiting); only the assignee changes.
-    *(_rule("reassign", {state}, state, LEADS, DESK) for state in TAKEN),
-    _rule("start", {S.ASSIGNED}, S.IN_PROGRESS, STAFF, DESK, assignee_only=True),
-    _rule("start", {S.READY}, S.IN_PROGRESS, SYSTEM_ONLY, ("automated",)),  # picked up by dispatch
-    _rule("complete", STEP_WORKING, S.DONE, STAFF, DESK, assignee_only=True),
-    _rule("complete", {S.READY, S.IN_PROGRESS}, S.DONE, SYSTEM_ONLY, MACHINE),
-    _rule("reject", STEP_WORKING, S.REJECTED, STAFF, DESK, assignee_only=True),
-    _rule("reject", {S.IN_PROGRESS}, S.REJECTED, SYSTEM_ONLY, ("automated",)),  # an automated check failed
-    _rule("request_supplement", STEP_WORKING, S.SUPPLEMENT_REQUESTED, STAFF, DESK, assignee_only=True),
-    _rule("receive_supplement", {S.SUPPLEMENT_REQUESTED}, S.IN_PROGRESS, {R.APPLICANT, R.CLERK}, DESK),
+    *(_rule("reassign", {state}, state, LEADS, DESK_KINDS) for state in TAKEN),
+    _rule("start", {StepState.ASSIGNED}, StepState.IN_PROGRESS, STAFF, DESK_KINDS, assignee_only=True),
+    _rule("start", {StepState.READY}, StepState.IN_PROGRESS, SYSTEM_ONLY, {StepKind.AUTOMATED}),  # picked up by dispatch
+    _rule("complete", STEP_WORKING, StepState.DONE, STAFF, DESK_KINDS, assignee_only=True),
+    _rule("complete", {StepState.READY, StepState.IN_PROGRESS}, StepState.DONE, SYSTEM_ONLY, ENGINE_KINDS),
+    _rule("reject", STEP_WORKING, StepState.REJECTED, STAFF, DESK_KINDS, assignee_only=True),
+    _rule("reject", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, {StepKind.AUTOMATED}),  # an automated check failed
+    _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, STAFF, DESK_KINDS, assignee_only=True),
+    _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, {Role.APPLICANT, Role.CLERK}, DESK_KINDS),
     # Skipped: its condition was false, or another alternative was taken (even mid-work).
-    _rule("skip", STEP_OPEN, S.SKIPPED, SYSTEM_ONLY),
-    _rule("cancel", STEP_OPEN, S.CANCELLED, SYSTEM_ONLY),
+    _rule("skip", STEP_OPEN, StepState.SKIPPED, SYSTEM_ONLY),
+    _rule("cancel", STEP_OPEN, StepState.CANCELLED, SYSTEM_ONLY),
 )
 
-CASE_RULES: tuple[Rule, ...] = (
-    _rule("accept", None, C.ACCEPTED, INTAKE),
-    _rule("progress", {C.ACCEPTED, C.SUPPLEMENT_REQUESTED}, C.IN_PROGRESS, SYSTEM_ONLY),
-    _rule("await_supplement", {C.ACCEPTED, C.IN_PROGRESS}, C.SUPPLEMENT_REQUESTED, SYSTEM_ONLY),
-    _rule("complete", CASE_OPEN, C.COMPLETED, SYSTEM_ONLY),
-    _rule("partially_complete", CASE_OPEN, C.PARTIALLY_COMPLETED, SYSTEM_ONLY),
-    _rule("reject", CASE_OPEN, C.REJECTED, SYSTEM_ONLY),
-    _rule("withdraw", CASE_OPEN, C.WITHDRAWN, {R.APPLICANT, R.CLERK, R.ADMIN}),
+CASE_RULES: tuple[Rule[CaseState], ...] = (
+    _rule("accept", None, CaseState.ACCEPTED, INTAKE),
+    _rule("progress", {CaseState.ACCEPTED, CaseState.SUPPLEMENT_REQUESTED}, CaseState.IN_PROGRESS, SYSTEM_ONLY),
+    _rule("await_supplement", {CaseState.ACCEPTED, CaseState.IN_PROGRESS}, CaseState.SUPPLEMENT_REQUESTED, SYSTEM_ONLY),
+    _rule("complete", CASE_OPEN, CaseState.COMPLETED, SYSTEM_ONLY),
+    _rule("partially_complete", CASE_OPEN, CaseState.PARTIALLY_COMPLETED, SYSTEM_ONLY),
+    _rule("reject", CASE_OPEN, CaseState.REJECTED, SYSTEM_ONLY),
+    _rule("withdraw", CASE_OPEN, CaseState.WITHDRAWN, {Role.APPLICANT, Role.CLERK, Role.ADMIN}),
 )
 
 
-def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: str, kind: str | None = None) -> Rule:
+def _find(
+    rules: tuple[Rule[State], ...], action: str, state: State | None, actor: Actor, what: str,
+    kind: StepKind | None = None,
+) -> Rule[State]:
     candidates = [r for r in rules if r.action == action]
     if not candidates:
         raise IllegalTransition(f"unknown {what} action {action!r}")
     if kind is not None:
         candidates = [r for r in candidates if r.kinds is None or kind in r.kinds]
         if not candidates:
-            who = "the engine does it, not an officer" if kind in MACHINE else "an officer does it, not the engine"
+            who = "the engine does it, not an officer" if kind in ENGINE_KINDS else "an officer does it, not the engine"
             raise IllegalTransition(f"cannot {action.replace('_', ' ')} a {kind} step: {who}")
     from_state = [r for r in candidates if r.allows(state)]
     if not from_state:
@@ -134,7 +142,7 @@ def _find(rules: tuple[Rule, ...], action: str, state: Any, actor: Actor, what: 
 def _apply(
     session: Session,
     entity: Case | Step,
-    rule: Rule,
+    rule: Rule[StepState] | Rule[CaseState],
     current: StepState | CaseState | None,
     *,
     case: Case,
@@ -172,7 +180,7 @@ def transition_step(
 ) -> StepState:
     """Apply ``action`` to ``step`` if a rule allows it; write state, version and audit event."""
     current = StepState(step.state) if step.state is not None else None
-    rule = _find(STEP_RULES, action, current, actor, "step", step.kind)
+    rule = _find(STEP_RULES, action, current, actor, "step", StepKind(step.kind))
     if actor.role is Role.OFFICER and actor.department != step.department:
         raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
     if rule.assignee_only and step.assigned_to is not None and step.assigned_to != actor.id:
@@ -182,7 +190,7 @@ def transition_step(
         )
     _apply(session, step, rule, current, case=case, action=f"step.{action}", actor=actor, at=at, step_id=step.id,
            payload={"step": step.step_key, "instance": step.instance, **(payload or {})})
-    return StepState(rule.target)
+    return rule.target
 
 
 def transition_case(
@@ -198,4 +206,4 @@ def transition_case(
     current = CaseState(case.state) if case.state is not None else None
     rule = _find(CASE_RULES, action, current, actor, "case")
     _apply(session, case, rule, current, case=case, action=f"case.{action}", actor=actor, at=at, payload=payload)
-    return CaseState(rule.target)
+    return rule.target

@@ -23,7 +23,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.machine.states import Actor, Role
 from engine.people.tokens import issue_token
-from engine.machine.work import claim_step, request_supplement, start_step
+from engine.machine.actions import claim_step, request_supplement, start_step
 from tests.conftest import Database
 from tests.engine.sample_people import BRIDE, CHILD, CLERK, GROOM, marriage_answers, officer
 

@@ -105,7 +105,7 @@ def test_the_applicant_reads_only_their_own_licences_everywhere(api: Api) -> Non
     assert materials["女方居民户口簿"]["waived"] is False and "由部门通过电子证照库核验" in materials["女方居民户口簿"]["reason"]
     assert materials["结婚证"]["waived"] and "J430102-2026-000123-1" in materials["结婚证"]["reason"]
     with api.session() as session:
-        from engine.machine.work import withdraw_case
+        from engine.machine.actions import withdraw_case
         from tests.engine.sample_people import CLERK
 
         withdraw_case(session, api.runtime, case_id=case_id, actor=CLERK)

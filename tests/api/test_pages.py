@@ -26,7 +26,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.time.supervision import issue_cards
 from engine.people.tokens import issue_token
 from engine.people.validators import mask_id_number
-from engine.machine.work import claim_step, withdraw_case
+from engine.machine.actions import claim_step, withdraw_case
 from tests.api.conftest import Api
 from tests.engine.sample_people import BRIDE, CLERK, GROOM, marriage_answers, post_death_answers
 

@@ -24,7 +24,7 @@ from engine.db.session import make_engine, make_sessionmaker
 from engine.errors import DomainError
 from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
-from engine.machine.work import claim_step
+from engine.machine.actions import claim_step
 from tests.conftest import Database
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
 

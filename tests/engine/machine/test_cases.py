@@ -18,15 +18,15 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, SpecConflict, publish_bundles
 from engine.spec.loader import BundleRegistry
 from engine.machine.states import CaseState, StepState
-from engine.machine.work import (
+from engine.machine.actions import (
     claim_step,
     complete_step,
     receive_supplement,
     reject_step,
-    release_due_timers,
     request_supplement,
     withdraw_case,
 )
+from engine.machine.timers import release_due_timers
 from tests.conftest import Database
 from tests.engine.automated import automated_runtime
 from tests.engine.sample_people import CHILD, CLERK, GROOM, applicant, marriage_answers, officer, post_death_answers

@@ -23,7 +23,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.machine.states import Actor, Role
 from engine.people.tokens import issue_token, revoke_token
-from engine.machine.work import (
+from engine.machine.actions import (
     claim_step,
     complete_step,
     reassign_step,

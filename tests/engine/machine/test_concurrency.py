@@ -36,7 +36,7 @@ from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import BUNDLES_DIR, BundleRegistry, load_catalog
 from engine.spec.models import BundleSpec, Names, StepSpec, TimeLimit
 from engine.machine.states import CaseState, StepState
-from engine.machine.work import claim_step, complete_step
+from engine.machine.actions import claim_step, complete_step
 from tests.conftest import BACKENDS, Database
 from tests.engine.sample_people import CLERK, GROOM, officer
 

@@ -39,7 +39,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import BundleRegistry
 from engine.machine.states import Actor, Role, StepState
-from engine.machine.work import withdraw_case
+from engine.machine.actions import withdraw_case
 from tests.conftest import Database
 from tests.engine.automated import automated_runtime
 from tests.engine.sample_people import CLERK, GROOM

@@ -13,7 +13,7 @@ from engine.db.models import Case, Step
 from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.machine.states import CaseState, StepState
-from engine.machine.work import claim_step, complete_step
+from engine.machine.actions import claim_step, complete_step
 from tests.engine.sample_people import BRIDE, CLERK, DECEASED, GROOM, CHILD, marriage_answers, officer, post_death_answers
 
 

@@ -27,6 +27,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.machine.transitions import CASE_RULES, STEP_RULES, Rule, transition_case, transition_step
+from engine.spec.models import StepKind
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,7 +39,7 @@ def state_name(state: Any) -> str:
     return "new" if state is None else state.value
 
 
-def permitted_cases(rules: tuple[Rule, ...], kind: str) -> list[Any]:
+def permitted_cases(rules: tuple[Rule[Any], ...], kind: str) -> list[Any]:
     return [
         pytest.param(rule, source, role, id=f"{kind}-{rule.action}-{state_name(source)}-{role.value}")
         for rule in rules
@@ -47,11 +48,11 @@ def permitted_cases(rules: tuple[Rule, ...], kind: str) -> list[Any]:
     ]
 
 
-def action_sources(rules: tuple[Rule, ...], action: str) -> frozenset[Any]:
+def action_sources(rules: tuple[Rule[Any], ...], action: str) -> frozenset[Any]:
     return frozenset().union(*(r.sources for r in rules if r.action == action))
 
 
-def allowed(rules: tuple[Rule, ...], action: str, state: Any, role: Role) -> bool:
+def allowed(rules: tuple[Rule[Any], ...], action: str, state: Any, role: Role) -> bool:
     return any(r.action == action and state in r.sources and role in r.roles for r in rules)
 
 
@@ -109,7 +110,7 @@ def new_case(clock: FixedClock) -> Case:
 # --- every permitted change ----------------------------------------------------------------
 
 
-def assert_recorded(session: Session, case: Case, changed: Case | Step, action: str, rule: Rule, source: Any,
+def assert_recorded(session: Session, case: Case, changed: Case | Step, action: str, rule: Rule[Any], source: Any,
                     who: Actor, *, version: int, before_count: int) -> AuditEvent:
     """``changed`` (a step of ``case``, or the case) is in the rule's target state one version up,
     and the case's chain has exactly one new event, linked to the one before, saying so."""
@@ -132,7 +133,7 @@ def assert_recorded(session: Session, case: Case, changed: Case | Step, action: 
 
 @pytest.mark.parametrize(("rule", "source", "role"), permitted_cases(STEP_RULES, "step"))
 def test_step_rule_permits(
-    session: Session, case: Case, clock: FixedClock, rule: Rule, source: StepState | None, role: Role
+    session: Session, case: Case, clock: FixedClock, rule: Rule[StepState], source: StepState | None, role: Role
 ) -> None:
     if source is None:
         step = new_step(case, attach=True)
@@ -161,7 +162,7 @@ def test_step_rule_permits(
 
 @pytest.mark.parametrize(("rule", "source", "role"), permitted_cases(CASE_RULES, "case"))
 def test_case_rule_permits(
-    session: Session, case: Case, clock: FixedClock, rule: Rule, source: CaseState | None, role: Role
+    session: Session, case: Case, clock: FixedClock, rule: Rule[CaseState], source: CaseState | None, role: Role
 ) -> None:
     if source is None:
         target_case = new_case(clock)
@@ -266,7 +267,7 @@ def test_terminal_states_allow_nothing(session: Session, case: Case, clock: Fixe
 
 
 @pytest.mark.parametrize("rule", STEP_RULES, ids=lambda r: f"{r.action}-{sorted(map(state_name, r.sources))}")
-def test_step_rule_refuses_other_roles(session: Session, case: Case, clock: FixedClock, rule: Rule) -> None:
+def test_step_rule_refuses_other_roles(session: Session, case: Case, clock: FixedClock, rule: Rule[StepState]) -> None:
     checked = 0
     for source in rule.sources:
         step = new_step(case, attach=False) if source is None else case.steps[0]
@@ -282,7 +283,7 @@ def test_step_rule_refuses_other_roles(session: Session, case: Case, clock: Fixe
 
 
 @pytest.mark.parametrize("rule", CASE_RULES, ids=lambda r: f"{r.action}-{sorted(map(state_name, r.sources))}")
-def test_case_rule_refuses_other_roles(session: Session, case: Case, clock: FixedClock, rule: Rule) -> None:
+def test_case_rule_refuses_other_roles(session: Session, case: Case, clock: FixedClock, rule: Rule[CaseState]) -> None:
     checked = 0
     for source in rule.sources:
         target = new_case(clock) if source is None else case
@@ -304,16 +305,19 @@ def test_officer_rules_exist() -> None:
 
 
 @pytest.mark.parametrize("rule", OFFICER_RULES, ids=lambda r: f"{r.action}-{sorted(map(state_name, r.sources))}")
-def test_officer_of_another_department_is_forbidden(session: Session, case: Case, clock: FixedClock, rule: Rule) -> None:
+def test_officer_of_another_department_is_forbidden(
+    session: Session, case: Case, clock: FixedClock, rule: Rule[StepState]
+) -> None:
     step = case.steps[0]
     stranger = actor(Role.OFFICER, department=OTHER_DEPARTMENT)
     nobody = Actor(id="officer-nowhere", role=Role.OFFICER)  # an officer token without a department
     for source in rule.sources:
+        assert source is not None  # officers never create steps
         step.state = source.value
         assert_refused_step(session, case, step, Forbidden, rule.action, stranger, clock)
         assert_refused_step(session, case, step, Forbidden, rule.action, nobody, clock)
         # the same change by the step's own department goes through
-    step.state = next(iter(rule.sources)).value
+    step.state = next(s for s in rule.sources if s is not None).value
     transition_step(session, case=case, step=step, action=rule.action, actor=actor(Role.OFFICER), at=clock.now())
     assert step.state == rule.target.value
 
@@ -356,6 +360,76 @@ def test_a_step_walks_through_the_gate(session: Session, case: Case, clock: Fixe
         assert_refused_step(session, case, step, IllegalTransition, action, actor(Role.SYSTEM), clock)
 
 
+# --- the rule table, stated independently of STEP_RULES / CASE_RULES ---------------------------
+
+OFFICER, LEADS_, SYSTEM_, DESK_, WORKING_ = "officer", "admin supervisor", "system", "commitment human", "assigned in_progress"
+OPEN_STEP = "assigned in_progress pending ready supplement_requested"
+OPEN_CASE = "accepted in_progress supplement_requested"
+
+# (action, from-states, to-state, roles, kinds, assignee only); "" from-states: the entity is new,
+# "*" kinds: every kind. Written out by hand from docs/architecture.md, not derived from the rules.
+EXPECTED_STEP_TABLE = {
+    ("create", "", "pending", SYSTEM_, "*", False),
+    ("release", "pending", "ready", SYSTEM_, "*", False),
+    ("claim", "ready", "assigned", OFFICER, DESK_, False),
+    ("unclaim", WORKING_, "ready", OFFICER, DESK_, True),
+    ("unclaim", WORKING_, "ready", LEADS_, DESK_, False),
+    ("reassign", "assigned", "assigned", LEADS_, DESK_, False),
+    ("reassign", "in_progress", "in_progress", LEADS_, DESK_, False),
+    ("reassign", "supplement_requested", "supplement_requested", LEADS_, DESK_, False),
+    ("start", "assigned", "in_progress", OFFICER, DESK_, True),
+    ("start", "ready", "in_progress", SYSTEM_, "automated", False),
+    ("complete", WORKING_, "done", OFFICER, DESK_, True),
+    ("complete", "in_progress ready", "done", SYSTEM_, "automated timer", False),
+    ("reject", WORKING_, "rejected", OFFICER, DESK_, True),
+    ("reject", "in_progress", "rejected", SYSTEM_, "automated", False),
+    ("request_supplement", WORKING_, "supplement_requested", OFFICER, DESK_, True),
+    ("receive_supplement", "supplement_requested", "in_progress", "applicant clerk", DESK_, False),
+    ("skip", OPEN_STEP, "skipped", SYSTEM_, "*", False),
+    ("cancel", OPEN_STEP, "cancelled", SYSTEM_, "*", False),
+}
+EXPECTED_CASE_TABLE = {
+    ("accept", "", "accepted", "admin applicant clerk system", "*", False),
+    ("progress", "accepted supplement_requested", "in_progress", SYSTEM_, "*", False),
+    ("await_supplement", "accepted in_progress", "supplement_requested", SYSTEM_, "*", False),
+    ("complete", OPEN_CASE, "completed", SYSTEM_, "*", False),
+    ("partially_complete", OPEN_CASE, "partially_completed", SYSTEM_, "*", False),
+    ("reject", OPEN_CASE, "rejected", SYSTEM_, "*", False),
+    ("withdraw", OPEN_CASE, "withdrawn", "admin applicant clerk", "*", False),
+}
+
+
+def as_table(rules: tuple[Rule[Any], ...]) -> set[tuple[str, str, str, str, str, bool]]:
+    def words(values: Any) -> str:
+        return " ".join(sorted(str(v) for v in values))
+
+    return {
+        (r.action, words(s for s in r.sources if s is not None), str(r.target), words(r.roles),
+         "*" if r.kinds is None else words(r.kinds), r.assignee_only)
+        for r in rules
+    }
+
+
+def test_the_step_rules_are_the_documented_table() -> None:
+    assert len(STEP_RULES) == len(EXPECTED_STEP_TABLE)  # no rule twice
+    assert as_table(STEP_RULES) == EXPECTED_STEP_TABLE
+
+
+def test_the_case_rules_are_the_documented_table() -> None:
+    assert len(CASE_RULES) == len(EXPECTED_CASE_TABLE)
+    assert as_table(CASE_RULES) == EXPECTED_CASE_TABLE
+
+
+def test_rules_are_typed_with_the_state_and_kind_enums() -> None:
+    for rule in STEP_RULES:
+        assert isinstance(rule.target, StepState)
+        assert all(s is None or isinstance(s, StepState) for s in rule.sources)
+        assert rule.kinds is None or all(isinstance(k, StepKind) for k in rule.kinds)
+    for case_rule in CASE_RULES:
+        assert isinstance(case_rule.target, CaseState)
+        assert all(s is None or isinstance(s, CaseState) for s in case_rule.sources)
+
+
 # --- the one-gate rule ---------------------------------------------------------------------------
 
 STATE_WRITES = [
@@ -367,7 +441,7 @@ STATE_WRITES = [
 
 def test_only_the_gate_writes_state() -> None:
     sources = sorted(p for folder in ("engine", "api", "flows") for p in (ROOT / folder).rglob("*.py"))
-    assert ROOT / "engine" / "machine" / "transitions.py" in sources and ROOT / "engine" / "machine" / "work.py" in sources
+    assert ROOT / "engine" / "machine" / "transitions.py" in sources and ROOT / "engine" / "machine" / "actions.py" in sources
     offenders = []
     gate_writes = 0
     for path in sources:

@@ -14,7 +14,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.people.licences import revoke_licence, store_licence, valid_licences
 from engine.people.prefill import PrefillContext, PrefillRegistry, default_providers, prefill, step_materials
 from engine.runtime import Runtime
-from engine.machine.work import claim_step, complete_step
+from engine.machine.actions import claim_step, complete_step
 from tests.engine.sample_people import BRIDE, CHILD, CLERK, DECEASED, GROOM, marriage_answers, officer, post_death_answers
 
 

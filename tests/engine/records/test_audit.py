@@ -27,7 +27,7 @@ from engine.db.session import lock_case
 from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.machine.states import SYSTEM
-from engine.machine.work import claim_step
+from engine.machine.actions import claim_step
 from tests.conftest import Database
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
 

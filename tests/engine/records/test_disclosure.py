@@ -30,7 +30,7 @@ from engine.records.queries import case_status, check_case_scope, check_step_sco
 from engine.runtime import Runtime
 from engine.machine.states import Actor, Role
 from engine.people.validators import make_id_number
-from engine.machine.work import claim_step, complete_step
+from engine.machine.actions import claim_step, complete_step
 from tests.engine.sample_people import BRIDE, CHILD, CLERK, DECEASED, GROOM, applicant, marriage_answers, officer
 from tests.engine.sample_people import post_death_answers
 
@@ -192,7 +192,7 @@ def test_documents_carry_no_licence_numbers(session: Session, runtime: Runtime) 
     session.refresh(case)
     for html in (render_receipt(case, spec, runtime.registry),):
         assert "J430102-2026-000123" not in html and BRIDE not in html
-    from engine.machine.work import withdraw_case
+    from engine.machine.actions import withdraw_case
 
     withdraw_case(session, runtime, case_id=case.id, actor=CLERK)
     session.refresh(case)

@@ -28,7 +28,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.spec.loader import BundleRegistry
 from engine.people.validators import mask_id_number
-from engine.machine.work import claim_step, complete_step, reject_step, request_supplement
+from engine.machine.actions import claim_step, complete_step, reject_step, request_supplement
 from tests.engine.sample_people import BRIDE, CHILD, CLERK, DECEASED, GROOM, HEIR_2, marriage_answers, officer, post_death_answers
 
 SCRIPT = "<script>alert(1)</script>"
@@ -387,7 +387,7 @@ def test_untrusted_text_is_escaped_in_every_document(
         "missing_materials_notice": render_missing_materials_notice(case, bundle, registry, today=date(2026, 3, 3)),
     }
     # then the officer refuses with the same text as the reason, closing the case
-    from engine.machine.work import receive_supplement
+    from engine.machine.actions import receive_supplement
 
     receive_supplement(session, runtime, step_id=registration.id, actor=CLERK, materials=[payload, "身份证明"],
                        expected_version=registration.version)

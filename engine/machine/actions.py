@@ -1,6 +1,6 @@
-"""Department and applicant actions on a running case.
+"""Officer and applicant actions on a running case.
 
-Every function here is one transaction: it locks the case, checks that the case and step lie
+Every function here is one unit of work (:mod:`engine.machine.unit_of_work`): it locks the case, checks that the case and step lie
 within the caller's scope (outside it they do not exist: :class:`~engine.errors.NotFound`, the
 same answer as for a missing id), checks the caller's expected version (a stale one is refused,
 never silently overwritten), applies one transition through the gate, lets
@@ -15,100 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from engine.time.clock import local_date
 from engine.db.models import ApiToken, Case, Step
-from engine.db.session import lock_case
-from engine.errors import DomainError, NotFound, StaleVersion, TooEarly
-from engine.people.licences import issue_step_licences
+from engine.errors import DomainError, TooEarly
+from engine.machine.completion import record_completion
 from engine.machine.progress import close_step, settle, start_step_clock
+from engine.machine.states import STEP_OPEN, Actor, Role, StepState
+from engine.machine.transitions import transition_case, transition_step
+from engine.machine.unit_of_work import check_case_access, check_version, in_transaction, load_case, load_step
 from engine.records.queries import region_covers
 from engine.runtime import Runtime
-from engine.machine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
-from engine.machine.transitions import transition_case, transition_step
-
-T = TypeVar("T")
+from engine.time.clock import local_date
 
 
-def in_transaction(session: Session, work: Callable[[], T]) -> T:
-    """Run ``work`` and commit, or roll back and re-raise."""
-    try:
-        result = work()
-        session.commit()
-        return result
-    except BaseException:
-        session.rollback()
-        raise
-
-
-def _refresh_steps(session: Session, case: Case) -> list[Step]:
-    """Re-read every step of a locked case, overwriting what this session remembers of them.
-
-    Sessions keep loaded rows across commits (``expire_on_commit=False``), and ``settle`` and
-    ``withdraw_case`` read all sibling steps through ``case.steps``: a copy loaded in an
-    earlier transaction, changed since by another session, would otherwise be taken for the
-    truth (a join never released, a done step cancelled again).
-    """
-    stmt = select(Step).where(Step.case_id == case.id).execution_options(populate_existing=True)
-    return list(session.scalars(stmt))
-
-
-def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
-    """The step and its case, with the case locked and it and all its steps read fresh after the lock."""
-    case_id = session.scalar(select(Step.case_id).where(Step.id == step_id))
-    if case_id is None:
-        raise NotFound(f"no step {step_id}", field="step_id")
-    case = lock_case(session, case_id)
-    assert case is not None  # steps are never deleted
-    session.refresh(case)
-    step = next(s for s in _refresh_steps(session, case) if s.id == step_id)
-    return case, step
-
-
-def load_case(session: Session, case_id: str) -> Case:
-    """The case, locked, with it and all its steps read fresh after the lock."""
-    case = lock_case(session, case_id)
-    if case is None:
-        raise NotFound(f"no case {case_id}", field="case_id")
-    session.refresh(case)
-    _refresh_steps(session, case)
-    return case
-
-
-def _within(actor: Actor, case: Case) -> bool:
-    match actor.role:
-        case Role.ADMIN | Role.SYSTEM:
-            return True
-        case Role.APPLICANT:
-            return actor.subject is not None and actor.subject == case.applicant_id
-        case _:  # staff are scoped by region; a staff token without one reaches no case
-            return actor.region is not None and region_covers(actor.region, case.region)
-
-
-def check_case_access(actor: Actor, case: Case, step: Step | None = None) -> None:
-    """Act only within one's scope: applicants on their own cases, staff within their region,
-    officers on their own department's steps. Outside it the case or step does not exist for the
-    caller: the same :class:`NotFound` as for a missing id, naming nothing of the case."""
-    if step is not None:
-        if not _within(actor, case) or (actor.role is Role.OFFICER and actor.department != step.department):
-            raise NotFound(f"no step {step.id}", field="step_id")
-    elif not _within(actor, case):
-        raise NotFound(f"no case {case.id}", field="case_id")
-
-
-def _check_version(step: Step, expected_version: int | None) -> None:
-    if expected_version is not None and step.version != expected_version:
-        raise StaleVersion(
-            f"step was changed by someone else (version {step.version}, you had {expected_version}); reload it",
-            field="version",
-        )
-
-
-def _act(
+def _act_on_step(
     session: Session,
     runtime: Runtime,
     *,
@@ -123,7 +47,7 @@ def _act(
     def work() -> Step:
         case, step = load_step(session, step_id)
         check_case_access(actor, case, step)  # first: a stale version must not tell that the step exists
-        _check_version(step, expected_version)
+        check_version(step, expected_version)
         if before is not None:
             before(case, step)
         now = runtime.clock.now()
@@ -143,7 +67,7 @@ def claim_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor
     def assign(_case: Case, step: Step, _now: datetime) -> None:
         step.assigned_to = actor.id
 
-    return _act(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version, after=assign)
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version, after=assign)
 
 
 def unclaim_step(
@@ -155,7 +79,7 @@ def unclaim_step(
     def release(_case: Case, step: Step, _now: datetime) -> None:
         step.assigned_to = None
 
-    return _act(session, runtime, step_id=step_id, actor=actor, action="unclaim", expected_version=expected_version,
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="unclaim", expected_version=expected_version,
                 payload=lambda step: {"from": step.assigned_to}, after=release)
 
 
@@ -180,7 +104,7 @@ def reassign_step(
     def assign(_case: Case, step: Step, _now: datetime) -> None:
         step.assigned_to = target
 
-    return _act(session, runtime, step_id=step_id, actor=actor, action="reassign", expected_version=expected_version,
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="reassign", expected_version=expected_version,
                 payload=lambda step: {"from": step.assigned_to, "to": target}, before=check, after=assign)
 
 
@@ -209,7 +133,7 @@ def assignable_officers(session: Session, *, department: str, region: str, now: 
 
 def start_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
     """The assignee starts working on a claimed step."""
-    return _act(session, runtime, step_id=step_id, actor=actor, action="start", expected_version=expected_version)
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="start", expected_version=expected_version)
 
 
 def complete_step(
@@ -228,32 +152,12 @@ def complete_step(
             raise TooEarly(f"step {step.step_key} has a minimum waiting period until {step.not_before.isoformat()}")
 
     def record(case: Case, step: Step, now: datetime) -> None:
-        record_completion(session, runtime, case, step, outputs or {}, now)
+        record_completion(session, runtime, case=case, step=step, outputs=outputs or {}, now=now)
 
-    return _act(
+    return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
         payload={"outputs": outputs or {}}, before=not_too_early, after=record,
     )
-
-
-def record_completion(
-    session: Session, runtime: Runtime, case: Case, step: Step, outputs: dict[str, Any], now: datetime
-) -> None:
-    """What every finished step records, whoever finished it (an officer, a handler, a timer):
-    its outputs, when it closed, and the licence it issues — so later steps and cases are
-    prefilled from it."""
-    step.outputs = dict(outputs)
-    step.closed_at = now
-    spec = runtime.spec_for(session, case).step(step.step_key)
-    department = runtime.registry.catalog.departments.get(step.department)
-    issued = issue_step_licences(
-        session, case_id=case.id, step_id=step.id, applicant_id=case.applicant_id, answers=case.answers,
-        element=step.context, output=spec.outputs, issuer=department.name.zh if department else step.department,
-        outputs=step.outputs, now=now, today=local_date(now),
-    )
-    if issued:
-        step.outputs = {**step.outputs, "licences": [{"type": l.type_code, "number": l.number, "holder": l.holder_id}
-                                                     for l in issued]}
 
 
 def reject_step(
@@ -268,7 +172,7 @@ def reject_step(
         step.reason = reason
         step.closed_at = now
 
-    return _act(
+    return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="reject", expected_version=expected_version,
         payload={"reason": reason}, after=record,
     )
@@ -293,7 +197,7 @@ def request_supplement(
         step.supplement = {"requested": wanted, "note": note.strip(), "requested_at": now.isoformat(), "by": actor.id}
         step.clock_stopped_on = local_date(now)
 
-    return _act(
+    return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="request_supplement",
         expected_version=expected_version, payload={"materials": wanted, "note": note.strip()}, after=record,
     )
@@ -322,7 +226,7 @@ def receive_supplement(
         # §32: the application counts as accepted on the day the materials arrive.
         start_step_clock(runtime, step, spec, local_date(now))
 
-    return _act(
+    return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="receive_supplement",
         expected_version=expected_version, payload={"materials": handed_in}, before=check, after=restart,
     )
@@ -345,33 +249,3 @@ def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Ac
         return case
 
     return in_transaction(session, work)
-
-
-def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) -> list[str]:
-    """Complete timer steps whose minimum wait has passed; return their step ids."""
-    today = runtime.today()
-    due = list(
-        session.scalars(
-            select(Step.id)
-            .where(Step.kind == "timer", Step.state == StepState.READY.value, Step.not_before <= today)
-            .limit(limit)
-        )
-    )
-    session.rollback()  # end the read transaction before locking case by case
-    released = []
-    for step_id in due:
-
-        def work(step_id: str = step_id) -> bool:
-            case, step = load_step(session, step_id)
-            if step.state != StepState.READY.value:
-                return False  # someone else released it meanwhile
-            now = runtime.clock.now()
-            outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
-            transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now, payload=outputs)
-            record_completion(session, runtime, case, step, outputs, now)
-            settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
-            return True
-
-        if in_transaction(session, work):
-            released.append(step_id)
-    return released

@@ -1,0 +1,98 @@
+"""The unit of work every action runs in: one transaction holding the case lock.
+
+An action locks its case (:func:`load_step`, :func:`load_case`), reads it and all its steps
+fresh after the lock, checks the caller's scope (:func:`check_case_access`: outside it the case
+or step does not exist, the same :class:`~engine.errors.NotFound` as for a missing id) and the
+caller's expected version (:func:`check_version`), and commits or rolls back as one
+(:func:`in_transaction`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.db.models import Case, Step
+from engine.db.session import lock_case
+from engine.errors import NotFound, StaleVersion
+from engine.machine.states import Actor, Role
+from engine.records.queries import region_covers
+
+T = TypeVar("T")
+
+
+def in_transaction(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` and commit, or roll back and re-raise."""
+    try:
+        result = work()
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _refresh_steps(session: Session, case: Case) -> list[Step]:
+    """Re-read every step of a locked case, overwriting what this session remembers of them.
+
+    Sessions keep loaded rows across commits (``expire_on_commit=False``), and ``settle`` and
+    ``withdraw_case`` read all sibling steps through ``case.steps``: a copy loaded in an
+    earlier transaction, changed since by another session, would otherwise be taken for the
+    truth (a join never released, a done step cancelled again).
+    """
+    stmt = select(Step).where(Step.case_id == case.id).execution_options(populate_existing=True)
+    return list(session.scalars(stmt))
+
+
+def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
+    """The step and its case, with the case locked and it and all its steps read fresh after the lock."""
+    case_id = session.scalar(select(Step.case_id).where(Step.id == step_id))
+    if case_id is None:
+        raise NotFound(f"no step {step_id}", field="step_id")
+    case = lock_case(session, case_id)
+    assert case is not None  # steps are never deleted
+    session.refresh(case)
+    step = next(s for s in _refresh_steps(session, case) if s.id == step_id)
+    return case, step
+
+
+def load_case(session: Session, case_id: str) -> Case:
+    """The case, locked, with it and all its steps read fresh after the lock."""
+    case = lock_case(session, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}", field="case_id")
+    session.refresh(case)
+    _refresh_steps(session, case)
+    return case
+
+
+def _within(actor: Actor, case: Case) -> bool:
+    match actor.role:
+        case Role.ADMIN | Role.SYSTEM:
+            return True
+        case Role.APPLICANT:
+            return actor.subject is not None and actor.subject == case.applicant_id
+        case _:  # staff are scoped by region; a staff token without one reaches no case
+            return actor.region is not None and region_covers(actor.region, case.region)
+
+
+def check_case_access(actor: Actor, case: Case, step: Step | None = None) -> None:
+    """Act only within one's scope: applicants on their own cases, staff within their region,
+    officers on their own department's steps. Outside it the case or step does not exist for the
+    caller: the same :class:`NotFound` as for a missing id, naming nothing of the case."""
+    if step is not None:
+        if not _within(actor, case) or (actor.role is Role.OFFICER and actor.department != step.department):
+            raise NotFound(f"no step {step.id}", field="step_id")
+    elif not _within(actor, case):
+        raise NotFound(f"no case {case.id}", field="case_id")
+
+
+def check_version(step: Step, expected_version: int | None) -> None:
+    if expected_version is not None and step.version != expected_version:
+        raise StaleVersion(
+            f"step was changed by someone else (version {step.version}, you had {expected_version}); reload it",
+            field="version",
+        )
