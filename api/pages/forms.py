@@ -17,7 +17,7 @@ from typing import Any
 from api.pages.common import plain
 from engine.errors import FieldProblem
 from engine.people.prefill import Prefilled, PrefillResult
-from engine.spec.conditions import AllOf, AnyOf, Comparison, Condition, Not
+from engine.spec.conditions import Comparison, Condition
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, FieldSpec, FieldType
 
@@ -76,24 +76,19 @@ def _choice_label(spec: FieldSpec | None, value: Any) -> str:
 
 def describe(condition: Condition, fields: Mapping[str, FieldSpec]) -> str:
     """A condition in plain Chinese: 「夫妻双方均为湖南户籍」为“是”且…"""
-    match condition:
-        case Comparison():
-            spec = fields.get(condition.field)
-            name = f"「{spec.label.zh if spec else condition.field}」"
-            op = condition.operator
-            if op == "exists":
-                return f"{name}{'已' if condition.exists else '未'}填写"
-            bound = condition.in_ if op == "in" else getattr(condition, op)
-            words = {"eq": "为", "ne": "不为", "in": "为下列之一：", "not_in": "不为下列之一：", "gt": "大于",
-                     "ge": "不小于", "lt": "小于", "le": "不大于"}
-            return f"{name}{words[op]}“{_choice_label(spec, bound)}”"
-        case AllOf():
-            return "且".join(describe(c, fields) for c in condition.all_)
-        case AnyOf():
-            return "或".join(describe(c, fields) for c in condition.any_)
-        case Not():
-            return f"并非（{describe(condition.not_, fields)}）"
-    raise AssertionError(condition)  # pragma: no cover - the union is closed
+
+    def phrase(comparison: Comparison) -> str:
+        spec = fields.get(comparison.field)
+        name = f"「{spec.label.zh if spec else comparison.field}」"
+        op = comparison.operator
+        if op == "exists":
+            return f"{name}{'已' if comparison.exists else '未'}填写"
+        bound = comparison.in_ if op == "in" else getattr(comparison, op)
+        words = {"eq": "为", "ne": "不为", "in": "为下列之一：", "not_in": "不为下列之一：", "gt": "大于",
+                 "ge": "不小于", "lt": "小于", "le": "不大于"}
+        return f"{name}{words[op]}“{_choice_label(spec, bound)}”"
+
+    return condition.describe(phrase)
 
 
 def _errors_for(problems: Iterable[FieldProblem], path: str) -> list[FieldProblem]:

@@ -50,7 +50,7 @@ from engine.records.labels import (
 )
 from engine.records.labels import LABELS as LABELS  # the templates' ``labels``, imported from here by the pages
 from engine.people.regions import region_full_name
-from engine.spec.conditions import AllOf, AnyOf, Comparison, Condition, Not
+from engine.spec.conditions import Condition
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, FieldSpec, ItemType, Material, ServiceItem, StepSpec, TimeLimit
 from engine.machine.states import CaseState, StepState
@@ -230,21 +230,7 @@ def _applies(condition: Condition | None, answers: Mapping[str, Any] | None) -> 
         return True
     if answers is None:
         return None
-    match condition:
-        case Comparison():
-            if condition.operator != "exists" and answers.get(condition.field) is None:
-                return None
-            return condition.evaluate(answers)
-        case AllOf():
-            parts = [_applies(c, answers) for c in condition.all_]
-            return False if False in parts else (None if None in parts else True)
-        case AnyOf():
-            parts = [_applies(c, answers) for c in condition.any_]
-            return True if True in parts else (None if None in parts else False)
-        case Not():
-            inner = _applies(condition.not_, answers)
-            return None if inner is None else not inner
-    raise AssertionError(condition)  # pragma: no cover - the union is closed
+    return condition.settles(answers)
 
 
 def _field_view(

@@ -8,11 +8,15 @@ YAML forms::
     when: {field: both_hunan_household, eq: true}
     when: {field: death_kind, in: [natural, hospital]}
     when: {all: [{field: a, gt: 3}, {not: {field: b, eq: x}}]}
+
+Every node answers the same four questions, so nothing else walks the tree: ``evaluate`` (on
+complete answers), ``settles`` (three-valued, on answers still being filled in), ``fields`` (what
+it reads) and ``describe`` (plain words, with the caller phrasing each comparison).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -81,6 +85,18 @@ class Comparison(BaseModel):
                 return _ordered(op, value, getattr(self, op))
         raise AssertionError(op)  # pragma: no cover - guarded by the validator
 
+    def settles(self, answers: Mapping[str, Any]) -> bool | None:
+        """Like :meth:`evaluate`, but None when the field is not answered yet (except ``exists``)."""
+        if self.operator != "exists" and answers.get(self.field) is None:
+            return None
+        return self.evaluate(answers)
+
+    def fields(self) -> Iterator[str]:
+        yield self.field
+
+    def describe(self, phrase: Callable[[Comparison], str]) -> str:
+        return phrase(self)
+
 
 def _ordered(op: str, value: Any, bound: Any) -> bool:
     try:
@@ -106,6 +122,18 @@ class AllOf(BaseModel):
     def evaluate(self, answers: Mapping[str, Any]) -> bool:
         return all(c.evaluate(answers) for c in self.all_)
 
+    def settles(self, answers: Mapping[str, Any]) -> bool | None:
+        """False as soon as one part is false; None while a part is unknown."""
+        parts = [c.settles(answers) for c in self.all_]
+        return False if False in parts else (None if None in parts else True)
+
+    def fields(self) -> Iterator[str]:
+        for sub in self.all_:
+            yield from sub.fields()
+
+    def describe(self, phrase: Callable[[Comparison], str]) -> str:
+        return "且".join(c.describe(phrase) for c in self.all_)
+
 
 class AnyOf(BaseModel):
     """True when at least one sub-condition holds."""
@@ -115,6 +143,18 @@ class AnyOf(BaseModel):
 
     def evaluate(self, answers: Mapping[str, Any]) -> bool:
         return any(c.evaluate(answers) for c in self.any_)
+
+    def settles(self, answers: Mapping[str, Any]) -> bool | None:
+        """True as soon as one part is true; None while a part is unknown."""
+        parts = [c.settles(answers) for c in self.any_]
+        return True if True in parts else (None if None in parts else False)
+
+    def fields(self) -> Iterator[str]:
+        for sub in self.any_:
+            yield from sub.fields()
+
+    def describe(self, phrase: Callable[[Comparison], str]) -> str:
+        return "或".join(c.describe(phrase) for c in self.any_)
 
 
 class Not(BaseModel):
@@ -126,6 +166,16 @@ class Not(BaseModel):
     def evaluate(self, answers: Mapping[str, Any]) -> bool:
         return not self.not_.evaluate(answers)
 
+    def settles(self, answers: Mapping[str, Any]) -> bool | None:
+        inner = self.not_.settles(answers)
+        return None if inner is None else not inner
+
+    def fields(self) -> Iterator[str]:
+        return self.not_.fields()
+
+    def describe(self, phrase: Callable[[Comparison], str]) -> str:
+        return f"并非（{self.not_.describe(phrase)}）"
+
 
 Condition = Union[AllOf, AnyOf, Not, Comparison]
 
@@ -136,14 +186,4 @@ Not.model_rebuild()
 
 def fields_of(condition: Condition) -> Iterator[str]:
     """Every field a condition reads, so the loader can check they are declared."""
-    match condition:
-        case Comparison():
-            yield condition.field
-        case AllOf():
-            for sub in condition.all_:
-                yield from fields_of(sub)
-        case AnyOf():
-            for sub in condition.any_:
-                yield from fields_of(sub)
-        case Not():
-            yield from fields_of(condition.not_)
+    return condition.fields()
