@@ -32,29 +32,26 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Authentication, RuntimeDep, SessionDep, decided
 from api.errors import domain_status
+from engine.records.documents import environment
 from engine.records.labels import (
     CASE_STATE_EN,
     CASE_STATE_LABELS,
-    LABELS,
     ROLE_EN,
     ROLE_LABELS,
     STEP_STATE_EN,
     STEP_STATE_LABELS,
-    cn_date,
-    cn_datetime,
 )
 from engine.errors import DomainError, Forbidden, InvalidApplication
 from engine.runtime import Runtime
 from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.people.tokens import authenticate, hash_token
-from engine.people.validators import mask_id_number
 
 TOKEN_COOKIE = "onevisit_token"
 CSRF_COOKIE = "onevisit_csrf"
@@ -103,19 +100,10 @@ def _role_label(value: str) -> str:
 
 @cache
 def templates() -> Environment:
-    """The pages' Jinja2 environment: autoescaped, strict; it can import the documents' macros."""
-    env = Environment(
-        loader=PackageLoader("forms", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(
-        cn_date=cn_date, cn_datetime=cn_datetime, state_label=_state_label, state_en=_state_en,
-        role_label=_role_label, mask=lambda v: mask_id_number(str(v)) if v not in (None, "") else "",
-    )
-    env.globals["labels"] = LABELS
+    """The pages' Jinja2 environment: the documents' one (same loader, escaping and filters, so pages
+    can import the documents' macros), with the pages' label filters added."""
+    env = environment().overlay(keep_trailing_newline=False)
+    env.filters = {**env.filters, "state_label": _state_label, "state_en": _state_en, "role_label": _role_label}
     return env
 
 

@@ -119,7 +119,7 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
     return page(request, "step.html", {
-        "d": detail, "s": detail.status, "materials": detail.materials, "history": history,
+        "detail": detail, "step": detail.status, "materials": detail.materials, "history": history,
         "actions": actions, "officers": [(i, label) for i, label in colleagues if i != detail.assigned_to],
         "assignee": dict(colleagues).get(detail.assigned_to or "") or detail.assigned_to,
         "claimed_by_other": actor.role is Role.OFFICER and detail.assigned_to not in (None, actor.id),

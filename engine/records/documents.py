@@ -101,7 +101,10 @@ class FieldView:
 
 
 @dataclass(frozen=True)
-class MaterialView:
+class DocumentMaterial:
+    """One material as a printed document lists it (the read models' is
+    :class:`engine.records.queries.MaterialView`)."""
+
     name: str
     code: str
     supply: int
@@ -303,7 +306,7 @@ def _step_applies(step: StepSpec, answers: Mapping[str, Any] | None) -> bool:
 def _material_views(
     steps: Iterable[StepSpec], registry: BundleRegistry, answers: Mapping[str, Any] | None,
     waived: Collection[str] | None,
-) -> list[MaterialView]:
+) -> list[DocumentMaterial]:
     """Materials of the steps, once per name, with the items that need each."""
     found: dict[str, tuple[Material, bool, list[str]]] = {}
     for step in steps:
@@ -323,7 +326,7 @@ def _material_views(
     for name, (material, conditional, items) in found.items():
         is_waived = name in waived if waived is not None else material.supply in WAIVED_SUPPLY_MODES
         views.append(
-            MaterialView(
+            DocumentMaterial(
                 name=name, code=material.code or "", supply=int(material.supply),
                 supply_label=SUPPLY_MODE_LABELS[material.supply], waived=is_waived,
                 required=material.required, conditional=conditional, note=material.note, items=tuple(items),
