@@ -34,15 +34,15 @@ from engine.errors import DomainError
 from engine.records.labels import plain_reason
 from engine.records.queries import DOCUMENT_READERS, applicant_cases, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
-from engine.machine.states import CASE_OPEN, Actor, CaseState, Role, StepState
+from engine.machine.states import CASE_OPEN, CASE_WITHDRAWERS, SUPPLEMENT_BRINGERS, Actor, CaseState, Role, StepState
 from engine.machine.actions import receive_supplement, withdraw_case
 
 router = APIRouter(route_class=PageRoute)
 
 CaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_LISTED = 100
-SUPPLEMENT_ROLES = (Role.APPLICANT, Role.CLERK)
-WITHDRAW_ROLES = (Role.APPLICANT, Role.CLERK, Role.ADMIN)
+SUPPLEMENT_ROLES = SUPPLEMENT_BRINGERS
+WITHDRAW_ROLES = CASE_WITHDRAWERS
 
 
 @router.get("/cases")

@@ -36,12 +36,12 @@ from engine.machine.intake import Applicant, accept_case, prefill_application
 from engine.records.queries import authorize_intake
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
-from engine.machine.states import Actor, Role
+from engine.machine.states import CASE_STARTERS, Actor, Role
 
 router = APIRouter(route_class=PageRoute)
 
 BundleId = Annotated[str, Path(pattern=BUNDLE_PATTERN)]
-INTAKE_ROLES = (Role.APPLICANT, Role.CLERK, Role.ADMIN)
+INTAKE_ROLES = CASE_STARTERS
 """Clerks for anyone in their region, admins anywhere, applicants for themselves (their own data only)."""
 _KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
 NAME_FIELDS = ("applicant_name", "company_name")

@@ -13,7 +13,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.pages.common import PageActor, PageRoute, page, require
 from api.routes.health import background_of
 from engine.machine.dispatch import outbox_health
-from engine.machine.states import Role
+from engine.machine.states import LEADS, Role
 from engine.time.supervision import DepartmentLoad, list_cards, supervision_stats
 
 router = APIRouter(route_class=PageRoute)
@@ -95,7 +95,7 @@ def _background_problems(request: Request) -> dict[str, Any]:
 @router.get("/supervision")
 def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
     """Supervisors (their region) and admins."""
-    require(actor, Role.SUPERVISOR, Role.ADMIN)
+    require(actor, *LEADS)
     region = None if actor.role is Role.ADMIN else actor.region
     stats = supervision_stats(session, region=region, today=runtime.today())
     cards = list_cards(session, region=region, open_only=True, limit=CARDS_SHOWN)

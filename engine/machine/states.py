@@ -61,6 +61,17 @@ class Role(StrEnum):
     """The engine itself: releases, skips, cascades, timers, automated handlers."""
 
 
+# Role groups, named once: the gate, the read models and the pages take them from here.
+LEADS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+"""Who may take claimed work off its assignee and read supervision (supervisors scoped by region)."""
+CASE_STARTERS = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN})
+"""People who may start a case (the engine itself also may, for seeding and imports)."""
+CASE_WITHDRAWERS = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN})
+"""Who may withdraw a case (撤回)."""
+SUPPLEMENT_BRINGERS = frozenset({Role.APPLICANT, Role.CLERK})
+"""Who may hand in requested materials (补正)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who asks for a change: the audit log records ``id`` and ``role``."""
