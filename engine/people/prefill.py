@@ -156,7 +156,13 @@ def earlier_case_provider(
 def case_step_provider(
     session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]
 ) -> dict[str, Prefilled]:
-    """Outputs of the current case's finished steps, by field name (an officer's entries)."""
+    """Outputs of the current case's finished steps, by field name (an officer's entries).
+
+    Only a context with a ``case`` reaches this: intake prefills before the case exists, so there
+    it fills nothing, and no caller in the engine prefills an existing case yet. A finished step's
+    results reach later steps through licences it issues (see ``_issued_earlier``), not through
+    this provider.
+    """
     if context.case is None:
         return {}
     wanted = {r.field for r in requests}
