@@ -40,7 +40,9 @@ def _act_on_step(
     actor: Actor,
     action: str,
     expected_version: int | None,
-    payload: dict[str, Any] | Callable[[Step], dict[str, Any]] | None = None,
+    payload: dict[str, Any] | None = None,
+    reason: str | None = None,
+    assignee: str | None = None,
     before: Callable[[Case, Step], None] | None = None,
     after: Callable[[Case, Step, datetime], None] | None = None,
 ) -> Step:
@@ -51,8 +53,8 @@ def _act_on_step(
         if before is not None:
             before(case, step)
         now = runtime.clock.now()
-        details = payload(step) if callable(payload) else payload  # read under the lock, before the change
-        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=details)
+        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=payload,
+                        reason=reason, assignee=assignee)
         if after is not None:
             after(case, step, now)
         settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
@@ -64,10 +66,7 @@ def _act_on_step(
 def claim_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
     """An officer takes a ready step from the department's worklist."""
 
-    def assign(_case: Case, step: Step, _now: datetime) -> None:
-        step.assigned_to = actor.id
-
-    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version, after=assign)
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="claim", expected_version=expected_version)
 
 
 def unclaim_step(
@@ -76,11 +75,8 @@ def unclaim_step(
     """Hand a claimed step back to the department's worklist: its assignee, or a supervisor of the
     region (or an admin) taking it off them. The audit event records from whom."""
 
-    def release(_case: Case, step: Step, _now: datetime) -> None:
-        step.assigned_to = None
-
-    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="unclaim", expected_version=expected_version,
-                payload=lambda step: {"from": step.assigned_to}, after=release)
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="unclaim",
+                        expected_version=expected_version)
 
 
 def reassign_step(
@@ -101,11 +97,8 @@ def reassign_step(
             raise DomainError(f"no officer {target[:64]!r} of department {step.department} works in the case's region",
                               field="to")
 
-    def assign(_case: Case, step: Step, _now: datetime) -> None:
-        step.assigned_to = target
-
-    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="reassign", expected_version=expected_version,
-                payload=lambda step: {"from": step.assigned_to, "to": target}, before=check, after=assign)
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="reassign",
+                        expected_version=expected_version, assignee=target, before=check)
 
 
 def _works_here(session: Session, *, officer_id: str, department: str, region: str, now: datetime) -> bool:
@@ -168,13 +161,9 @@ def reject_step(
     if not reason:
         raise DomainError("a rejection needs a reason", field="reason")
 
-    def record(_case: Case, step: Step, now: datetime) -> None:
-        step.reason = reason
-        step.closed_at = now
-
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="reject", expected_version=expected_version,
-        payload={"reason": reason}, after=record,
+        reason=reason,
     )
 
 
@@ -243,7 +232,6 @@ def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Ac
         for step in case.steps:
             if StepState(step.state) in STEP_OPEN:
                 close_step(session, case=case, step=step, action="cancel", at=now, reason="case withdrawn")
-        case.closed_at = now
         # A closed case changes no more states, but its clock resumes, as on every other close.
         settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
         return case

@@ -17,10 +17,9 @@ def record_completion(
     session: Session, runtime: Runtime, *, case: Case, step: Step, outputs: dict[str, Any], now: datetime
 ) -> None:
     """What every finished step records, whoever finished it (an officer, a handler, a timer):
-    its outputs, when it closed, and the licence it issues — so later steps and cases are
+    its outputs and the licence it issues (the gate has closed it) — so later steps and cases are
     prefilled from it."""
     step.outputs = dict(outputs)
-    step.closed_at = now
     spec = runtime.spec_for(session, case).step(step.step_key)
     department = runtime.registry.catalog.departments.get(step.department)
     issued = issue_step_licences(

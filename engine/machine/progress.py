@@ -108,10 +108,9 @@ def _release(session: Session, runtime: Runtime, case: Case, step: Step, spec: S
 
 
 def close_step(session: Session, *, case: Case, step: Step, action: str, at: datetime, reason: str) -> None:
-    """Skip or cancel an open step on the engine's own authority."""
-    transition_step(session, case=case, step=step, action=action, actor=SYSTEM, at=at, payload={"reason": reason})
-    step.reason = reason
-    step.closed_at = at
+    """Close an open step on the engine's own authority, with a reason: skip or cancel it, or
+    reject an automated step whose check failed (the gate sets ``closed_at`` and ``reason``)."""
+    transition_step(session, case=case, step=step, action=action, actor=SYSTEM, at=at, reason=reason)
 
 
 def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, at: datetime) -> None:
@@ -170,7 +169,6 @@ def _reject_case(session: Session, case: Case, steps: Sequence[Step], at: dateti
                        reason=f"case rejected: step {rejected.step_key} was rejected")
     transition_case(session, case=case, action="reject", actor=SYSTEM, at=at,
                     payload={"step": rejected.step_key, "reason": rejected.reason})
-    case.closed_at = at
 
 
 def _update_case_clock(runtime: Runtime, case: Case, spec: BundleSpec, at: datetime) -> None:
@@ -201,7 +199,6 @@ def _update_case_state(session: Session, case: Case, steps: Sequence[Step], at: 
         failed = sum(s in STEP_FAILED for s in states)
         action = "complete" if not failed else ("partially_complete" if done else "reject")
         payload = {"done": done, "failed": failed}
-        case.closed_at = at
     elif StepState.SUPPLEMENT_REQUESTED in states:
         action = "await_supplement" if state is not CaseState.SUPPLEMENT_REQUESTED else None
     elif state is CaseState.SUPPLEMENT_REQUESTED or (

@@ -362,6 +362,7 @@ def test_a_step_walks_through_the_gate(session: Session, case: Case, clock: Fixe
 
 # --- the rule table, stated independently of STEP_RULES / CASE_RULES ---------------------------
 
+SYSTEM_ACTOR_FOR_EFFECTS = Actor(id="onevisit", role=Role.SYSTEM)
 OFFICER, LEADS_, SYSTEM_, DESK_, WORKING_ = "officer", "admin supervisor", "system", "commitment human", "assigned in_progress"
 OPEN_STEP = "assigned in_progress pending ready supplement_requested"
 OPEN_CASE = "accepted in_progress supplement_requested"
@@ -420,6 +421,61 @@ def test_the_case_rules_are_the_documented_table() -> None:
     assert as_table(CASE_RULES) == EXPECTED_CASE_TABLE
 
 
+EXPECTED_STEP_EFFECTS = {
+    "create": set(), "release": set(), "start": set(), "request_supplement": set(), "receive_supplement": set(),
+    "claim": {"assign"}, "reassign": {"assign"}, "unclaim": {"unassign"}, "complete": {"close"},
+    "reject": {"close", "set_reason"}, "skip": {"close", "set_reason"}, "cancel": {"close", "set_reason"},
+}
+EXPECTED_CASE_EFFECTS = {
+    "accept": set(), "progress": set(), "await_supplement": set(),
+    "complete": {"close"}, "partially_complete": {"close"}, "reject": {"close"}, "withdraw": {"close"},
+}
+
+
+def test_rules_declare_the_documented_effects() -> None:
+    for rules, expected in ((STEP_RULES, EXPECTED_STEP_EFFECTS), (CASE_RULES, EXPECTED_CASE_EFFECTS)):
+        assert {r.action for r in rules} == set(expected)
+        for rule in rules:
+            assert {str(e) for e in rule.effects} == expected[rule.action], rule
+
+
+def test_the_gate_applies_the_declared_effects_in_its_one_event(
+    session: Session, case: Case, clock: FixedClock
+) -> None:
+    step = case.steps[0]
+    step.state = StepState.IN_PROGRESS.value
+    step.assigned_to = None
+    transition_step(session, case=case, step=step, action="reject", actor=actor(Role.OFFICER), at=clock.now(),
+                    reason="材料不符")
+    assert step.reason == "材料不符" and step.closed_at is not None
+    event = events(session, case.id)[-1]
+    assert (event.action, event.payload["reason"]) == ("step.reject", "材料不符")
+    transition_case(session, case=case, action="withdraw", actor=actor(Role.CLERK), at=clock.now())
+    assert case.closed_at is not None
+
+
+def test_claim_and_unclaim_record_the_assignee(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    step.state = StepState.READY.value
+    officer = actor(Role.OFFICER)
+    transition_step(session, case=case, step=step, action="claim", actor=officer, at=clock.now())
+    assert step.assigned_to == officer.id and events(session, case.id)[-1].payload["to"] == officer.id
+    transition_step(session, case=case, step=step, action="unclaim", actor=officer, at=clock.now())
+    assert step.assigned_to is None and events(session, case.id)[-1].payload["from"] == officer.id
+
+
+def test_the_gate_refuses_inputs_a_rule_does_not_declare(session: Session, case: Case, clock: FixedClock) -> None:
+    step = case.steps[0]
+    step.state = StepState.PENDING.value
+    with pytest.raises(ValueError, match="sets no reason"):
+        transition_step(session, case=case, step=step, action="release", actor=SYSTEM_ACTOR_FOR_EFFECTS,
+                        at=clock.now(), reason="why")
+    with pytest.raises(ValueError, match="assigns nobody"):
+        transition_step(session, case=case, step=step, action="release", actor=SYSTEM_ACTOR_FOR_EFFECTS,
+                        at=clock.now(), assignee="someone")
+    assert step.state == StepState.PENDING.value and not step.reason
+
+
 def test_rules_are_typed_with_the_state_and_kind_enums() -> None:
     for rule in STEP_RULES:
         assert isinstance(rule.target, StepState)
@@ -434,6 +490,8 @@ def test_rules_are_typed_with_the_state_and_kind_enums() -> None:
 
 STATE_WRITES = [
     re.compile(r"\.state\s*=[^=]"),
+    # the gate's effects: no caller closes a step or case, or sets a step's reason or assignee
+    re.compile(r"\b(?:step|case|entity|s|other)\.(?:closed_at|reason|assigned_to)\s*=[^=]"),
     re.compile(r"setattr\([^)]*['\"]state['\"]"),
     re.compile(r"\.values\([^)]*\bstate\s*="),
 ]
@@ -453,7 +511,8 @@ def test_only_the_gate_writes_state() -> None:
                 else:
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == [], "state written outside engine/machine/transitions.py:\n" + "\n".join(offenders)
-    assert gate_writes == 1  # the one write of step and case state: the pattern does find the gate's own write
+    # the one write of step and case state and of each effect: the patterns do find the gate's own writes
+    assert gate_writes == 5
 
 
 def test_the_pattern_catches_writes_and_not_comparisons() -> None:
