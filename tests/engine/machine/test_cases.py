@@ -137,7 +137,7 @@ def test_a_bundle_can_reject_the_whole_case_on_one_refusal(
 
     handlers = default_handlers()
     strict.handlers = handlers
-    handlers._handlers["data_check"] = refuse  # swap the interface check for a failing one
+    handlers._entries["data_check"] = refuse  # swap the interface check for a failing one
     case = accept_case(session, strict, bundle_id="automated_demo", applicant=Applicant(GROOM, "person"),
                        answers={"groom_name": "测试甲", "groom_id_number": GROOM}, actor=CLERK)
     [result] = drain_outbox(session, strict)
@@ -162,7 +162,7 @@ def test_a_crashing_handler_is_retried_and_never_runs_twice(
             raise ConnectionError("department system unreachable")
         return real(ctx)
 
-    handlers._handlers["data_check"] = flaky
+    handlers._entries["data_check"] = flaky
     runtime.handlers = handlers
     case = accept_case(session, runtime, bundle_id="automated_demo", applicant=Applicant(GROOM, "person"),
                        answers={"groom_name": "测试甲", "groom_id_number": GROOM}, actor=CLERK)
