@@ -56,6 +56,25 @@ def _pg_url() -> str | None:
 
 
 _PG = _pg_url()
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server (named ``<prefix>_<pid>``), dropped
+    afterwards: for tests of processes that open their own database (serve, migrations)."""
+    assert _PG is not None, "PostgreSQL is not reachable"
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}"
+    admin = _PG.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _PG.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 BACKENDS = ["sqlite"] + (["postgresql"] if _PG else [])
 
 

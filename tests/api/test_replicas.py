@@ -3,12 +3,10 @@ does. An embedded SQLite database is set up by the command that opens it (one ma
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import func, select
 
@@ -17,24 +15,15 @@ from engine.db.models import BundleVersion
 from engine.errors import DomainError
 from engine.runtime import Runtime, publish_bundles
 from tests.api.test_cli import run
-from tests.conftest import _PG
+from tests.conftest import _PG, fresh_pg_database
 
 
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
     if _PG is None:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"onevisit_replica_{os.getpid()}"
-    admin = _PG.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _PG.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
+    with fresh_pg_database("onevisit_replica") as url:
+        yield url
 
 def test_a_shared_database_is_migrated_only_by_db_upgrade(empty_pg: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(DomainError, match="run `onevisit db upgrade` first"):

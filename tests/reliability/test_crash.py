@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import func, select
 
@@ -33,7 +32,7 @@ from engine.db.models import Case, Step
 from engine.db.session import make_engine, make_sessionmaker
 from engine.people.validators import make_id_number
 from tests.api.test_cli import onevisit_script
-from tests.conftest import _PG, BACKENDS
+from tests.conftest import BACKENDS, fresh_pg_database
 from tests.engine.sample_people import marriage_answers
 
 INTAKES = int(os.environ.get("ONEVISIT_CRASH_INTAKES", "120"))
@@ -52,18 +51,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'crash.db'}"
         return
-    assert _PG is not None
-    name = f"onevisit_crash_{os.getpid()}"
-    admin = _PG.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _PG.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
+    with fresh_pg_database("onevisit_crash") as url:
+        yield url
 
 class Server:
     """``onevisit serve`` in its own process group, killed with SIGKILL on demand."""
