@@ -143,7 +143,8 @@ class Step(Base):
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)
-    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    entry: Mapped[dict[str, Any]] = mapped_column("context", default=dict)
+    """The `for_each` list entry this step instance works on (empty for a single step)."""
     ready_at: Mapped[datetime | None]
     clock_start_on: Mapped[date | None] = mapped_column(Date)
     clock_stopped_on: Mapped[date | None] = mapped_column(Date)

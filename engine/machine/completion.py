@@ -24,7 +24,7 @@ def record_completion(
     department = runtime.registry.catalog.departments.get(step.department)
     issued = issue_step_licences(
         session, case_id=case.id, step_id=step.id, applicant_id=case.applicant_id, answers=case.answers,
-        element=step.context, output=spec.outputs, issuer=department.name.zh if department else step.department,
+        element=step.entry, output=spec.outputs, issuer=department.name.zh if department else step.department,
         outputs=step.outputs, now=now, today=local_date(now),
     )
     if issued:

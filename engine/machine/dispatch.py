@@ -177,7 +177,7 @@ def _prepare(session: Session, runtime: Runtime, message_id: int, worker: str) -
     context = HandlerContext(
         session=session, case_id=case.id, receipt_no=case.receipt_no, step_id=step.id, step_key=step.step_key,
         item_code=step.item_code, department=step.department, result_name=step_spec.outputs.result,
-        applicant_id=case.applicant_id, answers=dict(case.answers), element=dict(step.context),
+        applicant_id=case.applicant_id, answers=dict(case.answers), element=dict(step.entry),
         fields=step_spec.fields, today=local_date(now), message_id=message_id,
     )
     return _Prepared(step.id, step.version, handler, context)

@@ -276,7 +276,7 @@ def _create(
             step = Step(
                 id=new_id(), case_id=case.id, step_key=step_spec.id, instance=index, position=position,
                 instance_label=_label(element), item_code=step_spec.item, department=department,
-                kind=step_spec.kind.value, context=element,
+                kind=step_spec.kind.value, entry=element,
             )
             position += 1
             case.steps.append(step)

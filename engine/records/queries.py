@@ -399,10 +399,10 @@ def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Acto
     known = runtime.registry.fields  # the loader checked that every declared field is in it
     fields = [
         FieldValue(id=name, label_zh=known[name].label.zh, label_en=known[name].label.en, type=known[name].type.value,
-                   value=step.context[name] if name in step.context else case.answers.get(name))
+                   value=step.entry[name] if name in step.entry else case.answers.get(name))
         for name in step_spec.fields
     ]
-    answers = {**case.answers, **step.context}
+    answers = {**case.answers, **step.entry}
     context = PrefillContext(spec, runtime.registry, case.applicant_id, answers, runtime.today(), case=case,
                              others=actor.role is not Role.APPLICANT)
     applicable = [m for m in step_spec.materials if m.when is None or m.when.evaluate(answers)]

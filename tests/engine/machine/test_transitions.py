@@ -89,7 +89,7 @@ def case(session: Session, runtime: Runtime) -> Case:
 def new_step(case: Case, *, attach: bool) -> Step:
     step = Step(
         id=new_id(), case_id=case.id, step_key="extra_step", instance=0, instance_label="", position=99,
-        item_code="11-JHDJ", department=DEPARTMENT, kind="human", context={}, due_provisional=False,
+        item_code="11-JHDJ", department=DEPARTMENT, kind="human", entry={}, due_provisional=False,
         outputs={}, reason="", supplement={},
     )
     if attach:
