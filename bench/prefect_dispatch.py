@@ -11,7 +11,7 @@ pass/fail:
   join and a chain) accepted before the worker starts; steps per second from the first
   completion to the last, through the served ``dispatch-outbox`` deployment;
 * latency: cases accepted at a steady pace while the worker runs; time from an automated
-  step's release (``ready_at``) to its completion (``closed_at``), p50 and p99;
+  step's release (its ``run_step`` outbox message) to its completion (``closed_at``), p50 and p99;
 * baseline: the same steps, one Prefect flow run per step, called in this process (the
   cheapest form of a flow run: no deployment, no process start).
 
@@ -80,8 +80,10 @@ def completion_window(sessions: sessionmaker[Session], since: datetime) -> tuple
 
 def latencies(sessions: sessionmaker[Session], since: datetime) -> list[float]:
     with sessions() as session:
-        rows = session.execute(select(Step.ready_at, Step.closed_at)
-                               .where(Step.kind == "automated", Step.ready_at >= since,
+        # An automated step's release writes its run_step message at the release time.
+        rows = session.execute(select(OutboxMessage.created_at, Step.closed_at)
+                               .join(Step, Step.id == OutboxMessage.step_id)
+                               .where(OutboxMessage.topic == "run_step", OutboxMessage.created_at >= since,
                                       Step.closed_at.is_not(None))).all()
     return sorted((closed - ready).total_seconds() for ready, closed in rows)
 

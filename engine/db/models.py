@@ -56,6 +56,19 @@ A query matches the partial index ix_steps_open_department by naming exactly the
 OPEN_WORK_PREDICATE = "state IN (" + ",".join(f"'{s}'" for s in OPEN_WORK_STATES) + ")"
 
 
+def _restrict(target: str, name: str) -> ForeignKey:
+    """A key to a case or step that refuses the referred row's deletion (see migration 0006 for why
+    RESTRICT: an audit event, an outbox message or a licence never vanishes with its case)."""
+    return ForeignKey(target, name=name, ondelete="RESTRICT")
+
+
+_UOW_ORDER: dict[str, Any] = {"lazy": "raise"}
+"""Options of the relationships that exist only for the flush order. SQLAlchemy orders a flush's
+INSERTs by relationships, not by foreign keys: without one, an audit event (or an outbox message,
+a licence) added in the same flush as its new case or step may be inserted first and be refused
+by its key. Code sets the ``*_id`` columns, never these attributes; ``lazy="raise"`` says so."""
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -143,9 +156,8 @@ class Step(Base):
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)
-    entry: Mapped[dict[str, Any]] = mapped_column("context", default=dict)
+    entry: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """The `for_each` list entry this step instance works on (empty for a single step)."""
-    ready_at: Mapped[datetime | None]
     clock_start_on: Mapped[date | None] = mapped_column(Date)
     clock_stopped_on: Mapped[date | None] = mapped_column(Date)
     due_on: Mapped[date | None] = mapped_column(Date)
@@ -167,7 +179,7 @@ class AuditEvent(Base):
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_audit_events_case_id_cases"))
     seq: Mapped[int] = mapped_column(Integer)
     step_id: Mapped[str | None] = mapped_column(String(32))
     actor_id: Mapped[str] = mapped_column(String(64))
@@ -179,6 +191,9 @@ class AuditEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+    # Never read or set: it makes the unit of work insert the case before its events (see _UOW_ORDER).
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
 
 
 class OutboxMessage(Base):
@@ -192,8 +207,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(64))
-    case_id: Mapped[str] = mapped_column(String(32))
-    step_id: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_outbox_case_id_cases"))
+    step_id: Mapped[str | None] = mapped_column(_restrict("steps.id", "fk_outbox_step_id_steps"))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     available_at: Mapped[datetime]
@@ -206,6 +221,10 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     dead_at: Mapped[datetime | None]
     """Set when the last allowed attempt failed: a dead letter, retried only by a person."""
+
+    # Never read or set: they order the unit of work's inserts (see _UOW_ORDER).
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
+    step: Mapped[Step | None] = relationship(**_UOW_ORDER)
 
 
 class ReceiptCounter(Base):
@@ -236,9 +255,13 @@ class Licence(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     revoked_at: Mapped[datetime | None]
-    source_case_id: Mapped[str | None] = mapped_column(String(32))
-    source_step_id: Mapped[str | None] = mapped_column(String(32))
+    source_case_id: Mapped[str | None] = mapped_column(_restrict("cases.id", "fk_licences_source_case_id_cases"))
+    source_step_id: Mapped[str | None] = mapped_column(_restrict("steps.id", "fk_licences_source_step_id_steps"))
     created_at: Mapped[datetime]
+
+    # Never read or set: they order the unit of work's inserts (see _UOW_ORDER).
+    source_case: Mapped[Case | None] = relationship(**_UOW_ORDER)
+    source_step: Mapped[Step | None] = relationship(**_UOW_ORDER)
 
 
 class ApiToken(Base):

@@ -25,6 +25,7 @@ from engine.db.models import AuditEvent, AuditSeal, AuditSealEntry, Case, Step
 from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from tests.conftest import Database
+from tests.engine.db.owner import owner_transaction
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers
 
 KEY = "the key lives in the environment, not in the database"
@@ -46,8 +47,8 @@ def sealed(session: Session, runtime: Runtime, clock: FixedClock) -> list[Case]:
 
 @contextmanager
 def as_owner(db: Database) -> Iterator[Connection]:
-    """One transaction of a database owner with the audit triggers out of the way."""
-    with db.engine.begin() as conn:
+    """One transaction of a database owner with the audit triggers and the foreign keys out of the way."""
+    with owner_transaction(db) as conn:  # PostgreSQL: a superuser, every trigger off for this transaction
         if db.backend == "sqlite":
             triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
             for name, _ in triggers:
@@ -55,8 +56,7 @@ def as_owner(db: Database) -> Iterator[Connection]:
             yield conn
             for _, sql in triggers:
                 conn.execute(text(sql))
-        else:  # a superuser: every trigger off, foreign keys included, for this transaction only
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
             yield conn
 
 

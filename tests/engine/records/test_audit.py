@@ -29,6 +29,7 @@ from engine.runtime import Runtime
 from engine.machine.states import SYSTEM
 from engine.machine.actions import claim_step
 from tests.conftest import Database
+from tests.engine.db.owner import owner_transaction
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
 
 KEY = "test key, kept outside the database"
@@ -137,11 +138,9 @@ def test_verify_reads_in_windows_and_misses_nothing(db: Database, session: Sessi
     cases = [accept(session, runtime) for _ in range(5)]
     seal_audit_heads(session, key=KEY, now=clock.now())
     # an orphan chain, a case without a chain and a chain with a gap, spread over the windows
-    with db.engine.begin() as conn:
+    with owner_transaction(db) as conn:  # foreign keys off; PostgreSQL: every trigger off
         if db.backend == "sqlite":
             conn.execute(text("DROP TRIGGER audit_events_no_delete"))
-        else:
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("DELETE FROM steps WHERE case_id = :id"), {"id": cases[0].id})
         conn.execute(text("DELETE FROM cases WHERE id = :id"), {"id": cases[0].id})
         conn.execute(text("DELETE FROM audit_events WHERE case_id = :id"), {"id": cases[2].id})
@@ -161,11 +160,9 @@ def test_verify_reads_in_windows_and_misses_nothing(db: Database, session: Sessi
 def test_verify_one_case(db: Database, session: Session, runtime: Runtime, clock: FixedClock) -> None:
     kept, gone = accept(session, runtime), accept(session, runtime)
     seal_audit_heads(session, key=KEY, now=clock.now())
-    with db.engine.begin() as conn:
+    with owner_transaction(db) as conn:  # foreign keys off; PostgreSQL: every trigger off
         if db.backend == "sqlite":
             conn.execute(text("DROP TRIGGER audit_events_no_delete"))
-        else:
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("DELETE FROM audit_events WHERE case_id = :id"), {"id": gone.id})
         conn.execute(text("DELETE FROM steps WHERE case_id = :id"), {"id": gone.id})
         conn.execute(text("DELETE FROM cases WHERE id = :id"), {"id": gone.id})
