@@ -93,6 +93,27 @@ def no_process_left_behind() -> Iterator[None]:
     assert not left, f"processes left running by the tests (now killed): {left}"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which should have done this
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each ``xdist_group`` test the ``<node id>@<group>`` id that ``--dist loadgroup`` schedules by.
+
+    pytest-xdist 3.8 appends the group by assigning ``item._nodeid``, which pytest 9.2's structured
+    node ids no longer read (pytest-dev/pytest-xdist#1386): without this the group is silently
+    ignored, its tests spread over both workers and each worker starts a Prefect server of its
+    own. Only where xdist's suffix did not take, so this does nothing once xdist sets it itself.
+    """
+    if not config.getvalue("loadgroup"):  # set on xdist workers only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix) and isinstance(getattr(item, "_id", None), NodeId):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 def pytest_report_header() -> str:
     return f"onevisit database backends: {', '.join(BACKENDS)}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from engine.time.calendar import WorkingCalendar
@@ -23,6 +24,8 @@ from engine.machine.dispatch import Claimed
 from tests.conftest import Database
 from tests.engine.automated import automated_runtime
 from tests.engine.sample_people import CLERK, GROOM
+
+pytestmark = pytest.mark.prefect_server  # its flows run against the run's one Prefect server
 
 NOTHING = {"completed": 0, "refused": 0, "stale": 0, "failed": 0, "dead": 0}
 

@@ -6,12 +6,15 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.server import build, load_demo, start_background
 from engine.db.models import Case
 from api.demo import load_demo_data, synthetic_company
+
+pytestmark = pytest.mark.prefect_server  # its flows run against the run's one Prefect server
 
 
 def test_serve_loads_demo_data_and_runs_automated_steps_in_the_background(tmp_path: Path) -> None:

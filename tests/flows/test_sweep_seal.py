@@ -20,6 +20,8 @@ from flows.sweep import deadline_sweep
 from tests.conftest import Database
 from tests.engine.sample_people import CLERK, GROOM, marriage_answers
 
+pytestmark = pytest.mark.prefect_server  # its flows run against the run's one Prefect server
+
 KEY = "sweep test key"
 
 
