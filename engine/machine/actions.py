@@ -22,14 +22,13 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, Case, Step
 from engine.errors import DomainError, TooEarly
-from engine.machine.completion import record_completion
-from engine.machine.progress import close_step, settle, start_step_clock
-from engine.machine.states import STEP_OPEN, Actor, Role, StepState
+from engine.machine.effects import Inputs
+from engine.machine.progress import settle
+from engine.machine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
 from engine.machine.transitions import transition_case, transition_step
 from engine.machine.unit_of_work import check_case_access, check_version, in_transaction, load_case, load_step
 from engine.records.queries import region_covers
 from engine.runtime import Runtime
-from engine.time.clock import local_date
 
 
 def _act_on_step(
@@ -41,10 +40,8 @@ def _act_on_step(
     action: str,
     expected_version: int | None,
     payload: dict[str, Any] | None = None,
-    reason: str | None = None,
-    assignee: str | None = None,
+    inputs: Inputs = Inputs(),
     before: Callable[[Case, Step], None] | None = None,
-    after: Callable[[Case, Step, datetime], None] | None = None,
 ) -> Step:
     def work() -> Step:
         case, step = load_step(session, step_id)
@@ -53,10 +50,8 @@ def _act_on_step(
         if before is not None:
             before(case, step)
         now = runtime.clock.now()
-        transition_step(session, case=case, step=step, action=action, actor=actor, at=now, payload=payload,
-                        reason=reason, assignee=assignee)
-        if after is not None:
-            after(case, step, now)
+        transition_step(session, runtime, case=case, step=step, action=action, actor=actor, at=now, payload=payload,
+                        inputs=inputs)
         settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
         return step
 
@@ -98,7 +93,7 @@ def reassign_step(
                               field="to")
 
     return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="reassign",
-                        expected_version=expected_version, assignee=target, before=check)
+                        expected_version=expected_version, inputs=Inputs(assignee=target), before=check)
 
 
 def _works_here(session: Session, *, officer_id: str, department: str, region: str, now: datetime) -> bool:
@@ -144,12 +139,9 @@ def complete_step(
         if step.not_before is not None and runtime.today() < step.not_before:
             raise TooEarly(f"step {step.step_key} has a minimum waiting period until {step.not_before.isoformat()}")
 
-    def record(case: Case, step: Step, now: datetime) -> None:
-        record_completion(session, runtime, case=case, step=step, outputs=outputs or {}, now=now)
-
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
-        payload={"outputs": outputs or {}}, before=not_too_early, after=record,
+        inputs=Inputs(outputs=outputs or {}), before=not_too_early,
     )
 
 
@@ -163,7 +155,7 @@ def reject_step(
 
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="reject", expected_version=expected_version,
-        reason=reason,
+        inputs=Inputs(reason=reason),
     )
 
 
@@ -182,13 +174,9 @@ def request_supplement(
     if not wanted:
         raise DomainError("list at least one missing material", field="materials")
 
-    def record(_case: Case, step: Step, now: datetime) -> None:
-        step.supplement = {"requested": wanted, "note": note.strip(), "requested_at": now.isoformat(), "by": actor.id}
-        step.clock_stopped_on = local_date(now)
-
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="request_supplement",
-        expected_version=expected_version, payload={"materials": wanted, "note": note.strip()}, after=record,
+        expected_version=expected_version, inputs=Inputs(materials=wanted, note=note),
     )
 
 
@@ -209,15 +197,10 @@ def receive_supplement(
         if missing:
             raise DomainError(f"still missing: {', '.join(missing)}", field="materials")
 
-    def restart(case: Case, step: Step, now: datetime) -> None:
-        step.supplement = {**step.supplement, "received": handed_in, "received_at": now.isoformat()}
-        spec = runtime.spec_for(session, case).step(step.step_key)
-        # §32: the application counts as accepted on the day the materials arrive.
-        start_step_clock(runtime, step, spec, local_date(now))
-
+    # §32: the application counts as accepted on the day the materials arrive (the gate restarts the clock).
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="receive_supplement",
-        expected_version=expected_version, payload={"materials": handed_in}, before=check, after=restart,
+        expected_version=expected_version, inputs=Inputs(materials=handed_in), before=check,
     )
 
 
@@ -228,12 +211,12 @@ def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Ac
         case = load_case(session, case_id)
         check_case_access(actor, case)
         now = runtime.clock.now()
-        transition_case(session, case=case, action="withdraw", actor=actor, at=now, payload={"reason": reason})
+        # The gate resumes a stopped clock as the case closes, as on every other close.
+        transition_case(session, runtime, case=case, action="withdraw", actor=actor, at=now, payload={"reason": reason})
         for step in case.steps:
             if StepState(step.state) in STEP_OPEN:
-                close_step(session, case=case, step=step, action="cancel", at=now, reason="case withdrawn")
-        # A closed case changes no more states, but its clock resumes, as on every other close.
-        settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+                transition_step(session, runtime, case=case, step=step, action="cancel", actor=SYSTEM, at=now,
+                                inputs=Inputs(reason="case withdrawn"))
         return case
 
     return in_transaction(session, work)

@@ -36,12 +36,12 @@ from engine.time.clock import local_date
 from engine.db.models import Case, OutboxMessage, Step
 from engine.errors import Conflict, NotFound
 from engine.machine.handlers import Handler, HandlerContext, StepRefused
-from engine.machine.progress import close_step, settle
+from engine.machine.effects import Inputs
+from engine.machine.progress import settle
 from engine.records.queries import in_scope
 from engine.runtime import Runtime
 from engine.machine.states import SYSTEM, StepState
 from engine.machine.transitions import transition_step
-from engine.machine.completion import record_completion
 from engine.machine.unit_of_work import in_transaction, load_step
 
 MAX_ATTEMPTS = 8
@@ -196,14 +196,14 @@ def _complete(session: Session, runtime: Runtime, message_id: int, prepared: _Pr
     if step.version != prepared.version or step.state != StepState.READY.value:
         return MessageResult(message_id, Outcome.STALE, f"step changed while its handler ran (now {step.state})")
     spec = runtime.spec_for(session, case)
-    transition_step(session, case=case, step=step, action="start", actor=SYSTEM, at=now)
+    transition_step(session, runtime, case=case, step=step, action="start", actor=SYSTEM, at=now)
     if isinstance(verdict, StepRefused):
-        close_step(session, case=case, step=step, action="reject", at=now, reason=verdict.reason)
+        transition_step(session, runtime, case=case, step=step, action="reject", actor=SYSTEM, at=now,
+                        inputs=Inputs(reason=verdict.reason))
         settle(session, runtime, case=case, spec=spec, at=now)
         return MessageResult(message_id, Outcome.REFUSED, verdict.reason)
-    transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now,
-                    payload={"outputs": verdict})
-    record_completion(session, runtime, case=case, step=step, outputs=verdict, now=now)
+    transition_step(session, runtime, case=case, step=step, action="complete", actor=SYSTEM, at=now,
+                    inputs=Inputs(outputs=verdict))
     settle(session, runtime, case=case, spec=spec, at=now)
     return MessageResult(message_id, Outcome.COMPLETED)
 

@@ -25,7 +25,8 @@ from engine.time.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.people.prefill import PrefillContext, PrefillResult, prefill
-from engine.machine.progress import close_step, set_case_due, settle
+from engine.machine.effects import Inputs
+from engine.machine.progress import settle
 from engine.records.queries import record_access
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
@@ -259,10 +260,9 @@ def _create(
         audit_seq=0,
         audit_head="",
     )
-    set_case_due(runtime, case, spec)
     session.add(case)
-    transition_case(
-        session, case=case, action="accept", actor=actor, at=now,
+    transition_case(  # the gate starts the bundle's clock
+        session, runtime, case=case, action="accept", actor=actor, at=now,
         payload={"bundle": spec.id, "version": spec.version, "receipt_no": case.receipt_no, **intake},
     )
     position = 0
@@ -280,12 +280,12 @@ def _create(
             )
             position += 1
             case.steps.append(step)
-            transition_step(session, case=case, step=step, action="create", actor=SYSTEM, at=now)
-            if not applies:
-                close_step(session, case=case, step=step, action="skip", at=now, reason="condition not met")
-            elif not elements:
-                close_step(session, case=case, step=step, action="skip", at=now,
-                           reason=f"no entries in {step_spec.for_each}")
+            transition_step(session, runtime, case=case, step=step, action="create", actor=SYSTEM, at=now)
+            skipped = "condition not met" if not applies else (
+                f"no entries in {step_spec.for_each}" if not elements else None)
+            if skipped is not None:
+                transition_step(session, runtime, case=case, step=step, action="skip", actor=SYSTEM, at=now,
+                                inputs=Inputs(reason=skipped))
     if all(s.state == "skipped" for s in case.steps):
         raise DomainError(f"no step of bundle {spec.id} applies to these answers", field="answers")
     session.flush()

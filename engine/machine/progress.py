@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.time.calendar import TimeUnit
-from engine.time.clock import local_date
-from engine.db.models import Case, OutboxMessage, Step
+from engine.db.models import Case, Step
+from engine.machine.effects import Inputs
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, OnStepRejected, StepKind, StepSpec
+from engine.spec.models import BundleSpec, OnStepRejected, StepSpec
 from engine.machine.states import (
     CASE_OPEN,
     STEP_ACTIVE,
@@ -65,52 +64,16 @@ def _readiness(spec: StepSpec, by_key: dict[str, list[Step]]) -> tuple[Readiness
     return Readiness.GO, ""
 
 
-def count_days(runtime: Runtime, unit: TimeUnit, start: date, end: date) -> int:
-    """Days of ``unit`` in (start, end]: how long a stopped clock was stopped."""
-    if unit is TimeUnit.WORKING_DAYS:
-        return runtime.calendar.working_days_between(start, end)
-    return max(0, (end - start).days)
+def _release(session: Session, runtime: Runtime, case: Case, step: Step, at: datetime) -> None:
+    """Release a step whose prerequisites are met (the gate starts its clock and queues it if automated)."""
+    transition_step(session, runtime, case=case, step=step, action="release", actor=SYSTEM, at=at)
 
 
-def start_step_clock(runtime: Runtime, step: Step, spec: StepSpec, today: date) -> None:
-    """(Re)start a step's clock: it counts from the working day after ``today``."""
-    deadline = runtime.calendar.due(today, spec.time_limit.amount, spec.time_limit.unit)
-    step.clock_start_on = today
-    step.clock_stopped_on = None
-    step.due_on = deadline.due_on
-    step.due_provisional = deadline.provisional
-
-
-def set_case_due(runtime: Runtime, case: Case, spec: BundleSpec) -> None:
-    limit = spec.time_limit
-    deadline = runtime.calendar.due(case.accepted_on, limit.amount + case.paused_days, limit.unit)
-    case.due_on = deadline.due_on
-    case.due_provisional = deadline.provisional
-
-
-def _release(session: Session, runtime: Runtime, case: Case, step: Step, spec: StepSpec, at: datetime) -> None:
-    today = local_date(at)
-    transition_step(session, case=case, step=step, action="release", actor=SYSTEM, at=at)
-    start_step_clock(runtime, step, spec, today)
-    if spec.min_wait is not None:
-        step.not_before = today + timedelta(days=spec.min_wait.calendar_days)
-    if spec.kind is StepKind.AUTOMATED:
-        session.add(
-            OutboxMessage(
-                topic="run_step",
-                case_id=case.id,
-                step_id=step.id,
-                payload={"handler": spec.handler, "step": step.step_key},
-                created_at=at,
-                available_at=at,
-            )
-        )
-
-
-def close_step(session: Session, *, case: Case, step: Step, action: str, at: datetime, reason: str) -> None:
-    """Close an open step on the engine's own authority, with a reason: skip or cancel it, or
-    reject an automated step whose check failed (the gate sets ``closed_at`` and ``reason``)."""
-    transition_step(session, case=case, step=step, action=action, actor=SYSTEM, at=at, reason=reason)
+def _close(session: Session, runtime: Runtime, *, case: Case, step: Step, action: str, at: datetime,
+           reason: str) -> None:
+    """Skip or cancel an open step on the engine's own authority, with a reason."""
+    transition_step(session, runtime, case=case, step=step, action=action, actor=SYSTEM, at=at,
+                    inputs=Inputs(reason=reason))
 
 
 def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, at: datetime) -> None:
@@ -121,11 +84,11 @@ def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, 
         by_key[step.step_key].append(step)
     changed = True
     while changed and CaseState(case.state) in CASE_OPEN:
-        changed = _skip_untaken_alternatives(session, case, spec, by_key, at)
+        changed = _skip_untaken_alternatives(session, runtime, case=case, spec=spec, by_key=by_key, at=at)
         if spec.on_step_rejected is OnStepRejected.REJECT_CASE and any(
             _state(s) is StepState.REJECTED for s in steps
         ):
-            _reject_case(session, case, steps, at)
+            _reject_case(session, runtime, case=case, steps=steps, at=at)
             break
         for step in steps:
             if _state(step) is not StepState.PENDING:
@@ -133,17 +96,17 @@ def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, 
             step_spec = spec.step(step.step_key)
             readiness, why = _readiness(step_spec, by_key)
             if readiness is Readiness.FAIL:
-                close_step(session, case=case, step=step, action="cancel", at=at, reason=why)
+                _close(session, runtime, case=case, step=step, action="cancel", at=at, reason=why)
                 changed = True
             elif readiness is Readiness.GO:
-                _release(session, runtime, case, step, step_spec, at)
+                _release(session, runtime, case, step, at)
                 changed = True
-    _update_case_clock(runtime, case, spec, at)
-    _update_case_state(session, case, steps, at)
+    _update_case_clock(session, runtime, case=case, spec=spec, at=at)
+    _update_case_state(session, runtime, case=case, steps=steps, at=at)
 
 
 def _skip_untaken_alternatives(
-    session: Session, case: Case, spec: BundleSpec, by_key: dict[str, list[Step]], at: datetime
+    session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, by_key: dict[str, list[Step]], at: datetime
 ) -> bool:
     changed = False
     for step_spec in spec.steps:
@@ -155,39 +118,36 @@ def _skip_untaken_alternatives(
             for other in by_key[key]:
                 state = _state(other)
                 if state in STEP_OPEN:
-                    close_step(session, case=case, step=other, action="skip", at=at,
-                               reason=f"alternative {taken[0]} was taken")
+                    _close(session, runtime, case=case, step=other, action="skip", at=at,
+                           reason=f"alternative {taken[0]} was taken")
                     changed = True
     return changed
 
 
-def _reject_case(session: Session, case: Case, steps: Sequence[Step], at: datetime) -> None:
+def _reject_case(session: Session, runtime: Runtime, *, case: Case, steps: Sequence[Step], at: datetime) -> None:
     rejected = next(s for s in steps if _state(s) is StepState.REJECTED)
     for step in steps:
         if _state(step) in STEP_OPEN:
-            close_step(session, case=case, step=step, action="cancel", at=at,
-                       reason=f"case rejected: step {rejected.step_key} was rejected")
-    transition_case(session, case=case, action="reject", actor=SYSTEM, at=at,
+            _close(session, runtime, case=case, step=step, action="cancel", at=at,
+                   reason=f"case rejected: step {rejected.step_key} was rejected")
+    transition_case(session, runtime, case=case, action="reject", actor=SYSTEM, at=at,
                     payload={"step": rejected.step_key, "reason": rejected.reason})
 
 
-def _update_case_clock(runtime: Runtime, case: Case, spec: BundleSpec, at: datetime) -> None:
-    """Stop the bundle's clock during 补正 and §45 excluded steps; resume by extending it."""
-    today = local_date(at)
+def _update_case_clock(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, at: datetime) -> None:
+    """Stop the bundle's clock during 补正 and §45 excluded steps; resume it (moving the due date) after."""
     excluded = {s.id for s in spec.steps if s.excluded_from_limit}
     stopped = CaseState(case.state) in CASE_OPEN and any(
         _state(s) is StepState.SUPPLEMENT_REQUESTED or (s.step_key in excluded and _state(s) in STEP_ACTIVE)
         for s in case.steps
     )
     if stopped and case.clock_stopped_on is None:
-        case.clock_stopped_on = today
-    elif not stopped and case.clock_stopped_on is not None:
-        case.paused_days += count_days(runtime, spec.time_limit.unit, case.clock_stopped_on, today)
-        case.clock_stopped_on = None
-        set_case_due(runtime, case, spec)
+        transition_case(session, runtime, case=case, action="stop_clock", actor=SYSTEM, at=at)
+    elif not stopped and case.clock_stopped_on is not None and CaseState(case.state) in CASE_OPEN:
+        transition_case(session, runtime, case=case, action="resume_clock", actor=SYSTEM, at=at)
 
 
-def _update_case_state(session: Session, case: Case, steps: Sequence[Step], at: datetime) -> None:
+def _update_case_state(session: Session, runtime: Runtime, *, case: Case, steps: Sequence[Step], at: datetime) -> None:
     state = CaseState(case.state)
     if state not in CASE_OPEN:
         return
@@ -207,4 +167,4 @@ def _update_case_state(session: Session, case: Case, steps: Sequence[Step], at: 
     ):
         action = "progress"
     if action is not None:
-        transition_case(session, case=case, action=action, actor=SYSTEM, at=at, payload=payload)
+        transition_case(session, runtime, case=case, action=action, actor=SYSTEM, at=at, payload=payload)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Step
-from engine.machine.completion import record_completion
+from engine.machine.effects import Inputs
 from engine.machine.progress import settle
 from engine.machine.states import SYSTEM, StepState
 from engine.machine.transitions import transition_step
@@ -34,8 +34,8 @@ def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) 
                 return False  # someone else released it meanwhile
             now = runtime.clock.now()
             outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
-            transition_step(session, case=case, step=step, action="complete", actor=SYSTEM, at=now, payload=outputs)
-            record_completion(session, runtime, case=case, step=step, outputs=outputs, now=now)
+            transition_step(session, runtime, case=case, step=step, action="complete", actor=SYSTEM, at=now,
+                            inputs=Inputs(outputs=outputs))
             settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
             return True
 

@@ -2,9 +2,12 @@
 
 Rules are data, in the spirit of Prefect's orchestration policies: each names an action, the
 states it may start from, the state it leads to and the roles that may ask for it, and whether
-only the officer who claimed the step may ask (``assignee_only``). The gate finds the rule,
-checks the actor, writes the state, bumps the optimistic version and appends the audit event,
-all in the caller's transaction (which holds the case lock).
+only the officer who claimed the step may ask (``assignee_only``), and the rule's effects: what
+else the change does (close, set the reason or assignee, start, stop or restart a clock, queue
+an automated step, record outputs and issue licences; :mod:`engine.machine.effects`). The gate
+finds the rule, checks the actor, applies the effects, writes the state, bumps the optimistic
+version and appends one audit event carrying everything that changed, all in the caller's
+transaction (which holds the case lock).
 
 Claimed work belongs to its assignee: a colleague of the same department cannot start,
 complete, reject or ask for 补正 on it (:class:`~engine.errors.ClaimedByAnother`). The assignee
@@ -17,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
@@ -27,36 +29,28 @@ from engine.db.models import Case, Step
 from engine.errors import ClaimedByAnother, Forbidden, IllegalTransition
 from engine.machine.states import (
     CASE_OPEN,
+    CASE_STARTERS,
+    CASE_WITHDRAWERS,
+    LEADS,
     STEP_OPEN,
     STEP_WORKING,
     Actor,
     CaseState,
     Role,
     StepState,
+    SUPPLEMENT_BRINGERS,
 )
+from engine.machine.effects import CASE_EFFECTS, STEP_EFFECTS, Change, Effect, Inputs, check_inputs
+from engine.runtime import Runtime
 from engine.spec.models import StepKind
 
-STAFF = frozenset({Role.OFFICER})
-LEADS = frozenset({Role.SUPERVISOR, Role.ADMIN})
-"""Who may take claimed work off its assignee (scoped by region in :mod:`engine.machine.actions`)."""
+OFFICERS = frozenset({Role.OFFICER})
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
-INTAKE = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN, Role.SYSTEM})
+ACCEPTORS = CASE_STARTERS | SYSTEM_ONLY
+"""Who may accept a case: the people who start one, and the engine (seeding, imports)."""
 
 
 State = TypeVar("State", StepState, CaseState)
-
-
-class Effect(StrEnum):
-    """What a transition changes besides the state; the gate applies exactly a rule's effects."""
-
-    CLOSE = "close"
-    """``closed_at`` becomes the time of the transition (the audit event's own time)."""
-    SET_REASON = "set_reason"
-    """``reason`` becomes the reason given (recorded in the audit event)."""
-    ASSIGN = "assign"
-    """``assigned_to`` becomes the assignee given, or the actor (the event records from whom, to whom)."""
-    UNASSIGN = "unassign"
-    """``assigned_to`` is cleared (the event records from whom)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,43 +91,62 @@ def _rule(
 # Officers work human and commitment steps; the engine itself runs automated steps and timers.
 DESK_KINDS = frozenset({StepKind.HUMAN, StepKind.COMMITMENT})
 ENGINE_KINDS = frozenset({StepKind.AUTOMATED, StepKind.TIMER})
+KINDS = frozenset(StepKind)
 CLOSE_WITH_REASON = (Effect.CLOSE, Effect.SET_REASON)
+FINISH = (Effect.RECORD_OUTPUTS, Effect.CLOSE)
+"""A step that is done: its outputs are stored (and its licences issued), and it closes."""
 TAKEN = (StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED)
 """States in which a desk step has an assignee."""
 
 
 STEP_RULES: tuple[Rule[StepState], ...] = (
     _rule("create", None, StepState.PENDING, SYSTEM_ONLY),
-    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY),
-    _rule("claim", {StepState.READY}, StepState.ASSIGNED, STAFF, DESK_KINDS, effects={Effect.ASSIGN}),
+    # Released: the step's clock starts (and its minimum wait); an automated step is queued for a worker.
+    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, KINDS - {StepKind.AUTOMATED},
+          effects={Effect.START_CLOCK}),
+    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, {StepKind.AUTOMATED},
+          effects={Effect.START_CLOCK, Effect.QUEUE_RUN}),
+    _rule("claim", {StepState.READY}, StepState.ASSIGNED, OFFICERS, DESK_KINDS, effects={Effect.ASSIGN}),
     # Handing claimed work back to the worklist: the assignee, or a lead who takes it off them.
-    _rule("unclaim", STEP_WORKING, StepState.READY, STAFF, DESK_KINDS, assignee_only=True, effects={Effect.UNASSIGN}),
+    _rule("unclaim", STEP_WORKING, StepState.READY, OFFICERS, DESK_KINDS, assignee_only=True,
+          effects={Effect.UNASSIGN}),
     _rule("unclaim", STEP_WORKING, StepState.READY, LEADS, DESK_KINDS, effects={Effect.UNASSIGN}),
     # Reassigning keeps the state (a step awaiting 补正 keeps waiting); only the assignee changes.
     *(_rule("reassign", {state}, state, LEADS, DESK_KINDS, effects={Effect.ASSIGN}) for state in TAKEN),
-    _rule("start", {StepState.ASSIGNED}, StepState.IN_PROGRESS, STAFF, DESK_KINDS, assignee_only=True),
+    _rule("start", {StepState.ASSIGNED}, StepState.IN_PROGRESS, OFFICERS, DESK_KINDS, assignee_only=True),
     _rule("start", {StepState.READY}, StepState.IN_PROGRESS, SYSTEM_ONLY, {StepKind.AUTOMATED}),  # picked up by dispatch
-    _rule("complete", STEP_WORKING, StepState.DONE, STAFF, DESK_KINDS, assignee_only=True, effects={Effect.CLOSE}),
+    _rule("complete", STEP_WORKING, StepState.DONE, OFFICERS, DESK_KINDS, assignee_only=True, effects=FINISH),
     _rule("complete", {StepState.READY, StepState.IN_PROGRESS}, StepState.DONE, SYSTEM_ONLY, ENGINE_KINDS,
-          effects={Effect.CLOSE}),
-    _rule("reject", STEP_WORKING, StepState.REJECTED, STAFF, DESK_KINDS, assignee_only=True, effects=CLOSE_WITH_REASON),
+          effects=FINISH),
+    _rule("reject", STEP_WORKING, StepState.REJECTED, OFFICERS, DESK_KINDS, assignee_only=True,
+          effects=CLOSE_WITH_REASON),
     # An automated check failed.
-    _rule("reject", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, {StepKind.AUTOMATED}, effects=CLOSE_WITH_REASON),
-    _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, STAFF, DESK_KINDS, assignee_only=True),
-    _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, {Role.APPLICANT, Role.CLERK}, DESK_KINDS),
+    _rule("reject", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, {StepKind.AUTOMATED},
+          effects=CLOSE_WITH_REASON),
+    # 补正 (§32): one notice of everything missing stops the clock; the materials' arrival restarts it.
+    _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, OFFICERS, DESK_KINDS,
+          assignee_only=True, effects={Effect.REQUEST_MATERIALS, Effect.STOP_CLOCK}),
+    _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, SUPPLEMENT_BRINGERS,
+          DESK_KINDS, effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK}),
     # Skipped: its condition was false, or another alternative was taken (even mid-work).
     _rule("skip", STEP_OPEN, StepState.SKIPPED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
     _rule("cancel", STEP_OPEN, StepState.CANCELLED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
 )
 
+CASE_CLOSE = (Effect.RESUME_CLOCK, Effect.CLOSE)
+"""A case that closes: a stopped clock resumes first, so its paused days are final."""
+
 CASE_RULES: tuple[Rule[CaseState], ...] = (
-    _rule("accept", None, CaseState.ACCEPTED, INTAKE),
+    _rule("accept", None, CaseState.ACCEPTED, ACCEPTORS, effects={Effect.START_CLOCK}),
     _rule("progress", {CaseState.ACCEPTED, CaseState.SUPPLEMENT_REQUESTED}, CaseState.IN_PROGRESS, SYSTEM_ONLY),
     _rule("await_supplement", {CaseState.ACCEPTED, CaseState.IN_PROGRESS}, CaseState.SUPPLEMENT_REQUESTED, SYSTEM_ONLY),
-    _rule("complete", CASE_OPEN, CaseState.COMPLETED, SYSTEM_ONLY, effects={Effect.CLOSE}),
-    _rule("partially_complete", CASE_OPEN, CaseState.PARTIALLY_COMPLETED, SYSTEM_ONLY, effects={Effect.CLOSE}),
-    _rule("reject", CASE_OPEN, CaseState.REJECTED, SYSTEM_ONLY, effects={Effect.CLOSE}),
-    _rule("withdraw", CASE_OPEN, CaseState.WITHDRAWN, {Role.APPLICANT, Role.CLERK, Role.ADMIN}, effects={Effect.CLOSE}),
+    # The bundle's clock stops during 补正 and §45 excluded steps and resumes after; the state stays.
+    *(_rule("stop_clock", {state}, state, SYSTEM_ONLY, effects={Effect.STOP_CLOCK}) for state in sorted(CASE_OPEN)),
+    *(_rule("resume_clock", {state}, state, SYSTEM_ONLY, effects={Effect.RESUME_CLOCK}) for state in sorted(CASE_OPEN)),
+    _rule("complete", CASE_OPEN, CaseState.COMPLETED, SYSTEM_ONLY, effects=CASE_CLOSE),
+    _rule("partially_complete", CASE_OPEN, CaseState.PARTIALLY_COMPLETED, SYSTEM_ONLY, effects=CASE_CLOSE),
+    _rule("reject", CASE_OPEN, CaseState.REJECTED, SYSTEM_ONLY, effects=CASE_CLOSE),
+    _rule("withdraw", CASE_OPEN, CaseState.WITHDRAWN, CASE_WITHDRAWERS, effects=CASE_CLOSE),
 )
 
 
@@ -159,39 +172,22 @@ def _find(
     return permitted[0]
 
 
-def _apply(
-    session: Session,
-    entity: Case | Step,
-    rule: Rule[StepState] | Rule[CaseState],
-    current: StepState | CaseState | None,
-    *,
-    case: Case,
-    action: str,
-    actor: Actor,
-    at: datetime,
-    step_id: str | None = None,
-    payload: dict[str, Any] | None = None,
+def _write(
+    session: Session, entity: Case | Step, rule: Rule[StepState] | Rule[CaseState],
+    current: StepState | CaseState | None, *, change: Change, action: str, step_id: str | None = None,
 ) -> None:
-    """Write the rule's target state and its effects, bump the version and append the audit event."""
+    """Write the rule's target state, bump the version and append the one audit event."""
     entity.state = rule.target.value
     entity.version = (entity.version or 0) + 1
-    if Effect.CLOSE in rule.effects:
-        entity.closed_at = at  # the audit event's own time says when
     append_event(
-        session,
-        case=case,
-        actor=actor,
-        action=action,
-        at=at,
-        step_id=step_id,
-        from_state=current.value if current else None,
-        to_state=rule.target.value,
-        payload=payload,
+        session, case=change.case, actor=change.actor, action=action, at=change.at, step_id=step_id,
+        from_state=current.value if current else None, to_state=rule.target.value, payload=change.details,
     )
 
 
 def transition_step(
     session: Session,
+    runtime: Runtime,
     *,
     case: Case,
     step: Step,
@@ -199,12 +195,11 @@ def transition_step(
     actor: Actor,
     at: datetime,
     payload: dict[str, Any] | None = None,
-    reason: str | None = None,
-    assignee: str | None = None,
+    inputs: Inputs = Inputs(),
 ) -> StepState:
-    """Apply ``action`` to ``step`` if a rule allows it; write state, version, the rule's effects and
-    one audit event carrying them. ``reason`` and ``assignee`` are the effects' inputs: giving one
-    the rule does not declare is a programming error (``ValueError``), never silently dropped."""
+    """Apply ``action`` to ``step`` if a rule allows it: write the state and version, apply the rule's
+    effects (fed by ``inputs``) and append one audit event carrying ``payload`` and everything the
+    effects changed. An input no declared effect takes is a programming error (``ValueError``)."""
     current = StepState(step.state) if step.state is not None else None
     rule = _find(STEP_RULES, action, current, actor, "step", StepKind(step.kind))
     if actor.role is Role.OFFICER and actor.department != step.department:
@@ -214,37 +209,19 @@ def transition_step(
             f"cannot {action.replace('_', ' ')}: the step is claimed by another officer; only its assignee may act "
             "on it, or a supervisor may reassign it first"
         )
-    details: dict[str, Any] = {"step": step.step_key, "instance": step.instance, **(payload or {})}
-    _apply_step_effects(step, rule, actor=actor, reason=reason, assignee=assignee, details=details)
-    _apply(session, step, rule, current, case=case, action=f"step.{action}", actor=actor, at=at, step_id=step.id,
-           payload=details)
+    check_inputs(inputs, rule.effects, action=f"step.{action}")
+    change = Change(session=session, runtime=runtime, case=case, actor=actor, at=at, inputs=inputs,
+                    details={"step": step.step_key, "instance": step.instance, **(payload or {})})
+    for effect, apply in STEP_EFFECTS.items():
+        if effect in rule.effects:
+            apply(change, step)
+    _write(session, step, rule, current, change=change, action=f"step.{action}", step_id=step.id)
     return rule.target
-
-
-def _apply_step_effects(
-    step: Step, rule: Rule[StepState], *, actor: Actor, reason: str | None, assignee: str | None,
-    details: dict[str, Any],
-) -> None:
-    """Write the step fields the rule declares and add them to the audit ``details``."""
-    if reason is not None and Effect.SET_REASON not in rule.effects:
-        raise ValueError(f"step.{rule.action} sets no reason")
-    if assignee is not None and Effect.ASSIGN not in rule.effects:
-        raise ValueError(f"step.{rule.action} assigns nobody")
-    if Effect.SET_REASON in rule.effects and reason is not None:
-        step.reason = reason
-        details["reason"] = reason
-    if Effect.ASSIGN in rule.effects:
-        if step.assigned_to is not None:
-            details["from"] = step.assigned_to
-        step.assigned_to = assignee if assignee is not None else actor.id
-        details["to"] = step.assigned_to
-    if Effect.UNASSIGN in rule.effects:
-        details["from"] = step.assigned_to
-        step.assigned_to = None
 
 
 def transition_case(
     session: Session,
+    runtime: Runtime,
     *,
     case: Case,
     action: str,
@@ -252,8 +229,14 @@ def transition_case(
     at: datetime,
     payload: dict[str, Any] | None = None,
 ) -> CaseState:
-    """Apply ``action`` to ``case`` if a rule allows it; write state, version and audit event."""
+    """Apply ``action`` to ``case`` if a rule allows it: write state and version, apply the rule's
+    effects (the bundle's clock, closing) and append one audit event carrying them."""
     current = CaseState(case.state) if case.state is not None else None
     rule = _find(CASE_RULES, action, current, actor, "case")
-    _apply(session, case, rule, current, case=case, action=f"case.{action}", actor=actor, at=at, payload=payload)
+    change = Change(session=session, runtime=runtime, case=case, actor=actor, at=at, inputs=Inputs(),
+                    details=dict(payload or {}))
+    for effect, apply in CASE_EFFECTS.items():
+        if effect in rule.effects:
+            apply(change, case)
+    _write(session, case, rule, current, change=change, action=f"case.{action}")
     return rule.target
