@@ -3,7 +3,7 @@
 Database-backed tests take the ``db`` fixture and run once per available backend. PostgreSQL
 is used when ``ONEVISIT_TEST_PG`` names a URL (CI sets it; then it must answer) or when the
 local server answers on the default URL. Each test session migrates a private schema once and
-truncates between tests; SQLite tests copy a migrated template file.
+empties its tables between tests (wipe_pg_tables); SQLite tests copy a migrated template file.
 """
 
 from __future__ import annotations
@@ -93,19 +93,35 @@ def no_process_left_behind() -> Iterator[None]:
     assert not left, f"processes left running by the tests (now killed): {left}"
 
 
+# The modules of the longest single tests (a minute or more each on two cores), in the order an
+# xdist worker should start them: handed out right after the groups, they run while the many
+# short tests fill the other worker, instead of starting last and leaving one worker idle.
+LONGEST_FIRST = (
+    "tests/flows/test_distributed.py",
+    "tests/engine/machine/test_properties.py",
+    "tests/reliability/test_schemathesis.py",
+    "tests/reliability/test_crash.py",
+    "tests/browser/test_e2e.py",
+)
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which should have done this
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give each ``xdist_group`` test the ``<node id>@<group>`` id that ``--dist loadgroup`` schedules by.
+    """Under ``--dist loadgroup`` (on each xdist worker): the longest modules first, and each
+    ``xdist_group`` test with the ``<node id>@<group>`` id that the scheduler groups by.
 
     pytest-xdist 3.8 appends the group by assigning ``item._nodeid``, which pytest 9.2's structured
     node ids no longer read (pytest-dev/pytest-xdist#1386): without this the group is silently
     ignored, its tests spread over both workers and each worker starts a Prefect server of its
     own. Only where xdist's suffix did not take, so this does nothing once xdist sets it itself.
+    Every worker collects the same order (the scheduler checks), and a module keeps its own order.
     """
     if not config.getvalue("loadgroup"):  # set on xdist workers only
         return
     from _pytest.nodeid import NodeId
 
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable
     for item in items:
         groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
                          for mark in item.iter_markers("xdist_group")})
@@ -168,12 +184,36 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         engine.dispose()
     else:
         engine = request.getfixturevalue("pg_engine")
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            # The audit tables refuse TRUNCATE (a trigger); a superuser wiping test data bypasses it.
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        wipe_pg_tables(engine)
         yield Database(backend, engine, make_sessionmaker(engine))
+
+
+# The sequences owned by a column of the given tables (serial: 'a', identity: 'i'), set back to
+# their start: what TRUNCATE ... RESTART IDENTITY does.
+_RESTART_OWNED_SEQUENCES = text("""
+    SELECT setval(s.oid, q.seqstart, false)
+    FROM pg_class s
+    JOIN pg_sequence q ON q.seqrelid = s.oid
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.deptype IN ('a', 'i')
+    JOIN pg_class t ON t.oid = d.refobjid
+    WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(:tables)
+""")
+
+
+def wipe_pg_tables(engine: Engine) -> None:
+    """Empty every table of the models and restart their id sequences, as a fresh schema has them.
+
+    DELETE, not TRUNCATE: TRUNCATE of a dozen tables costs a few hundred milliseconds (new files
+    for each table), a few hundred times per run; DELETE of a test's few rows costs milliseconds.
+    As a superuser in ``replica`` mode neither the audit tables' refusing triggers nor the
+    foreign keys (triggers too) fire, so the order does not matter and everything goes.
+    """
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in reversed(tables):
+            conn.execute(text(f'DELETE FROM "{table}"'))
+        conn.execute(_RESTART_OWNED_SEQUENCES, {"tables": tables})
 
 
 @pytest.fixture(scope="session")

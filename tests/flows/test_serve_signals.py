@@ -27,6 +27,9 @@ import pytest
 
 from api.demo import load_demo_data, synthetic_company
 
+# One worker runs the whole module: the module-scoped ``serves`` (three servers) starts once.
+pytestmark = pytest.mark.xdist_group("serve_signals")
+
 READY_WITHIN = 900.0  # seconds: a bound for a loaded two-core machine, not an expected time
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 
