@@ -183,7 +183,7 @@ def _prepare(session: Session, runtime: Runtime, message_id: int, worker: str) -
     return _Prepared(step.id, step.version, handler, context)
 
 
-def _complete(session: Session, runtime: Runtime, message_id: int, prepared: _Prepared,
+def _complete(session: Session, runtime: Runtime, *, message_id: int, prepared: _Prepared,
               verdict: dict[str, Any] | StepRefused) -> MessageResult:
     """Apply the handler's verdict under the case lock, if the step is still as the handler saw it."""
     case, step = load_step(session, prepared.step_id)  # locks the case: completions of a message serialise here
@@ -208,7 +208,7 @@ def _complete(session: Session, runtime: Runtime, message_id: int, prepared: _Pr
     return MessageResult(message_id, Outcome.COMPLETED)
 
 
-def _record_failure(session: Session, runtime: Runtime, message_id: int, worker: str,
+def _record_failure(session: Session, runtime: Runtime, *, message_id: int, worker: str,
                     exc: BaseException) -> MessageResult:
     def work() -> MessageResult:
         message = _fresh_message(session, message_id, lock=True)
@@ -241,9 +241,9 @@ def run_claimed(session: Session, runtime: Runtime, *, message_id: int, worker: 
             verdict = refused
         finally:
             session.rollback()  # end whatever the handler read; it must not hold a transaction open
-        return in_transaction(session, lambda: _complete(session, runtime, message_id, prepared, verdict))
+        return in_transaction(session, lambda: _complete(session, runtime, message_id=message_id, prepared=prepared, verdict=verdict))
     except Exception as exc:  # a failure must not lose the message: record it, retry after a back-off
-        return _record_failure(session, runtime, message_id, worker, exc)
+        return _record_failure(session, runtime, message_id=message_id, worker=worker, exc=exc)
 
 
 def process_message(session: Session, runtime: Runtime, *, message_id: int, worker: str = LOCAL,

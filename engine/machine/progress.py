@@ -64,7 +64,7 @@ def _readiness(spec: StepSpec, by_key: dict[str, list[Step]]) -> tuple[Readiness
     return Readiness.GO, ""
 
 
-def _release(session: Session, runtime: Runtime, case: Case, step: Step, at: datetime) -> None:
+def _release(session: Session, runtime: Runtime, *, case: Case, step: Step, at: datetime) -> None:
     """Release a step whose prerequisites are met (the gate starts its clock and queues it if automated)."""
     transition_step(session, runtime, case=case, step=step, action="release", actor=SYSTEM, at=at)
 
@@ -99,7 +99,7 @@ def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, 
                 _close(session, runtime, case=case, step=step, action="cancel", at=at, reason=why)
                 changed = True
             elif readiness is Readiness.GO:
-                _release(session, runtime, case, step, at)
+                _release(session, runtime, case=case, step=step, at=at)
                 changed = True
     _update_case_clock(session, runtime, case=case, spec=spec, at=at)
     _update_case_state(session, runtime, case=case, steps=steps, at=at)

@@ -151,7 +151,7 @@ CASE_RULES: tuple[Rule[CaseState], ...] = (
 
 
 def _find(
-    rules: tuple[Rule[State], ...], action: str, state: State | None, actor: Actor, what: str,
+    rules: tuple[Rule[State], ...], action: str, *, state: State | None, actor: Actor, what: str,
     kind: StepKind | None = None,
 ) -> Rule[State]:
     candidates = [r for r in rules if r.action == action]
@@ -201,7 +201,7 @@ def transition_step(
     effects (fed by ``inputs``) and append one audit event carrying ``payload`` and everything the
     effects changed. An input no declared effect takes is a programming error (``ValueError``)."""
     current = StepState(step.state) if step.state is not None else None
-    rule = _find(STEP_RULES, action, current, actor, "step", StepKind(step.kind))
+    rule = _find(STEP_RULES, action, state=current, actor=actor, what="step", kind=StepKind(step.kind))
     if actor.role is Role.OFFICER and actor.department != step.department:
         raise Forbidden(f"step {step.step_key!r} belongs to department {step.department}, not {actor.department}")
     if rule.assignee_only and step.assigned_to is not None and step.assigned_to != actor.id:
@@ -232,7 +232,7 @@ def transition_case(
     """Apply ``action`` to ``case`` if a rule allows it: write state and version, apply the rule's
     effects (the bundle's clock, closing) and append one audit event carrying them."""
     current = CaseState(case.state) if case.state is not None else None
-    rule = _find(CASE_RULES, action, current, actor, "case")
+    rule = _find(CASE_RULES, action, state=current, actor=actor, what="case")
     change = Change(session=session, runtime=runtime, case=case, actor=actor, at=at, inputs=Inputs(),
                     details=dict(payload or {}))
     for effect, apply in CASE_EFFECTS.items():

@@ -26,7 +26,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def clean_value(spec: FieldSpec, value: Any, path: str, fields: Mapping[str, FieldSpec], problems: list[FieldProblem]) -> Any:
+def clean_value(
+    spec: FieldSpec, value: Any, *, path: str, fields: Mapping[str, FieldSpec], problems: list[FieldProblem]
+) -> Any:
     """One field's normalised JSON value, or None after recording a problem."""
     try:
         match spec.type:
@@ -42,7 +44,7 @@ def clean_value(spec: FieldSpec, value: Any, path: str, fields: Mapping[str, Fie
                     )
                 return value
             case FieldType.LIST:
-                return _clean_list(spec, value, path, fields, problems)
+                return _clean_list(spec, value, path=path, fields=fields, problems=problems)
             case _:
                 return _jsonable(VALIDATORS[spec.type.value](value))
     except InvalidValue as exc:
@@ -51,7 +53,7 @@ def clean_value(spec: FieldSpec, value: Any, path: str, fields: Mapping[str, Fie
 
 
 def _clean_list(
-    spec: FieldSpec, value: Any, path: str, fields: Mapping[str, FieldSpec], problems: list[FieldProblem]
+    spec: FieldSpec, value: Any, *, path: str, fields: Mapping[str, FieldSpec], problems: list[FieldProblem]
 ) -> list[dict[str, Any]] | None:
     if not isinstance(value, list):
         raise InvalidValue("list.type", "应为条目列表", "must be a list of entries")
@@ -73,7 +75,7 @@ def _clean_list(
             if entry.get(name) in (None, ""):
                 problems.append(FieldProblem(where, "field.required", "必填", "is required"))
                 continue
-            out[name] = clean_value(fields[name], entry[name], where, fields, problems)
+            out[name] = clean_value(fields[name], entry[name], path=where, fields=fields, problems=problems)
         cleaned.append(out)
     return cleaned
 
@@ -90,7 +92,7 @@ def validate_answers(bundle: BundleSpec, fields: Mapping[str, FieldSpec], answer
         raw = answers.get(name)
         if raw in (None, "") or raw == []:
             continue
-        value = clean_value(fields[name], raw, name, fields, problems)
+        value = clean_value(fields[name], raw, path=name, fields=fields, problems=problems)
         if value is not None:
             cleaned[name] = value
     # Conditions read cleaned values, so a question only applies once its trigger is valid.

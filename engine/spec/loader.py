@@ -98,7 +98,9 @@ def _read(path: Path, problems: list[SpecProblem]) -> _Doc | None:
     return _Doc(path, data, node)
 
 
-def _validate(model: type[M], doc: _Doc, data: Any, loc: tuple[str | int, ...], problems: list[SpecProblem]) -> M | None:
+def _validate(
+    model: type[M], doc: _Doc, data: Any, *, loc: tuple[str | int, ...], problems: list[SpecProblem]
+) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -137,7 +139,7 @@ def _keyed(model: type[M], path: Path, key: str, problems: list[SpecProblem]) ->
         problems.append(SpecProblem(path, doc.line(()), "expected a list of records"))
         return out
     for i, raw in enumerate(doc.data):
-        record = _validate(model, doc, raw, (i,), problems)
+        record = _validate(model, doc, raw, loc=(i,), problems=problems)
         if record is None:
             continue
         ident = getattr(record, key)
@@ -221,7 +223,7 @@ def load_registry(bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FI
         doc = _read(path, problems)
         if doc is None:
             continue
-        bundle = _validate(BundleSpec, doc, doc.data, (), problems)
+        bundle = _validate(BundleSpec, doc, doc.data, loc=(), problems=problems)
         if bundle is None:
             continue
         before = len(problems)
@@ -329,10 +331,12 @@ def _check_step(
         if material.holder_field is not None and material.holder_field not in declared:
             add(f"material {material.name!r}: holder_field {material.holder_field!r} is not a field of the bundle",
                 loc + ("materials", j, "holder_field"), sid)
-    _check_outputs(step, loc, catalog, declared, add)
+    _check_outputs(step, loc, catalog=catalog, declared=declared, add=add)
 
 
-def _check_outputs(step: StepSpec, loc: tuple[str | int, ...], catalog: Catalog, declared: set[str], add: Any) -> None:
+def _check_outputs(
+    step: StepSpec, loc: tuple[str | int, ...], *, catalog: Catalog, declared: set[str], add: Any
+) -> None:
     outputs, sid = step.outputs, step.id
     if outputs.licence is not None and outputs.licence not in catalog.licences:
         add(f"unknown output licence type {outputs.licence!r}", loc + ("outputs", "licence"), sid)
