@@ -116,7 +116,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     own. Only where xdist's suffix did not take, so this does nothing once xdist sets it itself.
     Every worker collects the same order (the scheduler checks), and a module keeps its own order.
     """
-    if not config.getvalue("loadgroup"):  # set on xdist workers only
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
         return
     from _pytest.nodeid import NodeId
 
