@@ -6,25 +6,12 @@ Create Date: 2026-11-25
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from alembic import op
+
+from engine.db.frozen_types import UTCDateTime
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
 
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Frozen copy of engine.db.models.UTCDateTime as of this revision: naive UTC on every backend."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
 
 revision = '0001'
 down_revision = None

@@ -6,24 +6,11 @@ Create Date: 2026-11-27
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.engine import Dialect
 
+from engine.db.frozen_types import UTCDateTime
 
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Frozen copy of engine.db.models.UTCDateTime as of this revision: naive UTC on every backend."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
 
 revision = '0004'
 down_revision = '0003'
