@@ -25,6 +25,9 @@ from api.embedded_prefect import PrefectServer, client_environment, prefect_home
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+# Also for the flow tests that do not use the run's server: a flow called without one fails at
+# once instead of starting an unsupervised ephemeral server of Prefect's own.
+os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "false")
 
 STARTUP_TIMEOUT = 900.0  # seconds; a loaded two-core machine has needed more than Prefect's 20
 
