@@ -12,17 +12,27 @@ or built from them; every error is a :class:`Problem`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
-from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    computed_field,
+)
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
-from engine.records.queries import CaseStatus, FieldValue, MaterialView, StepDetail, StepStatus, WorkItem
-from engine.time.supervision import CardView
+from engine.machine.states import Role
+from engine.machine.transitions import STEP_RULES
+from engine.records.queries import CaseStatus, FieldValue, MaterialView, Page, StepDetail, StepStatus, WorkItem
+from engine.time.supervision import CardView, DepartmentLoad, SupervisionStats
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 BUNDLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -205,7 +215,8 @@ class NamesOut(Response):
 
 # Responses that are engine read models: each is the engine's dataclass (its fields, in its
 # order) as a pydantic dataclass, adding only what /docs shows (examples, descriptions, a
-# narrower type). :func:`from_view` turns the engine's value into it.
+# narrower type) and what the API adds to it (a step's allowed actions, a department's name).
+# :func:`from_view` or the model's ``of`` turns the engine's value into it.
 
 View = TypeVar("View")
 
@@ -215,10 +226,26 @@ def from_view(model: Callable[..., View], view: Any) -> View:
     return model(**asdict(view))
 
 
+CALLER_ACTIONS = tuple(dict.fromkeys(rule.action for rule in STEP_RULES if rule.roles - {Role.SYSTEM}))
+"""The step actions a person may ask for (the engine's own, such as release and skip, are never offered)."""
+StepAction = Annotated[str, WithJsonSchema({"type": "string", "enum": list(CALLER_ACTIONS)})]
+
+
 @dataclass(frozen=True)
 class StepOut(StepStatus):
     waiting_on: Annotated[tuple[str, ...], Field(description="Item names of unfinished prerequisites (pending steps)")]
     supplement_requested: Annotated[tuple[str, ...], Field(description="Materials an open 补正 notice asks for")]
+    allowed_actions: Annotated[tuple[StepAction, ...], Field(description=(
+        "What the caller may ask for on this step now, in the gate's order (the same list the pages offer as "
+        "buttons): claim, unclaim, reassign, start, complete, reject and request_supplement are "
+        "POST /steps/{id}/<action> (request-supplement), receive_supplement is POST /cases/{case_id}/supplements. "
+        "Empty when the caller may do nothing; a stale version or invalid input can still be refused."))]
+
+    @classmethod
+    def of(cls, status: StepStatus, *, allowed_actions: Iterable[str]) -> StepOut:
+        """From an :class:`engine.records.queries.StepStatus` and what the caller may do to the step
+        (:func:`engine.machine.permissions.allowed_actions`)."""
+        return cls(**asdict(status), allowed_actions=tuple(allowed_actions))
 
 
 @dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
@@ -226,53 +253,46 @@ class StepOut(StepStatus):
     "step_key": "marriage_registration", "item": "11-JHDJ", "item_name": "内地居民结婚登记",
     "department": "11", "department_name": "民政局", "kind": "human", "state": "assigned",
     "due_on": "2026-03-30", "due_provisional": False, "not_before": None, "version": 3,
-    "instance_label": "", "waiting_on": [], "supplement_requested": [], "reason": ""}]}))
+    "instance_label": "", "waiting_on": [], "supplement_requested": [], "reason": "", "result": "",
+    "allowed_actions": ["unclaim", "start", "complete", "reject", "request_supplement"]}]}))
 class StepActionOut(StepOut):
     case_id: str
 
     @classmethod
-    def of(cls, status: StepStatus, case_id: str) -> StepActionOut:
-        """From an :class:`engine.records.queries.StepStatus` and its case id."""
-        return cls(case_id=case_id, **asdict(status))
+    def of_step(cls, status: StepStatus, *, case_id: str, allowed_actions: Iterable[str]) -> StepActionOut:
+        """From an :class:`engine.records.queries.StepStatus`, its case id and the caller's allowed actions."""
+        return cls(case_id=case_id, **asdict(status), allowed_actions=tuple(allowed_actions))
 
 
-class CaseOut(Response):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
-        "bundle_id": "marriage", "bundle_version": 1, "bundle_name": "结婚落户“一件事”", "state": "accepted",
-        "version": 1, "region": "430102",
-        "applicant": {"id": "430102199405170112", "kind": "person", "name": "测试甲"},
-        "accepted_on": "2026-03-02", "due_on": "2026-03-23", "due_provisional": False, "clock_stopped": False,
-        "closed_at": None, "steps": []}]})
+@dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
+    "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
+    "bundle_id": "marriage", "bundle_version": 1, "bundle_name": "结婚落户“一件事”", "state": "accepted",
+    "version": 1, "region": "430102",
+    "applicant": {"id": "430102199405170112", "kind": "person", "name": "测试甲"},
+    "accepted_on": "2026-03-02", "due_on": "2026-03-23", "due_provisional": False, "clock_stopped": False,
+    "closed_at": None, "steps": []}]}))
+class CaseOut(CaseStatus):
+    """A case and its steps as the caller may read them (the engine's CaseStatus under the API's
+    names: its id as case_id, the applicant's id, kind and name as one applicant object)."""
 
-    case_id: str
-    receipt_no: str
-    bundle_id: str
-    bundle_version: int
-    bundle_name: str
-    state: str
-    version: int
-    region: str
-    applicant: dict[str, str] = Field(description="id (masked for officers), kind, name")
-    accepted_on: date
-    due_on: date
-    due_provisional: bool
-    clock_stopped: bool
-    closed_at: datetime | None
-    steps: list[StepOut]
+    id: Annotated[str, Field(serialization_alias="case_id")]
+    applicant_id: Annotated[str, Field(exclude=True)]
+    applicant_kind: Annotated[str, Field(exclude=True)]
+    applicant_name: Annotated[str, Field(exclude=True)]
+    steps: tuple[StepOut, ...]
+
+    @computed_field(description="id (masked for officers), kind, name")  # type: ignore[prop-decorator]
+    @property
+    def applicant(self) -> dict[str, str]:
+        return {"id": self.applicant_id, "kind": self.applicant_kind, "name": self.applicant_name}
 
     @classmethod
-    def of(cls, status: CaseStatus) -> CaseOut:
-        """From an :class:`engine.records.queries.CaseStatus` (its applicant in one object, its id as ``case_id``)."""
-        return cls(
-            case_id=status.id, receipt_no=status.receipt_no, bundle_id=status.bundle_id,
-            bundle_version=status.bundle_version, bundle_name=status.bundle_name, state=status.state,
-            version=status.version, region=status.region,
-            applicant={"id": status.applicant_id, "kind": status.applicant_kind, "name": status.applicant_name},
-            accepted_on=status.accepted_on, due_on=status.due_on, due_provisional=status.due_provisional,
-            clock_stopped=status.clock_stopped, closed_at=status.closed_at,
-            steps=[from_view(StepOut, s) for s in status.steps],
-        )
+    def of(cls, status: CaseStatus, *, allowed_actions: Mapping[str, Iterable[str]]) -> CaseOut:
+        """From an :class:`engine.records.queries.CaseStatus` and, by step id, what the caller may do
+        to each step (a step missing from ``allowed_actions``: nothing)."""
+        fields = asdict(status)
+        fields["steps"] = [StepOut.of(step, allowed_actions=allowed_actions.get(step.id, ())) for step in status.steps]
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -280,13 +300,18 @@ class WorkItemOut(WorkItem):
     applicant_id_masked: Annotated[str, Field(examples=["430102**********1X"])]
 
 
-class WorklistOut(Response):
+@dataclass(frozen=True)
+class WorklistOut(Page):
+    """One page of a department's worklist (the engine's Page), soonest due first, with the department."""
+
+    items: tuple[WorkItemOut, ...]
     department: str
     department_name: str
-    total: int
-    limit: int
-    offset: int
-    items: list[WorkItemOut]
+
+    @classmethod
+    def of(cls, page: Page, *, department: str, department_name: str) -> WorklistOut:
+        """From an :class:`engine.records.queries.Page` of the department's worklist."""
+        return cls(**asdict(page), department=department, department_name=department_name)
 
 
 @dataclass(frozen=True)
@@ -305,6 +330,13 @@ class StepDetailOut(StepDetail):
     fields: Annotated[tuple[FieldValueOut, ...], Field(description="Only the fields this step declares")]
     materials: tuple[MaterialOut, ...]
 
+    @classmethod
+    def of(cls, detail: StepDetail, *, allowed_actions: Iterable[str]) -> StepDetailOut:
+        """From an :class:`engine.records.queries.StepDetail` and what the caller may do to the step."""
+        fields = asdict(detail)
+        fields["status"] = StepOut.of(detail.status, allowed_actions=allowed_actions)
+        return cls(**fields)
+
 
 @dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
     "id": 7, "colour": "red", "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
@@ -314,24 +346,26 @@ class CardOut(CardView):
     colour: Literal["yellow", "red"]
 
 
-class DepartmentLoadOut(Response):
-    department: str
+@dataclass(frozen=True)
+class DepartmentLoadOut(DepartmentLoad):
     department_name: str = ""
-    open: int
-    overdue: int
 
 
-class StatsOut(Response):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "region": "430100", "today": "2026-03-31",
-        "departments": [{"department": "11", "department_name": "民政局", "open": 2, "overdue": 1}],
-        "cases": {"accepted": 1, "supplement_requested": 1}, "open_cards": {"yellow": 2, "red": 1}}]})
+@dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
+    "region": "430100", "today": "2026-03-31",
+    "departments": [{"department": "11", "department_name": "民政局", "open": 2, "overdue": 1}],
+    "cases": {"accepted": 1, "supplement_requested": 1}, "open_cards": {"yellow": 2, "red": 1}}]}))
+class StatsOut(SupervisionStats):
+    departments: tuple[DepartmentLoadOut, ...]
+    cases: Annotated[dict[str, int], Field(description="Cases per state")]
 
-    region: str | None
-    today: date
-    departments: list[DepartmentLoadOut]
-    cases: dict[str, int] = Field(description="Cases per state")
-    open_cards: dict[str, int]
+    @classmethod
+    def of(cls, stats: SupervisionStats, *, department_names: Mapping[str, str]) -> StatsOut:
+        """From :class:`engine.time.supervision.SupervisionStats`, each department with its name."""
+        fields = asdict(stats)
+        fields["departments"] = [DepartmentLoadOut(**asdict(load), department_name=department_names.get(
+            load.department, "")) for load in stats.departments]
+        return cls(**fields)
 
 
 class TimeLimitOut(Response):

@@ -9,9 +9,19 @@ from fastapi import APIRouter, Header, Path
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
 from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
-from engine.machine.intake import Applicant, accept_case
-from engine.records.queries import authorize_intake, case_status, check_case_scope, describe_case, step_status
+from engine.db.models import Case
 from engine.machine.actions import receive_supplement, withdraw_case
+from engine.machine.intake import Applicant, accept_case
+from engine.machine.permissions import allowed_actions
+from engine.machine.states import Actor
+from engine.records.queries import (
+    CaseStatus,
+    authorize_intake,
+    case_status,
+    check_case_scope,
+    describe_case,
+    step_status,
+)
 
 router = APIRouter(tags=["cases"])
 
@@ -24,6 +34,11 @@ IdempotencyKey = Annotated[
         "returns the same case (never a second one); the same key with a different body is a 409.",
     ),
 ]
+
+
+def _case_out(status: CaseStatus, case: Case, viewer: Actor) -> CaseOut:
+    """The case as ``viewer`` reads it, each step with what ``viewer`` may do to it now."""
+    return CaseOut.of(status, allowed_actions={step.id: allowed_actions(viewer, step, case=case) for step in case.steps})
 
 
 @router.post("/cases", status_code=201, response_model=CaseOut, responses=problems(403, 404, 409),
@@ -42,15 +57,18 @@ def create_case(
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
         answers=body.answers, actor=actor, region=body.region, idempotency_key=idempotency_key,
     )
-    return CaseOut.of(describe_case(session, runtime, case, viewer=actor))
+    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(403, 404), summary="A case and its steps")
 def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId) -> CaseOut:
     """The case with every step, its state, due date and what it waits on. Applicants see their
     own cases, clerks and supervisors their region's, officers those their department works on
-    (applicant id masked). Staff reads are recorded in the access log."""
-    return CaseOut.of(case_status(session, runtime, case_id=case_id, actor=actor))
+    (applicant id masked). Each step lists the actions the caller may take on it now. Staff reads are
+    recorded in the access log."""
+    status = case_status(session, runtime, case_id=case_id, actor=actor)
+    case = check_case_scope(session, actor=actor, case_id=case_id)
+    return _case_out(status, case, actor)
 
 
 @router.post("/cases/{case_id}/supplements", response_model=StepActionOut, responses=problems(403, 404, 409),
@@ -62,7 +80,8 @@ def supplement(
     check_case_scope(session, actor=actor, case_id=case_id, step_id=body.step_id)
     step = receive_supplement(session, runtime, step_id=body.step_id, actor=actor, materials=body.materials,
                               expected_version=body.expected_version)
-    return StepActionOut.of(step_status(runtime, step, viewer=actor), step.case_id)
+    return StepActionOut.of_step(step_status(runtime, step, viewer=actor), case_id=step.case_id,
+                                 allowed_actions=allowed_actions(actor, step, case=step.case))
 
 
 @router.post("/cases/{case_id}/withdraw", response_model=CaseOut, responses=problems(403, 404, 409),
@@ -71,4 +90,4 @@ def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
     check_case_scope(session, actor=actor, case_id=case_id)
     case = withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=body.reason)
-    return CaseOut.of(describe_case(session, runtime, case, viewer=actor))
+    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor)

@@ -5,14 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
-from api.schemas import DEPARTMENT_PATTERN, WorkItemOut, WorklistOut, from_view
+from api.schemas import DEPARTMENT_PATTERN, WorklistOut
 from engine.records.queries import department_worklist
 from engine.machine.states import StepState
 
 router = APIRouter(tags=["departments"])
+
+
+class WorklistQuery(BaseModel):
+    """The worklist's filters and page, as query parameters (each one its own parameter in /docs)."""
+
+    state: StepState | None = Field(default=None, description="Only steps in this state (default: every active state)")
+    due_within_days: int | None = Field(default=None, ge=0, le=366, description="Due within this many calendar days")
+    overdue: bool = Field(default=False, description="Only steps past their due date whose clock runs")
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
 
 
 @router.get("/departments/{code}/steps", response_model=WorklistOut, responses=problems(403),
@@ -22,20 +33,14 @@ def list_steps(
     runtime: RuntimeDep,
     actor: CurrentActor,
     code: Annotated[str, Path(pattern=DEPARTMENT_PATTERN, description="Two-digit department code")],
-    state: Annotated[StepState | None, Query(description="Only steps in this state (default: every active state)")] = None,
-    due_within_days: Annotated[int | None, Query(ge=0, le=366, description="Due within this many calendar days")] = None,
-    overdue: Annotated[bool, Query(description="Only steps past their due date whose clock runs")] = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    query: Annotated[WorklistQuery, Query()],
 ) -> WorklistOut:
     """Officers of the department (their region), supervisors (their region) and admins. Applicant
     ID numbers are masked."""
     page = department_worklist(
-        session, actor=actor, department=code, state=state.value if state else None, due_within_days=due_within_days,
-        overdue=overdue, today=runtime.today(), limit=limit, offset=offset,
+        session, actor=actor, department=code, state=query.state.value if query.state else None,
+        due_within_days=query.due_within_days, overdue=query.overdue, today=runtime.today(), limit=query.limit,
+        offset=query.offset,
     )
     department = runtime.registry.catalog.departments.get(code)
-    return WorklistOut(
-        department=code, department_name=department.name.zh if department else "", total=page.total,
-        limit=page.limit, offset=page.offset, items=[from_view(WorkItemOut, i) for i in page.items],
-    )
+    return WorklistOut.of(page, department=code, department_name=department.name.zh if department else "")

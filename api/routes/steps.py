@@ -24,11 +24,11 @@ from api.schemas import (
     StepActionOut,
     StepDetailOut,
     VersionIn,
-    from_view,
 )
 from engine.db.models import Step
 from engine.records.queries import check_step_scope, step_detail, step_status
 from engine.runtime import Runtime
+from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor
 from engine.machine.actions import (
     claim_step,
@@ -48,14 +48,19 @@ CONFLICT: dict[int | str, dict[str, Any]] = problems(403, 404, 409)
 
 
 def _out(runtime: Runtime, viewer: Actor, step: Step) -> StepActionOut:
-    return StepActionOut.of(step_status(runtime, step, viewer=viewer), step.case_id)
+    """The step after an action, with what ``viewer`` may do next."""
+    return StepActionOut.of_step(step_status(runtime, step, viewer=viewer), case_id=step.case_id,
+                                 allowed_actions=allowed_actions(viewer, step, case=step.case))
 
 
 @router.get("/steps/{step_id}", response_model=StepDetailOut, responses=problems(403, 404), summary="A step's record")
 def get_step(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId) -> StepDetailOut:
-    """The step with only the fields it declares, its materials and its item's elements. Officers
-    see their own department's steps; staff reads are recorded in the access log."""
-    return from_view(StepDetailOut, step_detail(session, runtime, step_id=step_id, actor=actor))
+    """The step with only the fields it declares, its materials, its item's elements and the actions
+    the caller may take on it now (``status.allowed_actions``). Officers see their own department's
+    steps; staff reads are recorded in the access log."""
+    detail = step_detail(session, runtime, step_id=step_id, actor=actor)
+    step = check_step_scope(session, actor=actor, step_id=step_id)
+    return StepDetailOut.of(detail, allowed_actions=allowed_actions(actor, step, case=step.case))
 
 
 @router.post("/steps/{step_id}/claim", response_model=StepActionOut, responses=CONFLICT, summary="Claim a ready step")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
 from api.errors import problems
-from api.schemas import CardOut, DepartmentLoadOut, StatsOut, from_view
+from api.schemas import CardOut, StatsOut, from_view
 from engine.machine.states import Role
 from engine.time.supervision import list_cards, supervision_stats
 
@@ -35,12 +35,5 @@ def stats(session: SessionDep, runtime: RuntimeDep, actor: SupervisorActor) -> S
     """Open and overdue steps per department, cases per state and open cards, in the caller's region."""
     region = None if actor.role is Role.ADMIN else actor.region
     result = supervision_stats(session, region=region, today=runtime.today())
-    departments = runtime.registry.catalog.departments
-    return StatsOut(
-        region=result.region, today=result.today, cases=result.cases, open_cards=result.open_cards,
-        departments=[
-            DepartmentLoadOut(department=d.department, open=d.open, overdue=d.overdue,
-                              department_name=departments[d.department].name.zh if d.department in departments else "")
-            for d in result.departments
-        ],
-    )
+    names = {code: department.name.zh for code, department in runtime.registry.catalog.departments.items()}
+    return StatsOut.of(result, department_names=names)

@@ -222,15 +222,21 @@ def card_counts(cards: Iterable[Card]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class DepartmentLoad:
+    """One department's released open work in a region, as the supervision desk counts it."""
+
     department: str
     open: int
-    """Open steps, pending ones included."""
+    """Released open steps (ready, claimed, in progress, awaiting 补正), as the worklist shows them;
+    pending steps are nobody's work yet."""
     overdue: int
     """Active steps past their due date whose clock runs."""
 
 
 @dataclass(frozen=True)
 class SupervisionStats:
+    """Open and overdue work in ``region`` (None: everywhere) on ``today``: each department's load,
+    cases per state and open cards per colour."""
+
     region: str | None
     today: date
     departments: tuple[DepartmentLoad, ...]
