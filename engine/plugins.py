@@ -29,7 +29,8 @@ from engine.errors import DomainError
 HANDLERS_GROUP = "onevisit.handlers"
 PREFILL_GROUP = "onevisit.prefill"
 
-R = TypeVar("R")
+TargetRegistry = TypeVar("TargetRegistry")
+"""The registry the plugins register on (handlers or prefill providers), handed back as given."""
 
 
 class PluginError(DomainError):
@@ -49,7 +50,7 @@ def _resolve(spec: str) -> Callable[[Any], None]:
     return found
 
 
-def install_plugins(registry: R, *, group: str, configured: Iterable[str] = ()) -> R:
+def install_plugins(registry: TargetRegistry, *, group: str, configured: Iterable[str] = ()) -> TargetRegistry:
     """Call every plugin of entry-point ``group`` and every ``configured`` ``module:function``
     with ``registry``; return the registry."""
     plugins: list[tuple[str, Callable[[Any], None]]] = []

@@ -32,9 +32,18 @@ from engine.db.models import Case
 from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
 from engine.records.labels import plain_reason
-from engine.records.queries import DOCUMENT_READERS, applicant_cases, case_status, check_case_scope, document_case
+from engine.records.queries import applicant_cases, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
-from engine.machine.states import CASE_OPEN, CASE_WITHDRAWERS, SUPPLEMENT_BRINGERS, Actor, CaseState, Role, StepState
+from engine.machine.states import (
+    CASE_OPEN,
+    CASE_WITHDRAWERS,
+    DOCUMENT_READERS,
+    SUPPLEMENT_BRINGERS,
+    Actor,
+    CaseState,
+    Role,
+    StepState,
+)
 from engine.machine.actions import receive_supplement, withdraw_case
 
 router = APIRouter(route_class=PageRoute)
@@ -53,7 +62,7 @@ def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     return page(request, "cases.html", {"cases": cases}, actor=actor)
 
 
-def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor, case_id: str, *,
+def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor, *, case_id: str,
               error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
     found = case_status(session, runtime, case_id=case_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=case_id)
@@ -78,17 +87,19 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
 @router.get("/cases/{case_id}")
 def progress(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
     """办理进度: every step, its department, state, due date and what it waits on."""
-    return _progress(request, session, runtime, actor, case_id)
+    return _progress(request, session, runtime, actor, case_id=case_id)
 
 
-def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, case_id: str,
-         action: Callable[[], object], done: str) -> Response:
+def _run_case_action(request: Request, session: Session, runtime: Runtime, actor: Actor, *, case_id: str,
+                     action: Callable[[], object], done: str) -> Response:
+    """Run ``action`` and redirect to the case with ``done``; a domain error reloads the progress
+    page with its message."""
     try:
         action()
     except DomainError as exc:
         session.rollback()
         status, _title, zh = domain_status(exc)
-        return _progress(request, session, runtime, actor, case_id, error=("error", zh, exc.message), status=status)
+        return _progress(request, session, runtime, actor, case_id=case_id, error=("error", zh, exc.message), status=status)
     return redirect(f"/ui/cases/{case_id}?msg={done}")
 
 
@@ -102,9 +113,9 @@ def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: P
     check_case_scope(session, actor=actor, case_id=case_id, step_id=step_id or "-")
     if version is None:
         raise DomainError("the form has no step version", field="version")
-    return _act(request, session, runtime, actor, case_id, lambda: receive_supplement(
+    return _run_case_action(request, session, runtime, actor, case_id=case_id, action=lambda: receive_supplement(
         session, runtime, step_id=step_id, actor=actor, materials=materials, expected_version=version),
-        "supplement_received")
+        done="supplement_received")
 
 
 @router.post("/cases/{case_id}/withdraw", dependencies=[Csrf])
@@ -113,19 +124,20 @@ def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     """撤回: every open step is cancelled."""
     reason = form_text(form, "reason", 2000)
     check_case_scope(session, actor=actor, case_id=case_id)
-    return _act(request, session, runtime, actor, case_id,
-                lambda: withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=reason), "withdrawn")
+    return _run_case_action(
+        request, session, runtime, actor, case_id=case_id,
+        action=lambda: withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=reason), done="withdrawn")
 
 
 # --- printable documents -----------------------------------------------------------------
 
 
-def _read_case(session: Session, runtime: Runtime, actor: Actor, case_id: str, what: str) -> Case:
+def _read_case(session: Session, runtime: Runtime, actor: Actor, *, case_id: str, what: str) -> Case:
     """The case if the actor may read its documents (not officers); a staff read is recorded."""
     return document_case(session, runtime, case_id=case_id, actor=actor, what=what)
 
 
-def _document(request: Request, actor: Actor, case_id: str, html: str, title: str) -> Response:
+def _document(request: Request, actor: Actor, *, case_id: str, html: str, title: str) -> Response:
     """A printable document from engine.records.documents with a print toolbar (hidden when printing)."""
     nonce = secrets.token_urlsafe(16)
     toolbar = templates().get_template("pages/_doc_toolbar.html").render(
@@ -139,31 +151,31 @@ def _document(request: Request, actor: Actor, case_id: str, html: str, title: st
 @router.get("/cases/{case_id}/receipt")
 def receipt(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
     """受理回执, printable."""
-    case = _read_case(session, runtime, actor, case_id, "receipt")
+    case = _read_case(session, runtime, actor, case_id=case_id, what="receipt")
     html = render_receipt(case, runtime.spec_for(session, case), runtime.registry, generated_at=runtime.clock.now())
-    return _document(request, actor, case_id, html, "受理回执")
+    return _document(request, actor, case_id=case_id, html=html, title="受理回执")
 
 
 @router.get("/cases/{case_id}/notices/missing-materials")
 def missing_materials(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
                       case_id: CaseId) -> Response:
     """一次性告知书 of every step awaiting 补正."""
-    case = _read_case(session, runtime, actor, case_id, "missing_materials_notice")
+    case = _read_case(session, runtime, actor, case_id=case_id, what="missing_materials_notice")
     try:
         html = render_missing_materials_notice(case, runtime.spec_for(session, case), runtime.registry,
                                                today=runtime.today(), generated_at=runtime.clock.now())
     except ValueError:
         return error_page(request, 404, "该申请当前没有需要补正的材料", "Nothing awaits supplementary materials.")
-    return _document(request, actor, case_id, html, "补正材料一次性告知书")
+    return _document(request, actor, case_id=case_id, html=html, title="补正材料一次性告知书")
 
 
 @router.get("/cases/{case_id}/notices/completion")
 def completion(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
     """办结通知, once the case is closed."""
-    case = _read_case(session, runtime, actor, case_id, "completion_notice")
+    case = _read_case(session, runtime, actor, case_id=case_id, what="completion_notice")
     try:
         html = render_completion_notice(case, runtime.spec_for(session, case), runtime.registry,
                                         generated_at=runtime.clock.now())
     except ValueError:
         return error_page(request, 409, "该申请尚未办结", "The case is not closed yet.")
-    return _document(request, actor, case_id, html, "办结通知")
+    return _document(request, actor, case_id=case_id, html=html, title="办结通知")

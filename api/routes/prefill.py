@@ -31,7 +31,7 @@ class PrefillIn(BaseModel):
 class PrefilledOut(BaseModel):
     field: str
     value: Any
-    source: Literal["licence", "case_step", "earlier_case"] | str
+    source: Literal["licence", "earlier_case"] | str
     detail: str
     correctable: bool
 

@@ -70,6 +70,17 @@ CASE_WITHDRAWERS = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN})
 """Who may withdraw a case (撤回)."""
 SUPPLEMENT_BRINGERS = frozenset({Role.APPLICANT, Role.CLERK})
 """Who may hand in requested materials (补正)."""
+DEPARTMENT_OFFICERS = frozenset({Role.OFFICER})
+"""Who works a department's desk steps: claims, starts, completes, rejects, asks for 补正
+(their own department's steps only, applied by the scope rules)."""
+GOVERNMENT_STAFF = frozenset({Role.CLERK, Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+"""People working for the government (not the applicant, not the engine): every read they make
+of a full record (a case, a step) is written to the access log."""
+WORKLIST_READERS = frozenset({Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+"""Who may read a department's worklist (officers their own department's; all scoped by region)."""
+DOCUMENT_READERS = frozenset({Role.APPLICANT, Role.CLERK, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
+"""Who may print a case's documents (receipt, notices): they show the whole application and every
+step's result, so not officers, who work from their own step."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ How an application is prefilled:
    attribute, holder). The holder is the applicant, or the id typed into the source's
    ``holder_field`` (the bride's ID number fills the bride's name from her ID card).
 2. Every registered provider gets **all** requests of the application in one call (batch-first,
-   as Open Forms' prefill plugins): the licence store answers with one query, earlier cases
-   with one query, the current case's finished steps from memory. Providers are tried in
-   registry order; the first value found for a field wins, and records its source.
+   as Open Forms' prefill plugins): the licence store answers with one query, the applicant's
+   earlier cases with one query, and deployment plugins add their own sources after these.
+   Providers are tried in registry order; the first value found for a field wins, and records
+   its source.
 3. Values the applicant typed are kept. Where one differs from a prefilled value, the field's
    ``correctable`` decides: a correction is accepted (and audited by intake) or refused.
 4. Each applicable step's materials are then classified: template-generated (1) and
@@ -17,8 +18,8 @@ How an application is prefilled:
    when an earlier step of the same bundle issues it; it must be supplied otherwise. Expired
    or revoked licences are never used.
 
-Other people's data (``PrefillContext.others``). Staff at a window have the spouse, the heir
-or the deceased's papers in front of them, so for them other holders' licences fill fields
+Other people's data (``PrefillContext.discloses_others``). Staff at a window have the spouse,
+the heir or the deceased's papers in front of them, so for them other holders' licences fill fields
 and waive materials (and :func:`engine.machine.intake.prefill_application` records the read in the
 access log). A self-service applicant must learn nothing about another person — not a licence
 number, not whether a licence exists (the 死亡医学证明 would tell whether someone has died) and
@@ -31,7 +32,7 @@ of the bundle issues it), and only the applicant's own licences are linked and s
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
@@ -62,7 +63,7 @@ class Prefilled:
     field: str
     value: Any
     source: str
-    """Provider id: ``licence``, ``case_step``, ``earlier_case``."""
+    """Provider id: ``licence``, ``earlier_case``, or a plugin's."""
     detail: str
     """Human-readable provenance: licence type and number, or the earlier receipt."""
 
@@ -77,10 +78,18 @@ class PrefillContext:
     answers: Mapping[str, Any]
     today: date
     case: Case | None = None
-    others: bool = True
+    """The running case, once there is one (a step's materials); intake has none yet."""
+    discloses_others: bool = True
     """Whether other people's licences (a spouse's, an heir's) may be read: to fill fields and to
     waive materials. Staff at a window have those people in front of them; a self-service
     applicant does not, so for applicants the store is asked about the applicant alone."""
+    others: InitVar[bool | None] = None
+    """The former name of ``discloses_others``, still accepted when building a context (given, it
+    wins) until :mod:`engine.machine.intake` passes the new name; read ``discloses_others``."""
+
+    def __post_init__(self, others: bool | None) -> None:
+        if others is not None:
+            object.__setattr__(self, "discloses_others", others)
 
     def is_other(self, holder: str | None) -> bool:
         """Whether ``holder`` (an ID typed into the form) is someone other than the applicant."""
@@ -144,7 +153,7 @@ def earlier_case_provider(
         .limit(20)
     )
     if context.case is not None:
-        stmt = stmt.where(Case.id != context.case.id)
+        stmt = stmt.where(Case.id != context.case.id)  # its own answers are not "earlier"
     values: dict[str, Prefilled] = {}
     for receipt_no, answers in session.execute(stmt):
         for name in wanted - values.keys():
@@ -153,33 +162,10 @@ def earlier_case_provider(
     return values
 
 
-def case_step_provider(
-    session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]
-) -> dict[str, Prefilled]:
-    """Outputs of the current case's finished steps, by field name (an officer's entries).
-
-    Only a context with a ``case`` reaches this: intake prefills before the case exists, so there
-    it fills nothing, and no caller in the engine prefills an existing case yet. A finished step's
-    results reach later steps through licences it issues (see ``_issued_earlier``), not through
-    this provider.
-    """
-    if context.case is None:
-        return {}
-    wanted = {r.field for r in requests}
-    values: dict[str, Prefilled] = {}
-    for step in context.case.steps:
-        if step.state != "done":
-            continue
-        for name in wanted & step.outputs.keys():
-            values.setdefault(name, Prefilled(name, step.outputs[name], "case_step", f"{step.step_key} 办理结果"))
-    return values
-
-
 def default_providers() -> PrefillRegistry:
-    """Licence store first (authoritative), then the case's own finished steps, then earlier cases."""
+    """Licence store first (authoritative), then the applicant's earlier cases."""
     registry = PrefillRegistry()
     registry.register("licence")(licence_provider)
-    registry.register("case_step")(case_step_provider)
     registry.register("earlier_case")(earlier_case_provider)
     return registry
 
@@ -199,7 +185,7 @@ def prefill_requests(context: PrefillContext) -> list[PrefillRequest]:
             holder = context.applicant_id if source.holder_field is None else context.answers.get(source.holder_field)
             if not isinstance(holder, str) or not holder:
                 continue
-            if context.is_other(holder) and not context.others:
+            if context.is_other(holder) and not context.discloses_others:
                 continue  # an applicant's form is never filled from another person's licences
             requests.append(PrefillRequest(use.field, source.licence, source.attribute, holder))
     return requests
@@ -270,7 +256,7 @@ def prefill(
     others = {r.holder for r in requests if context.is_other(r.holder)}
     others |= {holder for _, material, holder, other in wanted if other and material.licence and holder}
     return PrefillResult(values=values, materials=_classify(session, context, wanted, merged),
-                         other_holders=frozenset(others) if context.others else frozenset())
+                         other_holders=frozenset(others) if context.discloses_others else frozenset())
 
 
 Wanted = tuple[StepSpec, Material, str | None, bool]
@@ -299,14 +285,14 @@ def material_statuses(
 def _classify(
     session: Session, context: PrefillContext, wanted: Sequence[Wanted], answers: Mapping[str, Any]
 ) -> list[MaterialStatus]:
-    # Without ``others`` the store is not asked about other people at all: an applicant's answer
-    # must not depend on what it holds about them, not even in how long it takes.
-    asked = {h for _, m, h, other in wanted if h and m.licence and (context.others or not other)}
+    # Without ``discloses_others`` the store is not asked about other people at all: an applicant's
+    # answer must not depend on what it holds about them, not even in how long it takes.
+    asked = {h for _, m, h, other in wanted if h and m.licence and (context.discloses_others or not other)}
     found = valid_licences(session, holders=asked, types={m.licence for _, m, _, _ in wanted if m.licence},
                            today=context.today)
     out: list[MaterialStatus] = []
     for step, material, holder, other in wanted:
-        undisclosed = other and not context.others
+        undisclosed = other and not context.discloses_others
         licence = None if undisclosed else found.get((holder or "", material.licence or ""))
         waived, reason = _waiver(context, material, licence, undisclosed=undisclosed)
         issuer = _issued_earlier(context.bundle, step, material, answers)

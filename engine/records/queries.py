@@ -44,11 +44,18 @@ from engine.errors import DomainError, Forbidden, NotFound
 from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
 from engine.people.prefill import PrefillContext, step_materials
 from engine.runtime import Runtime
-from engine.machine.states import STEP_ACTIVE, STEP_OPEN, STEP_SATISFIED, Actor, Role, StepState
-
-STAFF = frozenset({Role.CLERK, Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
-INTAKE = frozenset({Role.APPLICANT, Role.CLERK, Role.ADMIN})
-WORKLIST = frozenset({Role.OFFICER, Role.SUPERVISOR, Role.ADMIN})
+from engine.machine.states import (
+    CASE_STARTERS,
+    DOCUMENT_READERS,
+    GOVERNMENT_STAFF,
+    STEP_ACTIVE,
+    STEP_OPEN,
+    STEP_SATISFIED,
+    WORKLIST_READERS,
+    Actor,
+    Role,
+    StepState,
+)
 
 
 # --- scoping -----------------------------------------------------------------------------
@@ -135,7 +142,7 @@ def check_step_scope(session: Session, *, actor: Actor, step_id: str) -> Step:
 
 def authorize_intake(actor: Actor, *, applicant_id: str, region: str | None) -> None:
     """Applicants apply for themselves; clerks within their region; admins anywhere."""
-    if actor.role not in INTAKE:
+    if actor.role not in CASE_STARTERS:
         raise Forbidden(f"a {actor.role.value} may not start a case")
     for validate in (validate_id_number, validate_credit_code) if actor.role is Role.APPLICANT else ():
         with suppress(InvalidValue):  # an invalid identifier is the engine's to explain (422)
@@ -313,15 +320,10 @@ def case_status(session: Session, runtime: Runtime, *, case_id: str, actor: Acto
     """A case with its steps, if ``actor`` may see it; a staff read is recorded. Commits."""
     found = check_case_scope(session, actor=actor, case_id=case_id)
     status = describe_case(session, runtime, found, viewer=actor)
-    if actor.role in STAFF:
+    if actor.role in GOVERNMENT_STAFF:
         record_access(session, actor=actor, case_id=found.id, step_id=None, what="case_status", at=runtime.clock.now())
     session.commit()
     return status
-
-
-DOCUMENT_READERS = frozenset({Role.APPLICANT, Role.CLERK, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
-"""Who may print a case's documents (receipt, notices): they show the whole application and every
-step's result, so not officers, who work from their own step."""
 
 
 def document_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, what: str) -> Case:
@@ -331,7 +333,7 @@ def document_case(session: Session, runtime: Runtime, *, case_id: str, actor: Ac
     if actor.role not in DOCUMENT_READERS:
         raise Forbidden("a case's receipt and notices are for the applicant and the window; officers work from their "
                         "own step")
-    if actor.role in STAFF:
+    if actor.role in GOVERNMENT_STAFF:
         record_access(session, actor=actor, case_id=case.id, step_id=None, what=what, at=runtime.clock.now())
         session.commit()
     return case
@@ -404,7 +406,7 @@ def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Acto
     ]
     answers = {**case.answers, **step.entry}
     context = PrefillContext(spec, runtime.registry, case.applicant_id, answers, runtime.today(), case=case,
-                             others=actor.role is not Role.APPLICANT)
+                             discloses_others=actor.role is not Role.APPLICANT)
     applicable = [m for m in step_spec.materials if m.when is None or m.when.evaluate(answers)]
     materials = tuple(
         MaterialView(name=m.name, code=m.code, supply=int(m.supply), licence=m.licence, required=m.required,
@@ -421,7 +423,7 @@ def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Acto
         assigned_to=None if actor.role is Role.APPLICANT else step.assigned_to,
         outputs=visible_outputs(step, holder=holder), supplement=dict(step.supplement),
     )
-    if actor.role in STAFF:
+    if actor.role in GOVERNMENT_STAFF:
         record_access(session, actor=actor, case_id=case.id, step_id=step.id, what="step_detail", at=runtime.clock.now())
     session.commit()
     return detail
@@ -497,7 +499,7 @@ def department_worklist(
     overdue: bool = False, today: date, limit: int = 50, offset: int = 0,
 ) -> Page:
     """:func:`worklist` for an officer of that department, a supervisor or an admin, in their region."""
-    if actor.role not in WORKLIST:
+    if actor.role not in WORKLIST_READERS:
         raise Forbidden(f"a {actor.role.value} has no department worklist")
     if actor.role is Role.OFFICER and actor.department != department:
         raise Forbidden(f"an officer of department {actor.department} may not read department {department}'s worklist")

@@ -52,7 +52,7 @@ def test_the_setting_adds_handlers_and_providers_to_the_default_runtime(
     finally:
         get_settings.cache_clear()
     assert "hunan_civil_affairs_check" in runtime.handlers and "data_check" in runtime.handlers
-    assert [name for name, _ in runtime.prefill] == ["licence", "case_step", "earlier_case", "hunan_household"]
+    assert [name for name, _ in runtime.prefill] == ["licence", "earlier_case", "hunan_household"]
 
 
 def test_a_plugin_that_cannot_load_or_registers_twice_is_named(plugin_module: str) -> None:

@@ -90,7 +90,7 @@ def test_providers_are_injectable_and_called_once_per_application(session: Sessi
                      providers=registry)
     assert calls == [3]  # one batch with the three requests, not one call per field
     assert result.values["bride_name"].value == f"来自{BRIDE[-4:]}"
-    assert [pid for pid, _ in default_providers()] == ["licence", "case_step", "earlier_case"]
+    assert [pid for pid, _ in default_providers()] == ["licence", "earlier_case"]
 
 
 def test_intake_uses_prefill_refuses_locked_changes_and_audits_corrections(
