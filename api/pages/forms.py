@@ -95,7 +95,7 @@ def _errors_for(problems: Iterable[FieldProblem], path: str) -> list[FieldProble
     return [p for p in problems if p.field == path]
 
 
-def _input(spec: FieldSpec, name: str, path: str, value: Any, required: bool,
+def _input(spec: FieldSpec, *, name: str, path: str, value: Any, required: bool,
            problems: Iterable[FieldProblem]) -> Input:
     kind = spec.type
     return Input(
@@ -122,7 +122,8 @@ def form_inputs(
         value = values.get(use.field)
         if value in (None, "", []) and found is not None:
             value = found.value
-        item = _input(spec, f"{PREFIX}{spec.id}", spec.id, value, use.required, problems)
+        item = _input(spec, name=f"{PREFIX}{spec.id}", path=spec.id, value=value, required=use.required,
+                      problems=problems)
         if found is not None:
             item.source = found.detail
             item.locked = not spec.correctable and str(value) == str(found.value)
@@ -132,13 +133,13 @@ def form_inputs(
                                         ensure_ascii=False)
         if spec.type is FieldType.LIST:
             columns = [fields[name] for name in spec.item_fields]
-            item.columns = tuple(_input(c, c.id, c.id, None, True, ()) for c in columns)
+            item.columns = tuple(_input(c, name=c.id, path=c.id, value=None, required=True, problems=()) for c in columns)
             entries = [e for e in value if isinstance(e, Mapping)] if isinstance(value, list) else []
             for index in range(min(len(entries) + BLANK_ROWS, MAX_ROWS)):
                 entry = entries[index] if index < len(entries) else {}
                 item.rows.append([
-                    _input(c, f"{PREFIX}{spec.id}.{index}.{c.id}", f"{spec.id}[{index}].{c.id}", entry.get(c.id),
-                           True, problems)
+                    _input(c, name=f"{PREFIX}{spec.id}.{index}.{c.id}", path=f"{spec.id}[{index}].{c.id}",
+                           value=entry.get(c.id), required=True, problems=problems)
                     for c in columns
                 ])
         inputs.append(item)

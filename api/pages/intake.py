@@ -75,7 +75,7 @@ def _label(spec: BundleSpec, runtime: Runtime, path: str) -> str:
 
 
 def _form_page(
-    request: Request, session: Session, runtime: Runtime, actor: Actor, spec: BundleSpec, *,
+    request: Request, session: Session, runtime: Runtime, actor: Actor, *, spec: BundleSpec,
     applicant_id: str, applicant_name: str, values: Mapping[str, Any], problems: Sequence[FieldProblem] = (),
     key: str = "", status: int = 200,
 ) -> Response:
@@ -123,7 +123,7 @@ def intake_form(request: Request, session: SessionDep, runtime: RuntimeDep, acto
     applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(query, "applicant_id", 32)
     applicant_name = form_text(query, "applicant_name", 200)
     values = read_answers(spec, runtime.registry, query)
-    return _form_page(request, session, runtime, actor, spec, applicant_id=applicant_id,
+    return _form_page(request, session, runtime, actor, spec=spec, applicant_id=applicant_id,
                       applicant_name=applicant_name, values=values)
 
 
@@ -158,5 +158,5 @@ def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Pa
         problems = [FieldProblem(exc.field or "answers", exc.code, zh, exc.message)]
         if isinstance(exc, IdempotencyConflict):
             key = ""
-    return _form_page(request, session, runtime, actor, spec, applicant_id=applicant_id, applicant_name=name,
+    return _form_page(request, session, runtime, actor, spec=spec, applicant_id=applicant_id, applicant_name=name,
                       values=answers, problems=problems, key=key, status=status)

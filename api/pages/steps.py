@@ -106,7 +106,7 @@ def _history(session: Session, case_id: str, step_id: str, *, names: bool) -> li
     } for e in events]
 
 
-def _step_page(request: Request, session: Session, runtime: Runtime, actor: Actor, step_id: str, *,
+def _step_page(request: Request, session: Session, runtime: Runtime, actor: Actor, *, step_id: str,
                error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
     detail = step_detail(session, runtime, step_id=step_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=detail.case_id)
@@ -132,12 +132,13 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
 @router.get("/steps/{step_id}")
 def step_page(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId) -> Response:
     """One step as its department sees it: only the fields it declares, materials, history, actions."""
-    return _step_page(request, session, runtime, actor, step_id)
+    return _step_page(request, session, runtime, actor, step_id=step_id)
 
 
-def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, step_id: str,
-         form: Any, action: Callable[[int], Step], done: str) -> Response:
-    """Run one action with the version from the form; a domain error reloads the step with a message."""
+def _run_step_action(request: Request, session: Session, runtime: Runtime, actor: Actor, *, step_id: str,
+                     form: Any, action: Callable[[int], Step], done: str) -> Response:
+    """Run ``action`` with the step version from the form and redirect to the step with ``done``;
+    a domain error reloads the step page with its message."""
     check_step_scope(session, actor=actor, step_id=step_id)
     version = form_int(form, "version")
     try:
@@ -146,26 +147,26 @@ def _act(request: Request, session: Session, runtime: Runtime, actor: Actor, ste
         action(version)
     except StaleVersion:
         session.rollback()
-        return _step_page(request, session, runtime, actor, step_id, status=409, error=(
+        return _step_page(request, session, runtime, actor, step_id=step_id, status=409, error=(
             "warn", "该事项已被他人修改，已为您重新加载最新内容，请核对后重试",
             "Changed by someone else: reloaded. Check it and try again."))
     except DomainError as exc:
         session.rollback()
         status, _title, zh = domain_status(exc)
-        return _step_page(request, session, runtime, actor, step_id, status=status, error=("error", zh, exc.message))
+        return _step_page(request, session, runtime, actor, step_id=step_id, status=status, error=("error", zh, exc.message))
     return redirect(f"/ui/steps/{step_id}?msg={done}")
 
 
 @router.post("/steps/{step_id}/claim", dependencies=[Csrf])
 def claim(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
-    return _act(request, session, runtime, actor, step_id, form, lambda v: claim_step(
-        session, runtime, step_id=step_id, actor=actor, expected_version=v), "claimed")
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: claim_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), done="claimed")
 
 
 @router.post("/steps/{step_id}/start", dependencies=[Csrf])
 def start(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
-    return _act(request, session, runtime, actor, step_id, form, lambda v: start_step(
-        session, runtime, step_id=step_id, actor=actor, expected_version=v), "started")
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: start_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), done="started")
 
 
 @router.post("/steps/{step_id}/complete", dependencies=[Csrf])
@@ -174,16 +175,16 @@ def complete(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     """办结 with the result text and, optionally, the certificate number."""
     outputs = {"result": form_text(form, "result", 500), "number": form_text(form, "number", 64)}
     outputs = {k: v for k, v in outputs.items() if v}
-    return _act(request, session, runtime, actor, step_id, form, lambda v: complete_step(
-        session, runtime, step_id=step_id, actor=actor, outputs=outputs, expected_version=v), "completed")
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: complete_step(
+        session, runtime, step_id=step_id, actor=actor, outputs=outputs, expected_version=v), done="completed")
 
 
 @router.post("/steps/{step_id}/reject", dependencies=[Csrf])
 def reject(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
     """不予办理: the reason is required (the applicant reads it)."""
     reason = form_text(form, "reason", 2000)
-    return _act(request, session, runtime, actor, step_id, form, lambda v: reject_step(
-        session, runtime, step_id=step_id, actor=actor, reason=reason, expected_version=v), "rejected")
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: reject_step(
+        session, runtime, step_id=step_id, actor=actor, reason=reason, expected_version=v), done="rejected")
 
 
 @router.post("/steps/{step_id}/request-supplement", dependencies=[Csrf])
@@ -192,16 +193,16 @@ def ask_for_supplement(request: Request, session: SessionDep, runtime: RuntimeDe
     """补正: every missing material, one per line, in one notice; the clock stops."""
     materials = [line.strip()[:200] for line in form_text(form, "materials", 10_000).splitlines() if line.strip()][:50]
     note = form_text(form, "note", 2000)
-    return _act(request, session, runtime, actor, step_id, form, lambda v: request_supplement(
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: request_supplement(
         session, runtime, step_id=step_id, actor=actor, materials=materials, note=note, expected_version=v),
-        "supplement_requested")
+        done="supplement_requested")
 
 
 @router.post("/steps/{step_id}/unclaim", dependencies=[Csrf])
 def unclaim(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, step_id: StepId, form: FormDep) -> Response:
     """退回待办: the assignee hands the step back, or a supervisor takes it off the assignee."""
-    return _act(request, session, runtime, actor, step_id, form, lambda v: unclaim_step(
-        session, runtime, step_id=step_id, actor=actor, expected_version=v), "unclaimed")
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: unclaim_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), done="unclaimed")
 
 
 @router.post("/steps/{step_id}/reassign", dependencies=[Csrf])
@@ -209,5 +210,5 @@ def reassign(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
                    step_id: StepId, form: FormDep) -> Response:
     """改派: a supervisor of the region (or an admin) gives the claimed step to another officer."""
     to = form_text(form, "to", 64)
-    return _act(request, session, runtime, actor, step_id, form, lambda v: reassign_step(
-        session, runtime, step_id=step_id, actor=actor, to=to, expected_version=v), "reassigned")
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: reassign_step(
+        session, runtime, step_id=step_id, actor=actor, to=to, expected_version=v), done="reassigned")
