@@ -126,7 +126,8 @@ def accept_case(
         raise InvalidApplication(
             [FieldProblem("applicant.id", "applicant.not_self", "只能为本人（本企业）申请", "applicants may only apply for themselves")]
         )
-    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, others=actor.role is not Role.APPLICANT)
+    merged, intake = apply_prefill(session, runtime, spec, applicant, answers,
+                                    discloses_others=actor.role is not Role.APPLICANT)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
     region = _region(region or actor.region or runtime.region)
     try:
@@ -151,7 +152,7 @@ def accept_case(
 
 def apply_prefill(
     session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any],
-    *, others: bool = True,
+    *, discloses_others: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Merge prefilled values under the typed answers; refuse changes to locked prefilled fields.
 
@@ -159,7 +160,7 @@ def apply_prefill(
     waived materials and materials to supply) in the acceptance audit event.
     """
     result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
-                                             others=others), providers=runtime.prefill)
+                                             discloses_others=discloses_others), providers=runtime.prefill)
     merged = {name: found.value for name, found in result.values.items()}
     problems: list[FieldProblem] = []
     corrections = []
@@ -167,7 +168,7 @@ def apply_prefill(
         found = result.values.get(name)
         if found is not None and value not in (None, "") and str(value).strip() != str(found.value):
             # Only an authoritative source locks a field; data reused from an old application
-            # or an earlier step's entry may always be corrected (and the correction is recorded).
+            # may always be corrected (and the correction is recorded).
             if found.source == "licence" and not runtime.registry.fields[name].correctable:
                 problems.append(FieldProblem(
                     name, "field.not_correctable",
@@ -199,7 +200,7 @@ def prefill_application(
     spec = runtime.current_spec(bundle_id)
     applicant = check_applicant(applicant, spec)
     context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
-                             others=actor.role is not Role.APPLICANT)
+                             discloses_others=actor.role is not Role.APPLICANT)
     result = prefill(session, context, providers=runtime.prefill)
     if result.other_holders:
         people = " ".join(sorted(mask_id_number(h) for h in result.other_holders))

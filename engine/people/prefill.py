@@ -32,7 +32,7 @@ of the bundle issues it), and only the applicant's own licences are linked and s
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
@@ -83,14 +83,6 @@ class PrefillContext:
     """Whether other people's licences (a spouse's, an heir's) may be read: to fill fields and to
     waive materials. Staff at a window have those people in front of them; a self-service
     applicant does not, so for applicants the store is asked about the applicant alone."""
-    others: InitVar[bool | None] = None
-    """The former name of ``discloses_others``, still accepted when building a context (given, it
-    wins) until :mod:`engine.machine.intake` passes the new name; read ``discloses_others``."""
-
-    def __post_init__(self, others: bool | None) -> None:
-        if others is not None:
-            object.__setattr__(self, "discloses_others", others)
-
     def is_other(self, holder: str | None) -> bool:
         """Whether ``holder`` (an ID typed into the form) is someone other than the applicant."""
         return holder is not None and _normal(holder) != _normal(self.applicant_id)
