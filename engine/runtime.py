@@ -6,8 +6,10 @@ the snapshot it was accepted under, so publishing version 2 never changes a runn
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,9 @@ from engine.errors import DomainError, NotFound
 from engine.machine.handlers import HandlerRegistry, default_handlers
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import BundleSpec
+from engine.spec.versions import SPEC_SCHEMA_VERSION, BundleDiff, diff_specs, legacy_hash
+
+log = logging.getLogger(__name__)
 
 
 def _default_prefill() -> PrefillRegistry:
@@ -82,7 +87,13 @@ class Runtime:
             raise NotFound(f"unknown bundle {bundle_id!r}", field="bundle_id") from None
 
     def spec_for(self, session: Session, case: Case) -> BundleSpec:
-        """The exact spec a case was accepted under (cached by hash)."""
+        """The exact spec a case was accepted under (cached by hash).
+
+        A case accepted under schema 1 carries the old-scheme hash; its version's snapshot is
+        read and migrated. A case whose hash matches neither the current spec nor its version's
+        published snapshot (accepted under a draft that was published differently) is refused
+        rather than driven by the wrong spec.
+        """
         cached = self._snapshots.get(case.spec_hash)
         if cached is not None:
             return cached
@@ -94,11 +105,27 @@ class Runtime:
                 select(BundleVersion).where(
                     BundleVersion.bundle_id == case.bundle_id, BundleVersion.version == case.bundle_version
                 )
-            ).one()
+            ).one_or_none()
+            if row is None:
+                raise SpecConflict(
+                    f"case {case.receipt_no}: bundle {case.bundle_id!r} version {case.bundle_version} was never "
+                    f"published (the case was accepted under a draft) / 该件所依据的事项版本未发布（草稿）"
+                )
             spec = BundleSpec.from_snapshot(row.snapshot)
+            if case.spec_hash not in (row.spec_hash, spec.spec_hash, legacy_hash(row.snapshot)):
+                raise SpecConflict(
+                    f"case {case.receipt_no}: bundle {case.bundle_id!r} version {case.bundle_version} as published "
+                    f"is not the spec the case was accepted under (a draft?) / 该件所依据的事项内容与已发布版本不一致"
+                )
         with self._lock:
             self._snapshots[case.spec_hash] = spec
         return spec
+
+    def with_draft(self, spec: BundleSpec, *, path: Path | None = None) -> Runtime:
+        """A copy of this runtime that also serves ``spec`` as a draft: cases can be accepted and
+        driven under it (in tests, on a scratch database), but :func:`publish_bundles` never
+        records it. A draft with the id of a current bundle replaces it in the copy."""
+        return replace(self, registry=self.registry.with_draft(spec, path=path), _snapshots={}, _lock=Lock())
 
 
 def publish_bundles(session: Session, runtime: Runtime) -> list[BundleSpec]:
@@ -116,13 +143,13 @@ def publish_bundles(session: Session, runtime: Runtime) -> list[BundleSpec]:
 
 
 def _publish(session: Session, runtime: Runtime) -> list[BundleSpec]:
-    published = {
-        (row.bundle_id, row.version): row.spec_hash for row in session.scalars(select(BundleVersion))
-    }
+    published = {(row.bundle_id, row.version): row for row in session.scalars(select(BundleVersion))}
     new: list[BundleSpec] = []
     for spec in runtime.registry:
-        known = published.get((spec.id, spec.version))
-        if known is None:
+        if spec.id in runtime.registry.drafts:
+            continue
+        row = published.get((spec.id, spec.version))
+        if row is None:
             session.add(
                 BundleVersion(
                     bundle_id=spec.id,
@@ -133,10 +160,65 @@ def _publish(session: Session, runtime: Runtime) -> list[BundleSpec]:
                 )
             )
             new.append(spec)
-        elif known != spec.spec_hash:
-            raise SpecConflict(
-                f"bundle {spec.id!r} version {spec.version} changed since it was published; "
-                "give the changed bundle a new version number"
-            )
+        elif row.spec_hash != spec.spec_hash:
+            _accept_rehash(row, spec)
     session.commit()
     return new
+
+
+def _accept_rehash(row: BundleVersion, spec: BundleSpec) -> None:
+    """A published row whose hash differs from the file's: the same content under an older hash
+    scheme (a database published before schema 2) is re-keyed to the current hash, leaving the
+    stored snapshot as it was; changed content is refused."""
+    try:
+        stored = BundleSpec.from_snapshot(row.snapshot)
+    except ValueError as exc:
+        raise SpecConflict(
+            f"bundle {spec.id!r} version {spec.version}: the published snapshot cannot be read ({exc})"
+        ) from None
+    if stored.spec_hash != spec.spec_hash:
+        raise SpecConflict(
+            f"bundle {spec.id!r} version {spec.version} changed since it was published; "
+            "give the changed bundle a new version number / 事项已发布的版本内容被修改，请提高版本号"
+        )
+    log.info("bundle %s version %s: published hash re-keyed to the schema-%s hash (content unchanged)",
+             spec.id, spec.version, SPEC_SCHEMA_VERSION)
+    row.spec_hash = spec.spec_hash
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """One row of a bundle's version history."""
+
+    version: int
+    spec_hash: str
+    published_at: datetime
+    spec: BundleSpec
+
+
+def published_versions(session: Session, bundle_id: str) -> list[PublishedVersion]:
+    """Every published version of a bundle, oldest first, each with its (migrated) spec."""
+    rows = session.scalars(
+        select(BundleVersion).where(BundleVersion.bundle_id == bundle_id).order_by(BundleVersion.version)
+    )
+    return [PublishedVersion(r.version, r.spec_hash, r.published_at, BundleSpec.from_snapshot(r.snapshot)) for r in rows]
+
+
+def version_spec(session: Session, runtime: Runtime, bundle_id: str, version: int) -> BundleSpec:
+    """Version ``version`` of a bundle: as published, else the current (or draft) file if it has
+    that version number; :class:`NotFound` otherwise."""
+    row = session.scalars(
+        select(BundleVersion).where(BundleVersion.bundle_id == bundle_id, BundleVersion.version == version)
+    ).one_or_none()
+    if row is not None:
+        return BundleSpec.from_snapshot(row.snapshot)
+    current = runtime.registry.bundles.get(bundle_id)
+    if current is not None and current.version == version:
+        return current
+    raise NotFound(f"bundle {bundle_id!r} has no version {version} / 事项 {bundle_id} 没有版本 {version}",
+                   field="version")
+
+
+def diff_versions(session: Session, runtime: Runtime, bundle_id: str, old: int, new: int) -> BundleDiff:
+    """Steps added, removed and changed from version ``old`` to ``new`` of a bundle."""
+    return diff_specs(version_spec(session, runtime, bundle_id, old), version_spec(session, runtime, bundle_id, new))

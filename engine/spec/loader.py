@@ -196,9 +196,19 @@ class BundleRegistry:
     fields: Mapping[str, FieldSpec]
     bundles: dict[str, BundleSpec] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    drafts: frozenset[str] = frozenset()
+    """Bundles served as drafts: driven like the others, never published."""
 
     def get(self, bundle_id: str) -> BundleSpec:
         return self.bundles[bundle_id]
+
+    def with_draft(self, spec: BundleSpec, *, path: Path | None = None) -> BundleRegistry:
+        """A copy serving ``spec`` as a draft (replacing a current bundle of the same id)."""
+        files = dict(self.files)
+        if path is not None:
+            files[spec.id] = path
+        return BundleRegistry(catalog=self.catalog, fields=self.fields, bundles={**self.bundles, spec.id: spec},
+                              files=files, drafts=self.drafts | {spec.id})
 
     def __iter__(self) -> Iterator[BundleSpec]:
         return iter(sorted(self.bundles.values(), key=lambda b: b.id))
@@ -220,16 +230,10 @@ def load_registry(bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FI
     if not paths:
         problems.append(SpecProblem(bundles_dir, None, "no bundle files (*.yaml) found"))
     for path in paths:
-        doc = _read(path, problems)
-        if doc is None:
+        loaded = _load_bundle(path, catalog, fields, problems)
+        if loaded is None:
             continue
-        bundle = _validate(BundleSpec, doc, doc.data, loc=(), problems=problems)
-        if bundle is None:
-            continue
-        before = len(problems)
-        problems.extend(check_bundle(bundle, catalog, fields, doc))
-        if len(problems) > before:
-            continue
+        bundle, doc = loaded
         if bundle.id in registry.bundles:
             problems.append(
                 SpecProblem(path, doc.line(("id",)), f"duplicate bundle id {bundle.id!r} (also in {registry.files[bundle.id]})")
@@ -240,6 +244,37 @@ def load_registry(bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FI
     if problems:
         raise SpecError(problems)
     return registry
+
+
+def _load_bundle(
+    path: Path, catalog: Catalog, fields: Mapping[str, FieldSpec], problems: list[SpecProblem]
+) -> tuple[BundleSpec, _Doc] | None:
+    """One bundle file, validated and cross-checked; None (with its problems added) if invalid."""
+    doc = _read(path, problems)
+    if doc is None:
+        return None
+    bundle = _validate(BundleSpec, doc, doc.data, loc=(), problems=problems)
+    if bundle is None:
+        return None
+    before = len(problems)
+    problems.extend(check_bundle(bundle, catalog, fields, doc))
+    if len(problems) > before:
+        return None
+    return bundle, doc
+
+
+def load_draft(path: Path, registry: BundleRegistry) -> BundleSpec:
+    """Load one bundle file as a draft, checked against ``registry``'s catalog and field dictionary
+    exactly as :func:`load_registry` checks a current bundle, but not added to any folder: serve it
+    with :meth:`engine.runtime.Runtime.with_draft` to drive it in tests without publishing it.
+
+    Raises :class:`SpecError` listing every problem of the file.
+    """
+    problems: list[SpecProblem] = []
+    loaded = _load_bundle(path, registry.catalog, registry.fields, problems)
+    if loaded is None:
+        raise SpecError(problems)
+    return loaded[0]
 
 
 def check_bundle(

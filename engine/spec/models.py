@@ -7,19 +7,17 @@ service-item elements (事项要素, GB/T 39554.1-2020) and the Hunan service gu
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import cached_property
 from enum import IntEnum, StrEnum
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from engine.time.calendar import TimeUnit
 from engine.spec.conditions import Condition
+from engine.spec.versions import SPEC_SCHEMA_VERSION, content_hash, migrate_snapshot
 
-SPEC_SCHEMA_VERSION = 1
-"""Bumped when the stored snapshot format changes; old snapshots are migrated on load."""
 
 DEFAULT_MAX_ITEMS = 100
 """Entries a list field accepts when the field dictionary declares no ``max_items``."""
@@ -307,18 +305,22 @@ class BundleSpec(Frozen):
                 return step
         raise KeyError(step_id)
 
+    def canonical(self) -> dict[str, Any]:
+        """The bundle as data: every value the author gave, none of the models' defaults (what the
+        spec hash covers and a snapshot stores; see :mod:`engine.spec.versions`)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
     def snapshot(self) -> dict[str, Any]:
         """The JSON form stored with every case's bundle version."""
-        return {"schema_version": SPEC_SCHEMA_VERSION, "bundle": self.model_dump(mode="json", by_alias=True, exclude_defaults=False)}
+        return {"schema_version": SPEC_SCHEMA_VERSION, "bundle": self.canonical()}
 
     @cached_property
     def spec_hash(self) -> str:
-        canonical = json.dumps(self.snapshot(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """SHA-256 of :meth:`canonical`: the content only, so a new optional key in the models or a
+        new snapshot format changes no bundle's hash."""
+        return content_hash(self.canonical())
 
     @classmethod
-    def from_snapshot(cls, data: dict[str, Any]) -> BundleSpec:
-        version = data.get("schema_version")
-        if version != SPEC_SCHEMA_VERSION:
-            raise ValueError(f"unknown bundle snapshot schema_version {version!r}")
-        return cls.model_validate(data["bundle"])
+    def from_snapshot(cls, data: Mapping[str, Any]) -> BundleSpec:
+        """A stored snapshot of any known schema version, migrated to the current one."""
+        return cls.model_validate(migrate_snapshot(data)["bundle"])

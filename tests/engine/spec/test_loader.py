@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from engine.spec.conditions import AllOf, AnyOf, Comparison, Condition, Not, fields_of
 from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE, SpecError, SpecProblem, check_bundle, load_registry
 from engine.spec.models import BundleSpec
+from engine.spec.versions import SPEC_SCHEMA_VERSION
 
 CONDITION = TypeAdapter(Condition)
 
@@ -718,7 +719,7 @@ def plain_spec(bundles: Path) -> BundleSpec:
 
 def test_snapshot_round_trip(plain_spec: BundleSpec) -> None:
     snapshot = plain_spec.snapshot()
-    assert snapshot["schema_version"] == 1
+    assert snapshot["schema_version"] == SPEC_SCHEMA_VERSION == 2
     again = BundleSpec.from_snapshot(snapshot)
     assert again == plain_spec
     assert again.spec_hash == plain_spec.spec_hash
@@ -769,7 +770,7 @@ def test_a_changed_spec_has_a_different_hash(plain_spec: BundleSpec) -> None:
     assert BundleSpec.from_snapshot({"schema_version": 1, "bundle": shuffled}).spec_hash == plain_spec.spec_hash
 
 
-@pytest.mark.parametrize("version", [0, 2, None, "1"])
+@pytest.mark.parametrize("version", [0, SPEC_SCHEMA_VERSION + 1, None, "1"])
 def test_unknown_snapshot_schema_version_is_refused(plain_spec: BundleSpec, version: Any) -> None:
     data = plain_spec.snapshot()
     data["schema_version"] = version
