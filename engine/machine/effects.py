@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, OutboxMessage, Step
-from engine.machine.states import Actor
-from engine.people.licences import issue_step_licences
+from engine.machine.states import Actor, Role
+from engine.people.licences import issue_step_licences, revoke_holder_licences
 from engine.runtime import Runtime
 from engine.time.calendar import TimeUnit
 from engine.time.clock import local_date
@@ -52,6 +52,8 @@ class Effect(StrEnum):
     """An outbox message asks a worker to run the automated step's handler."""
     RECORD_OUTPUTS = "record_outputs"
     """The step's outputs are stored and the licences it declares are issued to their holders."""
+    REVOKE_LICENCES = "revoke_licences"
+    """The licences the step declares it revokes (注销: by type and holder) stop being valid."""
     REQUEST_MATERIALS = "request_materials"
     """The 补正 notice (materials, note, who, when) is stored on the step."""
     RECEIVE_MATERIALS = "receive_materials"
@@ -177,11 +179,14 @@ def _record_outputs(change: Change, step: Step) -> None:
     outputs = dict(change.inputs.outputs or {})
     spec = change.runtime.spec_for(change.session, change.case).step(step.step_key)
     department = change.runtime.registry.catalog.departments.get(step.department)
+    licence_type = change.runtime.registry.catalog.licences.get(spec.outputs.licence or "")
     issued = issue_step_licences(
         change.session, case_id=change.case.id, step_id=step.id, applicant_id=change.case.applicant_id,
         answers=change.case.answers, element=step.entry, output=spec.outputs,
         issuer=department.name.zh if department else step.department, outputs=outputs, now=change.at,
         today=change.today,
+        # what an officer types must be an attribute the licence type declares
+        attribute_names=licence_type.attributes if licence_type and change.actor.role is Role.OFFICER else None,
     )
     change.details["outputs"] = dict(outputs)
     if issued:
@@ -189,6 +194,23 @@ def _record_outputs(change: Change, step: Step) -> None:
         outputs["licences"] = licences
         change.details["licences"] = licences
     step.outputs = outputs
+
+
+def _revoke_licences(change: Change, step: Step) -> None:
+    """Revoke the licences the step cancels (a 注销 step): each declared type, of the holder its field names."""
+    revokes = change.runtime.spec_for(change.session, change.case).step(step.step_key).revokes
+    if not revokes:
+        return
+    values = {**change.case.answers, **step.entry}
+    revoked = []
+    for revocation in revokes:
+        holder = str(values.get(revocation.holder_field) or "") if revocation.holder_field else change.case.applicant_id
+        if not holder:
+            continue  # the holder's field was not answered: nothing of theirs to revoke
+        for licence in revoke_holder_licences(change.session, type_code=revocation.licence, holder_id=holder,
+                                              now=change.at, today=change.today, step_id=step.id):
+            revoked.append({"type": licence.type_code, "number": licence.number, "holder": licence.holder_id})
+    change.details["revoked"] = revoked
 
 
 def _request_materials(change: Change, step: Step) -> None:
@@ -214,6 +236,7 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.RESTART_CLOCK: _count_step_clock,
     Effect.QUEUE_RUN: _queue_run,
     Effect.RECORD_OUTPUTS: _record_outputs,
+    Effect.REVOKE_LICENCES: _revoke_licences,
     Effect.REQUEST_MATERIALS: _request_materials,
     Effect.RECEIVE_MATERIALS: _receive_materials,
 }

@@ -27,6 +27,7 @@ from engine.errors import DomainError, FieldProblem, IdempotencyConflict, Invali
 from engine.people.prefill import PrefillContext, PrefillResult, prefill
 from engine.machine.effects import Inputs
 from engine.machine.progress import settle
+from engine.machine.scope import condition_scope, reads_steps
 from engine.records.queries import record_access
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
@@ -271,19 +272,23 @@ def _create(
         elements: list[dict[str, Any]] = [{}]
         if step_spec.for_each is not None:
             elements = list(answers.get(step_spec.for_each) or [])
-        applies = step_spec.when is None or step_spec.when.evaluate(answers)
         for index, element in enumerate(elements or [{}]):
-            department = step_spec.department or runtime.registry.catalog.items[step_spec.item].department
+            # a condition on earlier steps' outputs is decided when the step becomes releasable
+            applies = step_spec.when is None or reads_steps(step_spec.when) or step_spec.when.evaluate(
+                condition_scope(answers, entry=element))
+            item = step_spec.item_for(answers)  # an item chosen by an answer brings its department
+            department = step_spec.department or runtime.registry.catalog.items[item or step_spec.item].department
             step = Step(
                 id=new_id(), case_id=case.id, step_key=step_spec.id, instance=index, position=position,
-                instance_label=_label(element), item_code=step_spec.item, department=department,
+                instance_label=_label(element), item_code=item or step_spec.item, department=department,
                 kind=step_spec.kind.value, entry=element,
             )
             position += 1
             case.steps.append(step)
             transition_step(session, runtime, case=case, step=step, action="create", actor=SYSTEM, at=now)
             skipped = "condition not met" if not applies else (
-                f"no entries in {step_spec.for_each}" if not elements else None)
+                f"no entries in {step_spec.for_each}" if not elements else None) or (
+                f"no item for {step_spec.item_choice.by}" if item is None and step_spec.item_choice else None)
             if skipped is not None:
                 transition_step(session, runtime, case=case, step=step, action="skip", actor=SYSTEM, at=now,
                                 inputs=Inputs(reason=skipped))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import Case, Step
 from engine.machine.effects import Inputs
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, OnStepRejected, StepSpec
+from engine.spec.models import BundleSpec, OnStepRejected
 from engine.machine.states import (
     CASE_OPEN,
     STEP_ACTIVE,
@@ -33,6 +33,7 @@ from engine.machine.states import (
     StepState,
 )
 from engine.machine.transitions import transition_case, transition_step
+from engine.machine.scope import reads_steps, related, step_scope
 
 class Readiness(Enum):
     """Whether a pending step may start now, must wait for its prerequisites, or never can."""
@@ -46,21 +47,26 @@ def _state(step: Step) -> StepState:
     return StepState(step.state)
 
 
-def _readiness(spec: StepSpec, by_key: dict[str, list[Step]]) -> tuple[Readiness, str]:
-    """Whether a pending step may start, must wait, or can never start (and why)."""
-    for dep in spec.depends_on:
-        states = [_state(s) for s in by_key[dep]]
+def _readiness(spec: BundleSpec, step: Step, by_key: dict[str, list[Step]]) -> tuple[Readiness, str]:
+    """Whether a pending step may start, must wait, or can never start (and why).
+
+    A prerequisite over the same ``for_each`` list counts only the same entry's instance, so one
+    entry's refusal cancels that entry's chain only; any other prerequisite counts every instance.
+    """
+    step_spec = spec.step(step.step_key)
+    for dep in step_spec.depends_on:
+        states = [_state(s) for s in related(spec, step, dep, by_key[dep])]
         if any(s in STEP_FAILED for s in states):
             return Readiness.FAIL, f"prerequisite {dep} was {next(s for s in states if s in STEP_FAILED).value}"
         if not all(s in STEP_SATISFIED for s in states):
             return Readiness.WAIT, ""
-    if spec.depends_on_any:
-        states = [_state(s) for dep in spec.depends_on_any for s in by_key[dep]]
+    if step_spec.depends_on_any:
+        states = [_state(s) for dep in step_spec.depends_on_any for s in related(spec, step, dep, by_key[dep])]
         if not any(s is StepState.DONE for s in states):
             if not all(s in STEP_TERMINAL for s in states):
                 return Readiness.WAIT, ""
             if any(s in STEP_FAILED for s in states):
-                return Readiness.FAIL, f"no alternative of {', '.join(spec.depends_on_any)} succeeded"
+                return Readiness.FAIL, f"no alternative of {', '.join(step_spec.depends_on_any)} succeeded"
     return Readiness.GO, ""
 
 
@@ -93,13 +99,19 @@ def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, 
         for step in steps:
             if _state(step) is not StepState.PENDING:
                 continue
-            step_spec = spec.step(step.step_key)
-            readiness, why = _readiness(step_spec, by_key)
+            readiness, why = _readiness(spec, step, by_key)
             if readiness is Readiness.FAIL:
                 _close(session, runtime, case=case, step=step, action="cancel", at=at, reason=why)
                 changed = True
             elif readiness is Readiness.GO:
-                _release(session, runtime, case=case, step=step, at=at)
+                condition = spec.step(step.step_key).when
+                if reads_steps(condition) and condition is not None and not condition.evaluate(
+                    step_scope(spec, case.answers, step, by_key)
+                ):
+                    # decided now, on the outputs of the steps before it (intake could not)
+                    _close(session, runtime, case=case, step=step, action="skip", at=at, reason="condition not met")
+                else:
+                    _release(session, runtime, case=case, step=step, at=at)
                 changed = True
     _update_case_clock(session, runtime, case=case, spec=spec, at=at)
     _update_case_state(session, runtime, case=case, steps=steps, at=at)
@@ -111,13 +123,14 @@ def _skip_untaken_alternatives(
     changed = False
     for step_spec in spec.steps:
         group = step_spec.depends_on_any
-        taken = [k for k in group if any(_state(s) is StepState.DONE for s in by_key[k])]
-        if not taken:
-            continue
         for key in group:
             for other in by_key[key]:
-                state = _state(other)
-                if state in STEP_OPEN:
+                if _state(other) not in STEP_OPEN:
+                    continue
+                # an alternative over the same list is taken entry by entry
+                taken = [k for k in group if k != key
+                         and any(_state(s) is StepState.DONE for s in related(spec, other, k, by_key[k]))]
+                if taken:
                     _close(session, runtime, case=case, step=other, action="skip", at=at,
                            reason=f"alternative {taken[0]} was taken")
                     changed = True

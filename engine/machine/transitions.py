@@ -93,8 +93,9 @@ DESK_KINDS = frozenset({StepKind.HUMAN, StepKind.COMMITMENT})
 ENGINE_KINDS = frozenset({StepKind.AUTOMATED, StepKind.TIMER})
 KINDS = frozenset(StepKind)
 CLOSE_WITH_REASON = (Effect.CLOSE, Effect.SET_REASON)
-FINISH = (Effect.RECORD_OUTPUTS, Effect.CLOSE)
-"""A step that is done: its outputs are stored (and its licences issued), and it closes."""
+FINISH = (Effect.RECORD_OUTPUTS, Effect.REVOKE_LICENCES, Effect.CLOSE)
+"""A step that is done: its outputs are stored (and its licences issued), the licences it cancels
+are revoked, and it closes."""
 TAKEN = (StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED)
 """States in which a desk step has an assignee."""
 

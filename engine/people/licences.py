@@ -9,7 +9,8 @@ and later cases of the same holder are prefilled from it and need not supply it 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import date, datetime
+import calendar
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.db.models import Licence, new_id
-from engine.errors import Conflict, DomainError
+from engine.errors import Conflict, DomainError, FieldProblem, InvalidApplication
 
 
 def valid_licences(
@@ -93,19 +94,26 @@ def issue_step_licences(
     outputs: Mapping[str, Any],
     now: datetime,
     today: date,
+    attribute_names: Collection[str] | None = None,
 ) -> list[Licence]:
     """Store the licence a finished step issues, one per holder (both spouses get a 结婚证).
 
     Attributes come from the fields the bundle maps (``outputs.attributes``) and from what the
-    officer entered under the attribute's own name; the number is the officer's or a stable
-    one derived from the step, so a re-run never issues a second number.
+    officer entered under the attribute's own name (refused unless the licence type declares it,
+    when ``attribute_names`` are given); the number is the officer's or a stable one derived from
+    the step, so a re-run never issues a second number. The validity ends ``valid_for`` after
+    today, or on the date entered as ``valid_until_output`` (none: no end).
     """
     if output.licence is None:
         return []
     values = {**answers, **element}
     holders = [str(values[h]) for h in output.holders if values.get(h)] or [applicant_id]
     attributes = {attr: values.get(name) for attr, name in output.attributes.items() if values.get(name) is not None}
-    attributes.update({k: v for k, v in outputs.items() if k not in ("number", "result")})
+    entered = {k: v for k, v in outputs.items() if k not in ("number", "result", output.valid_until_output)}
+    if attribute_names is not None:
+        check_output_attributes(output.licence, entered, attribute_names)
+    attributes.update(entered)
+    valid_to = validity_end(output, outputs, today)
     base = str(outputs.get("number") or f"{output.licence}-{today:%Y%m%d}-{step_id[:8].upper()}")
     numbers = [base] if len(holders) == 1 else [f"{base}-{index + 1}" for index in range(len(holders))]
     # A number already issued is the officer's typo or a reused form, not a bug: say which, and
@@ -116,7 +124,8 @@ def issue_step_licences(
     issued = [
         Licence(
             id=new_id(), type_code=output.licence, holder_id=holder, number=number, attributes=dict(attributes),
-            issuer=issuer, valid_from=today, created_at=now, source_case_id=case_id, source_step_id=step_id,
+            issuer=issuer, valid_from=today, valid_to=valid_to, created_at=now, source_case_id=case_id,
+            source_step_id=step_id,
         )
         for holder, number in zip(holders, numbers, strict=True)
     ]
@@ -131,3 +140,68 @@ def issue_step_licences(
 def _number_taken(type_code: str, number: str) -> Conflict:
     return Conflict(f"certificate number {number} is already used by another {type_code} licence; "
                     "check the number and enter it again", field="outputs.number")
+
+
+def check_output_attributes(licence_type: str, entered: Mapping[str, Any], declared: Collection[str]) -> None:
+    """Refuse outputs a licence of ``licence_type`` has no attribute for (a typo would otherwise
+    land on the certificate unseen)."""
+    problems = [
+        FieldProblem(f"outputs.{name}", "outputs.unknown_attribute",
+                     f"证照 {licence_type} 没有属性 {name}（可填：{'、'.join(declared)}）",
+                     f"licence {licence_type} has no attribute {name!r} (declared: {', '.join(declared)})")
+        for name in entered if name not in declared
+    ]
+    if problems:
+        raise InvalidApplication(problems)
+
+
+def validity_end(output: Any, outputs: Mapping[str, Any], today: date) -> date | None:
+    """The last valid day of a licence issued today: ``valid_for`` later (the same calendar day;
+    29 February becomes 28 February), or the ISO date the officer entered as ``valid_until_output``."""
+    if output.valid_for is not None:
+        span = output.valid_for
+        if span.days is not None:
+            return today + timedelta(days=span.days)
+        months = today.month - 1 + (span.months or 0) + 12 * (span.years or 0)
+        year, month = today.year + months // 12, months % 12 + 1
+        last = calendar.monthrange(year, month)[1]
+        return date(year, month, min(today.day, last))
+    if output.valid_until_output is not None:
+        name = output.valid_until_output
+        raw = outputs.get(name)
+        try:
+            end = date.fromisoformat(str(raw))
+        except ValueError:
+            raise InvalidApplication([FieldProblem(
+                f"outputs.{name}", "outputs.valid_until", f"请填写证照有效期截止日期（{name}，格式 YYYY-MM-DD）",
+                f"enter the licence's last valid day as {name} (YYYY-MM-DD)")]) from None
+        if end < today:
+            raise InvalidApplication([FieldProblem(
+                f"outputs.{name}", "outputs.valid_until", "有效期截止日期不能早于今天",
+                "the last valid day cannot be before today")])
+        return end
+    return None
+
+
+def revoke_holder_licences(
+    session: Session, *, type_code: str, holder_id: str, now: datetime, today: date, step_id: str | None = None,
+) -> list[Licence]:
+    """Revoke (注销) every licence of ``type_code`` ``holder_id`` holds that is valid today (except any
+    the revoking step ``step_id`` issued itself); return them.
+
+    Revoked licences waive nothing and prefill nothing (:func:`valid_licences` skips them)."""
+    session.flush()  # licences issued earlier in this transaction are revoked too
+    found = [
+        licence for licence in session.scalars(
+            select(Licence)
+            .where(
+                Licence.holder_id == holder_id, Licence.type_code == type_code, Licence.revoked_at.is_(None),
+                or_(Licence.valid_to.is_(None), Licence.valid_to >= today),
+            )
+            .order_by(Licence.number)
+        )
+        if step_id is None or licence.source_step_id != step_id
+    ]
+    for licence in found:
+        licence.revoked_at = now
+    return found

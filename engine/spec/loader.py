@@ -299,6 +299,11 @@ def check_bundle(
 
     def check_condition(cond: Condition | None, loc: tuple[str | int, ...], step: str | None) -> None:
         for name in fields_of(cond) if cond is not None else ():
+            if name.startswith(("entry.", "steps.")):
+                if not (step is not None and loc[-1:] == ("when",) and len(loc) == 3):
+                    add(f"{name!r}: only a step's own when may read entry.* or steps.* / "
+                        f"只有步骤本身的 when 可引用 entry.* 或 steps.*", loc, step)
+                continue  # a step's when: checked by _check_references
             if name not in declared:
                 add(f"condition on undeclared field {name!r}", loc, step)
 
@@ -313,6 +318,9 @@ def check_bundle(
     for i, step in enumerate(bundle.steps):
         _check_step(step, ("steps", i), catalog=catalog, fields=fields, declared=declared, steps=seen, add=add,
                     check_condition=check_condition)
+        _check_references(bundle, step, ("steps", i), fields=fields, add=add)
+        _check_lists_and_licences(bundle, step, ("steps", i), catalog=catalog, fields=fields, declared=declared,
+                                  add=add)
 
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}
@@ -386,3 +394,82 @@ def _check_outputs(
                 add(f"licence {outputs.licence!r} has no attribute {attribute!r}", loc + ("outputs", "attributes"), sid)
     elif outputs.holders or outputs.attributes:
         add("outputs.holders/attributes need an output licence", loc + ("outputs",), sid)
+
+
+def _ancestors(bundle: BundleSpec, step: StepSpec) -> set[str]:
+    """Every step ``step`` waits for, directly or transitively (known ids only)."""
+    known = {s.id for s in bundle.steps}
+    found: set[str] = set()
+    todo = [d for d in step.prerequisites if d in known]
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo.extend(d for d in bundle.step(current).prerequisites if d in known and d not in found)
+    return found
+
+
+def _check_references(
+    bundle: BundleSpec, step: StepSpec, loc: tuple[str | int, ...], *, fields: Mapping[str, FieldSpec], add: Any
+) -> None:
+    """A step's ``when`` may read its own list entry (``entry.<field>``) and the outputs of steps
+    it waits for (``steps.<id>.outputs.<name>``): each reference must name a real field or step."""
+    if step.when is None:
+        return
+    sid, where = step.id, loc + ("when",)
+    list_spec = fields.get(step.for_each) if step.for_each else None
+    before = _ancestors(bundle, step)
+    for name in fields_of(step.when):
+        if name.startswith("entry."):
+            field_name = name.removeprefix("entry.")
+            if list_spec is None:
+                add(f"{name!r}: entry.* needs a for_each step / entry.* 只能用于 for_each 步骤", where, sid)
+            elif field_name not in list_spec.item_fields:
+                add(f"{name!r}: {field_name!r} is not an item field of {step.for_each!r} / "
+                    f"{field_name!r} 不是列表 {step.for_each!r} 的条目字段", where, sid)
+        elif name.startswith("steps."):
+            parts = name.split(".")
+            if len(parts) != 4 or parts[2] != "outputs" or not parts[3]:
+                add(f"{name!r}: write steps.<step id>.outputs.<name> / 应写作 steps.<步骤>.outputs.<名称>", where, sid)
+            elif parts[1] not in before:
+                add(f"{name!r}: step {parts[1]!r} is not a step this step waits for (depends_on, directly or "
+                    f"through others) / 步骤 {parts[1]!r} 不是本步骤的前置步骤", where, sid)
+            elif (other := bundle.step(parts[1])).for_each is not None and other.for_each != step.for_each:
+                add(f"{name!r}: step {parts[1]!r} runs once per entry of {other.for_each!r}; only a step of the "
+                    f"same list may read its outputs / 步骤 {parts[1]!r} 按列表条目办理，只有同一列表的步骤可引用其输出",
+                    where, sid)
+
+
+def _check_lists_and_licences(
+    bundle: BundleSpec, step: StepSpec, loc: tuple[str | int, ...], *, catalog: Catalog,
+    fields: Mapping[str, FieldSpec], declared: set[str], add: Any,
+) -> None:
+    """An item chosen by an answer, licence validity and revocation."""
+    sid = step.id
+    choice = step.item_choice
+    if choice is not None:
+        spec = fields.get(choice.by)
+        if choice.by not in declared or spec is None or spec.type is not FieldType.CHOICE:
+            add(f"item.by {choice.by!r} must be a choice field of the bundle / item.by 须为本事项的选项字段",
+                loc + ("item",), sid)
+        else:
+            options = {o.value for o in spec.options}
+            for answer in choice.map:
+                if answer not in options:
+                    add(f"item.map: {answer!r} is not an option of {choice.by!r} / {answer!r} 不是 {choice.by!r} 的选项",
+                        loc + ("item",), sid)
+        for answer, code in choice.map.items():
+            if code not in catalog.items:
+                add(f"item.map {answer!r}: unknown service item {code!r} / 未知事项 {code!r}", loc + ("item",), sid)
+    outputs = step.outputs
+    if (outputs.valid_for is not None or outputs.valid_until_output is not None) and outputs.licence is None:
+        add("outputs.valid_for/valid_until_output need an output licence / 有效期需配合输出证照", loc + ("outputs",), sid)
+    item_fields = set(fields[step.for_each].item_fields) if step.for_each and step.for_each in fields else set()
+    for j, revocation in enumerate(step.revokes):
+        where = loc + ("revokes", j) if len(step.revokes) > 1 else loc + ("revokes",)
+        if revocation.licence not in catalog.licences:
+            add(f"revokes: unknown licence type {revocation.licence!r} / 未知证照类型 {revocation.licence!r}", where, sid)
+        holder = revocation.holder_field
+        if holder is not None and holder not in declared and holder not in item_fields:
+            add(f"revokes: holder_field {holder!r} is not a field of the bundle / holder_field {holder!r} 不是本事项的字段",
+                where, sid)

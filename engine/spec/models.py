@@ -231,6 +231,37 @@ class Material(Frozen):
         return self
 
 
+class Validity(Frozen):
+    """How long an issued licence is valid, from the day it is issued: YAML ``{years: 10}``,
+    ``{months: 6}`` or ``{days: 90}``."""
+
+    years: PositiveInt | None = None
+    months: PositiveInt | None = None
+    days: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Validity:
+        if sum(v is not None for v in (self.years, self.months, self.days)) != 1:
+            raise ValueError("a validity is one of {years: N}, {months: N} or {days: N} / "
+                             "有效期须为 {years: N}、{months: N} 或 {days: N} 之一")
+        return self
+
+
+class Revocation(Frozen):
+    """A licence a step revokes when it completes (注销): the holder's valid licences of ``licence``."""
+
+    licence: str
+    holder_field: str | None = None
+    """The field (or list-entry field) holding the holder's id; default the applicant."""
+
+
+class ItemChoice(Frozen):
+    """A step's service item chosen by an answer: ``item: {by: field, map: {answer: item code}}``."""
+
+    by: str
+    map: dict[str, str] = Field(min_length=1)
+
+
 class Output(Frozen):
     result: str = ""
     licence: str | None = None
@@ -239,6 +270,17 @@ class Output(Frozen):
     """Fields holding the ids of the licence holders (one licence each); default the applicant."""
     attributes: dict[str, str] = Field(default_factory=dict)
     """Licence attribute → field whose value fills it (from the answers or the for_each element)."""
+    valid_for: Validity | None = None
+    """How long the issued licence is valid from its issue day (none: no end)."""
+    valid_until_output: str | None = None
+    """The output (an ISO date the officer enters) on which the issued licence ends."""
+
+    @model_validator(mode="after")
+    def _one_validity(self) -> Output:
+        if self.valid_for is not None and self.valid_until_output is not None:
+            raise ValueError("outputs: give valid_for or valid_until_output, not both / "
+                             "valid_for 与 valid_until_output 只能给一个")
+        return self
 
 
 class StepSpec(Frozen):
@@ -246,6 +288,10 @@ class StepSpec(Frozen):
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     item: str
+    """The service item; YAML may instead give ``{by: field, map: {answer: item}}`` (then this is
+    the first mapped item, shown where no answer is known; see ``item_choice``)."""
+    item_choice: ItemChoice | None = None
+    """The item (and so the department) chosen by an answer; an answer the map lacks skips the step."""
     department: str | None = None
     """Defaults to the service item's department."""
     kind: StepKind = StepKind.HUMAN
@@ -262,8 +308,28 @@ class StepSpec(Frozen):
     for_each: str | None = None
     materials: tuple[Material, ...] = ()
     outputs: Output = Output()
+    revokes: tuple[Revocation, ...] = ()
+    """Licences revoked when the step completes (YAML a mapping or a list of them)."""
     handler: str | None = None
     """Automated steps: the registered handler that performs the step."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if isinstance(data.get("item"), dict):
+                choice = data["item"]
+                mapped = choice.get("map") if isinstance(choice.get("map"), dict) else {}
+                data = {**data, "item": next(iter(mapped.values()), ""), "item_choice": choice}
+            if isinstance(data.get("revokes"), dict):
+                data = {**data, "revokes": [data["revokes"]]}
+        return data
+
+    def item_for(self, answers: Mapping[str, Any]) -> str | None:
+        """The service item for these answers (None: the choosing answer maps to no item)."""
+        if self.item_choice is None:
+            return self.item
+        return self.item_choice.map.get(str(answers.get(self.item_choice.by)))
 
     @model_validator(mode="after")
     def _kind_rules(self) -> StepSpec:

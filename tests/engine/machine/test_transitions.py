@@ -442,7 +442,7 @@ EXPECTED_STEP_EFFECTS = {
     ("request_supplement", "*"): {"request_materials", "stop_clock"},
     ("receive_supplement", "*"): {"receive_materials", "restart_clock"},
     ("claim", "*"): {"assign"}, ("reassign", "*"): {"assign"}, ("unclaim", "*"): {"unassign"},
-    ("complete", "*"): {"record_outputs", "close"},
+    ("complete", "*"): {"record_outputs", "revoke_licences", "close"},
     ("reject", "*"): {"close", "set_reason"}, ("skip", "*"): {"close", "set_reason"},
     ("cancel", "*"): {"close", "set_reason"},
 }
@@ -519,14 +519,14 @@ STATE_WRITES = [
     # due date, stores outputs or a 补正 notice, queues an outbox message or issues a licence
     re.compile(r"\b(?:step|case|entity|s|other)\.(?:closed_at|reason|assigned_to|outputs|supplement|due_on"
                r"|due_provisional|clock_start_on|clock_stopped_on|not_before|paused_days)\s*[+-]?=[^=]"),
-    re.compile(r"(?<!class )\bOutboxMessage\(|\bissue_step_licences\("),
+    re.compile(r"(?<!class )\bOutboxMessage\(|\bissue_step_licences\(|\brevoke_holder_licences\("),
     re.compile(r"setattr\([^)]*['\"]state['\"]"),
     re.compile(r"\.values\([^)]*\bstate\s*="),
 ]
 GATE = {ROOT / "engine" / "machine" / "transitions.py", ROOT / "engine" / "machine" / "effects.py"}
 """The gate: the rules and the effects they declare."""
 ISSUER = ROOT / "engine" / "people" / "licences.py"
-"""Defines the licence issuing the gate's effect calls (its own definition matches the pattern)."""
+"""Defines the licence issuing and revoking the gate's effects call (their own definitions match the pattern)."""
 
 
 def test_only_the_gate_writes_state() -> None:
@@ -540,17 +540,19 @@ def test_only_the_gate_writes_state() -> None:
             if any(p.search(code) for p in STATE_WRITES):
                 if path in GATE:
                     gate_writes += 1
-                elif not (path == ISSUER and code.lstrip().startswith("def issue_step_licences(")):
+                elif not (path == ISSUER and code.lstrip().startswith(("def issue_step_licences(",
+                                                                       "def revoke_holder_licences("))):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == [], "state written outside the gate (engine/machine/transitions.py, effects.py):\n" + "\n".join(offenders)
     # the patterns do find the gate's own writes of the state and of each effect
-    assert gate_writes == 21
+    assert gate_writes == 22
 
 
 def test_the_pattern_catches_writes_and_not_comparisons() -> None:
     catches = ["step.state = 'done'", "case.state=x", "s.state  =  y", "update(Step).values(state='done')",
                "setattr(step, 'state', 'done')", "step.due_on = x", "case.paused_days += 2",
-               "session.add(OutboxMessage(topic='x'))", "issue_step_licences(session)", "step.outputs = {}"]
+               "session.add(OutboxMessage(topic='x'))", "issue_step_licences(session)", "step.outputs = {}",
+               "revoke_holder_licences(session, type_code='L2000016')"]
     ignores = ["if step.state == 'done':", "step.state != x", "x = step.state", "Step.state.in_(open)",
                "old = step.due_on", "if case.clock_stopped_on is None:"]
     for line in catches:
