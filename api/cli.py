@@ -1,4 +1,4 @@
-"""The ``onevisit`` command: bundles check, database upgrade, audit verify, demo, serve, token.
+"""The ``onevisit`` command: bundles check and diff, database upgrade, audit verify, demo, serve, token.
 
 Errors are one line on stderr naming the file and line (or the setting) and exit 1; never a
 traceback for bad input.
@@ -39,6 +39,38 @@ def cmd_bundles_check(args: argparse.Namespace) -> int:
     for bundle in registry:
         print(f"{bundle.id} {bundle.version} steps={len(bundle.steps)}")
     return 0
+
+
+def cmd_bundles_diff(args: argparse.Namespace) -> int:
+    """Steps added, removed and changed between two versions of a bundle: each version as
+    published in the database, else the bundle file's if it carries that number."""
+    import json
+
+    from engine.runtime import diff_versions
+
+    try:
+        registry = load_registry(*_bundle_paths(args))
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return _fail(f"{len(exc.problems)} problem(s) found")
+    _, sessions = _database(args)
+    with sessions() as session:
+        diff = diff_versions(session, registry, args.bundle, args.old, args.new)  # NotFound: one line via main
+    if args.json:
+        print(json.dumps(diff.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(diff.lines()))
+    return 0
+
+
+def _bundle_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    from engine.settings import get_settings
+
+    settings = get_settings()
+    directory = Path(args.dir) if getattr(args, "dir", None) else settings.bundles_dir
+    fields = Path(args.fields) if getattr(args, "fields", None) else settings.fields_file
+    return directory, fields
 
 
 def _database(args: argparse.Namespace, *, migrate_schema: bool | None = None) -> tuple[Engine, sessionmaker[Session]]:
@@ -250,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", nargs="?", default=str(Path(__file__).resolve().parents[1] / "bundles"))
     check.add_argument("--fields", default=str(FIELDS_FILE), help="field dictionary (default: the packaged one)")
     check.set_defaults(func=cmd_bundles_check)
+    diff = bundles.add_parser("diff", help="steps added, removed and changed between two versions of a bundle")
+    diff.add_argument("bundle", help="bundle id")
+    diff.add_argument("old", type=int, help="the older version number")
+    diff.add_argument("new", type=int, help="the newer version number")
+    diff.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
+    diff.add_argument("--dir", help="bundles folder for an unpublished version (default: ONEVISIT_BUNDLES_DIR)")
+    diff.add_argument("--fields", help="field dictionary (default: ONEVISIT_FIELDS_FILE)")
+    diff.add_argument("--json", action="store_true", help="print the diff as JSON")
+    diff.set_defaults(func=cmd_bundles_diff)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     upgrade = db.add_parser("upgrade", help="run migrations to the latest revision")

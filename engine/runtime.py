@@ -204,7 +204,7 @@ def published_versions(session: Session, bundle_id: str) -> list[PublishedVersio
     return [PublishedVersion(r.version, r.spec_hash, r.published_at, BundleSpec.from_snapshot(r.snapshot)) for r in rows]
 
 
-def version_spec(session: Session, runtime: Runtime, bundle_id: str, version: int) -> BundleSpec:
+def version_spec(session: Session, registry: BundleRegistry, bundle_id: str, version: int) -> BundleSpec:
     """Version ``version`` of a bundle: as published, else the current (or draft) file if it has
     that version number; :class:`NotFound` otherwise."""
     row = session.scalars(
@@ -212,13 +212,14 @@ def version_spec(session: Session, runtime: Runtime, bundle_id: str, version: in
     ).one_or_none()
     if row is not None:
         return BundleSpec.from_snapshot(row.snapshot)
-    current = runtime.registry.bundles.get(bundle_id)
+    current = registry.bundles.get(bundle_id)
     if current is not None and current.version == version:
         return current
     raise NotFound(f"bundle {bundle_id!r} has no version {version} / 事项 {bundle_id} 没有版本 {version}",
                    field="version")
 
 
-def diff_versions(session: Session, runtime: Runtime, bundle_id: str, old: int, new: int) -> BundleDiff:
-    """Steps added, removed and changed from version ``old`` to ``new`` of a bundle."""
-    return diff_specs(version_spec(session, runtime, bundle_id, old), version_spec(session, runtime, bundle_id, new))
+def diff_versions(session: Session, registry: BundleRegistry, bundle_id: str, old: int, new: int) -> BundleDiff:
+    """Steps added, removed and changed from version ``old`` to ``new`` of a bundle (each as
+    published, else the current file's if it has that number)."""
+    return diff_specs(version_spec(session, registry, bundle_id, old), version_spec(session, registry, bundle_id, new))

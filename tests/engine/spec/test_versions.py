@@ -301,9 +301,9 @@ def test_published_versions_and_their_diff(
         assert [(h.version, h.spec_hash) for h in history] == [
             (1, v1_registry.get("marriage").spec_hash), (2, v2.registry.get("marriage").spec_hash)]
         assert history[0].published_at < history[1].published_at
-        diff = diff_versions(session, v2, "marriage", 1, 2)
+        diff = diff_versions(session, v2.registry, "marriage", 1, 2)
         assert diff.steps_added == ("certificate_check",) and not diff.steps_removed
         from engine.errors import NotFound
 
         with pytest.raises(NotFound, match="no version 3"):
-            diff_versions(session, v2, "marriage", 1, 3)
+            diff_versions(session, v2.registry, "marriage", 1, 3)
