@@ -87,6 +87,7 @@ def test_every_licence_is_used(registry: BundleRegistry) -> None:
             used.update(m.licence for m in step.materials if m.licence)
             if step.outputs.licence:
                 used.add(step.outputs.licence)
+            used.update(r.licence for r in step.revokes)  # a licence a step cancels (驾驶证注销)
     assert set(registry.catalog.licences) - used == set()
 
 

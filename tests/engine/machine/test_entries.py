@@ -22,15 +22,15 @@ from engine.errors import InvalidApplication
 from engine.machine.actions import claim_step, complete_step, reject_step
 from engine.machine.intake import Applicant, accept_case
 from engine.people.identifiers import make_credit_code
-from engine.people.licences import store_licence, valid_licences
+from engine.people.licences import store_licence, valid_licences, validity_end
 from engine.people.validators import make_id_number
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import BundleRegistry, check_bundle
-from engine.spec.models import BundleSpec
+from engine.spec.models import BundleSpec, Output, Validity
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.conftest import Database
-from tests.engine.sample_people import CHILD, CLERK, DECEASED, GROOM, HEIR_2, officer
+from tests.engine.sample_people import CHILD, CLERK, DECEASED, GROOM, HEIR_2, officer, post_death_answers
 
 COMPANY = make_credit_code("430100", "MA4L00001")
 EMPLOYEES = [
@@ -289,3 +289,32 @@ def test_an_expired_licence_waives_nothing(session: Session, runtime: Runtime) -
                   issuer="公安", valid_from=date(2010, 1, 1), valid_to=date(2020, 1, 1), now=runtime.clock.now())
     session.commit()
     assert valid_licences(session, holders={GROOM}, types={"L2000016"}, today=runtime.today()) == {}
+
+
+def test_post_death_household_cancellation_revokes_the_deceaseds_id_card(session: Session, runtime: Runtime) -> None:
+    """Guide 43PCP0008 (死亡人员户口注销): the deceased's 身份证 and 户口页 stop being valid licences."""
+    now = runtime.clock.now()
+    store_licence(session, type_code="L2000016", holder_id=DECEASED, number="ID-DECEASED",
+                  attributes={"name": "测试丁"}, issuer="公安", valid_from=date(2016, 1, 1), now=now)
+    session.commit()
+    case = accept_case(session, runtime, bundle_id="post_death", applicant=Applicant(CHILD, "person", "测试丙"),
+                       answers=post_death_answers(), actor=CLERK)
+    work(session, runtime, steps_of(case, "death_certificate")[0])
+    case = refresh(session, case)
+    assert valid_licences(session, holders={DECEASED}, types={"L2000016"}, today=runtime.today())  # still valid
+    work(session, runtime, steps_of(case, "household_cancellation")[0])
+    assert valid_licences(session, holders={DECEASED}, types={"L2000016", "L2000017"}, today=runtime.today()) == {}
+
+
+def test_validity_ends() -> None:
+    leap = date(2028, 2, 29)
+    assert validity_end(Output(licence="L2000025", valid_for=Validity(years=1)), {}, leap) == date(2029, 2, 28)
+    assert validity_end(Output(licence="L2000025", valid_for=Validity(months=11)), {}, leap) == date(2029, 1, 29)
+    assert validity_end(Output(licence="L2000025", valid_for=Validity(days=30)), {}, leap) == date(2028, 3, 30)
+    until = Output(licence="L2000025", valid_until_output="valid_until")
+    assert validity_end(until, {"valid_until": "2030-06-30"}, leap) == date(2030, 6, 30)
+    for wrong in ({}, {"valid_until": "30/06/2030"}, {"valid_until": "2020-01-01"}):
+        with pytest.raises(InvalidApplication) as refused:
+            validity_end(until, wrong, leap)
+        assert refused.value.problems[0].field == "outputs.valid_until"
+    assert validity_end(Output(licence="L2000025"), {}, leap) is None
