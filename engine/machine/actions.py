@@ -204,6 +204,70 @@ def receive_supplement(
     )
 
 
+def declare_no_objection(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None
+) -> Step:
+    """The applicant (or a clerk for them) declares no objection during a timer's wait: where the
+    bundle declares ``on_no_objection: end_wait`` the wait ends today and the step completes."""
+
+    return _act_on_step(
+        session, runtime, step_id=step_id, actor=actor, action="end_wait", expected_version=expected_version,
+        inputs=Inputs(outputs={"ended_early": "no_objection", "declared_by": actor.id}),
+    )
+
+
+def raise_objection(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, grounds: str, expected_version: int | None = None
+) -> Step:
+    """An objection (with its grounds) is raised during a timer's wait: where the bundle declares
+    ``on_objection: officer_decides`` the step becomes a human step in its department's worklist,
+    and an officer completes it (the objection fails) or rejects it (it holds)."""
+    grounds = grounds.strip()
+    if not grounds:
+        raise DomainError("an objection needs its grounds / 异议须说明理由", field="grounds")
+
+    return _act_on_step(
+        session, runtime, step_id=step_id, actor=actor, action="raise_objection", expected_version=expected_version,
+        inputs=Inputs(reason=grounds),
+    )
+
+
+def request_extension(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, days: int, reason: str,
+    expected_version: int | None = None,
+) -> Step:
+    """行政许可法 §42: the step's assignee asks for ``days`` more (in the limit's unit) with a reason;
+    the request waits for a supervisor's approval, within the bundle's maximum extension."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("an extension needs a reason / 延期须说明理由", field="reason")
+
+    return _act_on_step(
+        session, runtime, step_id=step_id, actor=actor, action="request_extension",
+        expected_version=expected_version, inputs=Inputs(days=days, reason=reason),
+    )
+
+
+def approve_extension(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None
+) -> Step:
+    """A supervisor of the region (or an admin) grants the pending §42 request: the step's due date
+    moves by the days asked; the audit event records it from → to."""
+
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="approve_extension",
+                        expected_version=expected_version)
+
+
+def refuse_extension(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, reason: str = "",
+    expected_version: int | None = None,
+) -> Step:
+    """A supervisor of the region (or an admin) refuses the pending §42 request; the due date stays."""
+
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="refuse_extension",
+                        expected_version=expected_version, inputs=Inputs(reason=reason.strip()))
+
+
 def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, reason: str = "") -> Case:
     """The applicant withdraws (撤回): every open step is cancelled."""
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, OutboxMessage, Step
+from engine.errors import DomainError, IllegalTransition
 from engine.machine.states import Actor, Role
 from engine.people.licences import issue_step_licences, revoke_holder_licences
 from engine.runtime import Runtime
+from engine.spec.models import StepKind, StepSpec, TimeLimit
 from engine.time.calendar import TimeUnit
 from engine.time.clock import local_date
 
@@ -58,6 +60,19 @@ class Effect(StrEnum):
     """The 补正 notice (materials, note, who, when) is stored on the step."""
     RECEIVE_MATERIALS = "receive_materials"
     """The materials handed in are recorded on the step's 补正 notice."""
+    END_WAIT = "end_wait"
+    """A declared event (the applicant's no-objection declaration) ends a timer's minimum wait
+    today (``not_before`` from → to); only on a step whose bundle declares ``on_no_objection``."""
+    TO_DESK = "to_desk"
+    """An objection turns a timer into a human step of its department (``kind`` timer → human, the
+    wait is lifted, the objection is kept in the outputs); only with ``on_objection``."""
+    REQUEST_EXTENSION = "request_extension"
+    """§42: the officer's request to extend the limit (days, reason) is kept on the step, pending."""
+    EXTEND_LIMIT = "extend_limit"
+    """§42: the approver grants the pending request: the due date moves (from → to), within the
+    bundle's maximum extension."""
+    REFUSE_EXTENSION = "refuse_extension"
+    """§42: the approver refuses the pending request (with a reason); the due date stays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +85,19 @@ class Inputs:
     outputs: dict[str, Any] | None = None
     materials: Sequence[str] | None = None
     note: str = ""
+    days: int | None = None
+    """Working or calendar days (the step limit's unit) of a §42 extension request."""
 
 
 INPUT_EFFECTS: dict[str, tuple[Effect, ...]] = {
-    "reason": (Effect.SET_REASON,),
+    "reason": (Effect.SET_REASON, Effect.TO_DESK, Effect.REQUEST_EXTENSION, Effect.REFUSE_EXTENSION),
     "assignee": (Effect.ASSIGN,),
     "outputs": (Effect.RECORD_OUTPUTS,),
     "materials": (Effect.REQUEST_MATERIALS, Effect.RECEIVE_MATERIALS),
+    "days": (Effect.REQUEST_EXTENSION,),
 }
 _REFUSAL = {"reason": "sets no reason", "assignee": "assigns nobody", "outputs": "records no outputs",
-            "materials": "takes no materials"}
+            "materials": "takes no materials", "days": "extends nothing"}
 
 
 def check_inputs(inputs: Inputs, effects: frozenset[Effect], *, action: str) -> None:
@@ -104,6 +122,10 @@ class Change:
     @property
     def today(self) -> date:
         return local_date(self.at)
+
+    def spec(self, step: Step) -> StepSpec:
+        """The step's spec, from the exact bundle version the case was accepted under."""
+        return self.runtime.spec_for(self.session, self.case).step(step.step_key)
 
 
 def _iso(day: date | None) -> str | None:
@@ -152,9 +174,10 @@ def _count_step_clock(change: Change, step: Step) -> None:
 
 def _start_step_clock(change: Change, step: Step) -> None:
     _count_step_clock(change, step)
-    wait = change.runtime.spec_for(change.session, change.case).step(step.step_key).min_wait
+    wait = change.spec(step).min_wait
     if wait is not None:
-        step.not_before = change.today + timedelta(days=wait.calendar_days)
+        # The wait counts like a limit: the n-th (working) day after release, holidays skipped.
+        step.not_before = change.runtime.calendar.due(change.today, wait.amount, wait.unit).due_on
         change.details["not_before"] = _iso(step.not_before)
 
 
@@ -193,7 +216,24 @@ def _record_outputs(change: Change, step: Step) -> None:
         licences = [{"type": l.type_code, "number": l.number, "holder": l.holder_id} for l in issued]
         outputs["licences"] = licences
         change.details["licences"] = licences
-    step.outputs = outputs
+    kept = {key: step.outputs[key] for key in KEPT_OUTPUTS if key in step.outputs and key not in outputs}
+    step.outputs = {**kept, **outputs}
+
+
+def notices_sent(step: Step) -> int:
+    """How many 补正 notices the step has sent (a notice stored before the count was kept: one)."""
+    if not step.supplement:
+        return 0
+    return int(step.supplement.get("notices", 1))
+
+
+def _guard_notice(change: Change, step: Step) -> None:
+    allowed = change.spec(step).supplement_notices
+    if notices_sent(step) >= allowed:
+        raise IllegalTransition(
+            f"step {step.step_key}: the 补正 notice was already sent ({allowed} allowed): 行政许可法 §32 asks for "
+            f"one notice of everything missing / 一次性告知：本环节已发出补正通知，不得再次要求补正"
+        )
 
 
 def _revoke_licences(change: Change, step: Step) -> None:
@@ -216,14 +256,143 @@ def _revoke_licences(change: Change, step: Step) -> None:
 def _request_materials(change: Change, step: Step) -> None:
     wanted = list(change.inputs.materials or ())
     note = change.inputs.note.strip()
-    step.supplement = {"requested": wanted, "note": note, "requested_at": change.at.isoformat(), "by": change.actor.id}
-    change.details["supplement"] = {"requested": wanted, "note": note}
+    notice: dict[str, Any] = {"requested": wanted, "note": note, "requested_at": change.at.isoformat(),
+                              "by": change.actor.id, "notices": notices_sent(step) + 1}
+    details: dict[str, Any] = {"requested": wanted, "note": note}
+    window = change.spec(step).supplement_window
+    if window is not None:
+        hand_in = change.runtime.calendar.due(change.today, window.amount, window.unit)
+        notice["hand_in_by"] = details["hand_in_by"] = hand_in.due_on.isoformat()
+        notice["hand_in_provisional"] = hand_in.provisional
+    step.supplement = notice
+    change.details["supplement"] = details
 
 
 def _receive_materials(change: Change, step: Step) -> None:
     handed_in = list(change.inputs.materials or ())
     step.supplement = {**step.supplement, "received": handed_in, "received_at": change.at.isoformat()}
     change.details["supplement"] = {"received": handed_in}
+
+
+# --- timers: declared events -------------------------------------------------------------------
+
+
+def _guard_end_wait(change: Change, step: Step) -> None:
+    if change.spec(step).on_no_objection is None:
+        raise IllegalTransition(f"step {step.step_key}: its wait cannot end early (the bundle declares no "
+                                "on_no_objection) / 本环节等待期不可因无异议声明提前结束")
+
+
+def _end_wait(change: Change, step: Step) -> None:
+    change.details["not_before"] = {"from": _iso(step.not_before), "to": _iso(change.today)}
+    step.not_before = change.today
+    change.details["declared"] = "no_objection"
+
+
+def _guard_to_desk(change: Change, step: Step) -> None:
+    if change.spec(step).on_objection is None:
+        raise IllegalTransition(f"step {step.step_key}: the bundle declares no objection procedure "
+                                "(on_objection) / 本环节未规定异议处理")
+    if not (change.inputs.reason or "").strip():
+        raise DomainError("an objection needs its grounds / 异议须说明理由", field="reason")
+
+
+def _to_desk(change: Change, step: Step) -> None:
+    objection = {"grounds": (change.inputs.reason or "").strip(), "by": change.actor.id, "role": change.actor.role.value,
+                 "at": change.at.isoformat()}
+    change.details["kind"] = {"from": step.kind, "to": StepKind.HUMAN.value}
+    change.details["not_before"] = {"from": _iso(step.not_before), "to": None}
+    change.details["objection"] = {"grounds": objection["grounds"]}
+    step.kind = StepKind.HUMAN.value
+    step.not_before = None
+    step.outputs = {**step.outputs, "objection": objection}
+
+
+# --- §42 extensions ---------------------------------------------------------------------------
+
+KEPT_OUTPUTS = ("objection", "extension")
+"""What the time effects keep among a step's outputs, so its completion does not erase them."""
+
+
+def extension_allowed(change: Change, step: Step) -> TimeLimit | None:
+    """The most a step's limit may be extended in all: the step's own maximum, else the bundle's."""
+    spec = change.spec(step)
+    return spec.max_extension or change.runtime.spec_for(change.session, change.case).max_extension
+
+
+def _extension(step: Step) -> dict[str, Any]:
+    return dict(step.outputs.get("extension") or {})
+
+
+def _guard_request_extension(change: Change, step: Step) -> None:
+    allowed = extension_allowed(change, step)
+    if allowed is None:
+        raise IllegalTransition(f"step {step.step_key}: its limit cannot be extended (no max_extension) / "
+                                "本环节办理时限不可延长")
+    if _extension(step).get("pending"):
+        raise IllegalTransition("an extension request is already waiting for approval / 已有延期申请待审批")
+    if allowed.unit is not TimeUnit(change.spec(step).time_limit.unit):
+        raise IllegalTransition(f"step {step.step_key}: max_extension counts in {allowed.unit}, the limit does not")
+    days = change.inputs.days
+    granted = int(_extension(step).get("granted_days", 0))
+    if days is None or days < 1:
+        raise DomainError("an extension needs a positive number of days / 延长天数须为正数", field="days")
+    if granted + days > allowed.amount:
+        raise DomainError(f"at most {allowed.amount - granted} more {allowed.unit} may be granted (§42 maximum "
+                          f"{allowed.amount}) / 超过可延长的最长期限", field="days")
+    if not (change.inputs.reason or "").strip():
+        raise DomainError("an extension needs a reason / 延期须说明理由", field="reason")
+
+
+def _request_extension(change: Change, step: Step) -> None:
+    pending = {"days": change.inputs.days, "reason": (change.inputs.reason or "").strip(), "by": change.actor.id,
+               "at": change.at.isoformat()}
+    step.outputs = {**step.outputs, "extension": {**_extension(step), "pending": pending}}
+    change.details["extension"] = {"requested": change.inputs.days, "reason": pending["reason"]}
+
+
+def _guard_decide_extension(change: Change, step: Step) -> None:
+    if not _extension(step).get("pending"):
+        raise IllegalTransition("no extension request is waiting for approval / 没有待审批的延期申请")
+
+
+def _extend_limit(change: Change, step: Step) -> None:
+    record = _extension(step)
+    pending = record.pop("pending")
+    unit = TimeUnit(change.spec(step).time_limit.unit)
+    old = step.due_on
+    start = old if old is not None else change.today
+    deadline = change.runtime.calendar.due(start, int(pending["days"]), unit)
+    step.due_on = deadline.due_on
+    step.due_provisional = deadline.provisional
+    record["granted_days"] = int(record.get("granted_days", 0)) + int(pending["days"])
+    record.setdefault("granted", []).append({**pending, "approved_by": change.actor.id, "approved_at": change.at.isoformat(),
+                                             "from": _iso(old), "to": _iso(step.due_on)})
+    step.outputs = {**step.outputs, "extension": record}
+    change.details["extension"] = {"granted": pending["days"], "reason": pending["reason"], "requested_by": pending["by"],
+                                   "total": record["granted_days"]}
+    _record_due(change, old, step.due_on)
+
+
+def _refuse_extension(change: Change, step: Step) -> None:
+    record = _extension(step)
+    pending = record.pop("pending")
+    reason = (change.inputs.reason or "").strip()
+    record.setdefault("refused", []).append({**pending, "refused_by": change.actor.id, "reason": reason})
+    step.outputs = {**step.outputs, "extension": record}
+    change.details["extension"] = {"refused": pending["days"], "reason": reason}
+
+
+STEP_GUARDS: dict[Effect, Callable[[Change, Step], None]] = {
+    Effect.REQUEST_MATERIALS: _guard_notice,
+    Effect.END_WAIT: _guard_end_wait,
+    Effect.TO_DESK: _guard_to_desk,
+    Effect.REQUEST_EXTENSION: _guard_request_extension,
+    Effect.EXTEND_LIMIT: _guard_decide_extension,
+    Effect.REFUSE_EXTENSION: _guard_decide_extension,
+}
+"""What an effect requires of the step and its bundle; the gate checks every guard of a rule's
+effects before it applies any effect, so a refused transition changes nothing."""
 
 
 STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
@@ -239,6 +408,11 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REVOKE_LICENCES: _revoke_licences,
     Effect.REQUEST_MATERIALS: _request_materials,
     Effect.RECEIVE_MATERIALS: _receive_materials,
+    Effect.END_WAIT: _end_wait,
+    Effect.TO_DESK: _to_desk,
+    Effect.REQUEST_EXTENSION: _request_extension,
+    Effect.EXTEND_LIMIT: _extend_limit,
+    Effect.REFUSE_EXTENSION: _refuse_extension,
 }
 """How each effect changes a step, in the order the gate applies them."""
 

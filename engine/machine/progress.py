@@ -148,16 +148,24 @@ def _reject_case(session: Session, runtime: Runtime, *, case: Case, steps: Seque
 
 
 def _update_case_clock(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, at: datetime) -> None:
-    """Stop the bundle's clock during 补正 and §45 excluded steps; resume it (moving the due date) after."""
-    excluded = {s.id for s in spec.steps if s.excluded_from_limit}
-    stopped = CaseState(case.state) in CASE_OPEN and any(
-        _state(s) is StepState.SUPPLEMENT_REQUESTED or (s.step_key in excluded and _state(s) in STEP_ACTIVE)
-        for s in case.steps
-    )
+    """Stop the bundle's clock during 补正, and while a §45 excluded step runs with no counted step
+    running beside it; resume it (moving the due date) after."""
+    stopped = CaseState(case.state) in CASE_OPEN and clock_held(case.steps, spec)
     if stopped and case.clock_stopped_on is None:
         transition_case(session, runtime, case=case, action="stop_clock", actor=SYSTEM, at=at)
     elif not stopped and case.clock_stopped_on is not None and CaseState(case.state) in CASE_OPEN:
         transition_case(session, runtime, case=case, action="resume_clock", actor=SYSTEM, at=at)
+
+
+def clock_held(steps: Sequence[Step], spec: BundleSpec) -> bool:
+    """Whether the bundle's clock stands still: a step awaits 补正 (§32), or a §45 excluded step
+    (hearing, expert review, publicity) runs while no counted step runs beside it — counted work
+    in parallel keeps the clock running, since that time is not spent only on the excluded step."""
+    excluded = {s.id for s in spec.steps if s.excluded_from_limit}
+    active = [s for s in steps if _state(s) in STEP_ACTIVE]
+    if any(_state(s) is StepState.SUPPLEMENT_REQUESTED for s in active):
+        return True
+    return any(s.step_key in excluded for s in active) and all(s.step_key in excluded for s in active)
 
 
 def _update_case_state(session: Session, runtime: Runtime, *, case: Case, steps: Sequence[Step], at: datetime) -> None:

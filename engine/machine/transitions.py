@@ -40,7 +40,7 @@ from engine.machine.states import (
     StepState,
     SUPPLEMENT_BRINGERS,
 )
-from engine.machine.effects import CASE_EFFECTS, STEP_EFFECTS, Change, Effect, Inputs, check_inputs
+from engine.machine.effects import CASE_EFFECTS, STEP_EFFECTS, STEP_GUARDS, Change, Effect, Inputs, check_inputs
 from engine.runtime import Runtime
 from engine.spec.models import StepKind
 
@@ -96,6 +96,8 @@ CLOSE_WITH_REASON = (Effect.CLOSE, Effect.SET_REASON)
 FINISH = (Effect.RECORD_OUTPUTS, Effect.REVOKE_LICENCES, Effect.CLOSE)
 """A step that is done: its outputs are stored (and its licences issued), the licences it cancels
 are revoked, and it closes."""
+DECLARERS = frozenset({Role.APPLICANT, Role.CLERK})
+"""Who may declare, for the applicant, no objection or an objection during a timer's wait."""
 TAKEN = (StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED)
 """States in which a desk step has an assignee."""
 
@@ -130,6 +132,18 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, SUPPLEMENT_BRINGERS,
           DESK_KINDS, effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK}),
     # Skipped: its condition was false, or another alternative was taken (even mid-work).
+    # Timers (a publicity): a declared no-objection ends the wait; an objection makes it an officer's decision.
+    _rule("end_wait", {StepState.READY}, StepState.DONE, DECLARERS, {StepKind.TIMER},
+          effects={Effect.END_WAIT, *FINISH}),
+    _rule("raise_objection", {StepState.READY}, StepState.READY, DECLARERS, {StepKind.TIMER},
+          effects={Effect.TO_DESK}),
+    # §42: the assignee asks for more time with a reason; a supervisor (or admin) grants or refuses it.
+    *(_rule("request_extension", {state}, state, OFFICERS, DESK_KINDS, assignee_only=True,
+            effects={Effect.REQUEST_EXTENSION}) for state in sorted(STEP_WORKING)),
+    *(_rule("approve_extension", {state}, state, LEADS, DESK_KINDS, effects={Effect.EXTEND_LIMIT})
+      for state in sorted(STEP_WORKING)),
+    *(_rule("refuse_extension", {state}, state, LEADS, DESK_KINDS, effects={Effect.REFUSE_EXTENSION})
+      for state in sorted(STEP_WORKING)),
     _rule("skip", STEP_OPEN, StepState.SKIPPED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
     _rule("cancel", STEP_OPEN, StepState.CANCELLED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
 )
@@ -213,6 +227,9 @@ def transition_step(
     check_inputs(inputs, rule.effects, action=f"step.{action}")
     change = Change(session=session, runtime=runtime, case=case, actor=actor, at=at, inputs=inputs,
                     details={"step": step.step_key, "instance": step.instance, **(payload or {})})
+    for effect, guard in STEP_GUARDS.items():  # every guard first: a refusal changes nothing
+        if effect in rule.effects:
+            guard(change, step)
     for effect, apply in STEP_EFFECTS.items():
         if effect in rule.effects:
             apply(change, step)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from engine.spec.time_checks import check_bundle_time, check_step_time
 from engine.spec.conditions import Condition, fields_of
 from engine.spec.models import (
     BundleSpec,
@@ -319,9 +320,11 @@ def check_bundle(
         _check_step(step, ("steps", i), catalog=catalog, fields=fields, declared=declared, steps=seen, add=add,
                     check_condition=check_condition)
         _check_references(bundle, step, ("steps", i), fields=fields, add=add)
+        check_step_time(step, ("steps", i), add=add)
         _check_lists_and_licences(bundle, step, ("steps", i), catalog=catalog, fields=fields, declared=declared,
                                   add=add)
 
+    check_bundle_time(bundle, add=add)
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}
         try:

@@ -189,9 +189,40 @@ class TimeLimit(Frozen):
 
 
 class MinimumWait(Frozen):
-    """A minimum waiting period in calendar days (publicity, document sale, bid window)."""
+    """A minimum waiting period (publicity, document sale, bid window): YAML ``{calendar_days: N}``
+    or ``{working_days: N}`` (counted with the working-day calendar, so holidays do not count)."""
 
-    calendar_days: PositiveInt
+    calendar_days: PositiveInt | None = None
+    working_days: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> MinimumWait:
+        if (self.calendar_days is None) == (self.working_days is None):
+            raise ValueError("a minimum wait is one of {working_days: N} or {calendar_days: N} / "
+                             "最短等待期须为 {working_days: N} 或 {calendar_days: N} 之一")
+        return self
+
+    @property
+    def amount(self) -> int:
+        return self.working_days if self.working_days is not None else self.calendar_days or 0
+
+    @property
+    def unit(self) -> TimeUnit:
+        return TimeUnit.WORKING_DAYS if self.working_days is not None else TimeUnit.CALENDAR_DAYS
+
+
+class OnNoObjection(StrEnum):
+    """What the applicant's declaration of no objection does to a timer step."""
+
+    END_WAIT = "end_wait"
+    """The wait ends at once (the step completes, its dependents are released)."""
+
+
+class OnObjection(StrEnum):
+    """What an objection raised during a timer step does."""
+
+    OFFICER_DECIDES = "officer_decides"
+    """The timer becomes a human step of its department: an officer decides (complete or reject)."""
 
 
 class StepKind(StrEnum):
@@ -303,7 +334,20 @@ class StepSpec(Frozen):
     time_limit: TimeLimit
     min_wait: MinimumWait | None = None
     excluded_from_limit: bool = False
-    """行政许可法 §45: hearings, expert review… do not count in the bundle's limit."""
+    """行政许可法 §45: hearings, expert review… do not count in the bundle's limit (the bundle
+    clock stops while such a step runs and no counted step runs beside it)."""
+    supplement_notices: PositiveInt = 1
+    """How many 补正 notices the step may send: one (行政许可法 §32, a one-time notice of
+    everything missing) unless the guide allows more."""
+    supplement_window: TimeLimit | None = None
+    """The applicant's window to hand in the 补正 materials, counted from the notice (the guide's
+    e.g. 5 working days); the hand-in due date is recorded on the notice."""
+    on_no_objection: OnNoObjection | None = None
+    """Timer steps: the applicant (or a clerk) may declare no objection, which ends the wait."""
+    on_objection: OnObjection | None = None
+    """Timer steps: an objection raised during the wait turns the step into an officer's decision."""
+    max_extension: TimeLimit | None = None
+    """行政许可法 §42: how far an approver may extend the step's limit in all (default: the bundle's)."""
     fields: tuple[str, ...] = ()
     for_each: str | None = None
     materials: tuple[Material, ...] = ()
@@ -361,6 +405,8 @@ class BundleSpec(Frozen):
     applicant_kind: Literal["person", "enterprise"]
     time_limit: TimeLimit
     on_step_rejected: OnStepRejected = OnStepRejected.CONTINUE
+    max_extension: TimeLimit | None = None
+    """行政许可法 §42: how far an approver may extend a step's limit in all (none: no extension)."""
     description: str = ""
     fields: tuple[FieldUse, ...] = ()
     steps: tuple[StepSpec, ...] = Field(min_length=1)

@@ -345,7 +345,7 @@ def test_policy_benefit_checks(registry: BundleRegistry) -> None:
     review, publicity, payment = (bundle.step(s) for s in ("recognition_review", "recognition_publicity", "award_payment"))
     assert set(review.depends_on) == set(mapping)
     assert publicity.kind is StepKind.TIMER and publicity.min_wait is not None
-    assert publicity.min_wait.calendar_days >= 14  # 10 working days of 公示
+    assert (publicity.min_wait.working_days, publicity.min_wait.calendar_days) == (10, None)  # 公示 10 个工作日
     assert publicity.excluded_from_limit
     assert publicity.depends_on == ("recognition_review",) and payment.depends_on == ("recognition_publicity",)
     assert department(registry, review) == department(registry, publicity) == "06"
@@ -407,8 +407,9 @@ def test_tendering_periods(registry: BundleRegistry) -> None:
     for step_id, days in minimum.items():
         step = bundle.step(step_id)
         assert step.kind is StepKind.TIMER
-        assert step.min_wait is not None and step.min_wait.calendar_days >= days, step_id
-        assert step.time_limit.amount >= step.min_wait.calendar_days, step_id
+        assert step.min_wait is not None and step.min_wait.unit is TimeUnit.CALENDAR_DAYS, step_id
+        assert step.min_wait.amount >= days, step_id
+        assert step.time_limit.amount >= step.min_wait.amount, step_id
     maximum = {"contract_signing": 30, "written_report": 15, "bid_bond_refund": 5}
     for step_id, days in maximum.items():
         assert bundle.step(step_id).time_limit.amount <= days, step_id
