@@ -31,6 +31,7 @@ from engine.machine.states import (
     CASE_OPEN,
     CASE_STARTERS,
     CASE_WITHDRAWERS,
+    DEPARTMENT_OFFICERS,
     LEADS,
     STEP_OPEN,
     STEP_WORKING,
@@ -44,7 +45,6 @@ from engine.machine.effects import CASE_EFFECTS, STEP_EFFECTS, STEP_GUARDS, Chan
 from engine.runtime import Runtime
 from engine.spec.models import StepKind
 
-OFFICERS = frozenset({Role.OFFICER})
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
 ACCEPTORS = CASE_STARTERS | SYSTEM_ONLY
 """Who may accept a case: the people who start one, and the engine (seeding, imports)."""
@@ -109,25 +109,25 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
           effects={Effect.START_CLOCK}),
     _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, {StepKind.AUTOMATED},
           effects={Effect.START_CLOCK, Effect.QUEUE_RUN}),
-    _rule("claim", {StepState.READY}, StepState.ASSIGNED, OFFICERS, DESK_KINDS, effects={Effect.ASSIGN}),
+    _rule("claim", {StepState.READY}, StepState.ASSIGNED, DEPARTMENT_OFFICERS, DESK_KINDS, effects={Effect.ASSIGN}),
     # Handing claimed work back to the worklist: the assignee, or a lead who takes it off them.
-    _rule("unclaim", STEP_WORKING, StepState.READY, OFFICERS, DESK_KINDS, assignee_only=True,
+    _rule("unclaim", STEP_WORKING, StepState.READY, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True,
           effects={Effect.UNASSIGN}),
     _rule("unclaim", STEP_WORKING, StepState.READY, LEADS, DESK_KINDS, effects={Effect.UNASSIGN}),
     # Reassigning keeps the state (a step awaiting 补正 keeps waiting); only the assignee changes.
     *(_rule("reassign", {state}, state, LEADS, DESK_KINDS, effects={Effect.ASSIGN}) for state in TAKEN),
-    _rule("start", {StepState.ASSIGNED}, StepState.IN_PROGRESS, OFFICERS, DESK_KINDS, assignee_only=True),
+    _rule("start", {StepState.ASSIGNED}, StepState.IN_PROGRESS, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True),
     _rule("start", {StepState.READY}, StepState.IN_PROGRESS, SYSTEM_ONLY, {StepKind.AUTOMATED}),  # picked up by dispatch
-    _rule("complete", STEP_WORKING, StepState.DONE, OFFICERS, DESK_KINDS, assignee_only=True, effects=FINISH),
+    _rule("complete", STEP_WORKING, StepState.DONE, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True, effects=FINISH),
     _rule("complete", {StepState.READY, StepState.IN_PROGRESS}, StepState.DONE, SYSTEM_ONLY, ENGINE_KINDS,
           effects=FINISH),
-    _rule("reject", STEP_WORKING, StepState.REJECTED, OFFICERS, DESK_KINDS, assignee_only=True,
+    _rule("reject", STEP_WORKING, StepState.REJECTED, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True,
           effects=CLOSE_WITH_REASON),
     # An automated check failed.
     _rule("reject", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, {StepKind.AUTOMATED},
           effects=CLOSE_WITH_REASON),
     # 补正 (§32): one notice of everything missing stops the clock; the materials' arrival restarts it.
-    _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, OFFICERS, DESK_KINDS,
+    _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, DEPARTMENT_OFFICERS, DESK_KINDS,
           assignee_only=True, effects={Effect.REQUEST_MATERIALS, Effect.STOP_CLOCK}),
     _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, SUPPLEMENT_BRINGERS,
           DESK_KINDS, effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK}),
@@ -138,7 +138,7 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     _rule("raise_objection", {StepState.READY}, StepState.READY, DECLARERS, {StepKind.TIMER},
           effects={Effect.TO_DESK}),
     # §42: the assignee asks for more time with a reason; a supervisor (or admin) grants or refuses it.
-    *(_rule("request_extension", {state}, state, OFFICERS, DESK_KINDS, assignee_only=True,
+    *(_rule("request_extension", {state}, state, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True,
             effects={Effect.REQUEST_EXTENSION}) for state in sorted(STEP_WORKING)),
     *(_rule("approve_extension", {state}, state, LEADS, DESK_KINDS, effects={Effect.EXTEND_LIMIT})
       for state in sorted(STEP_WORKING)),
