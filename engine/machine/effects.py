@@ -24,7 +24,7 @@ from engine.errors import DomainError, IllegalTransition
 from engine.machine.states import Actor, Role
 from engine.people.licences import issue_step_licences, revoke_holder_licences
 from engine.runtime import Runtime
-from engine.spec.models import StepKind, StepSpec, TimeLimit
+from engine.spec.models import BundleSpec, StepKind, StepSpec, TimeLimit
 from engine.time.calendar import TimeUnit
 from engine.time.clock import local_date
 
@@ -381,6 +381,24 @@ def _refuse_extension(change: Change, step: Step) -> None:
     record.setdefault("refused", []).append({**pending, "refused_by": change.actor.id, "reason": reason})
     step.outputs = {**step.outputs, "extension": record}
     change.details["extension"] = {"refused": pending["days"], "reason": reason}
+
+
+def declared_for(effects: frozenset[Effect], step: Step, *, spec: StepSpec | None, bundle: BundleSpec | None) -> bool:
+    """Whether the bundle declares what ``effects`` need and the step's record allows them now (the
+    guards' conditions that do not depend on the caller's input), for offering an action. Without
+    the spec, the language's defaults: one 补正 notice, no declared timer events, no extension."""
+    if Effect.REQUEST_MATERIALS in effects and notices_sent(step) >= (spec.supplement_notices if spec else 1):
+        return False
+    if Effect.END_WAIT in effects and (spec is None or spec.on_no_objection is None):
+        return False
+    if Effect.TO_DESK in effects and (spec is None or spec.on_objection is None):
+        return False
+    pending = bool(_extension(step).get("pending"))
+    if Effect.REQUEST_EXTENSION in effects and (
+        pending or spec is None or (spec.max_extension or (bundle.max_extension if bundle else None)) is None
+    ):
+        return False
+    return not ({Effect.EXTEND_LIMIT, Effect.REFUSE_EXTENSION} & effects and not pending)
 
 
 STEP_GUARDS: dict[Effect, Callable[[Change, Step], None]] = {

@@ -29,6 +29,7 @@ from engine.machine.actions import (
     start_step,
 )
 from engine.machine.intake import Applicant, accept_case
+from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.machine.timers import release_due_timers
 from engine.records.audit import verify_audit
@@ -334,3 +335,33 @@ def test_a_bundle_without_a_maximum_extends_nothing(
     with pytest.raises(IllegalTransition, match="cannot be extended"):
         request_extension(session, runtime, step_id=review.id, actor=desk, days=1, reason="需现场核查")
     assert "extension" not in review.outputs
+
+
+# --- what is offered ----------------------------------------------------------------------------------
+
+
+def test_the_offered_actions_follow_the_bundle_and_the_step_record(
+    session: Session, registry: BundleRegistry, calendar: WorkingCalendar, clock: FixedClock
+) -> None:
+    runtime = timed_runtime(registry, calendar, clock)
+    case = start(session, runtime)
+    spec = runtime.spec_for(session, case)
+    review = step_of(case, "review")
+    desk = work(session, runtime, review)
+    assert allowed_actions(desk, review, case=case, spec=spec) == [
+        "unclaim", "complete", "reject", "request_supplement", "request_extension"]
+    # without the spec, the language's defaults: no extension is offered
+    assert "request_extension" not in allowed_actions(desk, review, case=case)
+    assert allowed_actions(SUPERVISOR, review, case=case, spec=spec) == ["unclaim", "reassign"]
+    request_extension(session, runtime, step_id=review.id, actor=desk, days=2, reason="需现场核查")
+    assert "request_extension" not in allowed_actions(desk, review, case=case, spec=spec)
+    assert allowed_actions(SUPERVISOR, review, case=case, spec=spec) == [
+        "unclaim", "reassign", "approve_extension", "refuse_extension"]
+    approve_extension(session, runtime, step_id=review.id, actor=SUPERVISOR)
+    request_supplement(session, runtime, step_id=review.id, actor=desk, materials=["户口簿"])
+    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+    assert "request_supplement" not in allowed_actions(desk, review, case=case, spec=spec)  # the one notice is sent
+    complete_step(session, runtime, step_id=review.id, actor=desk)
+    publicity = step_of(case, "publicity")
+    assert allowed_actions(applicant(GROOM), publicity, case=case, spec=spec) == ["end_wait", "raise_objection"]
+    assert allowed_actions(applicant(GROOM), publicity, case=case) == []
