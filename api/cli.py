@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.cli_runtime import register as register_runtime_commands
 from engine.errors import DomainError
-from engine.spec.loader import FIELDS_FILE, SpecError, load_registry
+from engine.spec.loader import SpecError, load_registry
 
 
 def _fail(message: str) -> int:
@@ -26,16 +26,25 @@ def _fail(message: str) -> int:
 
 
 def cmd_bundles_check(args: argparse.Namespace) -> int:
-    directory = Path(args.dir)
+    """Check a bundles folder (default ``ONEVISIT_BUNDLES_DIR``) against its catalog, the field
+    dictionary and the registered handlers: one line per bundle, every problem and warning on stderr."""
+    from engine.machine.handlers import default_handlers
+    from engine.plugins import HANDLERS_GROUP, install_plugins
+    from engine.settings import get_settings
+
+    directory, fields = _bundle_paths(args)
     if not directory.is_dir():
         return _fail(f"{directory}: not a directory")
+    handlers = install_plugins(default_handlers(), group=HANDLERS_GROUP, configured=get_settings().handler_plugins)
     try:
-        registry = load_registry(directory, Path(args.fields))
+        registry = load_registry(directory, fields, handlers=set(handlers))
     except SpecError as exc:
-        for problem in exc.problems:
+        for problem in (*exc.problems, *exc.warnings):
             print(problem, file=sys.stderr)
         print(f"onevisit: {len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    for warning in registry.warnings:
+        print(warning, file=sys.stderr)
     for bundle in registry:
         print(f"{bundle.id} {bundle.version} steps={len(bundle.steps)}")
     return 0
@@ -279,8 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bundles = sub.add_parser("bundles", help="bundle files").add_subparsers(dest="action", required=True)
     check = bundles.add_parser("check", help="validate bundle YAML files; one line per bundle")
-    check.add_argument("dir", nargs="?", default=str(Path(__file__).resolve().parents[1] / "bundles"))
-    check.add_argument("--fields", default=str(FIELDS_FILE), help="field dictionary (default: the packaged one)")
+    check.add_argument("dir", nargs="?", help="bundles folder with a catalog/ subfolder (default: ONEVISIT_BUNDLES_DIR, "
+                                              "else the packaged bundles)")
+    check.add_argument("--fields", help="field dictionary (default: ONEVISIT_FIELDS_FILE, else the packaged one)")
     check.set_defaults(func=cmd_bundles_check)
     diff = bundles.add_parser("diff", help="steps added, removed and changed between two versions of a bundle")
     diff.add_argument("bundle", help="bundle id")

@@ -68,11 +68,12 @@ class Runtime:
         from engine.settings import get_settings
 
         settings = get_settings()
+        handlers = install_plugins(default_handlers(), group=HANDLERS_GROUP, configured=settings.handler_plugins)
         return cls(
-            registry=load_registry(settings.bundles_dir, settings.fields_file),
+            registry=load_registry(settings.bundles_dir, settings.fields_file, handlers=set(handlers)),
             calendar=WorkingCalendar.default(settings.calendar_file),
             clock=clock or SystemClock(),
-            handlers=install_plugins(default_handlers(), group=HANDLERS_GROUP, configured=settings.handler_plugins),
+            handlers=handlers,
             prefill=install_plugins(default_providers(), group=PREFILL_GROUP, configured=settings.prefill_plugins),
             region=settings.region,
         )

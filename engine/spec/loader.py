@@ -6,7 +6,8 @@ problems of a directory are collected before failing, so an author fixes them in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.spec.time_checks import check_bundle_time, check_step_time
 from engine.spec.conditions import Condition, fields_of
+from engine.spec.graph_checks import check_graph
 from engine.spec.models import (
     BundleSpec,
     Catalog,
@@ -42,6 +44,8 @@ class SpecProblem:
     line: int | None
     problem: str
     step: str | None = None
+    warning: bool = False
+    """A warning (``bundles check`` prints it) rather than an error that refuses the file."""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
@@ -52,8 +56,9 @@ class SpecProblem:
 class SpecError(ValueError):
     """Raised when spec files are invalid; ``problems`` lists every one found."""
 
-    def __init__(self, problems: Sequence[SpecProblem]) -> None:
+    def __init__(self, problems: Sequence[SpecProblem], warnings: Sequence[SpecProblem] = ()) -> None:
         self.problems = tuple(problems)
+        self.warnings = tuple(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -130,8 +135,11 @@ def _step_of(doc: _Doc, loc: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _keyed(model: type[M], path: Path, key: str, problems: list[SpecProblem]) -> dict[str, M]:
-    """Read a YAML list of records into a dict by ``key``, refusing duplicates."""
+def _keyed(
+    model: type[M], path: Path, key: str, problems: list[SpecProblem], where: dict[str, _Where] | None = None
+) -> dict[str, M]:
+    """Read a YAML list of records into a dict by ``key``, refusing duplicates; ``where`` gets each
+    record's file and index, for the lines of later cross-checks."""
     doc = _read(path, problems)
     out: dict[str, M] = {}
     if doc is None:
@@ -147,7 +155,20 @@ def _keyed(model: type[M], path: Path, key: str, problems: list[SpecProblem]) ->
         if ident in out:
             problems.append(SpecProblem(path, doc.line((i,)), f"duplicate {key} {ident!r}"))
         out[ident] = record
+        if where is not None:
+            where[ident] = _Where(doc, i)
     return out
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A record of a catalog or field-dictionary file: a problem found later names its line."""
+
+    doc: _Doc
+    index: int
+
+    def problem(self, text: str, *sub: str | int) -> SpecProblem:
+        return SpecProblem(self.doc.path, self.doc.line((self.index, *sub)), text)
 
 
 def load_catalog(directory: Path) -> Catalog:
@@ -160,32 +181,39 @@ def load_catalog(directory: Path) -> Catalog:
 
 
 def _load_catalog(directory: Path, problems: list[SpecProblem]) -> Catalog:
+    if not directory.is_dir():
+        problems.append(SpecProblem(directory, None, "no catalog folder (departments.yaml, items.yaml, licences.yaml) / "
+                                                     "缺少 catalog 目录（部门、事项、证照目录）"))
+        return Catalog(departments={}, items={}, licences={})
     departments = _keyed(Department, directory / "departments.yaml", "code", problems)
-    items = _keyed(ServiceItem, directory / "items.yaml", "code", problems)
+    where: dict[str, _Where] = {}
+    items = _keyed(ServiceItem, directory / "items.yaml", "code", problems, where)
     licences = _keyed(LicenceType, directory / "licences.yaml", "code", problems)
     for code, item in items.items():
         if item.department not in departments:
-            problems.append(
-                SpecProblem(directory / "items.yaml", None, f"item {code!r}: unknown department {item.department!r}")
-            )
+            problems.append(where[code].problem(
+                f"item {code!r}: unknown department {item.department!r} / 事项 {code!r} 的部门 {item.department!r} 不存在",
+                "department"))
     return Catalog(departments=departments, items=items, licences=licences)
 
 
 def _load_fields(path: Path, catalog: Catalog, problems: list[SpecProblem]) -> dict[str, FieldSpec]:
-    fields = _keyed(FieldSpec, path, "id", problems)
+    where: dict[str, _Where] = {}
+    fields = _keyed(FieldSpec, path, "id", problems, where)
     for spec in fields.values():
-        for item in spec.item_fields:
+        at = where[spec.id]
+        for j, item in enumerate(spec.item_fields):
             if item not in fields:
-                problems.append(SpecProblem(path, None, f"field {spec.id!r}: unknown item field {item!r}"))
-        for source in spec.prefill:
+                problems.append(at.problem(f"field {spec.id!r}: unknown item field {item!r} / 未知条目字段 {item!r}",
+                                           "item_fields", j))
+        for j, source in enumerate(spec.prefill):
             if source.licence not in catalog.licences:
-                problems.append(SpecProblem(path, None, f"field {spec.id!r}: unknown licence type {source.licence!r}"))
+                problems.append(at.problem(f"field {spec.id!r}: unknown licence type {source.licence!r} / "
+                                           f"未知证照类型 {source.licence!r}", "prefill", j, "licence"))
             elif source.attribute not in catalog.licences[source.licence].attributes:
-                problems.append(
-                    SpecProblem(
-                        path, None, f"field {spec.id!r}: licence {source.licence!r} has no attribute {source.attribute!r}"
-                    )
-                )
+                problems.append(at.problem(f"field {spec.id!r}: licence {source.licence!r} has no attribute "
+                                           f"{source.attribute!r} / 证照 {source.licence!r} 没有属性 {source.attribute!r}",
+                                           "prefill", j, "attribute"))
     return fields
 
 
@@ -199,6 +227,8 @@ class BundleRegistry:
     files: dict[str, Path] = field(default_factory=dict)
     drafts: frozenset[str] = frozenset()
     """Bundles served as drafts: driven like the others, never published."""
+    warnings: tuple[SpecProblem, ...] = ()
+    """What the loader warned about (a limit longer than the bundle's): printed, not refused."""
 
     def get(self, bundle_id: str) -> BundleSpec:
         return self.bundles[bundle_id]
@@ -209,29 +239,32 @@ class BundleRegistry:
         if path is not None:
             files[spec.id] = path
         return BundleRegistry(catalog=self.catalog, fields=self.fields, bundles={**self.bundles, spec.id: spec},
-                              files=files, drafts=self.drafts | {spec.id})
+                              files=files, drafts=self.drafts | {spec.id}, warnings=self.warnings)
 
     def __iter__(self) -> Iterator[BundleSpec]:
         return iter(sorted(self.bundles.values(), key=lambda b: b.id))
 
 
-def load_registry(bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FILE) -> BundleRegistry:
-    """Load every ``*.yaml`` bundle in ``bundles_dir`` against its ``catalog/`` and the fields.
+def load_registry(
+    bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FILE, *, handlers: Collection[str] | None = None
+) -> BundleRegistry:
+    """Load every ``*.yaml`` bundle in ``bundles_dir`` against its ``catalog/`` (required: there is
+    no fallback to the packaged one) and the field dictionary. ``handlers``, when given, are the
+    registered automated-step handler names every ``handler:`` must be one of.
 
-    Raises :class:`SpecError` listing every problem of every file.
+    Raises :class:`SpecError` listing every problem of every file; warnings (a limit longer than the
+    bundle's) are kept in :attr:`BundleRegistry.warnings`.
     """
     problems: list[SpecProblem] = []
-    catalog_dir = bundles_dir / "catalog"
-    if not catalog_dir.is_dir():
-        catalog_dir = BUNDLES_DIR / "catalog"
-    catalog = _load_catalog(catalog_dir, problems)
+    warnings: list[SpecProblem] = []
+    catalog = _load_catalog(bundles_dir / "catalog", problems)
     fields = _load_fields(fields_file, catalog, problems)
     registry = BundleRegistry(catalog=catalog, fields=fields)
     paths = sorted(p for p in bundles_dir.glob("*.yaml") if p.is_file())
     if not paths:
-        problems.append(SpecProblem(bundles_dir, None, "no bundle files (*.yaml) found"))
+        problems.append(SpecProblem(bundles_dir, None, "no bundle files (*.yaml) found / 未找到事项文件"))
     for path in paths:
-        loaded = _load_bundle(path, catalog, fields, problems)
+        loaded = _load_bundle(path, catalog, fields, problems, handlers=handlers, warnings=warnings)
         if loaded is None:
             continue
         bundle, doc = loaded
@@ -243,28 +276,90 @@ def load_registry(bundles_dir: Path = BUNDLES_DIR, fields_file: Path = FIELDS_FI
         registry.bundles[bundle.id] = bundle
         registry.files[bundle.id] = path
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems, warnings)
+    registry.warnings = tuple(warnings)
     return registry
 
 
 def _load_bundle(
-    path: Path, catalog: Catalog, fields: Mapping[str, FieldSpec], problems: list[SpecProblem]
+    path: Path, catalog: Catalog, fields: Mapping[str, FieldSpec], problems: list[SpecProblem], *,
+    handlers: Collection[str] | None = None, warnings: list[SpecProblem] | None = None,
 ) -> tuple[BundleSpec, _Doc] | None:
-    """One bundle file, validated and cross-checked; None (with its problems added) if invalid."""
+    """One bundle file, validated and cross-checked; None (with its problems added) if invalid.
+
+    A file with schema errors is still cross-checked: its invalid steps are replaced by
+    placeholders, so its reference problems are reported in the same pass.
+    """
     doc = _read(path, problems)
     if doc is None:
         return None
     bundle = _validate(BundleSpec, doc, doc.data, loc=(), problems=problems)
     if bundle is None:
+        salvaged = _salvage(doc.data, catalog)
+        if salvaged is not None:
+            partial, placeholders = salvaged
+            problems.extend(p for p in check_bundle(partial, catalog, fields, doc, handlers=handlers)
+                            if p.step not in placeholders)
         return None
-    before = len(problems)
-    problems.extend(check_bundle(bundle, catalog, fields, doc))
-    if len(problems) > before:
+    errors = check_bundle(bundle, catalog, fields, doc, handlers=handlers, warnings=warnings)
+    problems.extend(errors)
+    if errors:
         return None
     return bundle, doc
 
 
-def load_draft(path: Path, registry: BundleRegistry) -> BundleSpec:
+_STEP_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_PLACEHOLDER_TOP: dict[str, Any] = {
+    "id": "invalid", "version": 1, "name": {"zh": "?", "en": "?"}, "applicant_kind": "person",
+    "time_limit": {"working_days": 1},
+}
+
+
+def _salvage(data: Any, catalog: Catalog) -> tuple[BundleSpec, frozenset[str]] | None:
+    """The bundle with each invalid step replaced by a placeholder of the same id (so steps that
+    depend on it still resolve), invalid required keys by placeholders and invalid optional keys
+    left out; with the placeholder ids. None when nothing sensible is left to cross-check."""
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not catalog.items:
+        return None
+    try:
+        BundleSpec.model_validate(data)
+        return None
+    except ValidationError as exc:
+        errors = exc.errors()
+    salvaged = dict(data)
+    steps: list[Any] = list(data["steps"])
+    uses: list[Any] = list(data["fields"]) if isinstance(data.get("fields"), list) else []
+    placeholders: set[str] = set()
+    item = next(iter(catalog.items))
+    for err in errors:
+        loc = err["loc"]
+        if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[1] < len(steps):
+            raw = data["steps"][loc[1]]
+            sid = raw.get("id") if isinstance(raw, dict) else None
+            sid = sid if isinstance(sid, str) and _STEP_ID.match(sid) else f"invalid_step_{loc[1] + 1}"
+            steps[loc[1]] = {"id": sid, "item": item, "time_limit": {"working_days": 1}}
+            placeholders.add(sid)
+        elif len(loc) >= 2 and loc[0] == "fields" and isinstance(loc[1], int) and loc[1] < len(uses):
+            raw = data["fields"][loc[1]]
+            if not (isinstance(raw, dict) and isinstance(raw.get("field"), str)):
+                return None  # the field's name is unknown: every check on it would mislead
+            uses[loc[1]] = {"field": raw["field"]}
+        elif loc and loc[0] in _PLACEHOLDER_TOP:
+            salvaged[str(loc[0])] = _PLACEHOLDER_TOP[str(loc[0])]
+        elif loc and loc[0] not in ("steps", "fields"):
+            salvaged.pop(str(loc[0]), None)
+        else:
+            return None
+    salvaged["steps"] = steps
+    if uses:
+        salvaged["fields"] = uses
+    try:
+        return BundleSpec.model_validate(salvaged), frozenset(placeholders)
+    except ValidationError:
+        return None
+
+
+def load_draft(path: Path, registry: BundleRegistry, *, handlers: Collection[str] | None = None) -> BundleSpec:
     """Load one bundle file as a draft, checked against ``registry``'s catalog and field dictionary
     exactly as :func:`load_registry` checks a current bundle, but not added to any folder: serve it
     with :meth:`engine.runtime.Runtime.with_draft` to drive it in tests without publishing it.
@@ -272,21 +367,27 @@ def load_draft(path: Path, registry: BundleRegistry) -> BundleSpec:
     Raises :class:`SpecError` listing every problem of the file.
     """
     problems: list[SpecProblem] = []
-    loaded = _load_bundle(path, registry.catalog, registry.fields, problems)
+    loaded = _load_bundle(path, registry.catalog, registry.fields, problems, handlers=handlers)
     if loaded is None:
         raise SpecError(problems)
     return loaded[0]
 
 
 def check_bundle(
-    bundle: BundleSpec, catalog: Catalog, fields: Mapping[str, FieldSpec], doc: _Doc | None = None
+    bundle: BundleSpec, catalog: Catalog, fields: Mapping[str, FieldSpec], doc: _Doc | None = None, *,
+    handlers: Collection[str] | None = None, warnings: list[SpecProblem] | None = None,
 ) -> list[SpecProblem]:
-    """Cross-reference checks a single model cannot make on its own."""
+    """Cross-reference checks a single model cannot make on its own. ``handlers``: the registered
+    handler names (None: not checked); ``warnings`` collects what is worth saying but not refusing."""
     path = doc.path if doc else Path(f"<{bundle.id}>")
     problems: list[SpecProblem] = []
 
     def add(problem: str, loc: tuple[str | int, ...] = (), step: str | None = None) -> None:
         problems.append(SpecProblem(path, doc.line(loc) if doc else None, problem, step))
+
+    def warn(problem: str, loc: tuple[str | int, ...] = (), step: str | None = None) -> None:
+        if warnings is not None:
+            warnings.append(SpecProblem(path, doc.line(loc) if doc else None, problem, step, warning=True))
 
     declared: set[str] = set()
     for i, use in enumerate(bundle.fields):
@@ -325,6 +426,7 @@ def check_bundle(
                                   add=add)
 
     check_bundle_time(bundle, add=add)
+    check_graph(bundle, handlers=handlers, add=add, warn=warn)
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}
         try:
