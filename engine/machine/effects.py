@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Case, OutboxMessage, Step
 from engine.errors import DomainError, IllegalTransition
-from engine.machine.states import Actor, Role
+from engine.machine.states import Actor, Role, StepState
 from engine.people.licences import issue_step_licences, revoke_holder_licences
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, StepKind, StepSpec, TimeLimit
+from engine.spec.models import BundleSpec, ClockEvent, StepKind, StepSpec, TimeLimit
 from engine.time.calendar import TimeUnit
 from engine.time.clock import local_date
 
@@ -161,19 +161,43 @@ def _unassign(change: Change, step: Step) -> None:
     step.assigned_to = None
 
 
-def _count_step_clock(change: Change, step: Step) -> None:
+def _count_step_clock(change: Change, step: Step, *, start: date | None = None) -> None:
+    """The step's limit counts from ``start`` (default today: its release, or §32's receipt of 补正)."""
     limit = change.runtime.spec_for(change.session, change.case).step(step.step_key).time_limit
-    deadline = change.runtime.calendar.due(change.today, limit.amount, limit.unit)
+    start = start if start is not None else change.today
+    deadline = change.runtime.calendar.due(start, limit.amount, limit.unit)
     old = step.due_on
-    step.clock_start_on = change.today
+    step.clock_start_on = start
     step.clock_stopped_on = None
     step.due_on = deadline.due_on
     step.due_provisional = deadline.provisional
     _record_due(change, old, step.due_on)
 
 
+def clock_origin(change: Change, step: Step) -> date | None:
+    """The day a ``clock_from`` step's limit counts from: the named step's event (the instance of
+    the same list entry if there is one, else the latest of its instances), or None if the step
+    declares none or the event has not happened (then it counts from its release)."""
+    origin = change.spec(step).clock_from
+    if origin is None:
+        return None
+    sources = [s for s in change.case.steps if s.step_key == origin.step]
+    same_entry = [s for s in sources if step.entry and s.entry == step.entry]
+    days = []
+    for source in same_entry or sources:
+        if origin.event is ClockEvent.RELEASED:
+            days.append(source.clock_start_on)
+        elif source.closed_at is not None and source.state == StepState.DONE:
+            days.append(local_date(source.closed_at))
+    known = [d for d in days if d is not None]
+    return max(known) if known else None
+
+
 def _start_step_clock(change: Change, step: Step) -> None:
-    _count_step_clock(change, step)
+    start, origin = clock_origin(change, step), change.spec(step).clock_from
+    if start is not None and origin is not None:
+        change.details["clock_from"] = {"step": origin.step, "event": origin.event.value, "on": _iso(start)}
+    _count_step_clock(change, step, start=start)
     wait = change.spec(step).min_wait
     if wait is not None:
         # The wait counts like a limit: the n-th (working) day after release, holidays skipped.

@@ -225,6 +225,22 @@ class OnObjection(StrEnum):
     """The timer becomes a human step of its department: an officer decides (complete or reject)."""
 
 
+class ClockEvent(StrEnum):
+    """The event of another step a clock may count from."""
+
+    RELEASED = "released"
+    """The day the step was released (its own clock started)."""
+    DONE = "done"
+    """The day the step was completed."""
+
+
+class ClockFrom(Frozen):
+    """``clock_from: {step: x, event: done}``: count a step's limit from step ``x``'s event."""
+
+    step: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    event: ClockEvent
+
+
 class StepKind(StrEnum):
     HUMAN = "human"
     AUTOMATED = "automated"
@@ -348,6 +364,9 @@ class StepSpec(Frozen):
     """Timer steps: an objection raised during the wait turns the step into an officer's decision."""
     max_extension: TimeLimit | None = None
     """行政许可法 §42: how far an approver may extend the step's limit in all (default: the bundle's)."""
+    clock_from: ClockFrom | None = None
+    """The step's limit counts from another step's event, not from its own release (a deadline
+    set by an earlier step; an item in phases: each later phase counts from the first's release)."""
     fields: tuple[str, ...] = ()
     for_each: str | None = None
     materials: tuple[Material, ...] = ()

@@ -77,9 +77,29 @@ PARALLEL_BUNDLE: dict[str, Any] = {
 }
 
 
+PHASED_BUNDLE: dict[str, Any] = {
+    "id": "phased_demo",
+    "version": 1,
+    "name": {"zh": "分阶段测试事项", "en": "An item in phases"},
+    "applicant_kind": "person",
+    "time_limit": {"working_days": 30},
+    "fields": [{"field": "groom_name"}, {"field": "groom_id_number"}],
+    "steps": [
+        {"id": "phase_one", "item": "11-JHDJ", "time_limit": {"working_days": 20}},
+        # one limit over both phases: the second counts from the first's release
+        {"id": "phase_two", "item": "09-HYZK", "depends_on": ["phase_one"], "time_limit": {"working_days": 20},
+         "clock_from": {"step": "phase_one", "event": "released"}},
+        # a deadline set by an earlier step: 30 days from phase one's completion
+        {"id": "notify", "item": "23-SYDJ", "depends_on": ["phase_two"], "time_limit": {"calendar_days": 30},
+         "clock_from": {"step": "phase_one", "event": "done"}},
+    ],
+}
+
+
 def timed_runtime(registry: BundleRegistry, calendar: WorkingCalendar, clock: FixedClock,
                   **changes: Any) -> Runtime:
-    specs = [BundleSpec.model_validate({**TIMED_BUNDLE, **changes}), BundleSpec.model_validate(PARALLEL_BUNDLE)]
+    specs = [BundleSpec.model_validate({**TIMED_BUNDLE, **changes}), BundleSpec.model_validate(PARALLEL_BUNDLE),
+             BundleSpec.model_validate(PHASED_BUNDLE)]
     custom = BundleRegistry(catalog=registry.catalog, fields=registry.fields, bundles={s.id: s for s in specs})
     return Runtime(registry=custom, calendar=calendar, clock=clock)
 
@@ -365,3 +385,33 @@ def test_the_offered_actions_follow_the_bundle_and_the_step_record(
     publicity = step_of(case, "publicity")
     assert allowed_actions(applicant(GROOM), publicity, case=case, spec=spec) == ["end_wait", "raise_objection"]
     assert allowed_actions(applicant(GROOM), publicity, case=case) == []
+
+
+# --- 6. clocks counted from another step's event; one limit over several phases ----------------------
+
+
+def test_a_clock_counts_from_another_steps_event(
+    session: Session, registry: BundleRegistry, calendar: WorkingCalendar, clock: FixedClock
+) -> None:
+    runtime = timed_runtime(registry, calendar, clock)
+    clock.set_local(date(2026, 3, 30))  # Monday
+    case = start(session, runtime, "phased_demo")
+    one = step_of(case, "phase_one")
+    assert one.due_on == date(2026, 4, 28)  # 20 working days from 30 March, 清明 (6 April) skipped
+    desk = work(session, runtime, one)
+    clock.set_local(THURSDAY_BEFORE_QINGMING)
+    complete_step(session, runtime, step_id=one.id, actor=desk)
+    two = step_of(case, "phase_two")
+    # Released on 2 April, but its 20 working days are the same span as phase one's.
+    assert (two.state, two.clock_start_on, two.due_on) == (StepState.READY, date(2026, 3, 30), date(2026, 4, 28))
+    released = [e for e in events(session, case, "step.release") if e.get("step") == "phase_two"][0]
+    assert released["clock_from"] == {"step": "phase_one", "event": "released", "on": "2026-03-30"}
+    assert released["due"] == {"from": None, "to": "2026-04-28"}
+
+    desk_two = work(session, runtime, two)
+    clock.set_local(date(2026, 4, 8))
+    complete_step(session, runtime, step_id=two.id, actor=desk_two)
+    notify = step_of(case, "notify")
+    # 30 calendar days from phase one's completion (2 April), not from its own release (8 April).
+    assert (notify.clock_start_on, notify.due_on) == (THURSDAY_BEFORE_QINGMING, date(2026, 5, 2))
+    assert verify_audit(session, case_id=case.id).ok

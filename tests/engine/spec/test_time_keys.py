@@ -84,3 +84,34 @@ def test_a_bundle_max_extension_no_step_can_use(bundles: Path) -> None:
 def test_zero_notices_is_refused(bundles: Path) -> None:
     write(bundles, "sample.yaml", bundle(plus(FIRST, "supplement_notices: 0\n")))
     assert any("supplement_notices" in p.problem for p in problems_of(bundles))
+
+
+SECOND_FROM = """\
+- id: second
+  item: 09-HYZK
+  time_limit: {working_days: 5}
+  clock_from: {step: %s, event: %s}
+"""
+
+
+def test_clock_from_loads(bundles: Path) -> None:
+    write(bundles, "sample.yaml", bundle(FIRST, SECOND_FROM.replace("  clock_from", "  depends_on: [first]\n  clock_from")
+                                         % ("first", "done")))
+    origin = load(bundles).get("sample").step("second").clock_from
+    assert origin is not None and (origin.step, origin.event.value) == ("first", "done")
+
+
+@pytest.mark.parametrize(("target", "event", "fragment", "zh"), [
+    ("nowhere", "released", "unknown step 'nowhere'", "不存在"),
+    ("second", "released", "names the step itself", "不能指向本环节"),
+    ("first", "done", "does not wait for 'first'", "无法从其办结之日起算"),
+])
+def test_clock_from_problems(bundles: Path, target: str, event: str, fragment: str, zh: str) -> None:
+    text = bundle(FIRST, SECOND_FROM % (target, event))
+    problem = expect_problem(bundles, text, fragment, "clock_from:", "second")
+    assert zh in problem.problem
+
+
+def test_clock_from_an_unknown_event(bundles: Path) -> None:
+    text = bundle(FIRST, SECOND_FROM % ("first", "started"))
+    expect_problem(bundles, text, "clock_from.event", "clock_from:", "second")
