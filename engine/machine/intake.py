@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from engine.people.application import validate_answers
 from engine.time.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
-from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
+from engine.errors import FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.people.prefill import PrefillContext, PrefillResult, prefill
 from engine.machine.effects import Inputs
+from engine.machine.eligibility import Assessment, assess, nothing_applies
 from engine.machine.progress import settle
 from engine.machine.scope import condition_scope, reads_steps
 from engine.records.queries import record_access
@@ -130,11 +131,18 @@ def accept_case(
     merged, intake = apply_prefill(session, runtime, spec, applicant, answers,
                                     discloses_others=actor.role is not Role.APPLICANT)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
+    # 前置校验: the guide's eligibility rules, decided on the cleaned answers at the acceptance date. An
+    # applicant applying for themselves learns nothing about other people: rules on another person's
+    # licences or cases stay undecided here and are left to the department (recorded as deferred).
+    eligibility = assess(session, spec=spec, answers=cleaned, applicant_id=applicant.id, today=runtime.today(),
+                         others=actor.role is not Role.APPLICANT)
+    eligibility.refuse()
+    intake = {**intake, **eligibility.record()}
     region = _region(region or actor.region or runtime.region)
     try:
         case = _create(
             session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=region,
-            idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake,
+            idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake, eligibility=eligibility,
         )
         session.commit()
     except IntegrityError:
@@ -239,6 +247,7 @@ def _create(
     idempotency_key: str | None,
     fingerprint: str,
     intake: dict[str, Any],
+    eligibility: Assessment | None = None,
 ) -> Case:
     now = runtime.clock.now()
     today = local_date(now)
@@ -268,6 +277,8 @@ def _create(
         payload={"bundle": spec.id, "version": spec.version, "receipt_no": case.receipt_no, **intake},
     )
     position = 0
+    # From here on the step conditions also read the computed facts (the case stores the answers alone).
+    answers = eligibility.scope(answers) if eligibility is not None else answers
     for step_spec in spec.steps:
         elements: list[dict[str, Any]] = [{}]
         if step_spec.for_each is not None:
@@ -289,11 +300,13 @@ def _create(
             skipped = "condition not met" if not applies else (
                 f"no entries in {step_spec.for_each}" if not elements else None) or (
                 f"no item for {step_spec.item_choice.by}" if item is None and step_spec.item_choice else None)
+            if skipped is None and eligibility is not None:
+                skipped = eligibility.skipped.get(step_spec.id)  # a failed `skip` rule: the guide's reason
             if skipped is not None:
                 transition_step(session, runtime, case=case, step=step, action="skip", actor=SYSTEM, at=now,
                                 inputs=Inputs(reason=skipped))
     if all(s.state == "skipped" for s in case.steps):
-        raise DomainError(f"no step of bundle {spec.id} applies to these answers", field="answers")
+        raise nothing_applies(spec, eligibility or Assessment(()))
     session.flush()
     settle(session, runtime, case=case, spec=spec, at=now)
     return case

@@ -303,12 +303,21 @@ def _step_applies(step: StepSpec, answers: Mapping[str, Any] | None) -> bool:
     return True
 
 
+BUNDLE_MATERIAL_ITEMS = "各事项通用 (the whole bundle)"
+"""What a bundle-level material shows instead of the items that need it."""
+
+
 def _material_views(
     steps: Iterable[StepSpec], registry: BundleRegistry, answers: Mapping[str, Any] | None,
-    waived: Collection[str] | None,
+    waived: Collection[str] | None, *, shared: Iterable[Material] = (),
 ) -> list[DocumentMaterial]:
-    """Materials of the steps, once per name, with the items that need each."""
+    """Materials of the steps, once per name, with the items that need each; ``shared`` are the
+    bundle's own materials, listed once for the whole bundle, before the steps'."""
     found: dict[str, tuple[Material, bool, list[str]]] = {}
+    for material in shared:
+        applies = _applies(material.when, answers)
+        if applies is not False:
+            found[material.name] = (material, applies is None and material.when is not None, [BUNDLE_MATERIAL_ITEMS])
     for step in steps:
         item = _item_name(registry, step.item)
         for material in step.materials:
@@ -324,15 +333,24 @@ def _material_views(
                 found[material.name] = (material, applies is None and material.when is not None, [item])
     views = []
     for name, (material, conditional, items) in found.items():
-        is_waived = name in waived if waived is not None else material.supply in WAIVED_SUPPLY_MODES
+        is_waived = name in waived if waived is not None else any(
+            o.supply in WAIVED_SUPPLY_MODES for o in (material, *material.any_of))
         views.append(
             DocumentMaterial(
                 name=name, code=material.code or "", supply=int(material.supply),
                 supply_label=SUPPLY_MODE_LABELS[material.supply], waived=is_waived,
-                required=material.required, conditional=conditional, note=material.note, items=tuple(items),
+                required=material.required, conditional=conditional, note=_note(material), items=tuple(items),
             )
         )
     return views
+
+
+def _note(material: Material) -> str:
+    """The material's note, naming its alternatives (任选其一) when it has any."""
+    if not material.any_of:
+        return material.note
+    options = "／".join(o.name for o in material.any_of)
+    return "；".join(part for part in (f"任选其一：{options} (any one of these)", material.note) if part)
 
 
 def _item_view(step: StepSpec, registry: BundleRegistry) -> ItemView:
@@ -445,7 +463,7 @@ def render_application_form(
     full: it is the applicant's own form.
     """
     steps = [s for s in bundle.steps if _step_applies(s, answers)]
-    materials = _material_views(steps, registry, answers, waived)
+    materials = _material_views(steps, registry, answers, waived, shared=bundle.materials)
     return _render(
         "application_form.html",
         generated_at=generated_at,

@@ -88,11 +88,12 @@ SUPPLY_MODE_LABELS: Mapping[SupplyMode, str] = MappingProxyType(
         SupplyMode.E_LICENCE: "电子证照（免提交）",
         SupplyMode.DATA_INTERFACE: "数据共享核验（免提交）",
         SupplyMode.APPLICANT: "申请人提交",
+        SupplyMode.PERSONAL_CENTRE: "个人中心已上传材料（免提交）",
     }
 )
 
 WAIVED_SUPPLY_MODES: frozenset[SupplyMode] = frozenset(
-    {SupplyMode.TEMPLATE, SupplyMode.E_LICENCE, SupplyMode.DATA_INTERFACE}
+    {SupplyMode.TEMPLATE, SupplyMode.E_LICENCE, SupplyMode.DATA_INTERFACE, SupplyMode.PERSONAL_CENTRE}
 )
 """Supply modes the applicant does not hand in (when the caller does not say otherwise)."""
 

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 from engine.spec.time_checks import check_bundle_time, check_step_time
 from engine.spec.conditions import Condition, fields_of
 from engine.spec.graph_checks import check_graph
+from engine.spec.material_checks import check_materials
+from engine.spec.fact_checks import check_requirements
 from engine.spec.models import (
     BundleSpec,
     Catalog,
@@ -427,6 +429,8 @@ def check_bundle(
 
     check_bundle_time(bundle, add=add)
     check_graph(bundle, handlers=handlers, add=add, warn=warn)
+    check_materials(bundle, catalog=catalog, declared=declared, add=add, check_condition=check_condition)
+    check_requirements(bundle, catalog=catalog, fields=fields, add=add, check_condition=check_condition)
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}
         try:

@@ -257,6 +257,9 @@ class SupplyMode(IntEnum):
     E_LICENCE = 2
     DATA_INTERFACE = 3
     APPLICANT = 4
+    PERSONAL_CENTRE = 5
+    """个人中心: taken from the materials the applicant already uploaded to their personal centre
+    (the guides' mtjfs 5), so not handed in again."""
 
 
 class Material(Frozen):
@@ -270,12 +273,25 @@ class Material(Frozen):
     required: bool = True
     when: Condition | None = None
     note: str = ""
+    any_of: tuple[Material, ...] = ()
+    """Alternatives (任选其一): the material is satisfied by any one of these, e.g. 户口注销证明
+    instead of the ID card; it is waived as soon as one alternative is (an e-licence found…)."""
 
     @model_validator(mode="after")
     def _licence_needed(self) -> Material:
         if self.supply is SupplyMode.E_LICENCE and not self.licence:
             raise ValueError(f"material {self.name!r}: supply 2 (e-licence) needs a licence type")
+        if len(self.any_of) == 1:
+            raise ValueError(f"material {self.name!r}: any_of needs at least two alternatives / any_of 至少需两种备选材料")
+        if any(option.any_of for option in self.any_of):
+            raise ValueError(f"material {self.name!r}: an alternative cannot have alternatives of its own / "
+                             "备选材料不能再有备选")
         return self
+
+    @property
+    def options(self) -> tuple[Material, ...]:
+        """What can satisfy this material: its alternatives, or itself."""
+        return self.any_of or (self,)
 
 
 class Validity(Frozen):
@@ -428,6 +444,9 @@ class BundleSpec(Frozen):
     """行政许可法 §42: how far an approver may extend a step's limit in all (none: no extension)."""
     description: str = ""
     fields: tuple[FieldUse, ...] = ()
+    materials: tuple[Material, ...] = ()
+    """Materials of the whole bundle (the applicant's ID card, the application form): listed once,
+    waived or requested once, whichever steps apply."""
     steps: tuple[StepSpec, ...] = Field(min_length=1)
 
     def step(self, step_id: str) -> StepSpec:

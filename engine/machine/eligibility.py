@@ -1,0 +1,339 @@
+"""Eligibility (前置校验): a bundle's ``requires`` rules, checked before anything is accepted.
+
+The Hunan guides' process begins "前置校验 → 一次提交": the platform checks that the applicant may
+use the bundle at all before the clerk types the whole form. A bundle declares its rules as
+data (``requires``: a condition, the guide's reason in both languages and what a failure does —
+refuse, warn, or, on a step, skip that step), and this module decides them:
+
+1. :func:`resolve_facts` computes every computed fact the bundle's conditions name
+   (:mod:`engine.spec.facts`) at the acceptance date: ages and sexes from ID numbers, days and
+   months since a date, region membership and distinct values from the answers; valid licences
+   (one query for every holder and type) and open cases of the same bundle from the database,
+   with the caller's session. Each value goes into the condition scope under ``Fact.key``, so
+   the condition nodes stay pure data and never touch a session.
+2. :func:`assess` decides each bundle rule, and each rule of a step that may apply (its
+   ``when`` is not false), three-valued: met, failed, or unknown (a field not answered yet, or a
+   fact not looked up — an applicant's prefill never reads another person's licences).
+3. Intake (:func:`engine.machine.intake.accept_case`) refuses on a failed ``refuse`` rule with
+   :class:`InvalidApplication` (HTTP 422, one problem per field the rule reads, code
+   ``eligibility.<rule>``), skips the steps a failed ``skip`` rule names with the guide's reason,
+   records warnings in the acceptance event, and when no step applies answers with the guides'
+   reasons (:func:`nothing_applies`). Prefill (:func:`prefill_eligibility`) shows the same
+   verdicts before submission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import Case
+from engine.errors import FieldProblem, InvalidApplication
+from engine.machine.states import CASE_OPEN
+from engine.people.licences import valid_licences
+from engine.people.validators import (
+    InvalidValue,
+    id_number_birth_date,
+    id_number_sex,
+    validate_credit_code,
+    validate_date,
+    validate_id_number,
+    validate_region_code,
+)
+from engine.spec.conditions import Condition, Fact, facts_of
+from engine.spec.facts import APPLICANT
+from engine.spec.models import BundleSpec, Names, OnFail, Requirement
+
+Outcome = Literal["met", "failed", "unknown"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one eligibility rule came out for an application."""
+
+    rule: str
+    step: str | None
+    outcome: Outcome
+    on_fail: OnFail
+    reason: Names
+    fields: tuple[str, ...]
+    """The fields the rule reads (what the applicant would change), in order, without repeats."""
+
+    @property
+    def code(self) -> str:
+        """``eligibility.<rule>`` (bundle rules) or ``eligibility.<step>.<rule>`` (step rules)."""
+        return f"eligibility.{self.step}.{self.rule}" if self.step else f"eligibility.{self.rule}"
+
+    @property
+    def refuses(self) -> bool:
+        return self.outcome == "failed" and self.on_fail is OnFail.REFUSE
+
+    @property
+    def warns(self) -> bool:
+        return self.outcome == "failed" and self.on_fail is OnFail.WARN
+
+    def problems(self) -> list[FieldProblem]:
+        """One problem per field the rule reads (``applicant.id`` when it reads none)."""
+        where = f"（事项环节 {self.step}）" if self.step else ""
+        return [FieldProblem(name, self.code, f"{self.reason.zh}{where}", self.reason.en + (
+            f" (step {self.step})" if self.step else "")) for name in (self.fields or ("applicant.id",))]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "step": self.step, "outcome": self.outcome, "on_fail": self.on_fail.value,
+                "reason_zh": self.reason.zh, "reason_en": self.reason.en, "fields": list(self.fields)}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Every rule's verdict, the facts they were decided on and what the lookups read."""
+
+    verdicts: tuple[Verdict, ...]
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    looked_up: frozenset[str] = frozenset()
+    """People other than the applicant whose licences or cases were read (for the access log)."""
+
+    @property
+    def refusals(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.refuses]
+
+    @property
+    def warnings(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.warns]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Step id → the guide's reason, for steps a failed ``skip`` rule leaves out."""
+        out: dict[str, str] = {}
+        for v in self.verdicts:
+            if v.step is not None and v.outcome == "failed" and v.on_fail is OnFail.SKIP:
+                out.setdefault(v.step, f"{v.reason.zh} ({v.reason.en})")
+        return out
+
+    @property
+    def deferred(self) -> list[Verdict]:
+        """Refusing rules left undecided (a fact about another person not looked up)."""
+        return [v for v in self.verdicts if v.outcome == "unknown" and v.on_fail is OnFail.REFUSE]
+
+    def record(self) -> dict[str, Any]:
+        """What the acceptance event records: warnings and deferred rules (nothing when none)."""
+        out: dict[str, Any] = {}
+        if self.warnings:
+            out["eligibility_warnings"] = [v.as_dict() for v in self.warnings]
+        if self.deferred:
+            out["eligibility_deferred"] = [v.code for v in self.deferred]
+        return out
+
+    def scope(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """The answers with the resolved facts: what a condition naming facts is evaluated on."""
+        return {**answers, **self.facts}
+
+    def refuse(self) -> None:
+        """Raise :class:`InvalidApplication` naming every failed ``refuse`` rule and its fields."""
+        refusals = self.refusals
+        if refusals:
+            raise InvalidApplication([p for v in refusals for p in v.problems()])
+
+
+def bundle_facts(spec: BundleSpec) -> list[Fact]:
+    """Every distinct fact the bundle's rules and step conditions name (one per scope key)."""
+    conditions: list[Condition | None] = [r.condition for r in spec.requires]
+    for step in spec.steps:
+        conditions.append(step.when)
+        conditions.extend(r.condition for r in step.requires)
+    found: dict[str, Fact] = {}
+    for condition in conditions:
+        for fact in facts_of(condition):
+            found.setdefault(fact.key, fact)
+    return list(found.values())
+
+
+def assess(
+    session: Session, *, spec: BundleSpec, answers: Mapping[str, Any], applicant_id: str, today: date,
+    others: bool = True,
+) -> Assessment:
+    """Decide the bundle's eligibility rules for these answers at ``today`` (the acceptance date).
+
+    ``others=False`` (an applicant's own prefill) leaves the database facts about other people
+    unknown: an applicant learns nothing about another person's licences or cases before
+    submitting.
+    """
+    facts, looked_up = resolve_facts(session, spec=spec, answers=answers, applicant_id=applicant_id, today=today,
+                                     others=others)
+    scope = {**answers, **facts}
+    verdicts = [_verdict(rule, None, scope) for rule in spec.requires]
+    for step in spec.steps:
+        if not step.requires or (step.when is not None and step.when.settles(scope) is False):
+            continue  # a step that does not apply asks nothing of the applicant
+        if step.for_each is not None and not answers.get(step.for_each):
+            continue
+        verdicts.extend(_verdict(rule, step.id, scope) for rule in step.requires)
+    return Assessment(tuple(verdicts), facts, looked_up)
+
+
+def _verdict(rule: Requirement, step: str | None, scope: Mapping[str, Any]) -> Verdict:
+    settled = rule.condition.settles(scope)
+    outcome: Outcome = "unknown" if settled is None else ("met" if settled else "failed")
+    return Verdict(rule.id, step, outcome, rule.on_fail, rule.reason, tuple(dict.fromkeys(rule.condition.fields())))
+
+
+def nothing_applies(spec: BundleSpec, assessment: Assessment) -> InvalidApplication:
+    """The refusal when no step of the bundle applies: the guides' reasons of the steps a rule left
+    out, else a plain statement naming the bundle."""
+    skipped = [v for v in assessment.verdicts if v.step is not None and v.outcome == "failed"
+               and v.on_fail is OnFail.SKIP]
+    problems = [p for v in skipped for p in v.problems()]
+    return InvalidApplication(problems or [FieldProblem(
+        "answers", "eligibility.no_step", f"根据所填内容，{spec.name.zh}没有可以办理的事项",
+        f"no step of bundle {spec.id} applies to these answers")])
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+
+def resolve_facts(
+    session: Session, *, spec: BundleSpec, answers: Mapping[str, Any], applicant_id: str, today: date,
+    others: bool = True,
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The value of every fact the bundle names, by scope key (None: cannot be computed), and the
+    other people whose records were read. Database facts take one query per kind."""
+    facts = bundle_facts(spec)
+    values: dict[str, Any] = {}
+    operands = {f.key: [_operand(name, answers, applicant_id) for name in f.of] for f in facts}
+    for fact in facts:
+        if fact.fact not in ("holds_licence", "open_cases"):
+            values[fact.key] = _pure(fact, operands[fact.key], today)
+
+    def allowed(holders: Iterable[str | None]) -> bool:
+        return others or all(h == applicant_id for h in holders)
+
+    licence_facts = [f for f in facts if f.fact == "holds_licence"]
+    holders = {h for f in licence_facts for h in _ids(operands[f.key]) if allowed([h])}
+    types = {t for f in licence_facts for t in f.licence}
+    held = valid_licences(session, holders=holders, types=types, today=today) if holders and types else {}
+    looked_up: set[str] = set(holders)
+    for fact in licence_facts:
+        ids = _ids(operands[fact.key])
+        if len(ids) == 1 and ids[0] in holders:
+            values[fact.key] = any((ids[0], t) in held for t in fact.licence)
+    for fact in (f for f in facts if f.fact == "open_cases"):
+        people = _ids(operands[fact.key]) if fact.of else [applicant_id]
+        if len(people) == len(fact.of or (APPLICANT,)) and allowed(people):
+            values[fact.key] = _open_cases(session, spec=spec, fact=fact, people=people, applicant_id=applicant_id)
+            looked_up.update(people)
+    return values, frozenset(looked_up - {applicant_id})
+
+
+def _operand(name: str, answers: Mapping[str, Any], applicant_id: str) -> Any:
+    return applicant_id if name == APPLICANT else answers.get(name)
+
+
+def _ids(values: Iterable[Any]) -> list[str]:
+    """The valid ID numbers / credit codes among ``values``, normalised (invalid ones dropped)."""
+    out = []
+    for value in values:
+        ident = _id(value)
+        if ident is not None:
+            out.append(ident)
+    return out
+
+
+def _id(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    for validate in (validate_id_number, validate_credit_code):
+        try:
+            return validate(value)
+        except InvalidValue:
+            continue
+    return None
+
+
+def _person(value: Any, today: date) -> str | None:
+    try:
+        return validate_id_number(value, today=today) if value not in (None, "") else None
+    except InvalidValue:
+        return None
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return validate_date(value) if value not in (None, "") else None
+    except InvalidValue:
+        return None
+
+
+def _pure(fact: Fact, operands: list[Any], today: date) -> Any:
+    """A fact computed from the answers alone; None when an operand is missing or invalid."""
+    match fact.fact:
+        case "age" | "sex":
+            ident = _person(operands[0], today)
+            if ident is None:
+                return None
+            if fact.fact == "sex":
+                return id_number_sex(ident)
+            born = id_number_birth_date(ident)
+            return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        case "days_since" | "months_since":
+            day = _date(operands[0])
+            if day is None:
+                return None
+            if fact.fact == "days_since":
+                return (today - day).days
+            months = (today.year - day.year) * 12 + today.month - day.month
+            return months - 1 if today.day < day.day else months  # whole months elapsed (floor)
+        case "in_region":
+            code = _region_of(operands[0], today)
+            return None if code is None or fact.region is None else code.startswith(_prefix(fact.region))
+        case "distinct":
+            values = [_normal(v) for v in operands]
+            return None if any(v is None for v in values) else len(set(values)) == len(values)
+    return None  # pragma: no cover - the loader refuses unknown facts
+
+
+def _region_of(value: Any, today: date) -> str | None:
+    """The six-digit division of an ID number (digits 1-6), a credit code (3-8) or a region code."""
+    ident = _person(value, today)
+    if ident is not None:
+        return ident[:6]
+    try:
+        return validate_credit_code(value)[2:8] if value not in (None, "") else None
+    except InvalidValue:
+        pass
+    try:
+        return validate_region_code(value) if value not in (None, "") else None
+    except InvalidValue:
+        return None
+
+
+def _prefix(region: str) -> str:
+    """430000 → 43, 430100 → 4301, 430102 → 430102: the codes a region contains start so."""
+    code = region
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return code
+
+
+def _normal(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    ident = _id(value)
+    return ident if ident is not None else str(value).strip()
+
+
+def _open_cases(session: Session, *, spec: BundleSpec, fact: Fact, people: list[str], applicant_id: str) -> int:
+    """Open cases of this bundle whose ``of`` fields name the same people (in any order), or, with
+    no ``of``, whose applicant is this applicant."""
+    query = select(Case.applicant_id, Case.answers).where(
+        Case.bundle_id == spec.id, Case.state.in_(sorted(s.value for s in CASE_OPEN)))
+    if not fact.of:
+        return len(session.execute(query.where(Case.applicant_id == applicant_id)).all())
+    for person in people:  # narrows the rows in the database; the exact match is below
+        query = query.where(cast(Case.answers, String).contains(person))
+    wanted = sorted(people)
+    return sum(1 for holder, answers in session.execute(query)
+               if sorted(_ids(_operand(n, answers or {}, holder) for n in fact.of)) == wanted)
