@@ -346,6 +346,27 @@ class Output(Frozen):
         return self
 
 
+class OnFail(StrEnum):
+    """What a failed eligibility rule does."""
+
+    REFUSE = "refuse"
+    """The application is refused (HTTP 422 naming the rule and its fields)."""
+    WARN = "warn"
+    """The application is accepted; the warning is shown at prefill and recorded at acceptance."""
+    SKIP = "skip"
+    """Step rules only: the step is skipped with the rule's reason; the rest goes on."""
+
+
+class Requirement(Frozen):
+    """An eligibility rule (前置校验): a condition the application must meet, with the guide's reason."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    condition: Condition
+    reason: Names
+    """The guide's reason, shown to the applicant when the rule fails (男不得早于二十二周岁 …)."""
+    on_fail: OnFail = OnFail.REFUSE
+
+
 class StepSpec(Frozen):
     """One department step of a bundle."""
 
@@ -363,6 +384,8 @@ class StepSpec(Frozen):
     depends_on_any: tuple[str, ...] = ()
     """Alternatives: any one of these done releases the step; the others are then skipped."""
     when: Condition | None = None
+    requires: tuple[Requirement, ...] = ()
+    """Eligibility rules of this step, checked when the step applies (its ``when`` holds)."""
     time_limit: TimeLimit
     min_wait: MinimumWait | None = None
     excluded_from_limit: bool = False
@@ -443,6 +466,8 @@ class BundleSpec(Frozen):
     max_extension: TimeLimit | None = None
     """行政许可法 §42: how far an approver may extend a step's limit in all (none: no extension)."""
     description: str = ""
+    requires: tuple[Requirement, ...] = ()
+    """Eligibility rules of the whole bundle, checked at prefill and at intake."""
     fields: tuple[FieldUse, ...] = ()
     materials: tuple[Material, ...] = ()
     """Materials of the whole bundle (the applicant's ID card, the application form): listed once,
