@@ -25,7 +25,11 @@ class Settings(BaseSettings):
         default_factory=_default_db,
         description="Database URL: SQLite file (embedded default, ./data/onevisit.db) or postgresql+psycopg://…",
     )
-    bundles_dir: Path = Field(default=BUNDLES_DIR, description="Folder of bundle YAML files with a catalog/ subfolder.")
+    bundles_dir: Path = Field(
+        default=BUNDLES_DIR,
+        description="Folder of bundle YAML files with its own catalog/ subfolder (no fallback to the packaged "
+        "catalog); read at startup and by `onevisit bundles check` and `bundles diff`.",
+    )
     fields_file: Path = Field(default=FIELDS_FILE, description="The field dictionary (YAML).")
     calendar_file: Path | None = Field(
         default=None,
