@@ -2,23 +2,27 @@
 
 Hypothesis builds bundles of 2-8 steps (random ``depends_on`` among earlier steps, sometimes a
 ``depends_on_any`` group, ``when`` conditions on boolean fields, human, commitment and timer
-steps, an occasional ``for_each`` step, random limits and ``on_step_rejected``), accepts a
-case, then applies a random sequence of claim / start / complete / reject /
-request_supplement / receive_supplement actions on random steps, with stale versions, wrong
-departments, withdrawals, clock jumps and timer sweeps mixed in. The actions are spread over
+steps, up to two ``for_each`` steps over the same list (chained entry by entry when one depends on
+the other), sometimes a step that revokes the applicant's licence, random limits and
+``on_step_rejected``), accepts a case, then applies a random sequence of claim / start / complete
+/ reject / request_supplement / receive_supplement actions on random steps, with stale versions,
+wrong departments, withdrawals, clock jumps and timer sweeps mixed in. The actions are spread over
 two long-lived sessions (two desks working the same case, one after the other), because real
-workers keep sessions across transactions. Finally every remaining step is worked off until
-the case is closed.
+workers keep sessions across transactions. Finally every remaining step is worked off until the
+case is closed.
 
-Checked, after every action: a refused action (any DomainError) changes nothing; every
-step closed ⇒ the case is closed; a closed case has no open step; an open case always has a
-step someone can act on (never stuck with only pending steps); the step and case clocks agree
-with the states. Checked at the end, from the audit log: each step is released at most once
-(a join exactly once) and only after the ``step.complete``/``step.skip`` events of all its
-``depends_on`` and, for ``depends_on_any``, of one alternative (or of every alternative when
-all were skipped); at most one alternative of a group is done; state columns and versions
-equal what the events say; nothing happens after the case's closing event; the case's final
-state agrees with its steps and its clock is not left stopped; ``verify_audit`` passes.
+Checked, after every action: a refused action (any DomainError) changes nothing; every step closed
+⇒ the case is closed; a closed case has no open step; an open case always has a step someone can
+act on (never stuck with only pending steps); the step and case clocks agree with the states.
+Checked at the end, from the audit log: each step is released at most once (a join exactly once)
+and only after the ``step.complete``/``step.skip`` events of all its ``depends_on`` and, for
+``depends_on_any``, of one alternative (or of every alternative when all were skipped) — for two
+steps over the same list, of the same entry's instance; a step cancelled for its prerequisites has
+a failed one among those it waits for (so one entry's refusal never cancels another entry's
+chain); the applicant's licence is revoked exactly when a revoking step was done, and listed once
+in the events; at most one alternative of a group is done; state columns and versions equal what
+the events say; nothing happens after the case's closing event; the case's final state agrees with
+its steps and its clock is not left stopped; ``verify_audit`` passes.
 
 ``ONEVISIT_PROPERTY_EXAMPLES`` sets how many examples the main property tries (default 120 in
 the ``ci`` Hypothesis profile, about 60 s for the file on two cores, 40 in ``dev``, about 20 s);
@@ -52,7 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.records.audit import case_history, verify_audit
 from engine.time.calendar import TimeUnit, WorkingCalendar
 from engine.time.clock import FixedClock
-from engine.db.models import AuditEvent, Case, Step
+from engine.db.models import AuditEvent, Case, Licence, Step
 from engine.db.session import make_engine, make_sessionmaker
 from engine.errors import DomainError
 from engine.machine.intake import Applicant, accept_case
@@ -70,6 +74,7 @@ from engine.spec.models import (
     OnStepRejected,
     StepKind,
     StepSpec,
+    Revocation,
     TimeLimit,
 )
 from engine.machine.states import (
@@ -93,6 +98,7 @@ from engine.machine.actions import (
     withdraw_case,
 )
 from engine.machine.timers import release_due_timers
+from engine.people.licences import store_licence
 from tests.engine.sample_people import CHILD, CLERK, GROOM, HEIR_2, applicant, officer
 
 BUNDLE_ID = "prop_bundle"
@@ -113,6 +119,8 @@ FIELDS = {
 }
 """The fields the generated bundles use, declared here so the tests do not depend on forms/."""
 MATERIALS = ["身份证复印件"]
+REVOKED_TYPE = "L2000016"
+"""The applicant's licence a generated step may revoke (stored before each case is accepted)."""
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Beijing
 CLOSING_EVENTS = {"case.complete", "case.partially_complete", "case.reject", "case.withdraw"}
 
@@ -162,16 +170,22 @@ CONDITIONS = [flag_is(name, value) for name in FLAGS for value in (True, False)]
 def bundles(draw: st.DrawFn) -> BundleSpec:
     items = sorted(catalog().items)
     n = draw(st.integers(min_value=2, max_value=8), label="steps")
-    heirs_step = draw(st.sampled_from([None, None, None, *range(n)]), label="for_each step")
+    # Up to two for_each steps over the heirs: when the later depends on the earlier, they chain entry by entry.
+    lists = draw(st.sampled_from([0, 0, 1, 2, 2]), label="for_each steps")
+    heirs_steps = set(draw(st.lists(st.sampled_from(range(n)), min_size=lists, max_size=lists, unique=True)))
+    revoking = draw(st.sampled_from([None, None, *range(n)]), label="revoking step")
     steps: list[StepSpec] = []
     for i in range(n):
         sid = f"s{i}"
         earlier = [f"s{j}" for j in range(i)]
         depends_on: list[str] = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=3)) if earlier else []
+        chained = [f"s{j}" for j in sorted(heirs_steps) if j < i and f"s{j}" not in depends_on]
+        if i in heirs_steps and chained and draw(st.integers(0, 2), label=f"{sid} per-entry chain?"):
+            depends_on.append(chained[0])  # the same list: a chain entry by entry
         depends_on_any: list[str] = []
         # Alternatives among earlier steps not already required (and not for_each steps: what
         # "one alternative done" means for a step with several instances is not specified).
-        rest = [e for e in earlier if e not in depends_on and e != f"s{heirs_step}"]
+        rest = [e for e in earlier if e not in depends_on and int(e[1:]) not in heirs_steps]
         if len(rest) >= 2 and draw(st.integers(min_value=0, max_value=2), label=f"{sid} any?") == 0:
             depends_on_any = draw(st.lists(st.sampled_from(rest), unique=True, min_size=2, max_size=3))
         when = draw(st.one_of(st.none(), st.none(), st.sampled_from(CONDITIONS)), label=f"{sid} when")
@@ -188,14 +202,15 @@ def bundles(draw: st.DrawFn) -> BundleSpec:
                 time_limit=TimeLimit(amount=draw(st.integers(min_value=1, max_value=20)), unit=unit),
                 min_wait=MinimumWait(calendar_days=draw(st.integers(1, 10))) if kind is StepKind.TIMER else None,
                 excluded_from_limit=draw(st.integers(min_value=0, max_value=4)) == 0,
-                for_each="heirs" if heirs_step == i else None,
+                for_each="heirs" if i in heirs_steps else None,
+                revokes=(Revocation(licence=REVOKED_TYPE),) if revoking == i else (),
             )
         )
     return make_bundle(
         steps,
         on_step_rejected=draw(st.sampled_from(list(OnStepRejected))),
         time_limit=TimeLimit(amount=draw(st.integers(1, 30)), unit=draw(st.sampled_from(list(TimeUnit)))),
-        heirs=heirs_step is not None,
+        heirs=bool(heirs_steps),
     )
 
 
@@ -224,6 +239,7 @@ class StepRow:
     clock_start_on: date | None
     clock_stopped_on: date | None
     supplement: tuple[str, ...]
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -288,7 +304,7 @@ class Run:
                 tuple(
                     StepRow(st_.id, st_.step_key, st_.instance, StepState(st_.state), st_.version, st_.department,
                             st_.kind, st_.not_before, st_.due_on, st_.clock_start_on, st_.clock_stopped_on,
-                            tuple(st_.supplement.get("requested", [])))
+                            tuple(st_.supplement.get("requested", [])), st_.reason)
                     for st_ in steps
                 ),
                 events,
@@ -334,6 +350,9 @@ def open_run(world: World, bundle: BundleSpec) -> Iterator[Run]:
     run = Run(bundle, engine, sessions, runtime, clock, desks=[sessions(), sessions()])
     try:
         publish_bundles(run.desks[0], runtime)
+        store_licence(run.desks[0], type_code=REVOKED_TYPE, holder_id=GROOM, number="PROP-ID", attributes={},
+                      issuer="公安", valid_from=date(2020, 1, 1), now=clock.now())
+        run.desks[0].commit()
         yield run
     finally:
         for desk in run.desks:
@@ -384,7 +403,7 @@ def describe(bundle: BundleSpec) -> str:
             f"  {s.id} {s.kind.value} dept={catalog().items[s.item].department} "
             f"depends_on={list(s.depends_on)} any={list(s.depends_on_any)}{when}"
             f"{' for_each heirs' if s.for_each else ''}{' excluded' if s.excluded_from_limit else ''}"
-            f"{f' wait {s.min_wait.calendar_days}d' if s.min_wait else ''}"
+            f"{f' wait {s.min_wait.calendar_days}d' if s.min_wait else ''}{' revokes' if s.revokes else ''}"
         )
     return "\n".join(lines)
 
@@ -530,6 +549,16 @@ class Ev:
     from_state: str | None
     to_state: str | None
     at: datetime
+    payload: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def related(bundle: BundleSpec, row: StepRow, dep: str, by_key: dict[str, list[StepRow]]) -> list[StepRow]:
+    """The instances of ``dep`` that ``row`` waits for: its own entry's when both iterate the same
+    list (a per-entry chain), every instance otherwise."""
+    own = bundle.step(row.key).for_each
+    if own is not None and bundle.step(dep).for_each == own:
+        return [p for p in by_key[dep] if p.instance == row.instance]
+    return by_key[dep]
 
 
 def check_history(run: Run) -> set[str]:
@@ -539,8 +568,9 @@ def check_history(run: Run) -> set[str]:
     with run.sessions() as s:
         report = verify_audit(s)
         assert report.ok, report.problems
-        events = [Ev(e.seq, e.step_id, e.action, e.from_state, e.to_state, e.at)
+        events = [Ev(e.seq, e.step_id, e.action, e.from_state, e.to_state, e.at, dict(e.payload))
                   for e in case_history(s, case_id=run.case_id)]
+        licence = s.scalars(select(Licence).where(Licence.number == "PROP-ID")).one()
     assert [e.seq for e in events] == list(range(1, len(events) + 1)) and len(events) == case.audit_seq
     by_key: dict[str, list[StepRow]] = defaultdict(list)
     per_step: dict[str | None, list[Ev]] = defaultdict(list)
@@ -590,13 +620,29 @@ def check_history(run: Run) -> set[str]:
             return first.get((p.id, "step.skip"), never)
 
         for dep in spec.depends_on:
-            for p in by_key[dep]:
+            for p in related(bundle, row, dep, by_key):
                 assert min(done(p), skipped(p)) < released, f"{row.key} released before {dep} was done or skipped"
         if spec.depends_on_any:
-            alternatives = [p for dep in spec.depends_on_any for p in by_key[dep]]
+            alternatives = [p for dep in spec.depends_on_any for p in related(bundle, row, dep, by_key)]
             assert any(done(p) < released for p in alternatives) or all(
                 skipped(p) < released for p in alternatives
             ), f"{row.key} released before any alternative of {spec.depends_on_any} was done"
+
+    # A prerequisite's failure cancels its own entry's chain only: a step cancelled for a prerequisite
+    # has a failed prerequisite among the instances it depends on (for the same list: its own entry's).
+    for row in snap.steps:
+        if row.state is StepState.CANCELLED and not row.reason.startswith("case "):
+            spec = bundle.step(row.key)
+            prerequisites = [p for dep in spec.prerequisites for p in related(bundle, row, dep, by_key)]
+            assert any(p.state in STEP_FAILED for p in prerequisites), (
+                f"{row.key}#{row.instance} cancelled ({row.reason}) with no failed prerequisite of its own entry")
+
+    # Revocation: the applicant's licence is revoked exactly when a revoking step was done, and the
+    # first such completion's event lists it (once).
+    revoking_done = [row for row in snap.steps if bundle.step(row.key).revokes and row.state is StepState.DONE]
+    assert (licence.revoked_at is not None) == bool(revoking_done), "revocation disagrees with the revoking step"
+    listed = [r for e in events if e.action == "step.complete" for r in e.payload.get("revoked", [])]
+    assert listed == ([{"type": REVOKED_TYPE, "number": "PROP-ID", "holder": GROOM}] if revoking_done else []), listed
 
     # At most one alternative of a group is taken.
     for spec in bundle.steps:
@@ -628,6 +674,11 @@ def check_history(run: Run) -> set[str]:
             seen.add("a join was released")
         if releases[row.id] and spec.depends_on_any:
             seen.add("an alternative was taken")
+    if any(bundle.step(r.key).for_each and any(bundle.step(d).for_each for d in bundle.step(r.key).depends_on)
+           for r in snap.steps if releases[r.id]):
+        seen.add("a per-entry chain was released")
+    if licence.revoked_at is not None:
+        seen.add("a licence was revoked")
     kinds = Counter(e.action for e in events)
     seen.update(f"some {action}" for action in ("step.receive_supplement", "step.reject", "step.cancel") if kinds[action])
     return seen
