@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import AuditEvent, Case, Licence, Step
 from engine.errors import InvalidApplication
 from engine.machine.actions import claim_step, complete_step, reject_step
-from engine.machine.intake import Applicant, accept_case
+from engine.machine.intake import Applicant, accept_case, prefill_application
 from engine.people.identifiers import make_credit_code
 from engine.people.licences import store_licence, valid_licences, validity_end
 from engine.people.validators import make_id_number
@@ -318,3 +318,24 @@ def test_validity_ends() -> None:
             validity_end(until, wrong, leap)
         assert refused.value.problems[0].field == "outputs.valid_until"
     assert validity_end(Output(licence="L2000025"), {}, leap) is None
+
+
+@pytest.mark.usefixtures("lists_session")  # publishes the lists bundle into the same database
+def test_a_revoked_licence_waives_and_prefills_nothing(lists_runtime: Runtime, session: Session,
+                                                        runtime: Runtime) -> None:
+    """After the cancellation step revoked the deceased's 身份证, a post-death application must supply it."""
+    store_licence(session, type_code="L2000016", holder_id=DECEASED, number="ID-2", attributes={"name": "测试丁"},
+                  issuer="公安", valid_from=date(2020, 1, 1), now=runtime.clock.now())
+    session.commit()
+
+    def waived() -> set[str]:
+        result = prefill_application(session, runtime, bundle_id="post_death", applicant=Applicant(CHILD, "person"),
+                                     answers=post_death_answers(), actor=CLERK)
+        return {m.name for m in result.waived if m.step == "death_certificate"}
+
+    assert "死亡人员身份证" in waived()
+    case = accept(session, lists_runtime)
+    work(session, lists_runtime, steps_of(case, "certificate")[0], outputs={"cause": "疾病"})
+    case = refresh(session, case)
+    work(session, lists_runtime, steps_of(case, "cancellation")[0])
+    assert "死亡人员身份证" not in waived()
