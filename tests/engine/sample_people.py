@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 from engine.machine.states import Actor, Role
@@ -14,6 +15,16 @@ CHILD = make_id_number("430105", date(1968, 11, 20), 44)
 HEIR_2 = make_id_number("430111", date(1972, 4, 1), 55)
 
 CLERK = Actor(id="clerk-1", role=Role.CLERK, region="430102")
+
+_couples = itertools.count(1)
+
+
+def another_couple() -> dict[str, object]:
+    """Answers naming a couple no earlier call named: marrying registers both spouses' 结婚证, after
+    which the same couple is no longer eligible to marry (the guide's 双方无配偶)."""
+    n = next(_couples)
+    return {"groom_id_number": make_id_number("430102", date(1990, 1, 1 + n % 28), 101 + 2 * (n // 28)),
+            "bride_id_number": make_id_number("430104", date(1992, 2, 1 + n % 28), 100 + 2 * (n // 28))}
 
 
 def officer(department: str) -> Actor:

@@ -30,7 +30,7 @@ from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor, Role, StepState
 from engine.people.tokens import issue_token
 from engine.runtime import Runtime
-from tests.engine.sample_people import CLERK, GROOM, applicant, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, another_couple, applicant, marriage_answers
 
 ALICE = Actor(id="officer-alice", role=Role.OFFICER, department="11", region="430102")
 BOB = Actor(id="officer-bob", role=Role.OFFICER, department="11", region="430102")
@@ -46,7 +46,7 @@ DESK_ACTIONS = ("claim", "unclaim", "reassign", "start", "complete", "reject", "
 def _step_in(session: Session, runtime: Runtime, state: StepState) -> Step:
     """The registration step of a fresh marriage case, brought to ``state`` by ALICE."""
     case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                       answers=marriage_answers(), actor=CLERK)
+                       answers=marriage_answers(**another_couple()), actor=CLERK)
     step = case.steps[0]
     assert step.state == StepState.READY.value and step.department == ALICE.department
     if state is not StepState.READY:
