@@ -32,7 +32,8 @@ EMPTY_RESULTS = {"", "无", "暂无"}
 class GuideMap:
     guide: str
     steps: dict[str, str]
-    """step id → guide item (name, or standard_item where the name repeats)."""
+    """step id → guide item (name, or standard_item where the name repeats); ``step@answer`` for a
+    step whose item an answer chooses (``item: {by, map}``)."""
     extra_steps: dict[str, str] = field(default_factory=dict)
     """Steps that implement no guide item → why they exist."""
     departments_not_used: dict[str, str] = field(default_factory=dict)
@@ -128,17 +129,17 @@ GUIDE_BUNDLES: dict[str, GuideMap] = {
             "are 市监 (31), 审计报告报备 is 财政 (13); see the bundle's header",
         },
     ),
-    # The three 用地预审 items differ only in authority level: three alternative steps, each with
-    # its own catalog item, selected by `land_approval_level` (test_land_preapproval_levels).
+    # The three 用地预审 items differ only in authority level: one step whose item the answer
+    # `land_approval_level` chooses, keyed here "step@answer" (test_land_preapproval_levels).
     "land_use": GuideMap(
         "43TCP0010.json",
         {
             "project_filing": "企业投资（含外商投资）项目备案",
             "project_ratification": "企业投资（含外商投资）项目核准",
             "energy_review": "固定资产投资项目节能审查",
-            "land_preapproval_province": "建设项目用地预审与选址意见书办理（省级权限）",
-            "land_preapproval_county": "建设项目用地预审与选址意见书办理（县级权限）",
-            "land_preapproval_city": "建设项目用地预审与选址意见书办理（设区的市级权限）",
+            "land_preapproval@province": "建设项目用地预审与选址意见书办理（省级权限）",
+            "land_preapproval@county": "建设项目用地预审与选址意见书办理（县级权限）",
+            "land_preapproval@city": "建设项目用地预审与选址意见书办理（设区的市级权限）",
             "eia_report_approval": "建设项目环境影响评价审批报告书（普通类）",
             "eia_report_form_approval": "建设项目环境影响评价审批报告表（普通类）",
         },
@@ -160,12 +161,27 @@ def guide_items(g: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item_key(g, i): i for i in g["items"]}
 
 
+def step_id_of(key: str) -> str:
+    return key.partition("@")[0]
+
+
+def item_of(step: StepSpec, key: str) -> str:
+    """The catalog item a mapped key implements: the step's, or the one its answer chooses."""
+    _, _, answer = key.partition("@")
+    if not answer:
+        return step.item
+    assert step.item_choice is not None, key
+    chosen = step.item_for({step.item_choice.by: answer})
+    assert chosen is not None, key
+    return chosen
+
+
 def guide_steps(registry: BundleRegistry, bundle_id: str) -> list[tuple[str, StepSpec, dict[str, Any]]]:
-    """(step id, step, guide item) for each step of the bundle that implements a guide item."""
+    """(key, step, guide item) for each step (or chosen item of a step) that implements a guide item."""
     mapping = GUIDE_BUNDLES[bundle_id]
     items = guide_items(guide(mapping.guide))
     bundle = registry.get(bundle_id)
-    return [(step_id, bundle.step(step_id), items[key]) for step_id, key in mapping.steps.items()]
+    return [(key, bundle.step(step_id_of(key)), items[item]) for key, item in mapping.steps.items()]
 
 
 def normal_result(text: str) -> str:
@@ -217,16 +233,25 @@ def test_every_guide_item_is_one_step(registry: BundleRegistry, bundle_id: str) 
     bundle = registry.get(bundle_id)
     step_ids = {s.id for s in bundle.steps}
     # each mapped step exists, each guide item is implemented by exactly one step
-    assert set(mapping.steps) <= step_ids
+    mapped = {step_id_of(key) for key in mapping.steps}
+    assert mapped <= step_ids
     assert Counter(mapping.steps.values()) == Counter(items.keys()), "each guide item exactly once"
     # every other step is a declared extra
-    assert step_ids - set(mapping.steps) == set(mapping.extra_steps)
+    assert step_ids - mapped == set(mapping.extra_steps)
+    # a step whose item an answer chooses maps every answer of its map, and nothing else
+    for key in mapping.steps:
+        step = bundle.step(step_id_of(key))
+        assert ("@" in key) == (step.item_choice is not None), key
+    for step in bundle.steps:
+        if step.item_choice is not None:
+            assert {k for k in mapping.steps if step_id_of(k) == step.id} == {
+                f"{step.id}@{answer}" for answer in step.item_choice.map}
 
 
 @pytest.mark.parametrize("bundle_id", BUNDLE_IDS)
 def test_step_names_and_results_follow_the_guide(registry: BundleRegistry, bundle_id: str) -> None:
     for step_id, step, item in guide_steps(registry, bundle_id):
-        catalog_item = registry.catalog.items[step.item]
+        catalog_item = registry.catalog.items[item_of(step, step_id)]
         assert catalog_item.name in {item["name"], item.get("standard_item")}, step_id
         expected = normal_result(item["result"])
         if expected:  # where the guide names no result a bundle may name one (e.g. 非正常死亡证明)
@@ -355,19 +380,20 @@ def test_policy_benefit_checks(registry: BundleRegistry) -> None:
 
 
 def test_land_preapproval_levels(registry: BundleRegistry) -> None:
-    """The guide's three 用地预审 items (省级/县级/设区的市级权限) are alternatives: one applies."""
+    """The guide's three 用地预审 items (省级/县级/设区的市级权限) are one step: the level chooses the item."""
     bundle = registry.get("land_use")
-    variants = {"province": "land_preapproval_province", "city": "land_preapproval_city",
-                "county": "land_preapproval_county"}
+    step = bundle.step("land_preapproval")
     base = {"investment_procedure": "ratification", "eia_document": "registration_form",
             "annual_energy_tce": 10, "annual_electricity_10k_kwh": 10}
-    for level, step_id in variants.items():
-        steps = applicable(bundle, {**base, "needs_new_land": True, "land_approval_level": level})
-        assert steps & set(variants.values()) == {step_id}
-    assert not applicable(bundle, {**base, "needs_new_land": False}) & set(variants.values())
-    assert set(bundle.step("project_ratification").depends_on) == set(variants.values())
-    assert {department(registry, bundle.step(s)) for s in variants.values()} == {"15"}
-    assert len({bundle.step(s).item for s in variants.values()}) == 3
+    chosen = {}
+    for level in ("province", "city", "county"):
+        answers = {**base, "needs_new_land": True, "land_approval_level": level}
+        assert "land_preapproval" in applicable(bundle, answers)
+        chosen[level] = step.item_for(answers)
+    assert not {"land_preapproval"} & applicable(bundle, {**base, "needs_new_land": False})
+    assert bundle.step("project_ratification").depends_on == ("land_preapproval",)
+    assert {registry.catalog.items[code].department for code in chosen.values() if code} == {"15"}
+    assert len(set(chosen.values())) == 3 and None not in chosen.values()
 
 
 def test_land_use_conditions(registry: BundleRegistry) -> None:
