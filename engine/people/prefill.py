@@ -243,7 +243,7 @@ def prefill(
         for name, found in provider(session, context, pending).items():
             values.setdefault(name, found)
     merged = {**{k: v.value for k, v in values.items()}, **{k: v for k, v in context.answers.items() if v not in (None, "")}}
-    steps = [s for s in context.bundle.steps if s.when is None or s.when.evaluate(merged)]
+    steps = [s for s in context.bundle.steps if s.may_apply(merged)]  # entry.*/steps.* conditions too
     wanted = _materials_of(context, steps, merged)
     others = {r.holder for r in requests if context.is_other(r.holder)}
     others |= {holder for _, material, holder, other in wanted if other and material.licence and holder}
@@ -309,7 +309,7 @@ def _issued_earlier(
         if current.id in seen:
             continue
         seen.add(current.id)
-        applies = current.when is None or current.when.evaluate(answers)
+        applies = current.may_apply(answers)
         if applies and current.outputs.licence == material.licence:
             return current
         todo.extend(current.prerequisites)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from engine.time.calendar import TimeUnit
-from engine.spec.conditions import Condition
+from engine.spec.conditions import Condition, fields_of
 from engine.spec.versions import SPEC_SCHEMA_VERSION, content_hash, migrate_snapshot
 
 
@@ -426,6 +426,21 @@ class StepSpec(Frozen):
             if isinstance(data.get("revokes"), dict):
                 data = {**data, "revokes": [data["revokes"]]}
         return data
+
+    def may_apply(self, answers: Mapping[str, Any]) -> bool:
+        """Whether the step can apply to these answers before any step has run: its ``when`` holds,
+        holds for one entry of its list (``entry.*``), or reads earlier outputs (``steps.*``: decided
+        when the step becomes releasable)."""
+        if self.when is None:
+            return True
+        names = list(fields_of(self.when))
+        if any(name.startswith("steps.") for name in names):
+            return True
+        if self.for_each is not None and any(name.startswith("entry.") for name in names):
+            entries = answers.get(self.for_each) or []
+            return any(self.when.evaluate({**answers, **{f"entry.{k}": v for k, v in entry.items()}})
+                       for entry in entries if isinstance(entry, Mapping))
+        return self.when.evaluate(answers)
 
     def item_for(self, answers: Mapping[str, Any]) -> str | None:
         """The service item for these answers (None: the choosing answer maps to no item)."""

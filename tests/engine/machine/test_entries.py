@@ -339,3 +339,13 @@ def test_a_revoked_licence_waives_and_prefills_nothing(lists_runtime: Runtime, s
     case = refresh(session, case)
     work(session, lists_runtime, steps_of(case, "cancellation")[0])
     assert "死亡人员身份证" not in waived()
+
+
+def test_a_step_may_apply_before_any_step_ran(lists_bundle: BundleSpec) -> None:
+    """Prefill lists the materials of steps that may apply: an entry condition holding for one entry,
+    a condition on outputs not decided yet."""
+    bank = lists_bundle.step("per_heir_bank")
+    assert bank.may_apply(lists_answers())
+    assert not bank.may_apply(lists_answers(heirs=[{"heir_name": "测试戊", "heir_id_number": HEIR_2,
+                                                     "heir_bank": "乙银行"}]))
+    assert lists_bundle.step("follow_up").may_apply(lists_answers())
