@@ -35,7 +35,7 @@ from engine.errors import DomainError, FieldProblem, IdempotencyConflict, Invali
 from engine.machine.intake import Applicant, accept_case, prefill_application
 from engine.records.queries import authorize_intake
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec
+from engine.spec.models import BundleSpec, FieldSpec
 from engine.machine.states import CASE_STARTERS, Actor, Role
 
 router = APIRouter(route_class=PageRoute)
@@ -44,9 +44,6 @@ BundleId = Annotated[str, Path(pattern=BUNDLE_PATTERN)]
 INTAKE_ROLES = CASE_STARTERS
 """Clerks for anyone in their region, admins anywhere, applicants for themselves (their own data only)."""
 _KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
-NAME_FIELDS = ("applicant_name", "company_name")
-
-
 def _time_limit(spec: BundleSpec) -> str:
     return f"{spec.time_limit.amount}{'个工作日' if spec.time_limit.unit.value == 'working_days' else '个自然日'}"
 
@@ -127,10 +124,12 @@ def intake_form(request: Request, session: SessionDep, runtime: RuntimeDep, acto
                       applicant_name=applicant_name, values=values)
 
 
-def _name(typed: str, answers: Mapping[str, Any]) -> str:
+def _name(typed: str, answers: Mapping[str, Any], *, spec: BundleSpec, fields: Mapping[str, FieldSpec]) -> str:
+    """The applicant's name: as typed, else the bundle's field the dictionary marks ``names_applicant``."""
     if typed:
         return typed
-    return next((str(answers[n]) for n in NAME_FIELDS if isinstance(answers.get(n), str)), "")
+    named = (use.field for use in spec.fields if fields[use.field].names_applicant)
+    return next((str(answers[n]) for n in named if isinstance(answers.get(n), str)), "")
 
 
 @router.post("/intake/{bundle_id}", dependencies=[Csrf])
@@ -141,7 +140,7 @@ def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Pa
     spec = runtime.current_spec(bundle_id)
     applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(form, "applicant_id", 32)
     answers = read_answers(spec, runtime.registry, form)
-    name = _name(form_text(form, "applicant_name", 200), answers)
+    name = _name(form_text(form, "applicant_name", 200), answers, spec=spec, fields=runtime.registry.fields)
     key = form_text(form, "idempotency_key", 200)
     if not _KEY.match(key):
         key = ""  # a form without a usable key is still accepted, once

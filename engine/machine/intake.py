@@ -291,7 +291,7 @@ def _create(
             department = step_spec.department or runtime.registry.catalog.items[item or step_spec.item].department
             step = Step(
                 id=new_id(), case_id=case.id, step_key=step_spec.id, instance=index, position=position,
-                instance_label=_label(element), item_code=item or step_spec.item, department=department,
+                instance_label=_entry_label(runtime, step_spec.for_each, element), item_code=item or step_spec.item, department=department,
                 kind=step_spec.kind.value, entry=element,
             )
             position += 1
@@ -312,8 +312,9 @@ def _create(
     return case
 
 
-def _label(element: Mapping[str, Any]) -> str:
-    for key in ("name", "full_name", "employee_name", "heir_name"):
-        if element.get(key):
-            return str(element[key])
-    return ""
+def _entry_label(runtime: Runtime, list_field: str | None, element: Mapping[str, Any]) -> str:
+    """What names a for_each entry on its steps: the list field's declared ``entry_label``."""
+    if list_field is None:
+        return ""
+    key = runtime.registry.fields[list_field].entry_label
+    return str(element[key]) if key is not None and element.get(key) else ""

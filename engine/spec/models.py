@@ -136,6 +136,11 @@ class FieldSpec(Frozen):
     item_fields: tuple[str, ...] = ()
     max_items: PositiveInt | None = None
     """List fields: the most entries an application may give (:data:`DEFAULT_MAX_ITEMS` if unset)."""
+    entry_label: str | None = None
+    """List fields: the item field whose value names an entry (the step instance's label: 员工姓名)."""
+    names_applicant: bool = False
+    """The field's value is the applicant's name (a person's or a company's): the form offers it as
+    the applicant's name when none is typed."""
     prefill: tuple[PrefillSource, ...] = ()
     correctable: bool = True
     """Whether the applicant may overwrite a prefilled value (the change is audited)."""
@@ -150,6 +155,8 @@ class FieldSpec(Frozen):
             raise ValueError(f"field {self.id!r}: a list field needs item_fields")
         if self.max_items is not None and self.type is not FieldType.LIST:
             raise ValueError(f"field {self.id!r}: only a list field has max_items")
+        if self.entry_label is not None and self.entry_label not in self.item_fields:
+            raise ValueError(f"field {self.id!r}: entry_label {self.entry_label!r} is not one of its item_fields")
         return self
 
     @property
