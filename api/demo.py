@@ -61,6 +61,19 @@ def synthetic_company(n: int) -> str:
     return make_credit_code("430100", f"MA4L{n:05d}"[:9])
 
 
+def dated(value: Any, today: date) -> Any:
+    """Replace ``{days_ago: N}`` placeholders with the ISO date N days before ``today``: the demo's
+    clock moves, and eligibility rules count from the acceptance date (a newborn is born within
+    six months of it)."""
+    if isinstance(value, dict):
+        if set(value) == {"days_ago"}:
+            return (today - timedelta(days=int(value["days_ago"]))).isoformat()
+        return {k: dated(v, today) for k, v in value.items()}
+    if isinstance(value, list):
+        return [dated(v, today) for v in value]
+    return value
+
+
 def _expand(value: Any) -> Any:
     """Replace ``{person: N}`` / ``{company: N}`` placeholders with generated identifiers."""
     if isinstance(value, dict):
@@ -129,8 +142,9 @@ def run_case(session: Session, runtime: Runtime, clock: FixedClock, *, bundle_id
     spec = runtime.current_spec(bundle_id)
     applicant = Applicant(scenario["applicant"]["id"], spec.applicant_kind, scenario["applicant"].get("name", ""))
     clerk = Actor(id="demo-clerk", role=Role.CLERK, region="430100")
-    case = accept_case(session, runtime, bundle_id=bundle_id, applicant=applicant, answers=scenario["answers"],
-                       actor=clerk, region=scenario.get("region", "430102"))
+    case = accept_case(session, runtime, bundle_id=bundle_id, applicant=applicant,
+                       answers=dated(scenario["answers"], runtime.today()), actor=clerk,
+                       region=scenario.get("region", "430102"))
     intake = case_history(session, case_id=case.id)[0].payload
     report(f"[{bundle_id}] accepted {case.receipt_no}: {len(case.steps)} steps, due {case.due_on}; "
            f"{len(intake.get('prefilled', {}))} fields prefilled, {len(intake.get('waived', []))} materials waived")

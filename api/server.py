@@ -25,7 +25,7 @@ from api.observability import metrics_of
 from engine.db.models import Case
 from engine.db.session import make_engine, make_sessionmaker, migrate, require_current_schema
 from engine.errors import DomainError
-from api.demo import demo_clock, load_demo_data, run_demo, seed_licences, synthetic_person
+from api.demo import dated, demo_clock, load_demo_data, run_demo, seed_licences, synthetic_person
 from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.machine.states import Actor, Role
@@ -92,11 +92,15 @@ def _open_cases(session: Session, runtime: Runtime) -> None:
     clerk = Actor(id="demo-clerk", role=Role.CLERK, region="430102")
     for bundle_id in ("marriage", "post_death", "newborn"):
         scenario = scenarios[bundle_id]
+        # A scenario's open_case names other people where the finished case made its own ineligible
+        # (the demo couple married two months ago).
+        other = scenario.get("open_case", {})
+        person = other.get("applicant", scenario["applicant"])
         spec = runtime.current_spec(bundle_id)
         accept_case(session, runtime, bundle_id=bundle_id,
-                    applicant=Applicant(scenario["applicant"]["id"], spec.applicant_kind, scenario["applicant"]["name"]),
-                    answers=scenario["answers"], actor=clerk, region="430102",
-                    idempotency_key=f"demo-open-{bundle_id}")
+                    applicant=Applicant(person["id"], spec.applicant_kind, person["name"]),
+                    answers=dated({**scenario["answers"], **other.get("answers", {})}, runtime.today()),
+                    actor=clerk, region="430102", idempotency_key=f"demo-open-{bundle_id}")
 
 
 DEMO_SCOPES: dict[str, dict[str, str]] = {
