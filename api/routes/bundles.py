@@ -1,17 +1,21 @@
-"""Public bundle catalogue: what can be applied for, and the one form each bundle needs."""
+"""Public bundle catalogue: what can be applied for, the one form each bundle needs, and its versions."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
 
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, SessionDep
 from api.errors import problems
 from api.schemas import BUNDLE_PATTERN, BundleFormOut, BundleSummaryOut, FormFieldOut, FormMaterialOut, FormStepOut
-from engine.runtime import Runtime
+from engine.errors import NotFound
+from engine.runtime import Runtime, published_versions
 from engine.records.labels import SUPPLY_MODE_LABELS
 from engine.spec.models import BundleSpec, FieldUse
+from engine.spec.versions import diff_specs
 
 router = APIRouter(tags=["bundles"])
 
@@ -72,3 +76,53 @@ def get_bundle(runtime: RuntimeDep, bundle_id: Annotated[str, Path(pattern=BUNDL
     """The one form (fields with labels, types, options, required, conditions), the materials of
     every step with how each is supplied, and the steps with departments and time limits. Public."""
     return _form(runtime, runtime.current_spec(bundle_id))
+
+
+class StepChangeOut(BaseModel):
+    id: str = Field(description="The step's id")
+    keys: list[str] = Field(description="The step's keys whose values changed")
+
+
+class VersionChangesOut(BaseModel):
+    from_version: int
+    to_version: int
+    steps_added: list[str]
+    steps_removed: list[str]
+    steps_changed: list[StepChangeOut]
+    bundle_keys_changed: list[str] = Field(description="Bundle-level keys (besides version and steps) that changed")
+
+
+class BundleVersionOut(BaseModel):
+    version: int
+    spec_hash: str = Field(description="SHA-256 of the version's canonical content (defaults left out)")
+    published_at: datetime
+    current: bool = Field(description="Whether this is the version the running bundle files carry")
+    changes: VersionChangesOut | None = Field(description="What changed since the previous published version")
+
+
+class BundleVersionsOut(BaseModel):
+    bundle_id: str
+    current_version: int | None = Field(description="The version of the running bundle file (none: no longer served)")
+    versions: list[BundleVersionOut]
+
+
+@router.get("/bundles/{bundle_id}/versions", response_model=BundleVersionsOut, responses=problems(404),
+            summary="A bundle's published versions and what changed between them")
+def bundle_versions(
+    session: SessionDep, runtime: RuntimeDep, bundle_id: Annotated[str, Path(pattern=BUNDLE_PATTERN)]
+) -> BundleVersionsOut:
+    """Every published version, oldest first, with its hash, publication time and the steps
+    added, removed and changed since the previous one. Public."""
+    history = published_versions(session, bundle_id)
+    current = runtime.registry.bundles.get(bundle_id)
+    if not history and current is None:
+        raise NotFound(f"unknown bundle {bundle_id!r}", field="bundle_id")
+    out: list[BundleVersionOut] = []
+    for before, row in zip([None, *history[:-1]], history, strict=True):
+        changes = None if before is None else VersionChangesOut.model_validate(
+            {k: v for k, v in diff_specs(before.spec, row.spec).as_dict().items() if k != "bundle_id"})
+        out.append(BundleVersionOut(version=row.version, spec_hash=row.spec_hash, published_at=row.published_at,
+                                    current=current is not None and current.version == row.version
+                                    and current.spec_hash == row.spec_hash,
+                                    changes=changes))
+    return BundleVersionsOut(bundle_id=bundle_id, current_version=current.version if current else None, versions=out)
