@@ -246,7 +246,7 @@ def test_concurrent_completion_one_wins_one_gets_409(api: Api) -> None:
     def complete(n: int) -> None:
         barrier.wait()
         results.append(api.post(f"/steps/{step.id}/complete", "officer",
-                                {"version": step.version, "outputs": {"by": n}}))
+                                {"version": step.version, "outputs": {"certificate_no": f"J-{n}"}}))
 
     threads = [threading.Thread(target=complete, args=(n,)) for n in range(2)]
     for thread in threads:
