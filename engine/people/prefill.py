@@ -188,6 +188,7 @@ class MaterialStatus:
     """Whether one material of one step must be supplied, and why not if waived."""
 
     step: str
+    """The step's id; empty for a material of the whole bundle (listed once)."""
     name: str
     code: str | None
     supply: SupplyMode
@@ -244,27 +245,50 @@ def prefill(
             values.setdefault(name, found)
     merged = {**{k: v.value for k, v in values.items()}, **{k: v for k, v in context.answers.items() if v not in (None, "")}}
     steps = [s for s in context.bundle.steps if s.may_apply(merged)]  # entry.*/steps.* conditions too
-    wanted = _materials_of(context, steps, merged)
+    wanted = _materials_of(context, steps, merged, shared=context.bundle.materials)
     others = {r.holder for r in requests if context.is_other(r.holder)}
     others |= {holder for _, material, holder, other in wanted if other and material.licence and holder}
     return PrefillResult(values=values, materials=_classify(session, context, wanted, merged),
                          other_holders=frozenset(others) if context.discloses_others else frozenset())
 
 
-Wanted = tuple[StepSpec, Material, str | None, bool]
-"""A material that applies, its holder (None: not typed yet) and whether that is another person."""
+Wanted = tuple[StepSpec | None, Material, str | None, bool]
+"""A material that applies (of a step, or of the whole bundle: None), its holder (None: not typed
+yet) and whether that is another person."""
 
 
-def _materials_of(context: PrefillContext, steps: Sequence[StepSpec], answers: Mapping[str, Any]) -> list[Wanted]:
+def _materials_of(
+    context: PrefillContext, steps: Sequence[StepSpec], answers: Mapping[str, Any], *, shared: Sequence[Material] = ()
+) -> list[Wanted]:
     wanted: list[Wanted] = []
-    for step in steps:
-        for material in step.materials:
-            if material.when is not None and not material.when.evaluate(answers):
-                continue
-            holder = context.applicant_id if material.holder_field is None else answers.get(material.holder_field)
-            holder = holder if isinstance(holder, str) and holder else None
-            wanted.append((step, material, holder, context.is_other(holder)))
+    for step, material in [*((None, m) for m in shared), *((s, m) for s in steps for m in s.materials)]:
+        if material.when is not None and not material.when.evaluate(answers):
+            continue
+        holder = _holder_of(material, answers, default=context.applicant_id)
+        wanted.append((step, material, holder, context.is_other(holder)))
     return wanted
+
+
+def _holder_of(material: Material, answers: Mapping[str, Any], *, default: str | None) -> str | None:
+    """Whose licence satisfies ``material``: its ``holder_field``'s answer, else ``default``."""
+    if material.holder_field is None:
+        return default
+    holder = answers.get(material.holder_field)
+    return holder if isinstance(holder, str) and holder else None
+
+
+Option = tuple[Material, str | None, bool]
+"""One way to satisfy a material (itself, or one of its ``any_of``), with its holder."""
+
+
+def _options(context: PrefillContext, material: Material, holder: str | None, answers: Mapping[str, Any]) -> list[Option]:
+    if not material.any_of:
+        return [(material, holder, context.is_other(holder))]
+    out: list[Option] = []
+    for option in material.any_of:
+        who = _holder_of(option, answers, default=holder)  # an alternative's own holder, else the material's
+        out.append((option, who, context.is_other(who)))
+    return out
 
 
 def material_statuses(
@@ -279,20 +303,31 @@ def _classify(
 ) -> list[MaterialStatus]:
     # Without ``discloses_others`` the store is not asked about other people at all: an applicant's
     # answer must not depend on what it holds about them, not even in how long it takes.
-    asked = {h for _, m, h, other in wanted if h and m.licence and (context.discloses_others or not other)}
-    found = valid_licences(session, holders=asked, types={m.licence for _, m, _, _ in wanted if m.licence},
+    options = [_options(context, m, h, answers) for _, m, h, _ in wanted]
+    every = [o for per in options for o in per]
+    asked = {h for m, h, other in every if h and m.licence and (context.discloses_others or not other)}
+    found = valid_licences(session, holders=asked, types={m.licence for m, _, _ in every if m.licence},
                            today=context.today)
     out: list[MaterialStatus] = []
-    for step, material, holder, other in wanted:
-        undisclosed = other and not context.discloses_others
-        licence = None if undisclosed else found.get((holder or "", material.licence or ""))
-        waived, reason = _waiver(context, material, licence, undisclosed=undisclosed)
-        issuer = _issued_earlier(context.bundle, step, material, answers)
-        if not waived and issuer is not None:  # from the bundle alone: the same for every holder
-            item = context.registry.catalog.items[issuer.item].name
-            waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
-        out.append(MaterialStatus(step.id, material.name, material.code, material.supply, material.required, waived,
-                                  reason, other_holder=other))
+    for (step, material, _holder, other), per in zip(wanted, options, strict=True):
+        verdicts = []
+        for option, holder, option_other in per:
+            undisclosed = option_other and not context.discloses_others
+            licence = None if undisclosed else found.get((holder or "", option.licence or ""))
+            waived, reason = _waiver(context, option, licence, undisclosed=undisclosed)
+            issuer = _issued_earlier(context.bundle, step, option, answers) if step is not None else None
+            if not waived and issuer is not None:  # from the bundle alone: the same for every holder
+                item = context.registry.catalog.items[issuer.item].name
+                waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
+            verdicts.append((option, waived, reason))
+        if material.any_of:  # any one alternative waived waives the material
+            option, waived, reason = next(((o, w, r) for o, w, r in verdicts if w), (material, False, ""))
+            reason = (f"以「{option.name}」代替 (satisfied by {option.name}): {reason}" if waived else
+                      f"任选其一提交：{'／'.join(o.name for o in material.any_of)} (supply any one of these)")
+        else:
+            _, waived, reason = verdicts[0]
+        out.append(MaterialStatus(step.id if step is not None else "", material.name, material.code, material.supply,
+                                  material.required, waived, reason, other_holder=other))
     return out
 
 
@@ -323,6 +358,8 @@ def _waiver(
         return True, "由申请表模板自动生成 (generated from the application form)"
     if material.supply is SupplyMode.DATA_INTERFACE:
         return True, "通过数据共享接口核验 (verified through a data-sharing interface)"
+    if material.supply is SupplyMode.PERSONAL_CENTRE:
+        return True, "取自申请人个人中心已上传的材料 (taken from the applicant's uploads in the personal centre)"
     if material.licence and undisclosed:
         return False, OTHERS_LICENCE
     if material.licence and licence is not None:
