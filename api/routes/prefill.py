@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
 from api.schemas import BUNDLE_PATTERN, ApplicantIn, JsonObject
-from engine.machine.intake import Applicant, prefill_application
+from engine.machine.intake import Applicant, preview_application
 from engine.records.queries import authorize_intake
 
 router = APIRouter(tags=["intake"])
@@ -45,24 +45,42 @@ class MaterialOut(BaseModel):
     reason: str
 
 
+class EligibilityOut(BaseModel):
+    """One eligibility rule (前置校验) on what is known so far."""
+
+    rule: str
+    step: str | None = Field(description="The step a step rule belongs to (None: a rule of the whole bundle)")
+    outcome: Literal["met", "failed", "unknown"] = Field(
+        description="unknown: a field it reads is not answered yet, or it concerns another person's records, "
+                    "which a self-service applicant is not told about (decided at submission or by the department)")
+    on_fail: Literal["refuse", "warn", "skip"]
+    reason_zh: str
+    reason_en: str
+    fields: list[str]
+
+
 class PrefillOut(BaseModel):
     bundle_id: str
     applicant_id: str
     fields: list[PrefilledOut]
     waived: list[MaterialOut]
     to_supply: list[MaterialOut]
+    eligible: bool = Field(description="False when a refusing rule already fails: submitting would be refused (422)")
+    eligibility: list[EligibilityOut] = Field(description="Every rule the application is checked against, in order")
 
 
 @router.post("/prefill", response_model=PrefillOut, responses=problems(403, 404), summary="Prefill the one form and list waived materials")
 def prefill(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body: PrefillIn) -> PrefillOut:
     """Fields filled from valid e-licences (and the applicant's earlier cases), each with its source;
-    materials the government already holds (免提交) and those still to supply. Applicants prefill for
-    themselves only and see only their own data; clerks within their region see the people named in
-    the form too."""
+    materials the government already holds (免提交) and those still to supply; and the bundle's
+    eligibility rules (前置校验) on what is known so far, so a refusal shows before the form is filled
+    in. Applicants prefill for themselves only and see only their own data (rules on another
+    person's records stay unknown); clerks within their region see the people named in the form too."""
     authorize_intake(actor, applicant_id=body.applicant.id, region=None)
-    result = prefill_application(session, runtime, bundle_id=body.bundle_id,
-                                 applicant=Applicant(body.applicant.id, body.applicant.kind, body.applicant.name),
-                                 answers=body.answers, actor=actor)
+    preview = preview_application(session, runtime, bundle_id=body.bundle_id,
+                                  applicant=Applicant(body.applicant.id, body.applicant.kind, body.applicant.name),
+                                  answers=body.answers, actor=actor)
+    result, eligibility = preview.prefill, preview.eligibility
     fields = runtime.registry.fields
 
     def material(m: Any) -> MaterialOut:
@@ -75,4 +93,6 @@ def prefill(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body:
                              correctable=fields[name].correctable) for name, found in sorted(result.values.items())],
         waived=[material(m) for m in result.waived],
         to_supply=[material(m) for m in result.to_supply],
+        eligible=not eligibility.refusals,
+        eligibility=[EligibilityOut(**v.as_dict()) for v in eligibility.verdicts],
     )

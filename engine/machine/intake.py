@@ -198,25 +198,48 @@ def apply_prefill(
     return merged, intake
 
 
+@dataclass(frozen=True)
+class Preview:
+    """The one form before submission: what prefill found and how the eligibility rules stand."""
+
+    prefill: PrefillResult
+    eligibility: Assessment
+
+
 def prefill_application(
     session: Session, runtime: Runtime, *, bundle_id: str, applicant: Applicant, answers: Mapping[str, Any],
     actor: Actor,
 ) -> PrefillResult:
-    """The one form before submission (``POST /prefill``): prefilled values with their sources and
-    the materials that are waived or still to supply. Applicants only see their own data (the
-    licence store is not asked about anyone else); a staff read of other people's licences is
-    recorded in the access log (committed)."""
+    """The prefill part of :func:`preview_application`."""
+    return preview_application(session, runtime, bundle_id=bundle_id, applicant=applicant, answers=answers,
+                               actor=actor).prefill
+
+
+def preview_application(
+    session: Session, runtime: Runtime, *, bundle_id: str, applicant: Applicant, answers: Mapping[str, Any],
+    actor: Actor,
+) -> Preview:
+    """The one form before submission (``POST /prefill``): prefilled values with their sources, the
+    materials that are waived or still to supply, and the eligibility rules (前置校验) decided on
+    the typed and prefilled values so far, so a clerk sees a refusal before typing everything.
+    Applicants only see their own data (neither the licence store nor the cases are asked about
+    anyone else: those rules stay unknown); a staff read of other people's licences or cases is
+    recorded in the access log (one record, committed)."""
     spec = runtime.current_spec(bundle_id)
     applicant = check_applicant(applicant, spec)
     context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
                              discloses_others=actor.role is not Role.APPLICANT)
     result = prefill(session, context, providers=runtime.prefill)
-    if result.other_holders:
-        people = " ".join(sorted(mask_id_number(h) for h in result.other_holders))
+    typed = {name: value for name, value in answers.items() if value not in (None, "")}
+    eligibility = assess(session, spec=spec, answers={**{n: f.value for n, f in result.values.items()}, **typed},
+                         applicant_id=applicant.id, today=runtime.today(), others=actor.role is not Role.APPLICANT)
+    others = result.other_holders | eligibility.looked_up
+    if others:
+        people = " ".join(sorted(mask_id_number(h) for h in others))
         record_access(session, actor=actor, case_id=None, step_id=None, what=f"prefill {spec.id}: licences of {people}",
                       at=runtime.clock.now())
         session.commit()
-    return result
+    return Preview(result, eligibility)
 
 
 def _region(code: str) -> str:

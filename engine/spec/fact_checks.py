@@ -36,7 +36,7 @@ def check_requirements(
             add("计算事实只能用于 requires 和环节的 when / computed facts may only be used in requires and a "
                 "step's when (field and material conditions are decided without the database)", loc, step)
             return
-        if found and any(name.startswith("steps.") for name in fields_of(cond) if cond is not None):
+        if found and cond is not None and any(name.startswith("steps.") for name in fields_of(cond)):
             add("条件不能同时读取计算事实和环节输出 / a condition cannot read both computed facts and steps' "
                 "outputs (facts are resolved at intake, outputs later)", loc, step)
         for fact in found:
