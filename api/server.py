@@ -72,14 +72,14 @@ def build(db_url: str, *, runtime: Runtime | None = None) -> Served:
 
 
 def load_demo(served: Served, *, say: Callable[[str], None] = print) -> dict[str, str]:
-    """Demo data on an empty database: licences, ten finished cases, three open ones; and a
+    """Demo data on an empty database: licences, one finished case per bundle, three open ones; and a
     fresh token per demo role (tokens are stored hashed, so they are shown only now)."""
     with served.sessions() as session:
         if not session.scalar(select(func.count()).select_from(Case)):
             clock = demo_clock()
-            run_demo(session, Runtime(registry=served.runtime.registry, calendar=served.runtime.calendar,
-                                      clock=clock), clock, report=lambda line: None)
-            say("demo: ten bundles run to completion (two months ago)")
+            done = run_demo(session, Runtime(registry=served.runtime.registry, calendar=served.runtime.calendar,
+                                             clock=clock), clock, report=lambda line: None)
+            say(f"demo: {len(done)} bundles run to completion (two months ago)")
             _open_cases(session, served.runtime)
         else:
             seed_licences(session, served.runtime, load_demo_data(), report=lambda line: None)

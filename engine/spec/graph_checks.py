@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from fractions import Fraction
 
-from engine.spec.models import BundleSpec, StepSpec, TimeLimit
+from engine.spec.models import BundleSpec, ClockEvent, StepSpec, TimeLimit
 from engine.time.calendar import TimeUnit
 
 Add = Callable[..., None]
@@ -64,6 +64,7 @@ def _warn_critical_path(bundle: BundleSpec, *, warn: Add) -> None:
     unit = bundle.time_limit.unit
     steps = {s.id: s for s in bundle.steps}
     finish: dict[str, tuple[Fraction, tuple[str, ...]]] = {}
+    begin: dict[str, Fraction] = {}
 
     def end(step: StepSpec, visiting: frozenset[str]) -> tuple[Fraction, tuple[str, ...]]:
         if step.id in finish:
@@ -79,7 +80,15 @@ def _warn_critical_path(bundle: BundleSpec, *, warn: Add) -> None:
         if alternatives:
             start = max(start, min(alternatives, key=lambda e: e[0]), key=lambda e: e[0])
         own = Fraction(0) if step.excluded_from_limit else _days(step.time_limit, unit)
+        begin[step.id] = start[0]
         finish[step.id] = (start[0] + own, (*start[1], step.id))
+        origin = step.clock_from
+        if origin is not None and origin.step in steps and not step.excluded_from_limit:
+            # The limit counts from another step's event (one limit over phases, or a deadline an
+            # earlier step set): the step is due that long after the event, not after its own start.
+            other = end(steps[origin.step], inside)
+            since = begin[origin.step] if origin.event is ClockEvent.RELEASED else other[0]
+            finish[step.id] = (max(start[0], since + own), finish[step.id][1])
         return finish[step.id]
 
     longest = max((end(s, frozenset()) for s in bundle.steps), key=lambda e: e[0])

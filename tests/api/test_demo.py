@@ -1,4 +1,4 @@
-"""The demo: every one of the ten bundles from intake to completion, on every backend."""
+"""The demo: every bundle (the ten themes and 依申请公开) from intake to completion, on every backend."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ def test_demo_runs_every_bundle_to_completion(session: Session, runtime: Runtime
     clock.set_local(date(2026, 9, 1))
     lines: list[str] = []
     results = run_demo(session, runtime, clock, report=lines.append)
-    assert {r.bundle_id for r in results} == set(runtime.registry.bundles)  # all ten
-    assert len(results) == 10
+    assert {r.bundle_id for r in results} == set(runtime.registry.bundles)  # all eleven
+    assert len(results) == 11
     for result in results:
         assert result.state == "completed", result
         assert result.skipped == result.expected_skipped, result
-    assert session.scalar(select(func.count()).select_from(Case)) == 10
+    assert session.scalar(select(func.count()).select_from(Case)) == 11
     assert verify_audit(session).ok
     # progress is printed as it goes, and intake prefilled from the seeded licences
     assert lines[0].startswith("seeded 17 e-licences")

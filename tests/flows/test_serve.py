@@ -22,8 +22,8 @@ def test_serve_loads_demo_data_and_runs_automated_steps_in_the_background(tmp_pa
     lines: list[str] = []
     tokens = load_demo(served, say=lines.append)
     with served.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Case)) == 13  # ten done, three open
-    assert lines == ["demo: ten bundles run to completion (two months ago)"]
+        assert session.scalar(select(func.count()).select_from(Case)) == 14  # eleven done, three open
+    assert lines == ["demo: 11 bundles run to completion (two months ago)"]
     client = TestClient(served.app)
     clerk = {"Authorization": f"Bearer {tokens['clerk (430102)']}"}
     scenario = load_demo_data().scenarios["policy_benefit"]

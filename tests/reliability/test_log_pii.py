@@ -1,5 +1,5 @@
 """Issue 7.3 / DESIGN (Security): no log line at any level carries a full ID number, credit code,
-name or token. This scan runs a full scenario — the demo's ten bundles from intake to completion,
+name or token. This scan runs a full scenario — the demo's eleven bundles from intake to completion,
 then the API's success and error paths (bad input, a used certificate number, out-of-scope reads,
 bad tokens) — with every logger at DEBUG, and greps everything that was logged.
 
