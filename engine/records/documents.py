@@ -25,7 +25,7 @@ of the licences other people (a spouse, the deceased) hold.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -563,6 +563,7 @@ def render_missing_materials_notice(
     ]
     if not steps:
         raise ValueError(f"case {case.receipt_no} has no step awaiting supplementary materials")
+    steps = _bundle_materials_once(steps, bundle)
     return _render(
         "missing_materials_notice.html",
         generated_at=generated_at,
@@ -571,6 +572,18 @@ def render_missing_materials_notice(
         steps=steps,
         today=today,
     )
+
+
+def _bundle_materials_once(steps: list[StepView], bundle: BundleSpec) -> list[StepView]:
+    """A material of the whole bundle that several steps ask for is requested once: under the first."""
+    shared = {m.name for m in bundle.materials}
+    seen: set[str] = set()
+    out = []
+    for view in steps:
+        requested = tuple(m for m in view.requested if m not in shared or m not in seen)
+        seen.update(requested)
+        out.append(replace(view, requested=requested))
+    return out
 
 
 def render_completion_notice(
