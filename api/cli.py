@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.cli_runtime import register as register_runtime_commands
 from engine.errors import DomainError
-from engine.spec.loader import SpecError, load_registry
+from engine.spec.loader import BundleRegistry, SpecError, load_registry
+from engine.spec.versions import BundleDiff
 
 
 def _fail(message: str) -> int:
@@ -45,9 +46,24 @@ def cmd_bundles_check(args: argparse.Namespace) -> int:
         return 1
     for warning in registry.warnings:
         print(warning, file=sys.stderr)
+    changed = _published_conflicts(args, registry) if args.db else []
     for bundle in registry:
         print(f"{bundle.id} {bundle.version} steps={len(bundle.steps)}")
+    for diff in changed:
+        print(f"{registry.files[diff.bundle_id]}: bundle {diff.bundle_id!r} version {diff.new_version} differs from "
+              f"the published version {diff.new_version} ({'; '.join(diff.lines()[1:])}): give it a new version "
+              f"number / 已发布版本内容被修改，请提高版本号", file=sys.stderr)
+    if changed:
+        return _fail(f"{len(changed)} bundle(s) changed without a new version number")
     return 0
+
+
+def _published_conflicts(args: argparse.Namespace, registry: BundleRegistry) -> list[BundleDiff]:
+    from engine.runtime import conflicts
+
+    _, sessions = _database(args)
+    with sessions() as session:
+        return conflicts(session, registry)
 
 
 def cmd_bundles_diff(args: argparse.Namespace) -> int:
@@ -291,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", nargs="?", help="bundles folder with a catalog/ subfolder (default: ONEVISIT_BUNDLES_DIR, "
                                               "else the packaged bundles)")
     check.add_argument("--fields", help="field dictionary (default: ONEVISIT_FIELDS_FILE, else the packaged one)")
+    check.add_argument("--db", help="also compare with the versions published in this database (URL): a bundle "
+                                    "changed without a new version number is a problem")
     check.set_defaults(func=cmd_bundles_check)
     diff = bundles.add_parser("diff", help="steps added, removed and changed between two versions of a bundle")
     diff.add_argument("bundle", help="bundle id")

@@ -187,6 +187,22 @@ def _accept_rehash(row: BundleVersion, spec: BundleSpec) -> None:
     row.spec_hash = spec.spec_hash
 
 
+def conflicts(session: Session, registry: BundleRegistry) -> list[BundleDiff]:
+    """The current bundles whose content differs from the published version of the same number
+    (what :func:`publish_bundles` would refuse), each as the diff from the published content:
+    checked before a deployment with ``onevisit bundles check --db``."""
+    published = {(row.bundle_id, row.version): row for row in session.scalars(select(BundleVersion))}
+    out: list[BundleDiff] = []
+    for spec in registry:
+        row = published.get((spec.id, spec.version))
+        if row is None or spec.id in registry.drafts or row.spec_hash == spec.spec_hash:
+            continue
+        stored = BundleSpec.from_snapshot(row.snapshot)
+        if stored.spec_hash != spec.spec_hash:
+            out.append(diff_specs(stored, spec))
+    return out
+
+
 @dataclass(frozen=True)
 class PublishedVersion:
     """One row of a bundle's version history."""

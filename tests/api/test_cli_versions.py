@@ -91,3 +91,23 @@ def test_bundles_diff_of_an_unknown_version_is_one_line(
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     assert err.splitlines() == ["onevisit: bundle 'marriage' has no version 7 / 事项 marriage 没有版本 7"]
+
+
+def test_bundles_check_against_a_database_finds_a_version_changed_in_place(
+    capsys: pytest.CaptureFixture[str], published: tuple[str, Path]
+) -> None:
+    url, folder = published
+    fields = str(V1 / "fields.yaml")
+    # the published folder itself: nothing changed in place
+    assert main(["bundles", "check", str(V1 / "bundles"), "--fields", fields, "--db", url]) == 0
+    capsys.readouterr()
+    # marriage edited but still version 1
+    marriage = folder / "marriage.yaml"
+    text = marriage.read_text(encoding="utf-8").replace("version: 2", "version: 1", 1)
+    marriage.write_text(text, encoding="utf-8")
+    assert main(["bundles", "check", str(folder), "--fields", fields, "--db", url]) == 1
+    out, err = capsys.readouterr()
+    assert "marriage 1 steps=5" in out.splitlines()
+    assert (f"{marriage}: bundle 'marriage' version 1 differs from the published version 1 (+ step certificate_check): "
+            "give it a new version number / 已发布版本内容被修改，请提高版本号") in err.splitlines()
+    assert err.splitlines()[-1] == "onevisit: 1 bundle(s) changed without a new version number"
