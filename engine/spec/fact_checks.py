@@ -86,6 +86,10 @@ def _check_fact(
             f"{spec.min_of}{most} of operands, got {len(of)}", loc, step)
     applicant_type = "id_number" if bundle.applicant_kind == "person" else "credit_code"
     for operand in of:
+        if operand.startswith(("entry.", "steps.")):
+            add(f"事实 {name!r} 只能基于申请字段，不能基于 {operand!r} / fact {name!r} is computed from the answers "
+                f"at intake, not from {operand!r}", loc, step)
+            continue
         kind = applicant_type if operand == APPLICANT else (fields[operand].type.value if operand in fields else None)
         if kind is not None and kind not in spec.of_types:
             add(f"事实 {name!r} 不能基于 {operand!r}（{kind}），应为 {'/'.join(sorted(spec.of_types))} 类型字段 / "
