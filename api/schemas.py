@@ -238,7 +238,9 @@ class StepOut(StepStatus):
     allowed_actions: Annotated[tuple[StepAction, ...], Field(description=(
         "What the caller may ask for on this step now, in the gate's order (the same list the pages offer as "
         "buttons): claim, unclaim, reassign, start, complete, reject and request_supplement are "
-        "POST /steps/{id}/<action> (request-supplement), receive_supplement is POST /cases/{case_id}/supplements. "
+        "POST /steps/{id}/<action> (request-supplement), receive_supplement is POST /cases/{case_id}/supplements; "
+        "end_wait is POST /steps/{id}/declare-no-objection, raise_objection, request_extension, approve_extension and "
+        "refuse_extension are POST /steps/{id}/<action> (raise-objection, ...). "
         "Empty when the caller may do nothing; a stale version or invalid input can still be refused."))]
 
     @classmethod
@@ -254,6 +256,7 @@ class StepOut(StepStatus):
     "department": "11", "department_name": "民政局", "kind": "human", "state": "assigned",
     "due_on": "2026-03-30", "due_provisional": False, "not_before": None, "version": 3,
     "instance_label": "", "waiting_on": [], "supplement_requested": [], "reason": "", "result": "",
+    "supplement_due_on": None, "extension_requested_days": None,
     "allowed_actions": ["unclaim", "start", "complete", "reject", "request_supplement"]}]}))
 class StepActionOut(StepOut):
     case_id: str

@@ -189,6 +189,11 @@ class StepStatus:
     result: str
     """For done steps: the result document and the numbers of the licences it issued (an
     applicant: only the licences they hold themselves)."""
+    supplement_due_on: date | None
+    """The day the applicant must hand in an open 补正 notice's materials by (the step's
+    ``supplement_window``), else None."""
+    extension_requested_days: int | None
+    """A §42 extension request waiting for a supervisor's approval: the days asked, else None."""
 
 
 def sees_in_full(viewer: Actor, step: Step) -> bool:
@@ -276,7 +281,21 @@ def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = (), 
         waiting_on=waiting_on, supplement_requested=tuple(requested) if full else (),
         reason=step.reason if full else "",
         result=step_result(step, item.result if item else "", holder=_own_holder(viewer, step)) if full else "",
+        supplement_due_on=_hand_in_by(step) if full else None,
+        extension_requested_days=_extension_requested(step) if full else None,
     )
+
+
+def _hand_in_by(step: Step) -> date | None:
+    """An open 补正 notice's hand-in date (stored on the notice by the gate)."""
+    due = step.supplement.get("hand_in_by") if step.state == StepState.SUPPLEMENT_REQUESTED.value else None
+    return date.fromisoformat(due) if isinstance(due, str) else None
+
+
+def _extension_requested(step: Step) -> int | None:
+    """The days of a §42 extension request waiting for approval (kept in the step's outputs)."""
+    pending = (step.outputs.get("extension") or {}).get("pending") if isinstance(step.outputs, dict) else None
+    return int(pending["days"]) if isinstance(pending, dict) and "days" in pending else None
 
 
 def _waiting_on(runtime: Runtime, session: Session, case: Case) -> dict[str, tuple[str, ...]]:

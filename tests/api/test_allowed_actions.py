@@ -91,7 +91,8 @@ def test_the_applicant_is_offered_the_hand_in_of_requested_materials(api: Api) -
                          {"step_id": step.id, "materials": ["合影照片"], "expected_version": step.version})
     assert handed_in.status_code == 200, handed_in.text
     assert handed_in.json()["state"] == "in_progress" and handed_in.json()["allowed_actions"] == []
-    assert _actions(api, step.id, "officer") == ["unclaim", "complete", "reject", "request_supplement"]
+    # §32: the step's one 补正 notice is sent, so no second one is offered
+    assert _actions(api, step.id, "officer") == ["unclaim", "complete", "reject"]
     done = api.post(f"/steps/{step.id}/complete", "officer",
                     {"version": handed_in.json()["version"], "outputs": {"number": "J430102-2026-000123"}})
     assert done.status_code == 200, done.text
@@ -104,5 +105,6 @@ def test_the_schema_lists_the_actions_a_caller_may_be_offered(api: Api) -> None:
         field = schemas[name]["properties"]["allowed_actions"]
         assert "allowed_actions" in schemas[name]["required"]
         assert field["type"] == "array" and field["items"]["enum"] == [
-            "claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "receive_supplement"]
+            "claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "receive_supplement",
+            "end_wait", "raise_objection", "request_extension", "approve_extension", "refuse_extension"]
         assert "POST /steps/{id}/<action>" in field["description"]

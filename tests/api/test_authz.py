@@ -18,10 +18,14 @@ from sqlalchemy import select
 from engine.db.models import ApiToken, Case
 from engine.errors import DomainError, NotFound
 from engine.records.queries import region_covers, region_prefix
+from engine.machine.actions import request_extension
 from engine.machine.states import Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, case_body, prefill_body, problem
+from tests.api.test_time_routes import runtime, timed_case, to_publicity
 from tests.engine.sample_people import GROOM
+
+__all__ = ["runtime"]  # the real bundles and the time test bundles (timers, §42 extensions)
 
 WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
        "supervisor", "admin"]
@@ -75,6 +79,32 @@ def _reassign(api: Api) -> Call:
     return "POST", f"/steps/{step.id}/reassign", {"version": step.version, "to": _colleague(api)}, step.id
 
 
+def _on_publicity(action: str, body: Callable[[Any], dict[str, Any]]) -> Callable[[Api], Call]:
+    """A timed_demo case's publicity (a timer whose bundle declares no-objection and objection)."""
+
+    def prepare(api: Api) -> Call:
+        step = to_publicity(api)
+        return "POST", f"/steps/{step.id}/{action}", body(step), step.id
+
+    return prepare
+
+
+def _on_review(action: str, body: Callable[[Any], dict[str, Any]], *, pending: bool = False) -> Callable[[Api], Call]:
+    """A timed_demo case's review in progress with ``officer`` (its bundle allows a §42 extension);
+    ``pending``: with an extension request waiting for approval."""
+
+    def prepare(api: Api) -> Call:
+        _case_id, review = timed_case(api)
+        step = api.advance(review, "in_progress")
+        if pending:
+            with api.session() as session:
+                step = request_extension(session, api.runtime, step_id=step.id, actor=api.officer_for("11"), days=3,
+                                         reason="需现场核查")
+        return "POST", f"/steps/{step.id}/{action}", body(step), step.id
+
+    return prepare
+
+
 def _fixed(method: str, url: str, body: Any = None) -> Callable[[Api], Call]:
     return lambda api: (method, url, body, None)
 
@@ -114,6 +144,21 @@ MATRIX = [
     Row("POST /steps/{id}/unclaim", _on_step("assigned", "unclaim", version),
         (401, 403, 404, 403, 404, 200, 404, 200, 200)),
     Row("POST /steps/{id}/reassign", _reassign, (401, 403, 404, 403, 404, 403, 404, 200, 200)),
+    # A wait's declared events: the applicant or a clerk (the officer of another department: no such step).
+    Row("POST /steps/{id}/declare-no-objection", _on_publicity("declare-no-objection", version),
+        (401, 200, 404, 200, 404, 404, 404, 403, 403)),
+    Row("POST /steps/{id}/raise-objection",
+        _on_publicity("raise-objection", lambda s: {"version": s.version, "grounds": "信息有误"}),
+        (401, 200, 404, 200, 404, 404, 404, 403, 403)),
+    # §42: the assignee asks, a supervisor of the region or an admin decides.
+    Row("POST /steps/{id}/request-extension",
+        _on_review("request-extension", lambda s: {"version": s.version, "days": 3, "reason": "需现场核查"}),
+        (401, 403, 404, 403, 404, 200, 404, 403, 403)),
+    Row("POST /steps/{id}/approve-extension", _on_review("approve-extension", version, pending=True),
+        (401, 403, 404, 403, 404, 403, 404, 200, 200)),
+    Row("POST /steps/{id}/refuse-extension",
+        _on_review("refuse-extension", lambda s: {"version": s.version, "reason": "理由不足"}, pending=True),
+        (401, 403, 404, 403, 404, 403, 404, 200, 200)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     # Probes for the process supervisor and the monitoring: public, no case data.
@@ -138,7 +183,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 189
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 234
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
