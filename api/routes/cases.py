@@ -14,6 +14,7 @@ from engine.machine.actions import receive_supplement, withdraw_case
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor
+from engine.spec.models import BundleSpec
 from engine.records.queries import (
     CaseStatus,
     authorize_intake,
@@ -36,9 +37,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _case_out(status: CaseStatus, case: Case, viewer: Actor) -> CaseOut:
-    """The case as ``viewer`` reads it, each step with what ``viewer`` may do to it now."""
-    return CaseOut.of(status, allowed_actions={step.id: allowed_actions(viewer, step, case=case) for step in case.steps})
+def _case_out(status: CaseStatus, case: Case, viewer: Actor, *, spec: BundleSpec | None = None) -> CaseOut:
+    """The case as ``viewer`` reads it, each step with what ``viewer`` may do to it now (``spec``,
+    the case's bundle: with what it declares, such as a wait the applicant may end early)."""
+    return CaseOut.of(status, allowed_actions={step.id: allowed_actions(viewer, step, case=case, spec=spec)
+                                               for step in case.steps})
 
 
 @router.post("/cases", status_code=201, response_model=CaseOut, responses=problems(403, 404, 409),
@@ -57,7 +60,8 @@ def create_case(
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
         answers=body.answers, actor=actor, region=body.region, idempotency_key=idempotency_key,
     )
-    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor)
+    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor,
+                     spec=runtime.spec_for(session, case))
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(403, 404), summary="A case and its steps")
@@ -68,7 +72,7 @@ def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     recorded in the access log."""
     status = case_status(session, runtime, case_id=case_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=case_id)
-    return _case_out(status, case, actor)
+    return _case_out(status, case, actor, spec=runtime.spec_for(session, case))
 
 
 @router.post("/cases/{case_id}/supplements", response_model=StepActionOut, responses=problems(403, 404, 409),
@@ -81,7 +85,8 @@ def supplement(
     step = receive_supplement(session, runtime, step_id=body.step_id, actor=actor, materials=body.materials,
                               expected_version=body.expected_version)
     return StepActionOut.of_step(step_status(runtime, step, viewer=actor), case_id=step.case_id,
-                                 allowed_actions=allowed_actions(actor, step, case=step.case))
+                                 allowed_actions=allowed_actions(actor, step, case=step.case,
+                                                                 spec=runtime.spec_for(session, step.case)))
 
 
 @router.post("/cases/{case_id}/withdraw", response_model=CaseOut, responses=problems(403, 404, 409),
@@ -90,4 +95,5 @@ def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
     check_case_scope(session, actor=actor, case_id=case_id)
     case = withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=body.reason)
-    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor)
+    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor,
+                     spec=runtime.spec_for(session, case))

@@ -116,3 +116,10 @@ def test_the_time_routes_are_documented(api: Api) -> None:
                   "refuse-extension"):
         responses = paths[f"/steps/{{step_id}}/{route}"]["post"]["responses"]
         assert {"200", "401", "403", "404", "409", "422"} <= set(responses), route
+
+
+def test_the_case_view_offers_what_the_bundle_declares(api: Api) -> None:
+    publicity = to_publicity(api)
+    case = api.get(f"/cases/{publicity.case_id}", "applicant_own").json()
+    offered = {s["step_key"]: s["allowed_actions"] for s in case["steps"]}
+    assert offered["publicity"] == ["end_wait", "raise_objection"]
