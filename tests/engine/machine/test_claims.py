@@ -185,7 +185,7 @@ def test_officers_racing_to_complete_a_claimed_step_only_the_assignee_wins(db: D
             session.commit()
             barrier.wait(timeout=60)
             try:
-                return complete_step(session, runtime, step_id=step_id, actor=who, outputs={"by": who.id},
+                return complete_step(session, runtime, step_id=step_id, actor=who, outputs={"certificate_no": who.id},
                                      expected_version=version).assigned_to
             except DomainError as exc:
                 return exc
@@ -201,6 +201,6 @@ def test_officers_racing_to_complete_a_claimed_step_only_the_assignee_wins(db: D
         assert verify_audit(session).ok
         for step_id, version in steps:
             stored = session.get_one(Step, step_id)
-            assert (stored.state, stored.version, stored.outputs["by"]) == ("done", version + 1, ALICE.id)
+            assert (stored.state, stored.version, stored.outputs["certificate_no"]) == ("done", version + 1, ALICE.id)
             assert [e.actor_id for e in case_history(session, case_id=stored.case_id)
                     if e.action == "step.complete"] == [ALICE.id]
