@@ -196,6 +196,10 @@ def bundles(draw: st.DrawFn) -> BundleSpec:
         when = draw(st.one_of(st.none(), st.none(), st.sampled_from(CONDITIONS)), label=f"{sid} when")
         kind = draw(st.sampled_from([StepKind.HUMAN, StepKind.HUMAN, StepKind.COMMITMENT, StepKind.TIMER]))
         unit = draw(st.sampled_from(list(TimeUnit)))
+        limit = draw(st.integers(min_value=1, max_value=20), label=f"{sid} limit")
+        # a timer waits in its limit's unit, never longer than the limit (the loader refuses that)
+        wait = (MinimumWait(**{unit.value: draw(st.integers(1, min(limit, 10)), label=f"{sid} wait")})
+                if kind is StepKind.TIMER else None)
         steps.append(
             StepSpec(
                 id=sid,
@@ -204,8 +208,8 @@ def bundles(draw: st.DrawFn) -> BundleSpec:
                 depends_on=tuple(depends_on),
                 depends_on_any=tuple(depends_on_any),
                 when=when,
-                time_limit=TimeLimit(amount=draw(st.integers(min_value=1, max_value=20)), unit=unit),
-                min_wait=MinimumWait(calendar_days=draw(st.integers(1, 10))) if kind is StepKind.TIMER else None,
+                time_limit=TimeLimit(amount=limit, unit=unit),
+                min_wait=wait,
                 excluded_from_limit=draw(st.integers(min_value=0, max_value=4)) == 0,
                 for_each="heirs" if i in heirs_steps else None,
                 revokes=(Revocation(licence=REVOKED_TYPE),) if revoking == i else (),
@@ -408,7 +412,7 @@ def describe(bundle: BundleSpec) -> str:
             f"  {s.id} {s.kind.value} dept={catalog().items[s.item].department} "
             f"depends_on={list(s.depends_on)} any={list(s.depends_on_any)}{when}"
             f"{' for_each heirs' if s.for_each else ''}{' excluded' if s.excluded_from_limit else ''}"
-            f"{f' wait {s.min_wait.calendar_days}d' if s.min_wait else ''}{' revokes' if s.revokes else ''}"
+            f"{f' wait {s.min_wait.amount} {s.min_wait.unit}' if s.min_wait else ''}{' revokes' if s.revokes else ''}"
         )
     return "\n".join(lines)
 
@@ -537,8 +541,10 @@ def check_always(run: Run, snap: Snapshot) -> None:
     assert snap.actionable, f"open case stuck: only pending steps {[(s.key, s.state.value) for s in snap.steps]}"
     supplement = any(s is StepState.SUPPLEMENT_REQUESTED for s in states)
     assert (case.state is CaseState.SUPPLEMENT_REQUESTED) == supplement
+    # §45: excluded steps stop the bundle clock only while no counted step runs beside them
     excluded = {s.id for s in run.bundle.steps if s.excluded_from_limit}
-    stopped = supplement or any(s.key in excluded and s.state in STEP_ACTIVE for s in snap.steps)
+    active = [s for s in snap.steps if s.state in STEP_ACTIVE]
+    stopped = supplement or (any(s.key in excluded for s in active) and all(s.key in excluded for s in active))
     assert (case.clock_stopped_on is not None) == stopped, "the case clock disagrees with its steps"
     for s in snap.steps:
         if s.state in STEP_ACTIVE:
@@ -781,7 +787,8 @@ def test_withdrawal_during_a_clock_stop_resumes_the_case_clock(world: World) -> 
     """
     excluded = StepSpec(id="s0", item="11-JHDJ", excluded_from_limit=True,
                         time_limit=TimeLimit(amount=5, unit=TimeUnit.WORKING_DAYS))
-    with open_run(world, make_bundle([excluded, simple("s1", "09-HYZK")])) as run:
+    # s1 waits for s0, so the §45 step runs alone and the bundle clock stops
+    with open_run(world, make_bundle([excluded, simple("s1", "09-HYZK", depends_on=("s0",))])) as run:
         assert accept(run, answers_for(run.bundle, (True, True), 0))
         assert run.read().case.clock_stopped_on == date(2026, 3, 2)
         run.clock.advance(days=2)  # Wednesday 4 March
