@@ -121,6 +121,8 @@ MATRIX = [
     #                                                                 anon own  oth  clk  clk2 off  off2 sup  adm
     Row("GET /bundles", _fixed("GET", "/bundles"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /bundles/{id}", _fixed("GET", "/bundles/marriage"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("GET /bundles/{id}/versions", _fixed("GET", "/bundles/marriage/versions"),
+        (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("POST /prefill", _fixed("POST", "/prefill", prefill_body()), (401, 200, 403, 200, 200, 403, 403, 403, 200)),
     Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 403, 403, 403, 403, 201)),
     # Outside one's scope (another applicant, region or department) a case is a 404, as if it did not exist.
@@ -183,7 +185,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 234
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 243
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
