@@ -100,7 +100,7 @@ def test_bundles_check_prints_one_line_per_bundle(capsys: pytest.CaptureFixture[
     lines = out.splitlines()
     assert lines == expected_bundle_lines()
     assert all(re.fullmatch(r"[a-z_0-9]+ \d+ steps=\d+", line) for line in lines)
-    assert "marriage 1 steps=4" in lines
+    assert "marriage 2 steps=4" in lines
     # no problems: stderr holds exactly the loader's warnings (limits longer than the bundle's)
     assert err.splitlines() == [str(w) for w in load_registry().warnings]
     assert all(": warning: " in line for line in err.splitlines())

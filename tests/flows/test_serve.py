@@ -55,4 +55,4 @@ def test_serve_loads_demo_data_and_runs_automated_steps_in_the_background(tmp_pa
     again = load_demo(served, say=lines.append)
     assert again.keys() == tokens.keys() and again != tokens
     with served.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Case)) == 14
+        assert session.scalar(select(func.count()).select_from(Case)) == 15  # and the one filed above

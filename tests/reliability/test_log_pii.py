@@ -20,7 +20,7 @@ from engine.runtime import Runtime
 from tests.api.conftest import Api, case_body
 from tests.api.conftest import api as api  # noqa: F401 - the fixture, for this folder
 from tests.conftest import Database
-from tests.engine.sample_people import BRIDE, CHILD, GROOM
+from tests.engine.sample_people import BRIDE, CHILD, GROOM, another_couple
 
 ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
@@ -80,7 +80,9 @@ def test_a_full_scenario_logs_no_personal_data(db: Database, runtime: Runtime, a
     step = api.advance(api.step(case_id), "in_progress")
     assert api.post(f"/steps/{step.id}/complete", "officer",
                     {"version": step.version, "outputs": {"number": "PII-1"}}).status_code == 200
-    second = api.case()
+    # another couple: the first is married now (双方无配偶 refuses them a second time)
+    couple = another_couple()
+    second = api.case(**couple)
     step = api.advance(api.step(second.id), "in_progress")
     assert api.post(f"/steps/{step.id}/complete", "officer",
                     {"version": step.version, "outputs": {"number": "PII-1"}}).status_code == 409
@@ -92,7 +94,7 @@ def test_a_full_scenario_logs_no_personal_data(db: Database, runtime: Runtime, a
     assert everything_logged.records, "the scan must see the log (SQL at DEBUG at least)"
     people = _secrets_of(data.scenarios) | {p["name"] for p in data.people.values()}
     people |= {synthetic_person(n) for n in data.people} | {synthetic_company(n) for n in data.companies}
-    people |= {GROOM, BRIDE, CHILD, "测试甲", "测试乙"} | set(api.tokens.values())
+    people |= {GROOM, BRIDE, CHILD, "测试甲", "测试乙"} | {str(v) for v in couple.values()} | set(api.tokens.values())
     leaked = sorted(s for s in people if s in logged)
     assert not leaked, f"personal data in the log: {[s[:4] + '…' for s in leaked]}"
     assert not _valid_ids(logged)
