@@ -25,7 +25,7 @@ def test_bundles_are_public_with_their_form(api: Api) -> None:
     marriage = next(b for b in listed.json() if b["id"] == "marriage")
     assert marriage == {
         "id": "marriage", "name": {"zh": "结婚落户“一件事”", "en": "Marriage and household registration"},
-        "version": 1, "theme_code": "43PCP0007", "applicant_kind": "person",
+        "version": 2, "theme_code": "43PCP0007", "applicant_kind": "person",
         "time_limit": {"amount": 15, "unit": "working_days"}, "step_count": 4,
     }
     form = api.get("/bundles/marriage", None).json()

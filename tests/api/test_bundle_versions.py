@@ -11,9 +11,9 @@ from engine.spec.models import BundleSpec
 from tests.api.conftest import Api, problem
 
 
-def _version_two(spec: BundleSpec) -> BundleSpec:
+def _next_version(spec: BundleSpec) -> BundleSpec:
     data = spec.canonical()
-    data["version"] = 2
+    data["version"] = spec.version + 1
     data["steps"] = [*data["steps"][:-1], {"id": "certificate_check", "item": "11-JHDJ",
                                             "depends_on": [data["steps"][0]["id"]],
                                             "time_limit": {"amount": 1, "unit": "working_days"}}]
@@ -34,7 +34,7 @@ def test_versions_of_a_bundle_published_once(api: Api) -> None:
 
 def test_versions_list_the_changes_since_the_previous_version(api: Api) -> None:
     old = api.runtime.registry.get("marriage")
-    new = _version_two(old)
+    new = _next_version(old)
     registry: BundleRegistry = api.runtime.registry
     bumped = Runtime(registry=BundleRegistry(catalog=registry.catalog, fields=registry.fields,
                                              bundles={**registry.bundles, "marriage": new}),
@@ -43,12 +43,12 @@ def test_versions_list_the_changes_since_the_previous_version(api: Api) -> None:
     with api.session() as session:
         assert [s.id for s in publish_bundles(session, bumped)] == ["marriage"]
     body = api.get("/bundles/marriage/versions", None).json()
-    assert [v["version"] for v in body["versions"]] == [1, 2]
-    assert [v["current"] for v in body["versions"]] == [True, False]  # this process still serves version 1
+    assert [v["version"] for v in body["versions"]] == [old.version, old.version + 1]
+    assert [v["current"] for v in body["versions"]] == [True, False]  # this process still serves the old version
     changes = body["versions"][1]["changes"]
     removed = old.steps[-1].id
     assert changes == {
-        "from_version": 1, "to_version": 2, "steps_added": ["certificate_check"], "steps_removed": [removed],
+        "from_version": old.version, "to_version": old.version + 1, "steps_added": ["certificate_check"], "steps_removed": [removed],
         "steps_changed": [{"id": old.steps[0].id, "keys": ["time_limit"]}], "bundle_keys_changed": [],
     }
 
