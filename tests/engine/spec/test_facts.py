@@ -6,7 +6,6 @@ dictionary of its own; the expected line is found in the text the test wrote.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from engine.spec.conditions import Comparison, Condition, Fact, facts_of
-from engine.spec.loader import BUNDLES_DIR, SpecError, SpecProblem, load_registry
+from engine.spec.loader import SpecError, SpecProblem, load_registry
 from engine.spec.models import BundleSpec, OnFail
+from tests.engine.spec.conftest import bundles_folder
 
 CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 
@@ -62,10 +62,8 @@ steps:
 
 @pytest.fixture
 def bundles(tmp_path: Path) -> Path:
-    directory = tmp_path / "bundles"
-    shutil.copytree(BUNDLES_DIR / "catalog", directory / "catalog")
-    (tmp_path / "fields.yaml").write_text(FIELDS, encoding="utf-8")
-    return directory
+    """The fact tests' own field dictionary (ID, date and region fields) beside the real catalog."""
+    return bundles_folder(tmp_path, FIELDS)
 
 
 def problems(bundles: Path, text: str) -> tuple[Path, tuple[SpecProblem, ...]]:

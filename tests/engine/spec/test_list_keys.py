@@ -3,24 +3,14 @@ answer, licence validity and revocation; each problem names file, line and step,
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from engine.spec.models import StepSpec
-from engine.spec.loader import BUNDLES_DIR
-from tests.engine.spec.test_loader import FIELDS, FIRST, SECOND, bundle, expect_problem, load, plus, write
+from tests.engine.spec.test_loader import FIRST, SECOND, bundle, expect_problem, load, plus, write
 
-
-@pytest.fixture
-def bundles(tmp_path: Path) -> Path:
-    """A bundles folder with the real catalog and the loader tests' field dictionary beside it."""
-    directory = tmp_path / "bundles"
-    shutil.copytree(BUNDLES_DIR / "catalog", directory / "catalog")
-    (tmp_path / "fields.yaml").write_text(FIELDS, encoding="utf-8")
-    return directory
 
 
 PER_HEIR = """\

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -113,14 +112,6 @@ OK_STEPS = """\
   time_limit: {working_days: 5}
 """
 
-
-@pytest.fixture
-def bundles(tmp_path: Path) -> Path:
-    """A bundles folder with the real catalog; the field dictionary lives beside it."""
-    directory = tmp_path / "bundles"
-    shutil.copytree(BUNDLES_DIR / "catalog", directory / "catalog")
-    (tmp_path / "fields.yaml").write_text(FIELDS, encoding="utf-8")
-    return directory
 
 
 def write(directory: Path, name: str, text: str) -> Path:

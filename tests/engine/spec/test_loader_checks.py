@@ -8,14 +8,13 @@ text the test wrote.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
 from engine.settings import get_settings
-from engine.spec.loader import BUNDLES_DIR, SpecError, load_registry
+from engine.spec.loader import SpecError, load_registry
 from tests.engine.spec.test_loader import FIELDS, bundle, line_of, load, only_problem, problems_of, write
 
 AUTOMATED = """\
@@ -26,13 +25,6 @@ AUTOMATED = """\
   time_limit: {working_days: 1}
 """
 
-
-@pytest.fixture
-def bundles(tmp_path: Path) -> Path:
-    directory = tmp_path / "bundles"
-    shutil.copytree(BUNDLES_DIR / "catalog", directory / "catalog")
-    (tmp_path / "fields.yaml").write_text(FIELDS, encoding="utf-8")
-    return directory
 
 
 # --- handlers -----------------------------------------------------------------------------

@@ -6,16 +6,13 @@ Same conventions as test_loader.py (whose helpers these tests use).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 
 from engine.records.documents import BUNDLE_MATERIAL_ITEMS, render_application_form
 from engine.records.labels import SUPPLY_MODE_LABELS, WAIVED_SUPPLY_MODES
-from engine.spec.loader import BUNDLES_DIR
 from engine.spec.models import SupplyMode
-from tests.engine.spec.test_loader import FIELDS, bundle, expect_problem, load, write
+from tests.engine.spec.test_loader import bundle, expect_problem, load, write
 
 ALTERNATIVES = """\
 - id: first
@@ -35,13 +32,6 @@ materials:
   - {name: 个人简历, supply: 5}
 """
 
-
-@pytest.fixture
-def bundles(tmp_path: Path) -> Path:
-    directory = tmp_path / "bundles"
-    shutil.copytree(BUNDLES_DIR / "catalog", directory / "catalog")
-    (tmp_path / "fields.yaml").write_text(FIELDS, encoding="utf-8")
-    return directory
 
 
 def with_shared(text: str, shared: str = SHARED) -> str:

@@ -9,9 +9,7 @@ import pytest
 
 from engine.spec.models import OnNoObjection, OnObjection
 from engine.time.calendar import TimeUnit
-from tests.engine.spec.test_loader import FIRST, bundle, bundles, expect_problem, load, plus, problems_of, write
-
-__all__ = ["bundles"]  # the fixture, shared with the loader tests
+from tests.engine.spec.test_loader import FIRST, bundle, expect_problem, load, plus, problems_of, write
 
 TIMER = """\
 - id: publicity
