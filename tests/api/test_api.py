@@ -16,7 +16,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.time.supervision import issue_cards
 from engine.people.validators import mask_id_number
 from tests.api.conftest import Api, case_body, problem
-from tests.engine.sample_people import BRIDE, CHILD, CLERK, GROOM, post_death_answers
+from tests.engine.sample_people import BRIDE, CHILD, CLERK, GROOM, another_couple, post_death_answers
 
 
 def test_bundles_are_public_with_their_form(api: Api) -> None:
@@ -99,7 +99,8 @@ def test_idempotent_retries_make_one_case(api: Api) -> None:
     conflict = problem(api.post("/cases", "clerk", case_body(register_birth_plan=False), headers=key), 409)
     assert conflict["field"] == "Idempotency-Key"
     # keys belong to their caller: another clerk's identical key is another request
-    other = api.post("/cases", "admin", case_body(), headers=key)
+    couple: dict[str, Any] = another_couple()
+    other = api.post("/cases", "admin", case_body(**couple), headers=key)
     assert other.status_code == 201 and other.json()["case_id"] != first.json()["case_id"]
     with api.session() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 2
@@ -124,7 +125,7 @@ def test_case_view_full_id_for_applicant_masked_for_officer_and_staff_reads_audi
 
 
 def test_worklist_masks_ids_paginates_and_filters(api: Api) -> None:
-    cases = [api.case() for _ in range(3)]
+    cases = [api.case(**(another_couple() if i else {})) for i in range(3)]
     page = api.get("/departments/11/steps", "officer")
     assert page.status_code == 200
     body = page.json()
@@ -198,7 +199,7 @@ def test_department_work_through_the_api(api: Api) -> None:
     handed = api.post(f"/cases/{case.id}/supplements", "applicant_own",
                       {"step_id": step.id, "materials": ["合影照片", "户口簿"], "expected_version": asked["version"]})
     assert handed.status_code == 200 and handed.json()["state"] == "in_progress"
-    other_case = api.case()
+    other_case = api.case(**another_couple())
     assert problem(api.post(f"/cases/{other_case.id}/supplements", "applicant_own",
                             {"step_id": step.id, "materials": ["合影照片"]}), 404)["field"] == "step_id"
     done = api.post(f"/steps/{step.id}/complete", "officer",
@@ -217,7 +218,7 @@ def test_reject_needs_a_reason_and_withdraw_cancels(api: Api) -> None:
         "field"] == "reason"
     rejected = api.post(f"/steps/{step.id}/reject", "officer", {"version": step.version, "reason": "材料不符"})
     assert rejected.status_code == 200 and rejected.json()["reason"] == "材料不符"
-    other = api.case()
+    other = api.case(**another_couple())
     withdrawn = api.post(f"/cases/{other.id}/withdraw", "applicant_own", {"reason": "不再需要"})
     assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "withdrawn"
     assert {s["state"] for s in withdrawn.json()["steps"]} == {"cancelled"}
@@ -287,7 +288,7 @@ def test_tokens_missing_invalid_revoked_expired_are_401(api: Api) -> None:
 
 
 def test_supervision_cards_and_stats(api: Api) -> None:
-    cases = [api.case() for _ in range(2)]
+    cases = [api.case(**(another_couple() if i else {})) for i in range(2)]
     api.advance(api.step(cases[0].id), "supplement_requested")  # its clock is stopped: no card
     api.clock.set_local(date(2026, 3, 31))
     with api.session() as session:

@@ -23,7 +23,7 @@ from engine.machine.states import Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
-from tests.engine.sample_people import GROOM
+from tests.engine.sample_people import GROOM, another_couple
 
 __all__ = ["runtime"]  # the real bundles and the time test bundles (timers, §42 extensions)
 
@@ -212,12 +212,13 @@ def test_scoping_beyond_the_matrix(api: Api) -> None:
     assert api.get(f"/cases/{case.id}", "officer_09").status_code == 200
     assert problem(api.get(f"/steps/{step.id}", "officer_09"), 404)
     # a clerk may apply within the region, not outside it
-    assert api.post("/cases", "clerk_other", case_body(region="430203")).status_code == 201
+    couple: dict[str, Any] = another_couple()
+    assert api.post("/cases", "clerk_other", case_body(region="430203", **couple)).status_code == 201
     assert problem(api.post("/cases", "clerk", case_body(region="430200")), 403)["field"] == "region"
     # an applicant may not apply for someone else
     assert problem(api.post("/cases", "applicant_other", case_body()), 403)["field"] == "applicant.id"
     # an officer skipped by a condition is not involved in the case
-    skipped = api.case(register_birth_plan=False)
+    skipped = api.case(register_birth_plan=False, **another_couple())
     api.tokens["officer_23"] = _token(api, "officer", "23")
     assert api.get(f"/cases/{case.id}", "officer_23").status_code == 200
     assert problem(api.get(f"/cases/{skipped.id}", "officer_23"), 404)

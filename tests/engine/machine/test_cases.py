@@ -29,7 +29,7 @@ from engine.machine.actions import (
 from engine.machine.timers import release_due_timers
 from tests.conftest import Database
 from tests.engine.automated import automated_runtime
-from tests.engine.sample_people import CHILD, CLERK, GROOM, applicant, marriage_answers, officer, post_death_answers
+from tests.engine.sample_people import CHILD, CLERK, GROOM, another_couple, applicant, marriage_answers, officer, post_death_answers
 
 
 def marriage(session: Session, runtime: Runtime, **answers: object) -> Case:
@@ -258,10 +258,10 @@ def test_idempotency_key_returns_the_same_case(session: Session, runtime: Runtim
 
 
 def test_receipt_numbers_count_per_region_and_day(session: Session, runtime: Runtime, clock: FixedClock) -> None:
-    numbers = [marriage(session, runtime).receipt_no for _ in range(3)]
+    numbers = [marriage(session, runtime, **another_couple()).receipt_no for _ in range(3)]
     assert numbers == ["430102-20260302-00001", "430102-20260302-00002", "430102-20260302-00003"]
     clock.advance(days=1)
-    assert marriage(session, runtime).receipt_no == "430102-20260303-00001"
+    assert marriage(session, runtime, **another_couple()).receipt_no == "430102-20260303-00001"
 
 
 def test_version_two_leaves_running_version_one_cases_untouched(

@@ -33,7 +33,7 @@ from engine.machine.actions import (
     unclaim_step,
 )
 from tests.conftest import Database
-from tests.engine.sample_people import CLERK, GROOM, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
 
 ALICE = Actor(id="officer-alice", role=Role.OFFICER, department="11", region="430102")
 BOB = Actor(id="officer-bob", role=Role.OFFICER, department="11", region="430102")  # a colleague without a token
@@ -43,7 +43,7 @@ FAR_SUPERVISOR = Actor(id="supervisor-zhuzhou", role=Role.SUPERVISOR, region="43
 
 def _registration(session: Session, runtime: Runtime) -> tuple[Case, Step]:
     case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                       answers=marriage_answers(), actor=CLERK)
+                       answers=marriage_answers(**another_couple()), actor=CLERK)
     return case, case.steps[0]
 
 

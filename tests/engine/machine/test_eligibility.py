@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Case
 from engine.errors import InvalidApplication
+from engine.machine.actions import withdraw_case
 from engine.machine.eligibility import assess
 from engine.machine.intake import Applicant, accept_case
 from engine.people.licences import store_licence
@@ -109,16 +110,23 @@ def test_marrying_a_person_with_a_death_certificate_is_refused(session: Session,
                                                      "a death certificate exists for the bride")}
 
 
-def test_a_second_open_case_for_the_same_couple_is_warned_and_recorded(session: Session, runtime: Runtime) -> None:
-    first = accept(session, runtime, "marriage", marriage_answers())
+def test_a_second_open_case_for_the_same_couple_is_refused(session: Session, runtime: Runtime) -> None:
+    accept(session, runtime, "marriage", marriage_answers())
     # the couple in the other order is the same couple
-    second = accept(session, runtime, "marriage", marriage_answers(groom_id_number=GROOM, bride_id_number=BRIDE))
-    events = {c: session.scalars(select(AuditEvent.payload).where(AuditEvent.case_id == c, AuditEvent.seq == 1)).one()
-              for c in (first.id, second.id)}
-    assert "eligibility_warnings" not in events[first.id]
-    (warning,) = events[second.id]["eligibility_warnings"]
-    assert warning["rule"] == "no_open_case" and warning["fields"] == ["groom_id_number", "bride_id_number"]
-    assert warning["reason_zh"] == "该男女双方已有在办的结婚落户“一件事”，请勿重复申请"
+    problems = refused(session, runtime, "marriage", marriage_answers(groom_id_number=BRIDE, bride_id_number=GROOM))
+    assert problems == {"eligibility.no_open_case": (("groom_id_number", "bride_id_number"),
+                                                     "该男女双方已有在办的结婚落户“一件事”，请勿重复申请",
+                                                     "this couple already has an open marriage case")}
+
+
+def test_the_same_couple_is_accepted_again_once_their_case_is_withdrawn(session: Session, runtime: Runtime) -> None:
+    first = accept(session, runtime, "marriage", marriage_answers())
+    assert "eligibility.no_open_case" in refused(session, runtime, "marriage", marriage_answers())
+    withdraw_case(session, runtime, case_id=first.id, actor=CLERK, reason="测试撤回")
+    session.commit()
+    assert session.get(Case, first.id).state == "withdrawn"  # type: ignore[union-attr]
+    second = accept(session, runtime, "marriage", marriage_answers())
+    assert second.state == "accepted" and second.id != first.id
 
 
 def test_a_bundle_may_refuse_a_second_open_case(session: Session, runtime: Runtime) -> None:
@@ -150,7 +158,9 @@ def test_an_applicant_learns_nothing_about_the_other_spouse(session: Session, ru
     licence(session, runtime, "L2000025", BRIDE, "JH-OLD-2")
     case = accept(session, runtime, "marriage", marriage_answers(), actor=applicant(GROOM))
     payload = session.scalars(select(AuditEvent.payload).where(AuditEvent.case_id == case.id, AuditEvent.seq == 1)).one()
-    assert payload["eligibility_deferred"] == ["eligibility.bride_unmarried", "eligibility.bride_living"]
+    # no_open_case names the bride too (it refuses since the guide forbids a second case): deferred as well
+    assert payload["eligibility_deferred"] == ["eligibility.bride_unmarried", "eligibility.bride_living",
+                                               "eligibility.no_open_case"]
     # rules on the applicant's own records are still decided
     licence(session, runtime, "L2000025", GROOM, "JH-OLD-3")
     assert "eligibility.groom_unmarried" in refused(session, runtime, "marriage", marriage_answers(),

@@ -30,7 +30,7 @@ from engine.machine.states import SYSTEM
 from engine.machine.actions import claim_step
 from tests.conftest import Database
 from tests.engine.db.owner import owner_transaction
-from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers, officer
 
 KEY = "test key, kept outside the database"
 
@@ -74,7 +74,7 @@ def test_the_streaming_tree_agrees_with_the_recursive_definition() -> None:
 
 def accept(session: Session, runtime: Runtime) -> Case:
     return accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                       answers=marriage_answers(), actor=CLERK)
+                       answers=marriage_answers(**another_couple()), actor=CLERK)
 
 
 def entries(session: Session, number: int) -> list[tuple[str, int]]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.machine.intake import Applicant, accept_case
 from engine.records.queries import applicant_cases
 from engine.runtime import Runtime
-from tests.engine.sample_people import CLERK, GROOM, applicant, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, another_couple, applicant, marriage_answers
 
 
 @contextmanager
@@ -34,7 +34,7 @@ def _statements(session: Session) -> Iterator[list[str]]:
 def _accept(session: Session, runtime: Runtime, n: int) -> None:
     for _ in range(n):
         accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                    answers=marriage_answers(), actor=CLERK)
+                    answers=marriage_answers(**another_couple()), actor=CLERK)
 
 
 def test_applicant_cases_is_not_n_plus_one(session: Session, runtime: Runtime) -> None:

@@ -147,7 +147,10 @@ def test_rules_survive_the_snapshot_round_trip(registry: object) -> None:
     again = BundleSpec.model_validate(marriage.snapshot()["bundle"])
     assert again == marriage
     assert [r.id for r in again.requires][:2] == ["groom_age", "bride_age"]
-    assert {r.on_fail for r in again.requires} == {OnFail.REFUSE, OnFail.WARN}
+    assert {r.on_fail for r in again.requires} == {OnFail.REFUSE}  # the guide refuses a second open case
+    newborn = registry.get("newborn")  # twins are only warned: a warn rule survives the round trip too
+    assert BundleSpec.model_validate(newborn.snapshot()["bundle"]) == newborn
+    assert {r.on_fail for r in newborn.requires} == {OnFail.REFUSE, OnFail.WARN}
 
 
 # --- the loader ----------------------------------------------------------------------------

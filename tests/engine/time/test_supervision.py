@@ -16,12 +16,12 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.time.supervision import card_counts, issue_cards, list_cards, red_cutoff, resolve_cards
 from engine.machine.actions import claim_step, complete_step, request_supplement, start_step
-from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers, officer
 
 
 def _case(session: Session, runtime: Runtime) -> Case:
     return accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                       answers=marriage_answers(), actor=CLERK)
+                       answers=marriage_answers(**another_couple()), actor=CLERK)
 
 
 def _cards(session: Session) -> set[tuple[str, str | None]]:
