@@ -38,7 +38,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import load_registry
 from engine.people.tokens import issue_token
-from tests.engine.sample_people import CLERK, GROOM, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
 
 SEED = 20260302
 MIN_REQUESTS = 1000
@@ -142,7 +142,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             if scope is not None:
                 tokens[name] = issue_token(session, now=clock.now(), label=f"schemathesis-{name}", **scope)
             case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                               answers=marriage_answers(), actor=CLERK)
+                               answers=marriage_answers(**another_couple()), actor=CLERK)
             step = session.scalars(select(Step.id).where(Step.case_id == case.id,
                                                           Step.step_key == "marriage_registration")).one()
             ids[name] = (case.id, step)

@@ -26,7 +26,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from tests.conftest import Database
 from tests.engine.db.owner import owner_transaction
-from tests.engine.sample_people import CLERK, GROOM, marriage_answers
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
 
 KEY = "the key lives in the environment, not in the database"
 AUDIT_TABLES = ("audit_events", "audit_seals", "audit_seal_entries")
@@ -37,7 +37,7 @@ def sealed(session: Session, runtime: Runtime, clock: FixedClock) -> list[Case]:
     """Three accepted cases whose chain heads were sealed."""
     cases = [
         accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                    answers=marriage_answers(), actor=CLERK)
+                    answers=marriage_answers(**another_couple()), actor=CLERK)
         for _ in range(3)
     ]
     assert seal_audit_heads(session, key=KEY, now=clock.now()) is not None
@@ -249,7 +249,7 @@ def grow_and_seal(session: Session, runtime: Runtime, clock: FixedClock, count: 
     for _ in range(count):
         clock.advance(minutes=5)
         accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
-                    answers=marriage_answers(), actor=CLERK)
+                    answers=marriage_answers(**another_couple()), actor=CLERK)
         assert seal_audit_heads(session, key=KEY, now=clock.now()) is not None
 
 
