@@ -227,7 +227,23 @@ class Fact(BaseModel):
 _FACT_FIELDS: tuple[str, ...] = ("eq", "ne", "in_", "not_in", "gt", "ge", "lt", "le")
 
 
-class AllOf(BaseModel):
+class _Combination(BaseModel):
+    """What ``all`` and ``any`` share: the fields and facts they read are their parts'."""
+
+    @property
+    def parts(self) -> tuple[Condition, ...]:
+        raise NotImplementedError
+
+    def fields(self) -> Iterator[str]:
+        for sub in self.parts:
+            yield from sub.fields()
+
+    def facts(self) -> Iterator[Fact]:
+        for sub in self.parts:
+            yield from sub.facts()
+
+
+class AllOf(_Combination):
     """True when every sub-condition holds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -241,19 +257,15 @@ class AllOf(BaseModel):
         parts = [c.settles(answers) for c in self.all_]
         return False if False in parts else (None if None in parts else True)
 
-    def fields(self) -> Iterator[str]:
-        for sub in self.all_:
-            yield from sub.fields()
-
-    def facts(self) -> Iterator[Fact]:
-        for sub in self.all_:
-            yield from sub.facts()
+    @property
+    def parts(self) -> tuple[Condition, ...]:
+        return self.all_
 
     def describe(self, phrase: Callable[[Comparison], str]) -> str:
         return "且".join(c.describe(phrase) for c in self.all_)
 
 
-class AnyOf(BaseModel):
+class AnyOf(_Combination):
     """True when at least one sub-condition holds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -267,13 +279,9 @@ class AnyOf(BaseModel):
         parts = [c.settles(answers) for c in self.any_]
         return True if True in parts else (None if None in parts else False)
 
-    def fields(self) -> Iterator[str]:
-        for sub in self.any_:
-            yield from sub.fields()
-
-    def facts(self) -> Iterator[Fact]:
-        for sub in self.any_:
-            yield from sub.facts()
+    @property
+    def parts(self) -> tuple[Condition, ...]:
+        return self.any_
 
     def describe(self, phrase: Callable[[Comparison], str]) -> str:
         return "或".join(c.describe(phrase) for c in self.any_)
