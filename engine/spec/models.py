@@ -455,6 +455,15 @@ class StepSpec(Frozen):
             return self.item
         return self.item_choice.map.get(str(answers.get(self.item_choice.by)))
 
+    def chosen_item(self, answers: Mapping[str, Any] | None) -> str:
+        """The service item code this step of a case with these answers works on: the item its
+        choosing answer maps to (``item: {by, map}``); the first mapped item where no answer is
+        known (a blank form, the bundle listing) or the answer maps to none (the step is then
+        skipped). Intake stores it on the step row; every read model and document names it."""
+        if answers is None:
+            return self.item
+        return self.item_for(answers) or self.item
+
     @model_validator(mode="after")
     def _kind_rules(self) -> StepSpec:
         if self.kind is StepKind.TIMER and self.min_wait is None:
