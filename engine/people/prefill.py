@@ -292,10 +292,12 @@ def _options(context: PrefillContext, material: Material, holder: str | None, an
 
 
 def material_statuses(
-    session: Session, context: PrefillContext, *, steps: Sequence[StepSpec], answers: Mapping[str, Any]
+    session: Session, context: PrefillContext, *, steps: Sequence[StepSpec], answers: Mapping[str, Any],
+    shared: Sequence[Material] = (),
 ) -> list[MaterialStatus]:
-    """Classify the materials of ``steps`` as waived or to supply, one licence query in all."""
-    return _classify(session, context, _materials_of(context, steps, answers), answers)
+    """Classify the materials of ``steps`` (after ``shared``, the bundle's own: step '') as waived
+    or to supply, one licence query in all."""
+    return _classify(session, context, _materials_of(context, steps, answers, shared=shared), answers)
 
 
 def _classify(
@@ -317,7 +319,7 @@ def _classify(
             waived, reason = _waiver(context, option, licence, undisclosed=undisclosed)
             issuer = _issued_earlier(context.bundle, step, option, answers) if step is not None else None
             if not waived and issuer is not None:  # from the bundle alone: the same for every holder
-                item = context.registry.catalog.items[issuer.item].name
+                item = context.registry.catalog.items[issuer.chosen_item(answers)].name
                 waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
             verdicts.append((option, waived, reason))
         if material.any_of:  # any one alternative waived waives the material
