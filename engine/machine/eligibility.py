@@ -24,12 +24,13 @@ refuse, warn, or, on a step, skip that step), and this module decides them:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, cast, false, select, text
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case
@@ -222,11 +223,20 @@ def resolve_facts(
         if len(ids) == 1 and ids[0] in holders:
             values[fact.key] = any((ids[0], t) in held for t in fact.licence)
     for fact in (f for f in facts if f.fact == "open_cases"):
-        people = _ids(operands[fact.key]) if fact.of else [applicant_id]
-        if len(people) == len(fact.of or (APPLICANT,)) and allowed(people):
+        people = _open_case_people(fact, answers, applicant_id)
+        if people is not None and allowed(people):
             values[fact.key] = _open_cases(session, spec=spec, fact=fact, people=people, applicant_id=applicant_id)
             looked_up.update(people)
     return values, frozenset(looked_up - {applicant_id})
+
+
+def _open_case_people(fact: Fact, answers: Mapping[str, Any], applicant_id: str) -> list[str] | None:
+    """The people an ``open_cases`` fact counts cases of (the applicant when it names nobody), or
+    None when one of its fields holds no valid ID (the fact is then unknown)."""
+    if not fact.of:
+        return [applicant_id]
+    people = _ids(_operand(name, answers, applicant_id) for name in fact.of)
+    return people if len(people) == len(fact.of) else None
 
 
 def _operand(name: str, answers: Mapping[str, Any], applicant_id: str) -> Any:
@@ -338,3 +348,54 @@ def _open_cases(session: Session, *, spec: BundleSpec, fact: Fact, people: list[
     wanted = sorted(people)
     return sum(1 for holder, answers in session.execute(query)
                if sorted(_ids(_operand(n, answers or {}, holder) for n in fact.of)) == wanted)
+
+
+# --- serialising open_cases ------------------------------------------------------------------
+
+OPEN_CASES_LOCK_SPACE = 0x4F43
+"""The first key of ``pg_advisory_xact_lock(int, int)`` for open-case keys (the second is the key's
+hash): the two-key form is a key space of its own, apart from the seals' one-key lock."""
+
+
+def open_case_keys(
+    spec: BundleSpec, *, answers: Mapping[str, Any], applicant_id: str, others: bool = True,
+) -> list[str]:
+    """The keys an intake of these answers counts open cases under, sorted: one per distinct
+    ``open_cases`` fact that will be looked up — the bundle id and the sorted people the fact's ``of``
+    fields name (or the applicant). Two intakes whose facts name the same people, in any order, have
+    the same key; ``others=False`` (an applicant's own intake) leaves out the facts that name
+    another person, which are not looked up either."""
+    keys = set()
+    for fact in bundle_facts(spec):
+        if fact.fact != "open_cases":
+            continue
+        people = _open_case_people(fact, answers, applicant_id)
+        if people is not None and (others or all(person == applicant_id for person in people)):
+            keys.add(f"{spec.id}:{','.join(sorted(people))}")
+    return sorted(keys)
+
+
+def hold_open_case_keys(session: Session, keys: Iterable[str]) -> None:
+    """Hold ``keys`` until the session's transaction ends, so that intakes counting the same people's
+    open cases run one after another: the later one counts after the earlier one has committed its
+    case (or rolled back). Take them before counting and keep them until the case is committed.
+
+    PostgreSQL: a transaction-level advisory lock per key (``pg_advisory_xact_lock``), in sorted
+    order so two intakes never wait for each other in a circle; intakes for other people take other
+    keys and do not wait. Under READ COMMITTED (PostgreSQL's default, which the engine keeps) each
+    statement after the lock reads what was committed before it, so the count sees the earlier
+    case. A hash collision of two keys only makes unrelated intakes wait, never miscount.
+    SQLite: one writer — the key is its write lock, taken now (a transaction that has only read
+    so far begins again holding it, :mod:`engine.db.session`), so the count and the insert run with
+    no other writer in between.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        for key in wanted:
+            lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                            {"space": OPEN_CASES_LOCK_SPACE, "key": lock})
+    else:
+        session.execute(select(Case.id).where(false()).with_for_update())  # FOR UPDATE: the write lock

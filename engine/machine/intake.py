@@ -26,7 +26,7 @@ from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.errors import FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.people.prefill import PrefillContext, PrefillResult, prefill
 from engine.machine.effects import Inputs
-from engine.machine.eligibility import Assessment, assess, nothing_applies
+from engine.machine.eligibility import Assessment, assess, hold_open_case_keys, nothing_applies, open_case_keys
 from engine.machine.progress import settle
 from engine.machine.scope import condition_scope, reads_steps
 from engine.records.queries import record_access
@@ -114,7 +114,11 @@ def accept_case(
 ) -> Case:
     """Validate and accept an application; return the new case (or the one the key made).
 
-    ``idempotency_key`` is the caller's own key as sent; it is scoped to ``actor`` here.
+    ``idempotency_key`` is the caller's own key as sent; it is scoped to ``actor`` here. A bundle
+    that counts open cases (``open_cases``) holds the counted people's key from the count to the
+    commit (:func:`~engine.machine.eligibility.hold_open_case_keys`): of simultaneous intakes for the
+    same people, each counts the ones committed before it, so a bundle that refuses a second open
+    case accepts exactly one of them and refuses the others with the guide's reason.
     """
     spec = runtime.current_spec(bundle_id)
     fingerprint = request_fingerprint(bundle_id, applicant, answers, region=region)
@@ -128,18 +132,28 @@ def accept_case(
         raise InvalidApplication(
             [FieldProblem("applicant.id", "applicant.not_self", "只能为本人（本企业）申请", "applicants may only apply for themselves")]
         )
-    merged, intake = apply_prefill(session, runtime, spec, applicant, answers,
-                                    discloses_others=actor.role is not Role.APPLICANT)
+    others = actor.role is not Role.APPLICANT
+    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, discloses_others=others)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
-    # 前置校验: the guide's eligibility rules, decided on the cleaned answers at the acceptance date. An
-    # applicant applying for themselves learns nothing about other people: rules on another person's
-    # licences or cases stay undecided here and are left to the department (recorded as deferred).
-    eligibility = assess(session, spec=spec, answers=cleaned, applicant_id=applicant.id, today=runtime.today(),
-                         others=actor.role is not Role.APPLICANT)
-    eligibility.refuse()
-    intake = {**intake, **eligibility.record()}
-    region = _region(region or actor.region or runtime.region)
+    keys = open_case_keys(spec, answers=cleaned, applicant_id=applicant.id, others=others)
     try:
+        if keys:
+            # Counting open cases and committing this one must not interleave with another intake for
+            # the same people: hold their key from before the count until the commit.
+            hold_open_case_keys(session, keys)
+            if idempotency_key is not None:  # the same request, committed while this one waited
+                existing = _by_key(session, idempotency_key, fingerprint)
+                if existing is not None:
+                    session.commit()
+                    return existing
+        # 前置校验: the guide's eligibility rules, decided on the cleaned answers at the acceptance date. An
+        # applicant applying for themselves learns nothing about other people: rules on another person's
+        # licences or cases stay undecided here and are left to the department (recorded as deferred).
+        eligibility = assess(session, spec=spec, answers=cleaned, applicant_id=applicant.id, today=runtime.today(),
+                             others=others)
+        eligibility.refuse()
+        intake = {**intake, **eligibility.record()}
+        region = _region(region or actor.region or runtime.region)
         case = _create(
             session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=region,
             idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake, eligibility=eligibility,
