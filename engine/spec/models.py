@@ -372,6 +372,9 @@ class Requirement(Frozen):
     reason: Names
     """The guide's reason, shown to the applicant when the rule fails (男不得早于二十二周岁 …)."""
     on_fail: OnFail = OnFail.REFUSE
+    for_each: str | None = None
+    """A list field: the rule is checked on each of its entries (the condition reads ``entry.<item
+    field>``). A rule of a ``for_each`` step reads that step's entries without naming the list."""
 
 
 class StepSpec(Frozen):
