@@ -1,9 +1,10 @@
 """The supervision sweep: scheduled, set-based, idempotent.
 
 Each pass releases timer steps whose minimum wait has passed (publicity periods, document
-sale, bid windows), resolves the cards of work that has since been closed, and issues yellow
+sale, bid windows), closes the steps whose 补正 hand-in window passed without the materials
+(逾期未补正，视为撤回申请), resolves the cards of work that has since been closed, and issues yellow
 and red cards (电子监察) for overdue steps and cases. Every part may be re-run after a crash:
-a card is never issued twice and a timer never released twice. Task retries are off: the next
+a card is never issued twice, a timer never released twice, a window never lapsed twice. Task retries are off: the next
 scheduled pass is the retry.
 """
 
@@ -14,7 +15,7 @@ from prefect import flow, task
 from engine.records.audit_seal import seal_on_schedule
 from engine.settings import get_settings
 from engine.time.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
-from engine.machine.timers import release_due_timers
+from engine.machine.timers import lapse_supplement_windows, release_due_timers
 from flows.context import FlowContext, flow_context
 
 SWEEP_FLOW = "deadline-sweep"
@@ -24,6 +25,12 @@ def release_timers_now(context: FlowContext) -> list[str]:
     """Complete the timer steps whose minimum wait has passed; their step ids."""
     with context.sessions() as session:
         return release_due_timers(session, context.runtime)
+
+
+def lapse_supplements_now(context: FlowContext) -> list[str]:
+    """Close the steps whose 补正 hand-in window passed without the materials; their step ids."""
+    with context.sessions() as session:
+        return lapse_supplement_windows(session, context.runtime)
 
 
 def issue_cards_now(context: FlowContext, *, red_after_working_days: int = 5) -> dict[str, int]:
@@ -45,7 +52,8 @@ def seal_audit_now(context: FlowContext) -> int:
 def sweep_once(context: FlowContext, *, red_after_working_days: int = 5) -> dict[str, int]:
     """One pass without Prefect (``onevisit sweep``): what it released, issued and resolved."""
     released = release_timers_now(context)
-    counts = {"timers_released": len(released),
+    lapsed = lapse_supplements_now(context)  # before the cards: a lapse resumes its case's clock
+    counts = {"timers_released": len(released), "supplements_lapsed": len(lapsed),
               **issue_cards_now(context, red_after_working_days=red_after_working_days)}
     seal_audit_now(context)  # last, so the seal covers what this pass appended
     return counts
@@ -54,6 +62,11 @@ def sweep_once(context: FlowContext, *, red_after_working_days: int = 5) -> dict
 @task(name="release-due-timers", retries=0)
 def release_timers() -> list[str]:
     return release_timers_now(flow_context())
+
+
+@task(name="lapse-supplement-windows", retries=0)
+def lapse_supplements() -> list[str]:
+    return lapse_supplements_now(flow_context())
 
 
 @task(name="issue-cards", retries=0)
@@ -66,6 +79,7 @@ def issue_cards(red_after_working_days: int = 5) -> dict[str, int]:
 def deadline_sweep(red_after_working_days: int = 5) -> dict[str, int]:
     """One pass of the sweep; safe to run as often as wanted."""
     released = release_timers()
-    counts = {"timers_released": len(released), **issue_cards(red_after_working_days)}
+    lapsed = lapse_supplements()  # before the cards: a lapse resumes its case's clock
+    counts = {"timers_released": len(released), "supplements_lapsed": len(lapsed), **issue_cards(red_after_working_days)}
     seal_audit_now(flow_context())  # last, so the seal covers what this pass appended
     return counts

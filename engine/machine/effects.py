@@ -59,7 +59,15 @@ class Effect(StrEnum):
     REQUEST_MATERIALS = "request_materials"
     """The 补正 notice (materials, note, who, when) is stored on the step."""
     RECEIVE_MATERIALS = "receive_materials"
-    """The materials handed in are recorded on the step's 补正 notice."""
+    """The materials handed in are recorded on the step's 补正 notice (refused once the notice's
+    hand-in window has passed: the application for the step then counts as withdrawn)."""
+    LAPSE_EXTENSION = "lapse_extension"
+    """§32 restarts the count, and §42's extension belongs to the count it was granted for: the
+    extensions granted before the 补正 receipt lapse (they no longer move the due date nor use up
+    the maximum) and a pending request is dropped; the new count may be extended afresh."""
+    LAPSE_SUPPLEMENT = "lapse_supplement"
+    """The 补正 hand-in window (``supplement_window``) passed without the materials: the notice
+    records the lapse and the step's reason names the window (逾期未补正，视为撤回申请)."""
     END_WAIT = "end_wait"
     """A declared event (the applicant's no-objection declaration) ends a timer's minimum wait
     today (``not_before`` from → to); only on a step whose bundle declares ``on_no_objection``."""
@@ -298,6 +306,65 @@ def _receive_materials(change: Change, step: Step) -> None:
     change.details["supplement"] = {"received": handed_in}
 
 
+def supplement_lapsed_on(step: Step, today: date) -> date | None:
+    """The last day of the step's 补正 hand-in window if it passed before ``today`` with the
+    materials still awaited, else None: a notice without a window (no ``supplement_window``)
+    never lapses, and materials handed in on the last day are in time (the lapse is the day after)."""
+    if step.state != StepState.SUPPLEMENT_REQUESTED.value:
+        return None
+    hand_in_by = step.supplement.get("hand_in_by")
+    if not isinstance(hand_in_by, str):
+        return None
+    last = date.fromisoformat(hand_in_by)
+    return last if last < today else None
+
+
+def lapsed(step: Step) -> bool:
+    """Whether the step was closed because its 补正 window passed (its application withdrawn)."""
+    return step.state == StepState.CANCELLED.value and bool(step.supplement.get("lapsed_on"))
+
+
+def _guard_hand_in(change: Change, step: Step) -> None:
+    last = supplement_lapsed_on(step, change.today)
+    if last is not None:
+        raise IllegalTransition(
+            f"the 补正 window of step {step.step_key} ended on {last.isoformat()}: the application for it counts as "
+            f"withdrawn / 补正期限已于{last.isoformat()}届满，逾期未补正的视为撤回申请"
+        )
+
+
+def _guard_lapse(change: Change, step: Step) -> None:
+    if supplement_lapsed_on(step, change.today) is None:
+        raise IllegalTransition(f"step {step.step_key}: no 补正 hand-in window has passed / 补正期限尚未届满")
+
+
+def _lapse_supplement(change: Change, step: Step) -> None:
+    last = str(step.supplement["hand_in_by"])
+    reason = (f"the 补正 window ended on {last} without the requested materials: the application for this step is "
+              f"treated as withdrawn / 补正期限（{last}）届满未补正，视为撤回本事项申请")
+    step.supplement = {**step.supplement, "lapsed_on": change.today.isoformat()}
+    step.reason = reason
+    change.details["supplement"] = {"lapsed": last, "requested": list(step.supplement.get("requested", []))}
+    change.details["reason"] = reason
+
+
+def _lapse_extension(change: Change, step: Step) -> None:
+    """§32 counts the limit afresh from the receipt; §42's extension was for the old count, so it
+    lapses with it (the restarted due date is receipt + the limit) and the maximum is whole again."""
+    record = _extension(step)
+    granted = int(record.get("granted_days", 0))
+    pending = record.pop("pending", None)
+    if not granted and pending is None:
+        return
+    lapse: dict[str, Any] = {"on": change.today.isoformat(), "granted_days": granted}
+    if pending is not None:
+        lapse["pending"] = pending
+    record["granted_days"] = 0
+    record.setdefault("lapsed", []).append(lapse)
+    step.outputs = {**step.outputs, "extension": record}
+    change.details["extension"] = {"lapsed": granted, "dropped": pending["days"] if pending else None}
+
+
 # --- timers: declared events -------------------------------------------------------------------
 
 
@@ -427,6 +494,8 @@ def declared_for(effects: frozenset[Effect], step: Step, *, spec: StepSpec | Non
 
 STEP_GUARDS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REQUEST_MATERIALS: _guard_notice,
+    Effect.RECEIVE_MATERIALS: _guard_hand_in,
+    Effect.LAPSE_SUPPLEMENT: _guard_lapse,
     Effect.END_WAIT: _guard_end_wait,
     Effect.TO_DESK: _guard_to_desk,
     Effect.REQUEST_EXTENSION: _guard_request_extension,
@@ -450,6 +519,8 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REVOKE_LICENCES: _revoke_licences,
     Effect.REQUEST_MATERIALS: _request_materials,
     Effect.RECEIVE_MATERIALS: _receive_materials,
+    Effect.LAPSE_EXTENSION: _lapse_extension,
+    Effect.LAPSE_SUPPLEMENT: _lapse_supplement,
     Effect.END_WAIT: _end_wait,
     Effect.TO_DESK: _to_desk,
     Effect.REQUEST_EXTENSION: _request_extension,

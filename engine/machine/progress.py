@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Step
-from engine.machine.effects import Inputs
+from engine.machine.effects import Inputs, lapsed
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, OnStepRejected
 from engine.machine.states import (
@@ -91,9 +91,7 @@ def settle(session: Session, runtime: Runtime, *, case: Case, spec: BundleSpec, 
     changed = True
     while changed and CaseState(case.state) in CASE_OPEN:
         changed = _skip_untaken_alternatives(session, runtime, case=case, spec=spec, by_key=by_key, at=at)
-        if spec.on_step_rejected is OnStepRejected.REJECT_CASE and any(
-            _state(s) is StepState.REJECTED for s in steps
-        ):
+        if spec.on_step_rejected is OnStepRejected.REJECT_CASE and any(_failed_itself(s) for s in steps):
             _reject_case(session, runtime, case=case, steps=steps, at=at)
             break
         for step in steps:
@@ -137,12 +135,20 @@ def _skip_untaken_alternatives(
     return changed
 
 
+def _failed_itself(step: Step) -> bool:
+    """A step that failed on its own account, not because a prerequisite failed: refused, or
+    withdrawn because its 补正 window passed (逾期未补正，视为撤回) — under ``reject_case`` either
+    ends the whole case, since the bundle can no longer be completed."""
+    return _state(step) is StepState.REJECTED or lapsed(step)
+
+
 def _reject_case(session: Session, runtime: Runtime, *, case: Case, steps: Sequence[Step], at: datetime) -> None:
-    rejected = next(s for s in steps if _state(s) is StepState.REJECTED)
+    rejected = next(s for s in steps if _failed_itself(s))
+    how = "was rejected" if _state(rejected) is StepState.REJECTED else "was deemed withdrawn"
     for step in steps:
         if _state(step) in STEP_OPEN:
             _close(session, runtime, case=case, step=step, action="cancel", at=at,
-                   reason=f"case rejected: step {rejected.step_key} was rejected")
+                   reason=f"case rejected: step {rejected.step_key} {how}")
     transition_case(session, runtime, case=case, action="reject", actor=SYSTEM, at=at,
                     payload={"step": rejected.step_key, "reason": rejected.reason})
 

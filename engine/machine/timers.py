@@ -1,17 +1,47 @@
-"""Timer steps: released by the sweep once their minimum waiting period has passed."""
+"""What the sweep does as days pass: timer steps are released once their minimum waiting period
+has passed, and 补正 notices whose hand-in window passed without the materials lapse.
+
+Both select their candidates in one read, then lock each case and act through the gate with the
+engine as actor, re-checking under the lock (an applicant may have handed in meanwhile): a step
+is never released or lapsed twice, so passes may overlap or repeat.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Step
-from engine.machine.effects import Inputs
+from engine.db.models import Case, Step
+from engine.machine.effects import Inputs, supplement_lapsed_on
 from engine.machine.progress import settle
 from engine.machine.states import SYSTEM, StepState
 from engine.machine.transitions import transition_step
 from engine.machine.unit_of_work import in_transaction, load_step
 from engine.runtime import Runtime
+from engine.time.clock import local_date
+
+
+def _each(session: Session, runtime: Runtime, step_ids: list[str], act: Callable[[Case, Step, datetime], bool]) -> list[str]:
+    """Run ``act`` on each step in a unit of work of its own (case locked, settled after); the ids
+    of the steps it acted on."""
+    session.rollback()  # end the read transaction before locking case by case
+    done = []
+    for step_id in step_ids:
+
+        def work(step_id: str = step_id) -> bool:
+            case, step = load_step(session, step_id)
+            now = runtime.clock.now()
+            if not act(case, step, now):
+                return False
+            settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
+            return True
+
+        if in_transaction(session, work):
+            done.append(step_id)
+    return done
 
 
 def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) -> list[str]:
@@ -24,21 +54,44 @@ def release_due_timers(session: Session, runtime: Runtime, *, limit: int = 500) 
             .limit(limit)
         )
     )
-    session.rollback()  # end the read transaction before locking case by case
-    released = []
-    for step_id in due:
 
-        def work(step_id: str = step_id) -> bool:
-            case, step = load_step(session, step_id)
-            if step.state != StepState.READY.value:
-                return False  # someone else released it meanwhile
-            now = runtime.clock.now()
-            outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
-            transition_step(session, runtime, case=case, step=step, action="complete", actor=SYSTEM, at=now,
-                            inputs=Inputs(outputs=outputs))
-            settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
-            return True
+    def release(case: Case, step: Step, now: datetime) -> bool:
+        if step.state != StepState.READY.value:
+            return False  # someone else released it meanwhile
+        outputs = {"waited_until": step.not_before.isoformat() if step.not_before else None}
+        transition_step(session, runtime, case=case, step=step, action="complete", actor=SYSTEM, at=now,
+                        inputs=Inputs(outputs=outputs))
+        return True
 
-        if in_transaction(session, work):
-            released.append(step_id)
-    return released
+    return _each(session, runtime, due, release)
+
+
+def lapse_supplement_windows(session: Session, runtime: Runtime, *, limit: int = 500) -> list[str]:
+    """逾期未补正的视为撤回申请: close every step whose 补正 hand-in window (``hand_in_by``, the last
+    working day the bundle's ``supplement_window`` gives) ended before today with the materials
+    still awaited; return their step ids.
+
+    Each goes through the gate's ``lapse_supplement`` rule (the engine as actor, one audit event
+    naming the window) to ``cancelled``, as a withdrawal closes steps; settling then cancels its
+    dependents (the same entry's only, for a ``for_each`` chain), resumes the bundle clock the
+    notice stopped, and under ``on_step_rejected: reject_case`` rejects the case. A step whose
+    notice has no window never lapses."""
+    today = runtime.today()
+    due = list(
+        session.scalars(
+            select(Step.id)
+            .where(Step.state == StepState.SUPPLEMENT_REQUESTED.value,
+                   # ISO dates compare as text; a notice without a window has no hand_in_by (NULL)
+                   Step.supplement["hand_in_by"].as_string() < today.isoformat())
+            .order_by(Step.id)
+            .limit(limit)
+        )
+    )
+
+    def lapse(case: Case, step: Step, now: datetime) -> bool:
+        if supplement_lapsed_on(step, local_date(now)) is None:
+            return False  # handed in meanwhile (or lapsed by another pass)
+        transition_step(session, runtime, case=case, step=step, action="lapse_supplement", actor=SYSTEM, at=now)
+        return True
+
+    return _each(session, runtime, due, lapse)

@@ -129,8 +129,13 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     # 补正 (§32): one notice of everything missing stops the clock; the materials' arrival restarts it.
     _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, DEPARTMENT_OFFICERS, DESK_KINDS,
           assignee_only=True, effects={Effect.REQUEST_MATERIALS, Effect.STOP_CLOCK}),
+    # The new count is a new §42 period: extensions granted on the old count lapse with it.
     _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, SUPPLEMENT_BRINGERS,
-          DESK_KINDS, effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK}),
+          DESK_KINDS, effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK, Effect.LAPSE_EXTENSION}),
+    # 逾期未补正的视为撤回申请: the sweep closes a step whose hand-in window passed, as a withdrawal
+    # closes steps (cancelled); its dependents are cancelled as after any failed prerequisite.
+    _rule("lapse_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.CANCELLED, SYSTEM_ONLY, DESK_KINDS,
+          effects={Effect.LAPSE_SUPPLEMENT, Effect.CLOSE}),
     # Skipped: its condition was false, or another alternative was taken (even mid-work).
     # Timers (a publicity): a declared no-objection ends the wait; an objection makes it an officer's decision.
     _rule("end_wait", {StepState.READY}, StepState.DONE, DECLARERS, {StepKind.TIMER},

@@ -156,7 +156,8 @@ LABELS = _Labels(
     ),
 )
 
-# Reasons the engine itself writes (engine.machine.progress, engine.machine.intake), in plain Chinese.
+# Reasons the engine itself writes (engine.machine.progress, engine.machine.intake, the gate's 补正 lapse),
+# in plain Chinese.
 _REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], Callable[[str], str]], str]], ...] = (
     (re.compile(r"condition not met"), lambda m, name: "根据申请情况，无需办理"),
     (re.compile(r"no entries in (\w+)"), lambda m, name: "申请中无相关条目，无需办理"),
@@ -166,6 +167,10 @@ _REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], Callable[[str], 
     (re.compile(r"no alternative of .* succeeded"), lambda m, name: "可选的前序事项均未办成"),
     (re.compile(r"case withdrawn"), lambda m, name: "申请人已撤回申请"),
     (re.compile(r"case rejected: step (\w+) was rejected"), lambda m, name: f"因“{name(m[1])}”不予办理，本件事终止"),
+    (re.compile(r"case rejected: step (\w+) was deemed withdrawn"),
+     lambda m, name: f"因“{name(m[1])}”逾期未补正视为撤回，本件事终止"),
+    (re.compile(r"the 补正 window ended on (\d{4}-\d{2}-\d{2}) .*"),
+     lambda m, name: f"补正期限（{m[1]}）届满未补正，视为撤回本事项申请"),
 )
 
 
