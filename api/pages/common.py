@@ -69,6 +69,11 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     "rejected": ("ok", "已作出不予办理决定", "Rejected"),
     "supplement_requested": ("ok", "已一次性告知需补正的材料，办理时限暂停", "Supplements requested: the clock is stopped"),
     "supplement_received": ("ok", "已确认提交补正材料，办理时限恢复计算", "Materials handed in: the clock runs again"),
+    "extension_requested": ("ok", "已提交延长办理时限申请，待负责人审批", "Extension requested: it waits for approval"),
+    "extension_approved": ("ok", "已批准延长办理时限", "Extension approved: the due date moved"),
+    "extension_refused": ("ok", "已不予批准延期，办理时限不变", "Extension refused: the due date stays"),
+    "no_objection_declared": ("ok", "已声明无异议，等待期提前结束", "No objection declared: the wait ended today"),
+    "objection_raised": ("ok", "已提出异议，由部门工作人员审查决定", "Objection raised: an officer decides on it"),
     "withdrawn": ("ok", "申请已撤回", "The application was withdrawn"),
     "logged_out": ("ok", "已退出登录", "Logged out"),
 }
