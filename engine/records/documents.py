@@ -55,6 +55,7 @@ from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, FieldSpec, ItemType, Material, ServiceItem, StepSpec, TimeLimit
 from engine.machine.states import CaseState, StepState
 from engine.people.validators import mask_id_number
+from engine.records.queries import MaterialOption, material_options
 
 __all__ = [
     "CASE_STATE_LABELS",
@@ -114,7 +115,9 @@ class DocumentMaterial:
     conditional: bool
     note: str
     items: tuple[str, ...]
-    """Names of the service items that need it."""
+    """Names of the service items that need it (those the answers chose), or :data:`BUNDLE_MATERIAL_ITEMS`."""
+    alternatives: tuple[MaterialOption, ...] = ()
+    """Any one of these satisfies it (任选其一: A 或 B); empty for a material without ``any_of``."""
 
 
 @dataclass(frozen=True)
@@ -218,8 +221,8 @@ def _item_name(registry: BundleRegistry, code: str) -> str:
     return item.name if item is not None else code
 
 
-def _step_department(step: StepSpec, registry: BundleRegistry) -> str:
-    item = _item(registry, step.item)
+def _step_department(step: StepSpec, registry: BundleRegistry, answers: Mapping[str, Any] | None) -> str:
+    item = _item(registry, step.chosen_item(answers))
     return step.department or (item.department if item is not None else "")
 
 
@@ -303,7 +306,7 @@ def _step_applies(step: StepSpec, answers: Mapping[str, Any] | None) -> bool:
     return True
 
 
-BUNDLE_MATERIAL_ITEMS = "各事项通用 (the whole bundle)"
+BUNDLE_MATERIAL_ITEMS = LABELS.whole_bundle
 """What a bundle-level material shows instead of the items that need it."""
 
 
@@ -311,15 +314,16 @@ def _material_views(
     steps: Iterable[StepSpec], registry: BundleRegistry, answers: Mapping[str, Any] | None,
     waived: Collection[str] | None, *, shared: Iterable[Material] = (),
 ) -> list[DocumentMaterial]:
-    """Materials of the steps, once per name, with the items that need each; ``shared`` are the
-    bundle's own materials, listed once for the whole bundle, before the steps'."""
+    """Materials of the steps, once per name, with the items that need each (the items the answers
+    chose); ``shared`` are the bundle's own materials, listed once for the whole bundle, before the
+    steps' (whichever steps apply)."""
     found: dict[str, tuple[Material, bool, list[str]]] = {}
     for material in shared:
         applies = _applies(material.when, answers)
         if applies is not False:
             found[material.name] = (material, applies is None and material.when is not None, [BUNDLE_MATERIAL_ITEMS])
     for step in steps:
-        item = _item_name(registry, step.item)
+        item = _item_name(registry, step.chosen_item(answers))
         for material in step.materials:
             applies = _applies(material.when, answers)
             if applies is False:
@@ -339,38 +343,32 @@ def _material_views(
             DocumentMaterial(
                 name=name, code=material.code or "", supply=int(material.supply),
                 supply_label=SUPPLY_MODE_LABELS[material.supply], waived=is_waived,
-                required=material.required, conditional=conditional, note=_note(material), items=tuple(items),
+                required=material.required, conditional=conditional, note=material.note, items=tuple(items),
+                alternatives=material_options(material),
             )
         )
     return views
 
 
-def _note(material: Material) -> str:
-    """The material's note, naming its alternatives (任选其一) when it has any."""
-    if not material.any_of:
-        return material.note
-    options = "／".join(o.name for o in material.any_of)
-    return "；".join(part for part in (f"任选其一：{options} (any one of these)", material.note) if part)
-
-
-def _item_view(step: StepSpec, registry: BundleRegistry) -> ItemView:
-    item = _item(registry, step.item)
+def _item_view(step: StepSpec, registry: BundleRegistry, answers: Mapping[str, Any] | None) -> ItemView:
+    code = step.chosen_item(answers)
+    item = _item(registry, code)
     return ItemView(
-        code=step.item,
-        name=item.name if item is not None else step.item,
+        code=code,
+        name=item.name if item is not None else code,
         legal_basis=item.legal_basis if item is not None else "",
         type=item.type.value if item is not None else ItemType.OTHER.value,
         result=(step.outputs.result or (item.result if item is not None else "")),
-        department_name=_department_name(registry, _step_department(step, registry)),
+        department_name=_department_name(registry, _step_department(step, registry, answers)),
         kind_label=STEP_KIND_LABELS[step.kind],
         time_limit=_limit(step.time_limit),
     )
 
 
-def _reason(text: str, bundle: BundleSpec, registry: BundleRegistry) -> str:
+def _reason(text: str, bundle: BundleSpec, registry: BundleRegistry, answers: Mapping[str, Any]) -> str:
     def name(step_key: str) -> str:
         try:
-            return _item_name(registry, bundle.step(step_key).item)
+            return _item_name(registry, bundle.step(step_key).chosen_item(answers))
         except KeyError:
             return step_key
 
@@ -391,7 +389,7 @@ def _local(moment: datetime | None) -> date | None:
     return moment.astimezone(CHINA).date() if moment is not None else None
 
 
-def _step_view(step: Step, bundle: BundleSpec, registry: BundleRegistry) -> StepView:
+def _step_view(step: Step, bundle: BundleSpec, registry: BundleRegistry, answers: Mapping[str, Any]) -> StepView:
     try:
         spec: StepSpec | None = bundle.step(step.step_key)
     except KeyError:
@@ -411,7 +409,7 @@ def _step_view(step: Step, bundle: BundleSpec, registry: BundleRegistry) -> Step
         due_on=step.due_on,
         due_provisional=bool(step.due_provisional and step.due_on is not None),
         result=_result(step, spec, registry) if state is StepState.DONE else "",
-        reason=_reason(step.reason, bundle, registry) if step.reason else "",
+        reason=_reason(step.reason, bundle, registry, answers) if step.reason else "",
         requested=tuple(str(m) for m in requested),
         note=str(supplement.get("note") or ""),
         closed_on=_local(step.closed_at),
@@ -459,8 +457,10 @@ def render_application_form(
     field is listed, conditional ones marked “如适用”; with answers, fields whose condition
     is false are left out). ``sources`` maps a field id to the licence type code (or a
     name) it was prefilled from. ``waived`` names the materials the applicant need not
-    hand in; when None, materials of supply modes 1-3 are waived. ID numbers are shown in
-    full: it is the applicant's own form.
+    hand in; when None, materials of supply modes 1, 2, 3 and 5 (or with such an alternative) are
+    waived. The bundle's own materials are listed once, whichever steps apply; a material with
+    alternatives names them (A 或 B). A step whose item an answer chooses shows the chosen item.
+    ID numbers are shown in full: it is the applicant's own form.
     """
     steps = [s for s in bundle.steps if _step_applies(s, answers)]
     materials = _material_views(steps, registry, answers, waived, shared=bundle.materials)
@@ -475,7 +475,7 @@ def render_application_form(
         time_limit=_limit(bundle.time_limit),
         applicant_kind=bundle.applicant_kind,
         fields=_answer_views(bundle, registry, answers, mask=False, sources=sources),
-        items=[_item_view(s, registry) for s in steps],
+        items=[_item_view(s, registry, answers) for s in steps],
         waived_materials=[m for m in materials if m.waived],
         supplied_materials=[m for m in materials if not m.waived],
     )
@@ -525,21 +525,29 @@ def render_step_form(
         generated_at=generated_at,
         issuer=_issuer(None),
         bundle_name=bundle.name.zh,
-        item=_item_view(step, registry),
+        item=_item_view(step, registry, answers),
         fields=views,
         materials=_material_views([step], registry, answers, None),
     )
 
 
 def render_receipt(
-    case: Case, bundle: BundleSpec, registry: BundleRegistry, *, generated_at: datetime | None = None
+    case: Case, bundle: BundleSpec, registry: BundleRegistry, *, waived: Collection[str] | None = None,
+    generated_at: datetime | None = None,
 ) -> str:
-    """受理回执: receipt number, applicant (ID masked), dates and every step with its due date.
+    """受理回执: receipt number, applicant (ID masked), dates, every step with its due date and the
+    case's materials.
 
     Due dates counted with a holiday schedule that is not yet published carry a visible
-    “预计（假期安排未公布）” marker. Sensitive answers are masked.
+    “预计（假期安排未公布）” marker. Sensitive answers are masked. The materials are the bundle's own
+    (also when the step they would have hung on is skipped) and those of the steps not skipped,
+    once per name, with their alternatives; ``waived`` names those the applicant need not hand in
+    (:func:`engine.records.queries.case_materials` knows), by supply mode when None.
     """
-    steps = [_step_view(s, bundle, registry) for s in case.steps]
+    steps = [_step_view(s, bundle, registry, case.answers) for s in case.steps]
+    keys = dict.fromkeys(s.step_key for s in sorted(case.steps, key=lambda s: s.position)
+                         if s.state != StepState.SKIPPED.value)
+    materials = _material_views([bundle.step(k) for k in keys], registry, case.answers, waived, shared=bundle.materials)
     return _render(
         "receipt.html",
         generated_at=generated_at,
@@ -548,6 +556,8 @@ def render_receipt(
         steps=steps,
         any_provisional=case.due_provisional or any(s.due_provisional for s in steps),
         answers=_answer_views(bundle, registry, case.answers, mask=True, answered_only=True),
+        waived_materials=[m for m in materials if m.waived],
+        supplied_materials=[m for m in materials if not m.waived],
     )
 
 
@@ -559,7 +569,7 @@ def render_missing_materials_notice(
     Raises ``ValueError`` when no step of the case is in ``supplement_requested``.
     """
     steps = [
-        _step_view(s, bundle, registry) for s in case.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value
+        _step_view(s, bundle, registry, case.answers) for s in case.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value
     ]
     if not steps:
         raise ValueError(f"case {case.receipt_no} has no step awaiting supplementary materials")
@@ -595,7 +605,7 @@ def render_completion_notice(
     """
     if case.closed_at is None:
         raise ValueError(f"case {case.receipt_no} is not closed yet")
-    steps = [_step_view(s, bundle, registry) for s in case.steps]
+    steps = [_step_view(s, bundle, registry, case.answers) for s in case.steps]
     return _render(
         "completion_notice.html",
         generated_at=generated_at,

@@ -144,6 +144,8 @@ class _Labels:
     ratings: tuple[str, ...]
     provisional: str
     provisional_note: str
+    whole_bundle: str
+    """What a material of the whole bundle shows instead of the items that need it."""
 
 
 LABELS = _Labels(
@@ -154,6 +156,7 @@ LABELS = _Labels(
         "标注“预计（假期安排未公布）”的日期所在年度的法定节假日安排尚未公布，暂按周末推算；"
         "安排公布后以实际工作日为准。"
     ),
+    whole_bundle="各事项通用 (the whole bundle)",
 )
 
 # Reasons the engine itself writes (engine.machine.progress, engine.machine.intake, the gate's 补正 lapse),
@@ -161,6 +164,7 @@ LABELS = _Labels(
 _REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], Callable[[str], str]], str]], ...] = (
     (re.compile(r"condition not met"), lambda m, name: "根据申请情况，无需办理"),
     (re.compile(r"no entries in (\w+)"), lambda m, name: "申请中无相关条目，无需办理"),
+    (re.compile(r"no item for (\w+)"), lambda m, name: "所选情形无对应事项，无需办理"),
     (re.compile(r"alternative (\w+) was taken"), lambda m, name: f"已通过“{name(m[1])}”办理，无需重复办理"),
     (re.compile(r"prerequisite (\w+) was rejected"), lambda m, name: f"前序事项“{name(m[1])}”不予办理"),
     (re.compile(r"prerequisite (\w+) was cancelled"), lambda m, name: f"前序事项“{name(m[1])}”已终止"),

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -42,8 +42,10 @@ from sqlalchemy.orm import Session, selectinload
 from engine.db.models import AccessRecord, Case, Step
 from engine.errors import DomainError, Forbidden, NotFound
 from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
-from engine.people.prefill import PrefillContext, step_materials
+from engine.people.prefill import MaterialStatus, PrefillContext, material_statuses, step_materials
+from engine.records.labels import SUPPLY_MODE_LABELS
 from engine.runtime import Runtime
+from engine.spec.models import BundleSpec, Material
 from engine.machine.states import (
     CASE_STARTERS,
     DOCUMENT_READERS,
@@ -313,7 +315,8 @@ def _waiting_on(runtime: Runtime, session: Session, case: Case) -> dict[str, tup
         if step_spec.depends_on_any and not any(s.state == StepState.DONE.value
                                                 for k in step_spec.depends_on_any for s in by_key[k]):
             keys += [k for k in step_spec.depends_on_any if any(StepState(s.state) in STEP_OPEN for s in by_key[k])]
-        names = [items[spec.step(k).item].name if spec.step(k).item in items else k for k in keys]
+        chosen = {k: spec.step(k).chosen_item(case.answers) for k in keys}
+        names = [items[chosen[k]].name if chosen[k] in items else k for k in keys]
         waits[step.id] = tuple(dict.fromkeys(names))
     return waits
 
@@ -373,6 +376,35 @@ class FieldValue:
 
 
 @dataclass(frozen=True)
+class MaterialOption:
+    """One alternative of a material (任选其一: 死者居民身份证 或 户口注销证明), with how it is supplied."""
+
+    name: str
+    code: str | None
+    supply: int
+    supply_label: str
+    """The supply mode's wording (:data:`engine.records.labels.SUPPLY_MODE_LABELS`)."""
+    licence: str | None
+
+
+def material_options(material: Material) -> tuple[MaterialOption, ...]:
+    """The alternatives of ``material`` (none for a material without ``any_of``), as every read
+    model and document lists them."""
+    return tuple(MaterialOption(name=o.name, code=o.code, supply=int(o.supply), supply_label=SUPPLY_MODE_LABELS[o.supply],
+                                licence=o.licence) for o in material.any_of)
+
+
+def spec_material(bundle: BundleSpec, *, step: str, name: str) -> Material:
+    """The declared material a classification (:class:`engine.people.prefill.MaterialStatus`) is
+    about: the bundle's own for step '', else the step's. Raises ``KeyError`` for an unknown one."""
+    declared = bundle.materials if step == "" else bundle.step(step).materials
+    for material in declared:
+        if material.name == name:
+            return material
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
 class MaterialView:
     """One material of a step and whether it must be handed in (``waived``: the government holds
     it), with ``reason`` as :mod:`engine.people.prefill` words it for the reader."""
@@ -385,6 +417,17 @@ class MaterialView:
     note: str
     waived: bool
     reason: str
+    supply_label: str
+    """The supply mode's wording (:data:`engine.records.labels.SUPPLY_MODE_LABELS`)."""
+    alternatives: tuple[MaterialOption, ...]
+    """Any one of these satisfies the material (empty: only the material itself)."""
+
+    @classmethod
+    def of(cls, material: Material, status: MaterialStatus) -> Self:
+        """A declared material with its classification."""
+        return cls(name=material.name, code=material.code, supply=int(material.supply), licence=material.licence,
+                   required=material.required, note=material.note, waived=status.waived, reason=status.reason,
+                   supply_label=SUPPLY_MODE_LABELS[material.supply], alternatives=material_options(material))
 
 
 @dataclass(frozen=True)
@@ -427,11 +470,8 @@ def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Acto
     context = PrefillContext(spec, runtime.registry, case.applicant_id, answers, runtime.today(), case=case,
                              discloses_others=actor.role is not Role.APPLICANT)
     applicable = [m for m in step_spec.materials if m.when is None or m.when.evaluate(answers)]
-    materials = tuple(
-        MaterialView(name=m.name, code=m.code, supply=int(m.supply), licence=m.licence, required=m.required,
-                     note=m.note, waived=status.waived, reason=status.reason)
-        for m, status in zip(applicable, step_materials(session, context, step=step_spec), strict=True)
-    )
+    materials = tuple(MaterialView.of(m, status)
+                      for m, status in zip(applicable, step_materials(session, context, step=step_spec), strict=True))
     item = runtime.registry.catalog.items.get(step.item_code)
     holder = _own_holder(actor, step)
     detail = StepDetail(
@@ -446,6 +486,66 @@ def step_detail(session: Session, runtime: Runtime, *, step_id: str, actor: Acto
         record_access(session, actor=actor, case_id=case.id, step_id=step.id, what="step_detail", at=runtime.clock.now())
     session.commit()
     return detail
+
+# --- a case's materials ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseMaterial(MaterialView):
+    """One material of a case, listed once per name, with the items that need it."""
+
+    items: tuple[str, ...] = ()
+    """Names of the service items (the ones the case's answers chose) whose steps need it; empty
+    for a material of the whole bundle."""
+
+    @property
+    def whole_bundle(self) -> bool:
+        """A material of the bundle itself (the applicant's ID card, the one application form)."""
+        return not self.items
+
+
+def case_materials(session: Session, runtime: Runtime, *, case: Case, viewer: Actor) -> tuple[CaseMaterial, ...]:
+    """The materials of a case ``viewer`` already may see, once per name: the bundle's own first
+    (listed whichever steps apply, and when the step they would have hung on is skipped), then
+    those of the case's steps that are not skipped (an officer: only their department's), each with
+    its alternatives, its supply mode's wording and whether it must be handed in, classified as it
+    stands now (licences issued since acceptance waive it; a self-service applicant's material of
+    another person is worded without asking the licence store, as in :func:`step_detail`).
+
+    A material several steps or list entries need is waived only if it is waived for every one of
+    them. One licence query for the case, one more per list entry whose steps have materials (an
+    entry's holder, an employee's ID card, is read from the entry). No access record: the
+    caller's read of the case (:func:`case_status`) records it."""
+    spec = runtime.spec_for(session, case)
+    items = runtime.registry.catalog.items
+    # One classification per answers scope: the case's (the bundle's own materials and the steps
+    # without a list), then each list entry's (the case's answers with the entry's fields).
+    groups: dict[tuple[str, int] | None, list[Step]] = {None: []}
+    for row in sorted(case.steps, key=lambda s: s.position):
+        step_spec = spec.step(row.step_key)
+        if row.state != StepState.SKIPPED.value and step_spec.materials and sees_in_full(viewer, row):
+            groups.setdefault((step_spec.for_each, row.instance) if step_spec.for_each else None, []).append(row)
+    found: dict[str, CaseMaterial] = {}
+    for entry, rows in groups.items():
+        answers = {**case.answers, **(rows[0].entry if entry is not None else {})}
+        context = PrefillContext(spec, runtime.registry, case.applicant_id, answers, runtime.today(), case=case,
+                                 discloses_others=viewer.role is not Role.APPLICANT)
+        statuses = material_statuses(session, context, steps=[spec.step(r.step_key) for r in rows], answers=answers,
+                                     shared=spec.materials if entry is None else ())
+        for status in statuses:
+            code = spec.step(status.step).chosen_item(case.answers) if status.step else ""
+            item = (items[code].name if code in items else code,) if status.step else ()
+            view = CaseMaterial.of(spec_material(spec, step=status.step, name=status.name), status)
+            known = found.get(status.name)
+            if known is None:
+                found[status.name] = replace(view, items=item)
+                continue
+            still = known.waived and view.waived
+            found[status.name] = replace(
+                known, waived=still, reason=known.reason if still or not known.waived else view.reason,
+                required=known.required or view.required, items=tuple(dict.fromkeys((*known.items, *item))))
+    return tuple(found.values())
+
 
 # --- worklists ---------------------------------------------------------------------------
 

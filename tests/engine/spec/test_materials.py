@@ -92,4 +92,4 @@ def test_the_form_lists_a_bundle_material_once_and_names_the_alternatives(bundle
     html = render_application_form(registry.get("sample"), registry)
     assert html.count("个人简历") == 1 and html.count("申请人居民身份证") == 1
     assert BUNDLE_MATERIAL_ITEMS.split(" ")[0] in html
-    assert "任选其一：居民身份证／户口注销证明" in html
+    assert "任选其一：居民身份证 或 户口注销证明" in html
