@@ -31,7 +31,17 @@ from pydantic_core import PydanticCustomError
 
 from engine.machine.states import Role
 from engine.machine.transitions import STEP_RULES
-from engine.records.queries import CaseStatus, FieldValue, MaterialView, Page, StepDetail, StepStatus, WorkItem
+from engine.records.labels import SUPPLY_MODE_LABELS
+from engine.records.queries import (
+    CaseStatus,
+    FieldValue,
+    MaterialOption,
+    MaterialView,
+    Page,
+    StepDetail,
+    StepStatus,
+    WorkItem,
+)
 from engine.time.supervision import CardView, DepartmentLoad, SupervisionStats
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -322,16 +332,39 @@ class FieldValueOut(FieldValue):
     ...  # as the engine has it, under the API's name
 
 
+# --- materials: supply modes and alternatives, shared by the bundle form, prefill and the step ---
+
+SUPPLY_DESCRIPTION = "How it is supplied (the guides' mtjfs): " + "; ".join(
+    f"{int(mode)} {label}" for mode, label in SUPPLY_MODE_LABELS.items())
+"""Every supply mode with its wording, from the engine's one table of labels."""
+SupplyCode = Annotated[int, Field(description=SUPPLY_DESCRIPTION, json_schema_extra={"enum": [int(m) for m in SUPPLY_MODE_LABELS]})]
+SupplyLabel = Annotated[str, Field(description="The supply mode's wording (" + "; ".join(SUPPLY_MODE_LABELS.values()) + ")")]
+ALTERNATIVES_DESCRIPTION = ("Any one of these satisfies the material (任选其一: A 或 B), each with how it is supplied; "
+                            "empty when only the material itself does")
+
+
 @dataclass(frozen=True)
-class MaterialOut(MaterialView):
-    supply: Annotated[int, Field(description="1 template, 2 e-licence, 3 data interface, 4 applicant supplies it")]
+class MaterialAlternativeOut(MaterialOption):
+    """One alternative of a material (任选其一)."""
+
+    supply: SupplyCode
+    supply_label: SupplyLabel
+
+
+@dataclass(frozen=True)
+class StepMaterialOut(MaterialView):
+    """One material of a step, classified as it stands now."""
+
+    supply: SupplyCode
+    supply_label: SupplyLabel
+    alternatives: Annotated[tuple[MaterialAlternativeOut, ...], Field(description=ALTERNATIVES_DESCRIPTION)]
 
 
 @dataclass(frozen=True)
 class StepDetailOut(StepDetail):
     status: StepOut
     fields: Annotated[tuple[FieldValueOut, ...], Field(description="Only the fields this step declares")]
-    materials: tuple[MaterialOut, ...]
+    materials: tuple[StepMaterialOut, ...]
 
     @classmethod
     def of(cls, detail: StepDetail, *, allowed_actions: Iterable[str]) -> StepDetailOut:
@@ -408,20 +441,36 @@ class FormFieldOut(Response):
 class FormMaterialOut(Response):
     name: str
     code: str | None
-    supply: int
-    supply_name: str
+    supply: SupplyCode
+    supply_name: SupplyLabel
     licence: str | None
     required: bool
     when: dict[str, Any] | None
     note: str
+    alternatives: list[MaterialAlternativeOut] = Field(description=ALTERNATIVES_DESCRIPTION)
 
 
-class FormStepOut(Response):
-    id: str
+class FormItemOptionOut(Response):
+    answer: str = Field(description="An option of the choosing field")
     item: str
     item_name: str
     department: str
     department_name: str
+
+
+class FormItemChoiceOut(Response):
+    by: str = Field(description="The choice field whose answer chooses the step's item (and department)")
+    options: list[FormItemOptionOut] = Field(description="The item each answer chooses; another answer skips the step")
+
+
+class FormStepOut(Response):
+    id: str
+    item: str = Field(description="The service item; for a step whose item an answer chooses, the first one of "
+                                  "item_choice (a case shows the one its answer chose)")
+    item_name: str
+    department: str
+    department_name: str
+    item_choice: FormItemChoiceOut | None = Field(description="Set when an answer chooses the step's item")
     kind: str
     time_limit: TimeLimitOut
     depends_on: list[str]
@@ -436,6 +485,8 @@ class FormStepOut(Response):
 class BundleFormOut(BundleSummaryOut):
     description: str
     fields: list[FormFieldOut]
+    materials: list[FormMaterialOut] = Field(description="Materials of the whole bundle: listed once, waived or "
+                                                         "requested once, whichever steps apply")
     steps: list[FormStepOut]
 
 

@@ -32,7 +32,7 @@ from engine.db.models import Case
 from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
 from engine.records.labels import plain_reason
-from engine.records.queries import applicant_cases, case_status, check_case_scope, document_case
+from engine.records.queries import applicant_cases, case_materials, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
 from engine.machine.states import (
     CASE_OPEN,
@@ -69,6 +69,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     # Only the notes of steps the caller reads in full (an officer: their own department's).
     shown_requests = {s.id for s in found.steps if s.supplement_requested}
     notes = {s.id: str(s.supplement.get("note") or "") for s in case.steps if s.id in shown_requests}
+    materials = case_materials(session, runtime, case=case, viewer=actor)
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = {s.step_key: s.item_name for s in found.steps}
@@ -80,13 +81,15 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
         "can_supplement": actor.role in SUPPLEMENT_ROLES, "can_withdraw": actor.role in WITHDRAW_ROLES,
         "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
-        "documents": actor.role in DOCUMENT_READERS,
+        "documents": actor.role in DOCUMENT_READERS, "materials": materials,
     }, status=status, actor=actor)
 
 
 @router.get("/cases/{case_id}")
 def progress(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
-    """办理进度: every step, its department, state, due date and what it waits on."""
+    """办理进度: every step, its department, state, due date and what it waits on; the case's
+    materials (the whole bundle's, then the steps') with their alternatives and whether each is
+    waived."""
     return _progress(request, session, runtime, actor, case_id=case_id)
 
 
@@ -150,9 +153,11 @@ def _document(request: Request, actor: Actor, *, case_id: str, html: str, title:
 
 @router.get("/cases/{case_id}/receipt")
 def receipt(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
-    """受理回执, printable."""
+    """受理回执, printable, its materials waived or to supply as they stand now."""
     case = _read_case(session, runtime, actor, case_id=case_id, what="receipt")
-    html = render_receipt(case, runtime.spec_for(session, case), runtime.registry, generated_at=runtime.clock.now())
+    waived = {m.name for m in case_materials(session, runtime, case=case, viewer=actor) if m.waived}
+    html = render_receipt(case, runtime.spec_for(session, case), runtime.registry, waived=waived,
+                          generated_at=runtime.clock.now())
     return _document(request, actor, case_id=case_id, html=html, title="受理回执")
 
 

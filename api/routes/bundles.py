@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,11 +11,22 @@ from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, SessionDep
 from api.errors import problems
-from api.schemas import BUNDLE_PATTERN, BundleFormOut, BundleSummaryOut, FormFieldOut, FormMaterialOut, FormStepOut
+from api.schemas import (
+    BUNDLE_PATTERN,
+    BundleFormOut,
+    BundleSummaryOut,
+    FormFieldOut,
+    FormItemChoiceOut,
+    FormItemOptionOut,
+    FormMaterialOut,
+    FormStepOut,
+    MaterialAlternativeOut,
+)
 from engine.errors import NotFound
-from engine.runtime import Runtime, published_versions
 from engine.records.labels import SUPPLY_MODE_LABELS
-from engine.spec.models import BundleSpec, FieldUse
+from engine.records.queries import material_options
+from engine.runtime import Runtime, published_versions
+from engine.spec.models import BundleSpec, FieldUse, Material, StepSpec
 from engine.spec.versions import diff_specs
 
 router = APIRouter(tags=["bundles"])
@@ -43,25 +55,50 @@ def _field(runtime: Runtime, use: FieldUse) -> FormFieldOut:
     )
 
 
+def _material(material: Material) -> FormMaterialOut:
+    return FormMaterialOut(
+        name=material.name, code=material.code, supply=int(material.supply), supply_name=SUPPLY_MODE_LABELS[material.supply],
+        licence=material.licence, required=material.required, when=_condition(material.when), note=material.note,
+        alternatives=[MaterialAlternativeOut(**asdict(option)) for option in material_options(material)])
+
+
+def _department_name(runtime: Runtime, code: str) -> str:
+    departments = runtime.registry.catalog.departments
+    return departments[code].name.zh if code in departments else code
+
+
+def _item_choice(runtime: Runtime, step: StepSpec) -> FormItemChoiceOut | None:
+    """The item (and department) each answer of the choosing field gives the step."""
+    if step.item_choice is None:
+        return None
+    items = runtime.registry.catalog.items
+    options = []
+    for answer, code in step.item_choice.map.items():
+        department = step.department or items[code].department
+        options.append(FormItemOptionOut(answer=answer, item=code, item_name=items[code].name, department=department,
+                                         department_name=_department_name(runtime, department)))
+    return FormItemChoiceOut(by=step.item_choice.by, options=options)
+
+
 def _form(runtime: Runtime, spec: BundleSpec) -> BundleFormOut:
     catalog = runtime.registry.catalog
     steps = []
     for step in spec.steps:
-        item = catalog.items[step.item]
+        code = step.chosen_item(None)  # no answers here: the first item, the others under item_choice
+        item = catalog.items[code]
         department = step.department or item.department
         steps.append(FormStepOut(
-            id=step.id, item=step.item, item_name=item.name, department=department,
-            department_name=catalog.departments[department].name.zh if department in catalog.departments else department,
+            id=step.id, item=code, item_name=item.name, department=department,
+            department_name=_department_name(runtime, department), item_choice=_item_choice(runtime, step),
             kind=step.kind.value,
             time_limit={"amount": step.time_limit.amount, "unit": step.time_limit.unit.value},
             depends_on=list(step.depends_on), depends_on_any=list(step.depends_on_any), when=_condition(step.when),
             for_each=step.for_each, fields=list(step.fields), result=step.outputs.result or item.result,
-            materials=[FormMaterialOut(name=m.name, code=m.code, supply=int(m.supply), supply_name=SUPPLY_MODE_LABELS[m.supply],
-                                       licence=m.licence, required=m.required, when=_condition(m.when), note=m.note)
-                       for m in step.materials],
+            materials=[_material(m) for m in step.materials],
         ))
     return BundleFormOut(**_summary(spec), description=spec.description,
-                         fields=[_field(runtime, use) for use in spec.fields], steps=steps)
+                         fields=[_field(runtime, use) for use in spec.fields],
+                         materials=[_material(m) for m in spec.materials], steps=steps)
 
 
 @router.get("/bundles", response_model=list[BundleSummaryOut], summary="Bundles that can be applied for")
@@ -73,8 +110,10 @@ def list_bundles(runtime: RuntimeDep) -> list[BundleSummaryOut]:
 @router.get("/bundles/{bundle_id}", response_model=BundleFormOut, responses=problems(404),
             summary="A bundle's form and steps")
 def get_bundle(runtime: RuntimeDep, bundle_id: Annotated[str, Path(pattern=BUNDLE_PATTERN)]) -> BundleFormOut:
-    """The one form (fields with labels, types, options, required, conditions), the materials of
-    every step with how each is supplied, and the steps with departments and time limits. Public."""
+    """The one form (fields with labels, types, options, required, conditions), the materials of the
+    whole bundle and of every step with how each is supplied (supply modes 1-5) and their
+    alternatives (任选其一), and the steps with departments and time limits; a step whose item an
+    answer chooses lists the item and department of every answer (item_choice). Public."""
     return _form(runtime, runtime.current_spec(bundle_id))
 
 

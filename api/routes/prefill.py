@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -9,9 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
-from api.schemas import BUNDLE_PATTERN, ApplicantIn, JsonObject
+from api.schemas import (
+    ALTERNATIVES_DESCRIPTION,
+    BUNDLE_PATTERN,
+    ApplicantIn,
+    JsonObject,
+    MaterialAlternativeOut,
+    SupplyCode,
+    SupplyLabel,
+)
 from engine.machine.intake import Applicant, preview_application
-from engine.records.queries import authorize_intake
+from engine.people.prefill import MaterialStatus
+from engine.records.labels import SUPPLY_MODE_LABELS
+from engine.records.queries import authorize_intake, material_options, spec_material
+from engine.spec.models import BundleSpec
 
 router = APIRouter(tags=["intake"])
 
@@ -28,7 +40,9 @@ class PrefillIn(BaseModel):
     answers: JsonObject = Field(default_factory=dict, description="What is typed so far (e.g. the spouse's ID number)")
 
 
-class PrefilledOut(BaseModel):
+class PrefilledFieldOut(BaseModel):
+    """A field of the one form filled before anything is typed, with where the value came from."""
+
     field: str
     value: Any
     source: Literal["licence", "earlier_case"] | str
@@ -36,13 +50,19 @@ class PrefilledOut(BaseModel):
     correctable: bool
 
 
-class MaterialOut(BaseModel):
-    step: str
+class PrefillMaterialOut(BaseModel):
+    """A material of the application as prefill classifies it: waived (免提交) or to supply."""
+
+    step: str = Field(description="The step that needs it; empty for a material of the whole bundle (listed once, "
+                                  "whichever steps apply)")
     name: str
     code: str | None
-    supply: int
+    supply: SupplyCode
+    supply_label: SupplyLabel
     required: bool
-    reason: str
+    reason: str = Field(description="Why it is waived (the alternative that satisfied it, a linked e-licence…) or how "
+                                    "to supply it")
+    alternatives: list[MaterialAlternativeOut] = Field(description=ALTERNATIVES_DESCRIPTION)
 
 
 class EligibilityOut(BaseModel):
@@ -62,17 +82,25 @@ class EligibilityOut(BaseModel):
 class PrefillOut(BaseModel):
     bundle_id: str
     applicant_id: str
-    fields: list[PrefilledOut]
-    waived: list[MaterialOut]
-    to_supply: list[MaterialOut]
+    fields: list[PrefilledFieldOut]
+    waived: list[PrefillMaterialOut]
+    to_supply: list[PrefillMaterialOut]
     eligible: bool = Field(description="False when a refusing rule already fails: submitting would be refused (422)")
     eligibility: list[EligibilityOut] = Field(description="Every rule the application is checked against, in order")
+
+
+def _material(spec: BundleSpec, status: MaterialStatus) -> PrefillMaterialOut:
+    options = material_options(spec_material(spec, step=status.step, name=status.name))
+    return PrefillMaterialOut(step=status.step, name=status.name, code=status.code, supply=int(status.supply),
+                              supply_label=SUPPLY_MODE_LABELS[status.supply], required=status.required,
+                              reason=status.reason, alternatives=[MaterialAlternativeOut(**asdict(o)) for o in options])
 
 
 @router.post("/prefill", response_model=PrefillOut, responses=problems(403, 404), summary="Prefill the one form and list waived materials")
 def prefill(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body: PrefillIn) -> PrefillOut:
     """Fields filled from valid e-licences (and the applicant's earlier cases), each with its source;
-    materials the government already holds (免提交) and those still to supply; and the bundle's
+    materials the government already holds (免提交) and those still to supply — the whole bundle's
+    (step '') once, then each step's, each with its supply mode and alternatives; and the bundle's
     eligibility rules (前置校验) on what is known so far, so a refusal shows before the form is filled
     in. Applicants prefill for themselves only and see only their own data (rules on another
     person's records stay unknown); clerks within their region see the people named in the form too."""
@@ -82,17 +110,13 @@ def prefill(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body:
                                   answers=body.answers, actor=actor)
     result, eligibility = preview.prefill, preview.eligibility
     fields = runtime.registry.fields
-
-    def material(m: Any) -> MaterialOut:
-        return MaterialOut(step=m.step, name=m.name, code=m.code, supply=int(m.supply), required=m.required,
-                           reason=m.reason)
-
+    spec = runtime.current_spec(body.bundle_id)
     return PrefillOut(
         bundle_id=body.bundle_id, applicant_id=body.applicant.id,
-        fields=[PrefilledOut(field=name, value=found.value, source=found.source, detail=found.detail,
-                             correctable=fields[name].correctable) for name, found in sorted(result.values.items())],
-        waived=[material(m) for m in result.waived],
-        to_supply=[material(m) for m in result.to_supply],
+        fields=[PrefilledFieldOut(field=name, value=found.value, source=found.source, detail=found.detail,
+                                  correctable=fields[name].correctable) for name, found in sorted(result.values.items())],
+        waived=[_material(spec, m) for m in result.waived],
+        to_supply=[_material(spec, m) for m in result.to_supply],
         eligible=not eligibility.refusals,
         eligibility=[EligibilityOut(**v.as_dict()) for v in eligibility.verdicts],
     )
