@@ -13,13 +13,16 @@ refuse, warn, or, on a step, skip that step), and this module decides them:
    the condition nodes stay pure data and never touch a session.
 2. :func:`assess` decides each bundle rule, and each rule of a step that may apply (its
    ``when`` is not false), three-valued: met, failed, or unknown (a field not answered yet, or a
-   fact not looked up — an applicant's prefill never reads another person's licences).
+   fact not looked up — an applicant's prefill never reads another person's licences). A rule
+   reading ``entry.<field>`` is decided once per entry of its list (its ``for_each``, or its
+   step's), with the facts computed from that entry, and a failure names the entry.
 3. Intake (:func:`engine.machine.intake.accept_case`) refuses on a failed ``refuse`` rule with
    :class:`InvalidApplication` (HTTP 422, one problem per field the rule reads, code
    ``eligibility.<rule>``), skips the steps a failed ``skip`` rule names with the guide's reason,
    records warnings in the acceptance event, and when no step applies answers with the guides'
-   reasons (:func:`nothing_applies`). Prefill (:func:`prefill_eligibility`) shows the same
-   verdicts before submission.
+   reasons (:func:`nothing_applies`). Prefill (:func:`engine.machine.intake.preview_application`)
+   shows the same verdicts before submission.
+4. Intakes counting the same people's open cases are serialised (:func:`hold_open_case_keys`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Case
 from engine.errors import FieldProblem, InvalidApplication
+from engine.machine.scope import ENTRY_PREFIX, condition_scope
 from engine.machine.states import CASE_OPEN
 from engine.people.licences import valid_licences
 from engine.people.validators import (
@@ -48,7 +52,8 @@ from engine.people.validators import (
 )
 from engine.spec.conditions import Condition, Fact, facts_of
 from engine.spec.facts import APPLICANT
-from engine.spec.models import BundleSpec, Names, OnFail, Requirement
+from engine.spec.fact_checks import entry_fields
+from engine.spec.models import BundleSpec, Names, OnFail, Requirement, StepSpec
 
 Outcome = Literal["met", "failed", "unknown"]
 
@@ -63,7 +68,12 @@ class Verdict:
     on_fail: OnFail
     reason: Names
     fields: tuple[str, ...]
-    """The fields the rule reads (what the applicant would change), in order, without repeats."""
+    """The fields the rule reads (what the applicant would change), in order, without repeats; a
+    field of a list entry by its path (``new_employees[1].employee_id_number``)."""
+    entry: int | None = None
+    """For a rule on each entry of a list: the entry (0-based, as in the field paths) it was decided on."""
+    list_field: str | None = None
+    """That list."""
 
     @property
     def code(self) -> str:
@@ -79,14 +89,20 @@ class Verdict:
         return self.outcome == "failed" and self.on_fail is OnFail.WARN
 
     def problems(self) -> list[FieldProblem]:
-        """One problem per field the rule reads (``applicant.id`` when it reads none)."""
-        where = f"（事项环节 {self.step}）" if self.step else ""
-        return [FieldProblem(name, self.code, f"{self.reason.zh}{where}", self.reason.en + (
-            f" (step {self.step})" if self.step else "")) for name in (self.fields or ("applicant.id",))]
+        """One problem per field the rule reads (``applicant.id`` when it reads none); a rule on each
+        entry names the entry too (第2项 / entry 2, and the entry's fields by their paths)."""
+        zh = "".join(part for part in (f"第{self.entry + 1}项" if self.entry is not None else "",
+                                       f"事项环节 {self.step}" if self.step else "") if part)
+        en = "; ".join(part for part in (f"entry {self.entry + 1}" if self.entry is not None else "",
+                                         f"step {self.step}" if self.step else "") if part)
+        return [FieldProblem(name, self.code, self.reason.zh + (f"（{zh}）" if zh else ""),
+                             self.reason.en + (f" ({en})" if en else ""))
+                for name in (self.fields or ("applicant.id",))]
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "step": self.step, "outcome": self.outcome, "on_fail": self.on_fail.value,
-                "reason_zh": self.reason.zh, "reason_en": self.reason.en, "fields": list(self.fields)}
+                "reason_zh": self.reason.zh, "reason_en": self.reason.en, "fields": list(self.fields),
+                **({"entry": self.entry} if self.entry is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -106,14 +122,15 @@ class Assessment:
     def warnings(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.warns]
 
-    @property
-    def skipped(self) -> dict[str, str]:
-        """Step id → the guide's reason, for steps a failed ``skip`` rule leaves out."""
-        out: dict[str, str] = {}
+    def skip_reason(self, step: StepSpec, instance: int = 0) -> str | None:
+        """The guide's reason (``zh (en)``) a failed ``skip`` rule gives for leaving out instance
+        ``instance`` of ``step``, or None: a rule decided on one entry of the step's own list leaves
+        out that entry's instance only, any other failed rule every instance."""
         for v in self.verdicts:
-            if v.step is not None and v.outcome == "failed" and v.on_fail is OnFail.SKIP:
-                out.setdefault(v.step, f"{v.reason.zh} ({v.reason.en})")
-        return out
+            if v.step == step.id and v.outcome == "failed" and v.on_fail is OnFail.SKIP and (
+                    v.list_field is None or v.list_field != step.for_each or v.entry == instance):
+                return f"{v.reason.zh} ({v.reason.en})"
+        return None
 
     @property
     def deferred(self) -> list[Verdict]:
@@ -126,7 +143,7 @@ class Assessment:
         if self.warnings:
             out["eligibility_warnings"] = [v.as_dict() for v in self.warnings]
         if self.deferred:
-            out["eligibility_deferred"] = [v.code for v in self.deferred]
+            out["eligibility_deferred"] = list(dict.fromkeys(v.code for v in self.deferred))
         return out
 
     def scope(self, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,7 +158,8 @@ class Assessment:
 
 
 def bundle_facts(spec: BundleSpec) -> list[Fact]:
-    """Every distinct fact the bundle's rules and step conditions name (one per scope key)."""
+    """Every distinct fact the bundle's rules and step conditions name (one per scope key), but those
+    computed from a list entry (``of: entry.<field>``), which are computed for each entry."""
     conditions: list[Condition | None] = [r.condition for r in spec.requires]
     for step in spec.steps:
         conditions.append(step.when)
@@ -149,8 +167,13 @@ def bundle_facts(spec: BundleSpec) -> list[Fact]:
     found: dict[str, Fact] = {}
     for condition in conditions:
         for fact in facts_of(condition):
-            found.setdefault(fact.key, fact)
+            if not _per_entry(fact):
+                found.setdefault(fact.key, fact)
     return list(found.values())
+
+
+def _per_entry(fact: Fact) -> bool:
+    return any(name.startswith(ENTRY_PREFIX) for name in fact.of)
 
 
 def assess(
@@ -166,20 +189,60 @@ def assess(
     facts, looked_up = resolve_facts(session, spec=spec, answers=answers, applicant_id=applicant_id, today=today,
                                      others=others)
     scope = {**answers, **facts}
-    verdicts = [_verdict(rule, None, scope) for rule in spec.requires]
+    verdicts: list[Verdict] = []
+    for rule in spec.requires:
+        verdicts.extend(_verdicts(rule, None, scope, applicant_id=applicant_id, today=today))
     for step in spec.steps:
         if not step.requires or (step.when is not None and step.when.settles(scope) is False):
             continue  # a step that does not apply asks nothing of the applicant
         if step.for_each is not None and not answers.get(step.for_each):
             continue
-        verdicts.extend(_verdict(rule, step.id, scope) for rule in step.requires)
+        for rule in step.requires:
+            verdicts.extend(_verdicts(rule, step, scope, applicant_id=applicant_id, today=today))
     return Assessment(tuple(verdicts), facts, looked_up)
 
 
-def _verdict(rule: Requirement, step: str | None, scope: Mapping[str, Any]) -> Verdict:
-    settled = rule.condition.settles(scope)
-    outcome: Outcome = "unknown" if settled is None else ("met" if settled else "failed")
-    return Verdict(rule.id, step, outcome, rule.on_fail, rule.reason, tuple(dict.fromkeys(rule.condition.fields())))
+def _verdicts(
+    rule: Requirement, step: StepSpec | None, scope: Mapping[str, Any], *, applicant_id: str, today: date,
+) -> list[Verdict]:
+    """The rule's verdict; a rule reading ``entry.*`` has one per entry of its list (its ``for_each``,
+    else its step's), each decided on the answers, that entry's fields and the facts computed from
+    them. No entries: met (every entry meets it); the list not answered: unknown. On a step's own
+    list, an entry whose instance does not apply (the step's ``when`` is false for it) is left out."""
+    step_id = step.id if step is not None else None
+    name = (rule.for_each or (step.for_each if step is not None else None)) if entry_fields(rule.condition) else None
+    if name is None:
+        return [_verdict(rule, step_id, scope)]
+    entries = scope.get(name)
+    if not isinstance(entries, list):
+        return [_verdict(rule, step_id, scope, outcome="unknown")]
+    out = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            continue  # not an entry (refused by the form's validation)
+        here = condition_scope(scope, entry=entry)
+        if step is not None and step.for_each == name and step.when is not None and step.when.settles(here) is False:
+            continue
+        for fact in facts_of(rule.condition):
+            if _per_entry(fact):
+                here[fact.key] = _pure(fact, [_operand(n, here, applicant_id) for n in fact.of], today)
+        out.append(_verdict(rule, step_id, here, entry=(name, index)))
+    return out or [_verdict(rule, step_id, scope, outcome="met")]
+
+
+def _verdict(
+    rule: Requirement, step: str | None, scope: Mapping[str, Any], *, entry: tuple[str, int] | None = None,
+    outcome: Outcome | None = None,
+) -> Verdict:
+    if outcome is None:
+        settled = rule.condition.settles(scope)
+        outcome = "unknown" if settled is None else ("met" if settled else "failed")
+    names = dict.fromkeys(rule.condition.fields())
+    if entry is not None:  # an entry's fields by their paths: new_employees[1].employee_id_number
+        names = dict.fromkeys(f"{entry[0]}[{entry[1]}].{n.removeprefix(ENTRY_PREFIX)}" if n.startswith(ENTRY_PREFIX)
+                              else n for n in names)
+    return Verdict(rule.id, step, outcome, rule.on_fail, rule.reason, tuple(names),
+                   entry=entry[1] if entry is not None else None, list_field=entry[0] if entry is not None else None)
 
 
 def nothing_applies(spec: BundleSpec, assessment: Assessment) -> InvalidApplication:

@@ -337,8 +337,8 @@ def _create(
             skipped = "condition not met" if not applies else (
                 f"no entries in {step_spec.for_each}" if not elements else None) or (
                 f"no item for {step_spec.item_choice.by}" if item is None and step_spec.item_choice else None)
-            if skipped is None and eligibility is not None:
-                skipped = eligibility.skipped.get(step_spec.id)  # a failed `skip` rule: the guide's reason
+            if skipped is None and eligibility is not None:  # a failed `skip` rule: the guide's reason
+                skipped = eligibility.skip_reason(step_spec, index)
             if skipped is not None:
                 transition_step(session, runtime, case=case, step=step, action="skip", actor=SYSTEM, at=now,
                                 inputs=Inputs(reason=skipped))

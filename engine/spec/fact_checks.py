@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.spec.conditions import Condition, Fact, facts_of, fields_of
 from engine.spec.facts import APPLICANT, FACTS, FactDef
-from engine.spec.models import BundleSpec, Catalog, FieldSpec, OnFail, Requirement
+from engine.spec.models import BundleSpec, Catalog, FieldSpec, FieldType, OnFail, Requirement, StepSpec
 
 Loc = tuple[str | int, ...]
 Add = Callable[..., None]
@@ -29,8 +29,14 @@ def check_requirements(
     _rules(bundle.requires, ("requires",), None, add=add, check_condition=check_condition)
     for i, step in enumerate(bundle.steps):
         _rules(step.requires, ("steps", i, "requires"), step.id, add=add, check_condition=check_condition)
+    for j, rule in enumerate(bundle.requires):
+        _check_entries(rule, ("requires", j), None, bundle=bundle, fields=fields, add=add)
+    for i, step in enumerate(bundle.steps):
+        for j, rule in enumerate(step.requires):
+            _check_entries(rule, ("steps", i, "requires", j), step, bundle=bundle, fields=fields, add=add)
 
-    def facts(cond: Condition | None, loc: Loc, step: str | None, *, allowed: bool = True) -> None:
+    def facts(cond: Condition | None, loc: Loc, step: str | None, *, allowed: bool = True,
+              entries: bool = False) -> None:
         found = list(facts_of(cond))
         if found and not allowed:
             add("计算事实只能用于 requires 和环节的 when / computed facts may only be used in requires and a "
@@ -40,16 +46,16 @@ def check_requirements(
             add("条件不能同时读取计算事实和环节输出 / a condition cannot read both computed facts and steps' "
                 "outputs (facts are resolved at intake, outputs later)", loc, step)
         for fact in found:
-            _check_fact(fact, loc, step, bundle=bundle, catalog=catalog, fields=fields, add=add)
+            _check_fact(fact, loc, step, bundle=bundle, catalog=catalog, fields=fields, add=add, entries=entries)
 
     for j, rule in enumerate(bundle.requires):
-        facts(rule.condition, ("requires", j, "condition"), None)
+        facts(rule.condition, ("requires", j, "condition"), None, entries=True)
     for j, use in enumerate(bundle.fields):
         facts(use.when, ("fields", j, "when"), None, allowed=False)
     for i, step in enumerate(bundle.steps):
         facts(step.when, ("steps", i, "when"), step.id)
         for j, rule in enumerate(step.requires):
-            facts(rule.condition, ("steps", i, "requires", j, "condition"), step.id)
+            facts(rule.condition, ("steps", i, "requires", j, "condition"), step.id, entries=True)
         for j, material in enumerate(step.materials):
             facts(material.when, ("steps", i, "materials", j, "when"), step.id, allowed=False)
 
@@ -67,9 +73,56 @@ def _rules(rules: tuple[Requirement, ...], loc: Loc, step: str | None, *, add: A
         check_condition(rule.condition, loc + (j, "condition"), step)
 
 
+ENTRY = "entry."
+
+
+def entry_fields(condition: Condition) -> list[str]:
+    """The item fields a condition reads of a list entry (``entry.<field>``), in order, once each."""
+    return list(dict.fromkeys(name.removeprefix(ENTRY) for name in fields_of(condition) if name.startswith(ENTRY)))
+
+
+def _check_entries(
+    rule: Requirement, loc: Loc, step: StepSpec | None, *, bundle: BundleSpec, fields: Mapping[str, FieldSpec],
+    add: Add,
+) -> None:
+    """A rule reading ``entry.*`` names a list of the bundle (its ``for_each``, or its step's), and
+    every field it reads of an entry is one of that list's item fields."""
+    sid = step.id if step is not None else None
+    reads = entry_fields(rule.condition)
+    name = rule.for_each or (step.for_each if step is not None else None)
+    if rule.for_each is not None:
+        where = loc + ("for_each",)
+        if step is not None and step.for_each not in (None, rule.for_each):
+            add(f"规则 {rule.id!r} 的 for_each {rule.for_each!r} 与所属环节的列表 {step.for_each!r} 不同 / rule "
+                f"{rule.id!r}: for_each {rule.for_each!r} is not its step's list {step.for_each!r} (a rule of a "
+                "for_each step reads that step's entries)", where, sid)
+            return
+        spec = fields.get(rule.for_each)
+        if rule.for_each not in {use.field for use in bundle.fields} or spec is None or spec.type is not FieldType.LIST:
+            add(f"规则 {rule.id!r}：for_each {rule.for_each!r} 不是本事项的列表字段 / rule {rule.id!r}: for_each "
+                f"{rule.for_each!r} is not a list field of the bundle", where, sid)
+            return
+        if not reads:
+            add(f"规则 {rule.id!r} 未读取任何 entry.* 字段，for_each 无意义 / rule {rule.id!r}: its condition reads "
+                f"no entry.* field, so for_each {rule.for_each!r} checks nothing", where, sid)
+            return
+    if not reads:
+        return
+    where = loc + ("condition",)
+    if name is None:
+        add(f"规则 {rule.id!r} 读取 entry.*，须以 for_each 指明列表 / rule {rule.id!r} reads entry.* but names no "
+            "list: give for_each: <list field>", where, sid)
+        return
+    items = fields[name].item_fields if name in fields else ()
+    for item in reads:
+        if item not in items:
+            add(f"规则 {rule.id!r}：{item!r} 不是列表 {name!r} 的条目字段 / rule {rule.id!r}: 'entry.{item}': "
+                f"{item!r} is not an item field of {name!r}", where, sid)
+
+
 def _check_fact(
     fact: Fact, loc: Loc, step: str | None, *, bundle: BundleSpec, catalog: Catalog,
-    fields: Mapping[str, FieldSpec], add: Add,
+    fields: Mapping[str, FieldSpec], add: Add, entries: bool = False,
 ) -> None:
     spec = FACTS.get(fact.fact)
     if spec is None:
@@ -86,11 +139,19 @@ def _check_fact(
             f"{spec.min_of}{most} of operands, got {len(of)}", loc, step)
     applicant_type = "id_number" if bundle.applicant_kind == "person" else "credit_code"
     for operand in of:
-        if operand.startswith(("entry.", "steps.")):
-            add(f"事实 {name!r} 只能基于申请字段，不能基于 {operand!r} / fact {name!r} is computed from the answers "
-                f"at intake, not from {operand!r}", loc, step)
+        field_name = operand
+        if operand.startswith(ENTRY) and entries and spec.database:
+            add(f"事实 {name!r} 按整个申请查询一次，不能基于列表条目 {operand!r} / fact {name!r} is looked up once for "
+                f"the application, not for each entry ({operand!r})", loc, step)
             continue
-        kind = applicant_type if operand == APPLICANT else (fields[operand].type.value if operand in fields else None)
+        if operand.startswith(ENTRY) and entries:
+            field_name = operand.removeprefix(ENTRY)  # computed for each entry of the rule's list
+        elif operand.startswith(("entry.", "steps.")):
+            add(f"事实 {name!r} 只能基于申请字段，不能基于 {operand!r} / fact {name!r} is computed from the answers "
+                f"at intake, not from {operand!r} (a requires rule may compute it for each entry)", loc, step)
+            continue
+        kind = applicant_type if operand == APPLICANT else (
+            fields[field_name].type.value if field_name in fields else None)
         if kind is not None and kind not in spec.of_types:
             add(f"事实 {name!r} 不能基于 {operand!r}（{kind}），应为 {'/'.join(sorted(spec.of_types))} 类型字段 / "
                 f"fact {name!r} cannot be computed from {operand!r} ({kind}); it needs a field of type "

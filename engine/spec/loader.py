@@ -404,9 +404,11 @@ def check_bundle(
     def check_condition(cond: Condition | None, loc: tuple[str | int, ...], step: str | None) -> None:
         for name in fields_of(cond) if cond is not None else ():
             if name.startswith(("entry.", "steps.")):
+                if name.startswith("entry.") and loc[-1:] == ("condition",) and "requires" in loc:
+                    continue  # a rule on each entry of a list: checked by check_requirements
                 if not (step is not None and loc[-1:] == ("when",) and len(loc) == 3):
-                    add(f"{name!r}: only a step's own when may read entry.* or steps.* / "
-                        f"只有步骤本身的 when 可引用 entry.* 或 steps.*", loc, step)
+                    add(f"{name!r}: only a step's own when may read entry.* or steps.* (and a requires rule "
+                        f"entry.*) / 只有步骤本身的 when 可引用 entry.* 或 steps.*（requires 规则可引用 entry.*）", loc, step)
                 continue  # a step's when: checked by _check_references
             if name not in declared:
                 add(f"condition on undeclared field {name!r}", loc, step)
