@@ -78,7 +78,7 @@ def describe(condition: Condition, fields: Mapping[str, FieldSpec]) -> str:
     """A condition in plain Chinese: 「夫妻双方均为湖南户籍」为“是”且…"""
 
     def phrase(comparison: Comparison) -> str:
-        spec = fields.get(comparison.field)
+        spec = fields.get(comparison.field.removeprefix("entry."))  # a list entry's field: its item field
         name = f"「{spec.label.zh if spec else comparison.field}」"
         op = comparison.operator
         if op == "exists":
@@ -88,7 +88,11 @@ def describe(condition: Condition, fields: Mapping[str, FieldSpec]) -> str:
                  "ge": "不小于", "lt": "小于", "le": "不大于"}
         return f"{name}{words[op]}“{_choice_label(spec, bound)}”"
 
-    return condition.describe(phrase)
+    def label(name: str) -> str:
+        spec = fields.get(name.removeprefix("entry."))
+        return spec.label.zh if spec else name
+
+    return condition.describe(phrase, label)
 
 
 def _errors_for(problems: Iterable[FieldProblem], path: str) -> list[FieldProblem]:

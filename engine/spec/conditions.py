@@ -12,7 +12,8 @@ YAML forms::
 
 Every node answers the same four questions, so nothing else walks the tree: ``evaluate`` (on
 complete answers), ``settles`` (three-valued, on answers still being filled in), ``fields`` (what
-it reads) and ``describe`` (plain words, with the caller phrasing each comparison).
+it reads) and ``describe`` (plain words, with the caller phrasing each comparison and, optionally,
+naming the fields a computed fact reads).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Comparison(BaseModel):
     def facts(self) -> Iterator[Fact]:
         yield from ()
 
-    def describe(self, phrase: Callable[[Comparison], str]) -> str:
+    def describe(self, phrase: Callable[[Comparison], str], label: Callable[[str], str] | None = None) -> str:
         return phrase(self)
 
 
@@ -215,13 +216,15 @@ class Fact(BaseModel):
     def facts(self) -> Iterator[Fact]:
         yield self
 
-    def describe(self, phrase: Callable[[Comparison], str]) -> str:
+    def describe(self, phrase: Callable[[Comparison], str], label: Callable[[str], str] | None = None) -> str:
         known = fact_def(self.fact)
         words = {"eq": "为", "ne": "不为", "in": "为下列之一：", "not_in": "不为下列之一：", "gt": "大于",
                  "ge": "不小于", "lt": "小于", "le": "不大于"}
-        args = "、".join(f"「{name}」" for name in self.of) or "申请人"
+        args = "、".join("申请人" if name == APPLICANT else f"「{label(name) if label else name}」"
+                        for name in self.of) or "申请人"
         extra = "".join(f"（{'/'.join(v) if isinstance(v, tuple) else v}）" for v in (self.licence, self.region) if v)
-        return f"{args}的{known.zh if known else self.fact}{extra}{words[self.operator]}“{self.bound}”"
+        bound = ("是" if self.bound else "否") if isinstance(self.bound, bool) else self.bound
+        return f"{args}的{known.zh if known else self.fact}{extra}{words[self.operator]}“{bound}”"
 
 
 _FACT_FIELDS: tuple[str, ...] = ("eq", "ne", "in_", "not_in", "gt", "ge", "lt", "le")
@@ -261,8 +264,8 @@ class AllOf(_Combination):
     def parts(self) -> tuple[Condition, ...]:
         return self.all_
 
-    def describe(self, phrase: Callable[[Comparison], str]) -> str:
-        return "且".join(c.describe(phrase) for c in self.all_)
+    def describe(self, phrase: Callable[[Comparison], str], label: Callable[[str], str] | None = None) -> str:
+        return "且".join(c.describe(phrase, label) for c in self.all_)
 
 
 class AnyOf(_Combination):
@@ -283,8 +286,8 @@ class AnyOf(_Combination):
     def parts(self) -> tuple[Condition, ...]:
         return self.any_
 
-    def describe(self, phrase: Callable[[Comparison], str]) -> str:
-        return "或".join(c.describe(phrase) for c in self.any_)
+    def describe(self, phrase: Callable[[Comparison], str], label: Callable[[str], str] | None = None) -> str:
+        return "或".join(c.describe(phrase, label) for c in self.any_)
 
 
 class Not(BaseModel):
@@ -306,8 +309,8 @@ class Not(BaseModel):
     def facts(self) -> Iterator[Fact]:
         return self.not_.facts()
 
-    def describe(self, phrase: Callable[[Comparison], str]) -> str:
-        return f"并非（{self.not_.describe(phrase)}）"
+    def describe(self, phrase: Callable[[Comparison], str], label: Callable[[str], str] | None = None) -> str:
+        return f"并非（{self.not_.describe(phrase, label)}）"
 
 
 Condition = Union[AllOf, AnyOf, Not, Fact, Comparison]
