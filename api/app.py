@@ -21,11 +21,10 @@ schema: routes declare what the engine may refuse (``responses=problems(403, 404
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import pages
-from api.deps import get_actor
+from api.deps import depends_on, get_actor
 from api.errors import STATUS_DESCRIPTIONS, body_too_large, domain_status, http_error, problem_response, problems
 from api.limits import BodyTooLarge, RequestLimits
 from api.pages.common import csrf_key
@@ -137,11 +136,6 @@ def server_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "internal", "Internal error", "internal error", errors)
 
 
-def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    """Whether ``call`` is among the dependencies of ``dependant``, however deep."""
-    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)
-
-
 def document_problems(routers: Iterable[APIRouter]) -> None:
     """Complete the documented error responses of the routers' routes: add the statuses each
     route's shape implies (see above), and give each 4xx declared without a body the Problem
@@ -218,4 +212,6 @@ def create_app(
     app.include_router(pages.router)
     health.install(app)  # /healthz, /readyz, /metrics and request timing
     _openapi_with_problems(app)
+    app.state.protected_operations = RequestLimits.protected_operations(
+        [*(route for router in [*routers, pages.router] for route in router.routes), *app.router.routes])
     return app

@@ -145,6 +145,20 @@ def test_authentication_is_decided_once_per_request(api: Api) -> None:
         event.remove(engine, "before_cursor_execute", count)
 
 
+def test_the_operations_authenticated_early_are_those_the_document_marks_secured(api: Api) -> None:
+    """The early token check reads the routes (no document build on a process's first request);
+    it must agree with the OpenAPI document's ``security`` entries, operation for operation."""
+    document: dict[str, Any] = api.get("/openapi.json", None).json()
+    secured = {(method.upper(), path) for path, item in document["paths"].items()
+               for method, operation in item.items() if operation.get("security")}
+    early = api.client.app.state.protected_operations  # type: ignore[attr-defined]
+    assert secured and len(early) == len(secured)
+    for method, path in secured:
+        concrete = path.replace("{", "x").replace("}", "")
+        assert any(wanted == method and regex.match(concrete) for wanted, regex in early), (method, path)
+    assert not any(regex.match("/healthz") for _method, regex in early)
+
+
 # --- list caps ---------------------------------------------------------------------------
 
 
