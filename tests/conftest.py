@@ -39,6 +39,19 @@ settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
+"""The ``ci`` profile (.ci/run) is also the thorough one for the tests that repeat work to find
+rare interleavings (the races, the kill -9 crash test, the distributed run, schemathesis): they
+take their counts from :func:`scaled`, so the README's local run stays quick and CI hunts longer."""
+
+
+def scaled(dev: int, ci: int, *, env: str | None = None) -> int:
+    """A repetition count: ``ci`` under the thorough profile, ``dev`` otherwise; the variable
+    ``env``, when set, overrides both (for a long hunt on one's own machine)."""
+    if env and os.environ.get(env):
+        return int(os.environ[env])
+    return ci if THOROUGH else dev
+
 
 def _pg_url() -> str | None:
     wanted = os.environ.get("ONEVISIT_TEST_PG")

@@ -1,6 +1,6 @@
 """Distributed mode end to end, on real processes: a PostgreSQL-backed ``prefect server``, two
 ``onevisit worker`` processes serving the deployments and two API replicas on one engine
-database. Fifty cases with four automated steps each; one worker is killed with SIGKILL while
+database. Fifty cases (25 in the README's quick run) with four automated steps each; one worker is killed with SIGKILL while
 it holds claimed messages; every automated step still completes exactly once (audit log),
 nothing is left claimed, dead or unprocessed, and no process outlives the test.
 
@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 from engine.db.models import AuditEvent, Case, OutboxMessage, Step
 from engine.db.session import make_engine, make_sessionmaker
 from engine.people.identifiers import make_id_number
+from tests.conftest import scaled
 from tests.flows.cluster import AUTOMATED_PER_CASE, Cluster, pg_server_url, write_test_bundles
 
 SERVER = pg_server_url()
 pytestmark = pytest.mark.skipif(SERVER is None, reason="needs a PostgreSQL server (ONEVISIT_TEST_PG or 127.0.0.1:5432)")
 
-CASES = 50
+CASES = scaled(25, 50)
 LEASE_SECONDS = 8
 
 

@@ -5,7 +5,7 @@ server is killed with SIGKILL twice mid-stream and restarted on the same databas
 what was not acknowledged with the same key and body. Afterwards every key has exactly one case,
 every acknowledged case is there with its steps, and every audit chain verifies.
 
-CI runs a small count; for the full run (1,500 intakes):
+The README's run sends 60 intakes, CI (the thorough profile) 120; for the full run (1,500 intakes):
 ``ONEVISIT_CRASH_INTAKES=1500 .venv/bin/python -m pytest tests/reliability/test_crash.py``.
 """
 
@@ -32,10 +32,10 @@ from engine.db.models import Case, Step
 from engine.db.session import make_engine, make_sessionmaker
 from engine.people.validators import make_id_number
 from tests.api.test_cli import onevisit_script
-from tests.conftest import BACKENDS, fresh_pg_database
+from tests.conftest import BACKENDS, fresh_pg_database, scaled
 from tests.engine.sample_people import marriage_answers
 
-INTAKES = int(os.environ.get("ONEVISIT_CRASH_INTAKES", "120"))
+INTAKES = scaled(60, 120, env="ONEVISIT_CRASH_INTAKES")
 CLIENTS = 4
 START_DEADLINE = 300.0  # seconds: a loaded CI machine can be slow to import and migrate
 

@@ -37,7 +37,7 @@ from engine.spec.loader import BUNDLES_DIR, BundleRegistry, load_catalog
 from engine.spec.models import BundleSpec, Names, StepSpec, TimeLimit
 from engine.machine.states import CaseState, StepState
 from engine.machine.actions import claim_step, complete_step
-from tests.conftest import BACKENDS, Database
+from tests.conftest import BACKENDS, Database, scaled
 from tests.engine.sample_people import CLERK, GROOM, officer
 
 requires_pg = pytest.mark.skipif(
@@ -46,7 +46,7 @@ requires_pg = pytest.mark.skipif(
     "the join race tests the case row lock, which only PostgreSQL takes",
 )
 
-CASES = 240
+CASES = scaled(120, 240)
 THREADS = 16
 SAME_STEP_CASES = 30
 BARRIER_TIMEOUT = 60.0

@@ -35,7 +35,6 @@ orders of actions, not database behaviour, and PostgreSQL's row locks are exerci
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections import Counter, defaultdict
@@ -100,6 +99,7 @@ from engine.machine.actions import (
 from engine.machine.timers import release_due_timers
 from engine.people.licences import store_licence
 from tests.engine.sample_people import CHILD, CLERK, GROOM, HEIR_2, applicant, officer
+from tests.conftest import THOROUGH, scaled
 
 BUNDLE_ID = "prop_bundle"
 FLAGS = ("prop_flag_a", "prop_flag_b")
@@ -695,8 +695,7 @@ def check_history(run: Run) -> set[str]:
 # --- the properties -----------------------------------------------------------------------------
 
 
-THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
-EXAMPLES = int(os.environ.get("ONEVISIT_PROPERTY_EXAMPLES", "120" if THOROUGH else "40"))
+EXAMPLES = scaled(40, 120, env="ONEVISIT_PROPERTY_EXAMPLES")
 """Examples of the main property (about 0.3 s each): 120 in the ``ci`` profile (derandomised, see
 tests/conftest.py), 40 in the default ``dev`` one; raise it for a longer hunt."""
 
