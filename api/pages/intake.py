@@ -1,10 +1,16 @@
 """Clerk intake (综合窗口受理): choose a bundle, identify the applicant, fill the ONE form, accept.
 
-The form is prefilled by :func:`engine.machine.intake.prefill_application` (each value shows its source;
+The form is prefilled by :func:`engine.machine.intake.preview_application` (each value shows its source;
 applicants see only their own data filled in), lists the
 materials that are waived (免提交, with the reason) and those to supply, and is accepted by
 :func:`engine.machine.intake.accept_case` with an idempotency key from a hidden field, so a double
 submit makes one case. Invalid input comes back with every error next to its field.
+
+The bundle's eligibility rules (前置校验) are listed from the start, each with the guide's reason in
+both languages and its condition in words (the engine's ``Condition.describe``); once the applicant
+is identified each shows how it stands on what is typed so far (the preview's verdicts), and after
+a refused submission the rule that refused it is marked, its reason shown next to the fields it
+reads, with the clerk's answers kept in the form.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -29,10 +36,11 @@ from api.pages.common import (
     redirect,
     require,
 )
-from api.pages.forms import Input, form_inputs, identifying_fields, material_rows, read_answers
+from api.pages.forms import Input, describe, form_inputs, identifying_fields, material_rows, read_answers
 from api.schemas import BUNDLE_PATTERN
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
-from engine.machine.intake import Applicant, accept_case, prefill_application
+from engine.machine.eligibility import Assessment, Verdict
+from engine.machine.intake import Applicant, accept_case, preview_application
 from engine.records.queries import authorize_intake
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, FieldSpec
@@ -71,6 +79,52 @@ def _label(spec: BundleSpec, runtime: Runtime, path: str) -> str:
     return fields[path].label.zh if path in fields else path
 
 
+@dataclass(frozen=True)
+class RuleRow:
+    """One eligibility rule (前置校验) as the intake page lists it."""
+
+    code: str
+    """``eligibility.<rule>`` (``eligibility.<step>.<rule>``): the code of its problems."""
+    reason_zh: str
+    reason_en: str
+    condition: str
+    """The condition in words (the engine's ``Condition.describe``)."""
+    step: str
+    """The service item of a step rule ("" for a rule of the whole bundle)."""
+    on_fail: str
+    outcome: str
+    """met | failed | unknown, or "" when not decided yet (the applicant is not identified, or the
+    step does not apply)."""
+    entries: tuple[int, ...] = ()
+    """The failing entries of a rule on each entry of a list, numbered from 1 as the form's rows."""
+    refused: bool = False
+    """The submission was refused on this rule."""
+
+
+def _rules(spec: BundleSpec, runtime: Runtime, eligibility: Assessment | None,
+           problems: Sequence[FieldProblem]) -> list[RuleRow]:
+    """The bundle's rules, then each step's, with the preview's verdicts and the intake's refusals."""
+    fields, items = runtime.registry.fields, runtime.registry.catalog.items
+    refused = {p.code for p in problems}
+    verdicts: dict[str, list[Verdict]] = {}
+    for verdict in eligibility.verdicts if eligibility is not None else ():
+        verdicts.setdefault(verdict.code, []).append(verdict)
+    rules = [(rule, None) for rule in spec.requires] + [(rule, step) for step in spec.steps for rule in step.requires]
+    rows = []
+    for rule, step in rules:
+        code = f"eligibility.{step.id}.{rule.id}" if step is not None else f"eligibility.{rule.id}"
+        found = verdicts.get(code, [])
+        outcomes = {v.outcome for v in found}
+        outcome = "failed" if code in refused else next((o for o in ("failed", "unknown", "met") if o in outcomes), "")
+        rows.append(RuleRow(
+            code=code, reason_zh=rule.reason.zh, reason_en=rule.reason.en, condition=describe(rule.condition, fields),
+            step=(items[step.item].name if step.item in items else step.id) if step is not None else "",
+            on_fail=rule.on_fail.value, outcome=outcome, refused=code in refused,
+            entries=tuple(v.entry + 1 for v in found if v.outcome == "failed" and v.entry is not None),
+        ))
+    return rows
+
+
 def _form_page(
     request: Request, session: Session, runtime: Runtime, actor: Actor, *, spec: BundleSpec,
     applicant_id: str, applicant_name: str, values: Mapping[str, Any], problems: Sequence[FieldProblem] = (),
@@ -86,12 +140,15 @@ def _form_page(
         "spec": spec, "time_limit": _time_limit(spec), "identify": identify, "applicant_id": applicant_id,
         "applicant_name": applicant_name, "problems": [(p, _label(spec, runtime, p.field)) for p in problems],
         "applicant_errors": [p for p in problems if p.field.startswith("applicant.")], "ready": False,
+        "rules": _rules(spec, runtime, None, problems),
     }
     result = None
     if applicant_id:
         try:
-            result = prefill_application(session, runtime, bundle_id=spec.id, actor=actor, answers=values,
-                                         applicant=Applicant(applicant_id, spec.applicant_kind, applicant_name))
+            preview = preview_application(session, runtime, bundle_id=spec.id, actor=actor, answers=values,
+                                          applicant=Applicant(applicant_id, spec.applicant_kind, applicant_name))
+            result = preview.prefill
+            context["rules"] = _rules(spec, runtime, preview.eligibility, problems)
         except InvalidApplication as exc:  # the applicant's identifier itself is wrong: identify again
             known = {(p.field, p.code) for p in problems}
             problems += [p for p in exc.problems if (p.field, p.code) not in known]
