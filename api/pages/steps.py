@@ -1,8 +1,13 @@
 """Department work: the worklist, one step's page, and its actions (claim, start, complete,
-reject, request 补正, hand back, reassign). Every action carries the step version the officer
-read; if someone else changed the step meanwhile, the page is reloaded with a clear message
-(409), never a 500. A claimed step shows its work forms to its assignee only; a supervisor of
-the region (or an admin) may hand it back or reassign it."""
+reject, request 补正, hand back, reassign, ask for a §42 extension; a supervisor approves or
+refuses it); the applicant's (or a clerk's) actions on a step: hand in the 补正 materials,
+declare no objection to a wait, raise an objection. Every action carries the step version the
+caller read; if someone else changed the step meanwhile, the page is reloaded with a clear message
+(409), never a 500. The page offers exactly the actions the engine allows the caller now
+(:func:`engine.machine.permissions.allowed_actions`, with the case's bundle): a claimed step
+shows its work forms to its assignee only; a supervisor of the region (or an admin) may hand it
+back or reassign it. A form may ask to return to the case page (``back=case``), which the case
+page's forms (``_page_macros.html``) do."""
 
 from __future__ import annotations
 
@@ -22,24 +27,33 @@ from api.pages.common import (
     form_int,
     form_text,
     page,
+    plain,
     redirect,
 )
 from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
 from engine.records.audit import case_history
-from engine.records.labels import STEP_STATE_EN
+from engine.records.labels import STEP_STATE_EN, TIME_UNIT_LABELS, plain_reason
 from engine.db.models import Step
 from engine.records.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail
 from engine.runtime import Runtime
+from engine.spec.models import BundleSpec
 from engine.machine.states import STEP_ACTIVE, Actor, Role, StepState
+from engine.machine.effects import extension_left, extension_maximum
 from engine.machine.permissions import allowed_actions
 from engine.machine.actions import (
+    approve_extension,
     assignable_officers,
     claim_step,
     complete_step,
+    declare_no_objection,
+    raise_objection,
     reassign_step,
+    receive_supplement,
+    refuse_extension,
     reject_step,
+    request_extension,
     request_supplement,
     start_step,
     unclaim_step,
@@ -50,12 +64,17 @@ router = APIRouter(route_class=PageRoute)
 StepId = Annotated[str, Path(pattern=ID_PATTERN)]
 PAGE_SIZE = 20
 DUE_SOON_DAYS = 3
-STEP_PAGE_ACTIONS = frozenset({"claim", "start", "complete", "reject", "request_supplement", "unclaim", "reassign"})
-"""Gate actions the step page has a form for (补正 is handed in on the case page)."""
+STEP_PAGE_ACTIONS = frozenset({
+    "claim", "start", "complete", "reject", "request_supplement", "unclaim", "reassign",
+    "request_extension", "approve_extension", "refuse_extension", "end_wait", "raise_objection", "receive_supplement",
+})
+"""Gate actions the step page has a form for (the case page has the applicant's too)."""
 ACTION_LABELS = {
     "create": "创建", "release": "流转到部门", "claim": "认领", "unclaim": "退回待办", "reassign": "改派",
     "start": "开始办理",
     "complete": "办结", "reject": "不予办理", "request_supplement": "一次性告知补正", "receive_supplement": "补正材料已提交",
+    "lapse_supplement": "逾期未补正，视为撤回", "request_extension": "申请延长办理时限", "approve_extension": "批准延期",
+    "refuse_extension": "不予批准延期", "end_wait": "声明无异议，等待期提前结束", "raise_objection": "提出异议",
     "skip": "无需办理", "cancel": "终止",
 }
 STATE_FILTERS = [s for s in StepState if s in STEP_ACTIVE]
@@ -115,9 +134,13 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
     colleagues = [] if actor.role is Role.APPLICANT else assignable_officers(
         session, department=detail.status.department, region=case.region, now=runtime.clock.now())
     step = session.get(Step, step_id)
-    actions = [a for a in allowed_actions(actor, step, case=case) if a in STEP_PAGE_ACTIONS] if step is not None else []
+    actions = ([a for a in allowed_actions(actor, step, case=case, spec=spec) if a in STEP_PAGE_ACTIONS]
+               if step is not None else [])
+    extension = _extension_view(step, spec) if step is not None else None
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
+    names = {s.id: runtime.registry.catalog.items[s.item].name if s.item in runtime.registry.catalog.items else s.id
+             for s in spec.steps if isinstance(s.item, str)}
     return page(request, "step.html", {
         "detail": detail, "step": detail.status, "materials": detail.materials, "history": history,
         "actions": actions, "officers": [(i, label) for i, label in colleagues if i != detail.assigned_to],
@@ -125,8 +148,34 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
         "claimed_by_other": actor.role is Role.OFFICER and detail.assigned_to not in (None, actor.id),
         "state_label": STEP_STATE_LABELS.get(StepState(detail.status.state), detail.status.state),
         "options": {name: {o.value: o.label.zh for o in f.options} for name, f in fields.items() if f.options},
-        "error": error, "bundle_name": spec.name.zh, "today": runtime.today(),
+        "error": error, "bundle_name": spec.name.zh, "today": runtime.today(), "extension": extension,
+        "objection": _objection(detail.outputs),
+        "ended": plain_reason(detail.status.reason, lambda key: names.get(key, key))
+        if detail.status.state == StepState.CANCELLED.value and detail.status.reason else "",
     }, status=status, actor=actor)
+
+
+def _extension_view(step: Step, spec: BundleSpec) -> dict[str, Any] | None:
+    """What the page shows of a §42 extension: the maximum, what is left on the current count,
+    the days granted and a pending request; None when the step's limit cannot be extended."""
+    step_spec = next((s for s in spec.steps if s.id == step.step_key), None)
+    maximum = extension_maximum(step_spec, spec) if step_spec is not None else None
+    if step_spec is None or maximum is None:
+        return None
+    found = step.outputs.get("extension")
+    record: dict[str, Any] = found if isinstance(found, dict) else {}
+    pending = record.get("pending") if isinstance(record.get("pending"), dict) else None
+    return {
+        "unit": TIME_UNIT_LABELS.get(maximum.unit, ""), "maximum": maximum.amount,
+        "left": extension_left(step, spec=step_spec, bundle=spec), "granted": int(record.get("granted_days", 0)),
+        "pending": {"days": pending.get("days"), "reason": str(pending.get("reason", ""))} if pending else None,
+    }
+
+
+def _objection(outputs: dict[str, Any]) -> str:
+    """The grounds of an objection raised during the step's wait (the officer decides on them)."""
+    objection = outputs.get("objection")
+    return str(objection.get("grounds", "")) if isinstance(objection, dict) else ""
 
 
 @router.get("/steps/{step_id}")
@@ -137,9 +186,10 @@ def step_page(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
 
 def _run_step_action(request: Request, session: Session, runtime: Runtime, actor: Actor, *, step_id: str,
                      form: Any, action: Callable[[int], Step], done: str) -> Response:
-    """Run ``action`` with the step version from the form and redirect to the step with ``done``;
-    a domain error reloads the step page with its message."""
-    check_step_scope(session, actor=actor, step_id=step_id)
+    """Run ``action`` with the step version from the form and redirect to the step with ``done``
+    (to its case with ``back=case``, the case page's forms); a domain error reloads the step page
+    with its message."""
+    case_id = check_step_scope(session, actor=actor, step_id=step_id).case_id
     version = form_int(form, "version")
     try:
         if version is None:
@@ -154,6 +204,8 @@ def _run_step_action(request: Request, session: Session, runtime: Runtime, actor
         session.rollback()
         status, _title, zh = domain_status(exc)
         return _step_page(request, session, runtime, actor, step_id=step_id, status=status, error=("error", zh, exc.message))
+    if form_text(form, "back", 8) == "case":
+        return redirect(f"/ui/cases/{case_id}?msg={done}")
     return redirect(f"/ui/steps/{step_id}?msg={done}")
 
 
@@ -212,3 +264,69 @@ def reassign(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     to = form_text(form, "to", 64)
     return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: reassign_step(
         session, runtime, step_id=step_id, actor=actor, to=to, expected_version=v), done="reassigned")
+
+
+# --- §42 extensions ----------------------------------------------------------------------------
+
+
+@router.post("/steps/{step_id}/request-extension", dependencies=[Csrf])
+def ask_for_extension(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                      step_id: StepId, form: FormDep) -> Response:
+    """申请延长办理时限 (行政许可法 §42): the assignee asks for days more, with a reason."""
+    days, reason = form_int(form, "days"), form_text(form, "reason", 2000)
+
+    def act(version: int) -> Step:
+        if days is None:
+            raise DomainError("an extension needs a positive number of days / 延长天数须为正数", field="days")
+        return request_extension(session, runtime, step_id=step_id, actor=actor, days=days, reason=reason,
+                                 expected_version=version)
+
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=act,
+                            done="extension_requested")
+
+
+@router.post("/steps/{step_id}/approve-extension", dependencies=[Csrf])
+def grant_extension(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                    step_id: StepId, form: FormDep) -> Response:
+    """批准延期: a supervisor of the region (or an admin) grants the pending request."""
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: approve_extension(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), done="extension_approved")
+
+
+@router.post("/steps/{step_id}/refuse-extension", dependencies=[Csrf])
+def deny_extension(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   step_id: StepId, form: FormDep) -> Response:
+    """不予批准延期, with a reason: the due date stays."""
+    reason = form_text(form, "reason", 2000)
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: refuse_extension(
+        session, runtime, step_id=step_id, actor=actor, reason=reason, expected_version=v), done="extension_refused")
+
+
+# --- the applicant's actions (or a clerk's for them) -------------------------------------------
+
+
+@router.post("/steps/{step_id}/declare-no-objection", dependencies=[Csrf])
+def no_objection(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                 step_id: StepId, form: FormDep) -> Response:
+    """声明无异议: where the bundle lets it, the wait ends today and the step completes."""
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: declare_no_objection(
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), done="no_objection_declared")
+
+
+@router.post("/steps/{step_id}/raise-objection", dependencies=[Csrf])
+def objection(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+              step_id: StepId, form: FormDep) -> Response:
+    """提出异议, with the grounds: an officer of the department decides on it."""
+    grounds = form_text(form, "grounds", 2000)
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: raise_objection(
+        session, runtime, step_id=step_id, actor=actor, grounds=grounds, expected_version=v), done="objection_raised")
+
+
+@router.post("/steps/{step_id}/hand-in", dependencies=[Csrf])
+def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+            step_id: StepId, form: FormDep) -> Response:
+    """补正: confirm that every requested material was handed in; the step's clock restarts (§32)."""
+    materials = [plain(m)[:200] for m in form.getlist("materials") if isinstance(m, str) and plain(m)][:50]
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: receive_supplement(
+        session, runtime, step_id=step_id, actor=actor, materials=materials, expected_version=v),
+        done="supplement_received")

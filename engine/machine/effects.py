@@ -405,10 +405,21 @@ KEPT_OUTPUTS = ("objection", "extension")
 """What the time effects keep among a step's outputs, so its completion does not erase them."""
 
 
+def extension_maximum(spec: StepSpec, bundle: BundleSpec | None) -> TimeLimit | None:
+    """The most a step's limit may be extended in all (§42): the step's own maximum, else the bundle's."""
+    return spec.max_extension or (bundle.max_extension if bundle is not None else None)
+
+
 def extension_allowed(change: Change, step: Step) -> TimeLimit | None:
-    """The most a step's limit may be extended in all: the step's own maximum, else the bundle's."""
-    spec = change.spec(step)
-    return spec.max_extension or change.runtime.spec_for(change.session, change.case).max_extension
+    """The most the step's limit may be extended in all, from the bundle the case was accepted under."""
+    return extension_maximum(change.spec(step), change.runtime.spec_for(change.session, change.case))
+
+
+def extension_left(step: Step, *, spec: StepSpec, bundle: BundleSpec | None) -> int | None:
+    """How many more days (the limit's unit) may still be granted on the step's current count
+    (extensions that lapsed with a §32 restart do not count), or None if it cannot be extended."""
+    allowed = extension_maximum(spec, bundle)
+    return None if allowed is None else max(0, allowed.amount - int(_extension(step).get("granted_days", 0)))
 
 
 def _extension(step: Step) -> dict[str, Any]:
@@ -485,10 +496,8 @@ def declared_for(effects: frozenset[Effect], step: Step, *, spec: StepSpec | Non
     if Effect.TO_DESK in effects and (spec is None or spec.on_objection is None):
         return False
     pending = bool(_extension(step).get("pending"))
-    if Effect.REQUEST_EXTENSION in effects and (
-        pending or spec is None or (spec.max_extension or (bundle.max_extension if bundle else None)) is None
-    ):
-        return False
+    if Effect.REQUEST_EXTENSION in effects and (pending or spec is None or not extension_left(step, spec=spec, bundle=bundle)):
+        return False  # none declared, one waiting, or the whole maximum granted already
     return not ({Effect.EXTEND_LIMIT, Effect.REFUSE_EXTENSION} & effects and not pending)
 
 

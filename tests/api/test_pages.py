@@ -196,6 +196,22 @@ PAGES = [
     Row("POST /ui/steps/{step_id}/unclaim", _act("assigned", "unclaim", nothing),
         (303, 403, 404, 403, 404, 303, 404, 303, 303)),
     Row("POST /ui/steps/{step_id}/reassign", _reassign, (303, 403, 404, 403, 404, 403, 404, 303, 303)),
+    # The time actions on a real marriage step, whose bundle declares no extension, wait or window (the
+    # forms work: tests/api/test_step_page_actions.py): the caller's scope and role first, then the gate.
+    Row("POST /ui/steps/{step_id}/request-extension",
+        _act("in_progress", "request-extension", lambda s: {"days": "3", "reason": "需现场核查"}),
+        (303, 403, 404, 403, 404, 409, 404, 403, 403)),
+    Row("POST /ui/steps/{step_id}/approve-extension", _act("in_progress", "approve-extension", nothing),
+        (303, 403, 404, 403, 404, 403, 404, 409, 409)),
+    Row("POST /ui/steps/{step_id}/refuse-extension", _act("in_progress", "refuse-extension", lambda s: {"reason": "否"}),
+        (303, 403, 404, 403, 404, 403, 404, 409, 409)),
+    Row("POST /ui/steps/{step_id}/declare-no-objection", _act(None, "declare-no-objection", nothing),
+        (303, 409, 404, 409, 404, 409, 404, 409, 409)),
+    Row("POST /ui/steps/{step_id}/raise-objection", _act(None, "raise-objection", lambda s: {"grounds": "信息有误"}),
+        (303, 409, 404, 409, 404, 409, 404, 409, 409)),
+    Row("POST /ui/steps/{step_id}/hand-in",
+        _act("supplement_requested", "hand-in", lambda s: {"materials": ["合影照片"]}),
+        (303, 303, 404, 303, 404, 403, 404, 403, 403)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /ui/{rest}", _fixed("GET", "/ui/no/such/page"), (404, 404, 404, 404, 404, 404, 404, 404, 404)),
 ]

@@ -74,6 +74,8 @@ def test_a_granted_extension_lapses_with_the_old_count(
     approve_extension(session, runtime, step_id=review.id, actor=SUPERVISOR)
     assert review.due_on == calendar.add_working_days(restarted, 10)
     assert review.outputs["extension"]["granted_days"] == 10
+    # the whole maximum is granted on this count: no further request is offered
+    assert "request_extension" not in allowed_actions(desk, review, case=case, spec=runtime.spec_for(session, case))
     assert verify_audit(session, case_id=case.id).ok
 
 
