@@ -59,11 +59,13 @@ def issue_token(
     label: str = "",
     now: datetime,
     expires_at: datetime | None = None,
+    commit: bool = True,
 ) -> str:
     """Create a token and return its plain text; only its hash is stored, so show it once.
 
     Applicants need a ``subject``; officers a two-digit ``department``; clerks, officers and
-    supervisors a ``region`` (GB/T 2260). Admins are unscoped. Commits.
+    supervisors a ``region`` (GB/T 2260). Admins are unscoped. Commits, unless ``commit`` is
+    false (several tokens issued in one transaction: the caller commits).
     """
     try:
         wanted = Role(role)
@@ -88,7 +90,7 @@ def issue_token(
     if label.startswith(DEMO_LABEL):
         raise DomainError(f"labels starting with {DEMO_LABEL!r} are reserved for the demo tokens", field="label")
     return _issue(session, role=wanted, subject=subject, department=department, region=region, label=label,
-                  now=now, expires_at=expires_at)
+                  now=now, expires_at=expires_at, commit=commit)
 
 
 def _issue(

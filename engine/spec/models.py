@@ -7,6 +7,7 @@ service-item elements (事项要素, GB/T 39554.1-2020) and the Hunan service gu
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from enum import IntEnum, StrEnum
 from collections.abc import Mapping
@@ -516,8 +517,16 @@ class BundleSpec(Frozen):
 
     def canonical(self) -> dict[str, Any]:
         """The bundle as data: every value the author gave, none of the models' defaults (what the
-        spec hash covers and a snapshot stores; see :mod:`engine.spec.versions`)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        spec hash covers and a snapshot stores; see :mod:`engine.spec.versions`). A fresh copy
+        each call, so a caller may change it."""
+        copy: dict[str, Any] = json.loads(self._canonical_json)
+        return copy
+
+    @cached_property
+    def _canonical_json(self) -> str:
+        # A spec is frozen: dumping it once is enough (every process publishes every bundle at
+        # start, every test database too); the copies are decoded from this text.
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), ensure_ascii=False)
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON form stored with every case's bundle version."""

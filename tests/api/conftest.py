@@ -113,9 +113,10 @@ def api(db: Database, runtime: Runtime, clock: FixedClock) -> Iterator[Api]:
         publish_bundles(session, runtime)
         tokens = {
             who: issue_token(session, role=role, subject=subject, department=department, region=region, label=who,
-                             now=clock.now())
+                             now=clock.now(), commit=False)
             for who, (role, subject, department, region) in CALLERS.items()
         }
+        session.commit()
         actor_ids = {label: token_id for token_id, label in session.execute(select(ApiToken.id, ApiToken.label))}
     app = create_app(sessions=db.sessions, runtime=runtime)
     with TestClient(app) as client:
