@@ -30,8 +30,10 @@ from tests.engine.records.test_documents import section, text
 from tests.engine.records.test_material_display import (
     BIRTH_PLAN_FORM,
     BRIDE_PROOF,
+    COUNTY,
     ID_CARD,
     RESUME,
+    land_use_case,
     marriage_with_materials,
 )
 from tests.engine.sample_people import BRIDE, CLERK, GROOM, marriage_answers
@@ -98,6 +100,16 @@ def test_the_bundle_form_lists_the_item_each_answer_chooses(api: Api) -> None:
         ("county", "15-YDYSXJ", "建设项目用地预审与选址意见书办理（县级权限）", "自然资源和规划局"),
     ]
     assert next(s for s in form["steps"] if s["id"] == "project_ratification")["item_choice"] is None
+
+
+def test_a_cases_steps_name_the_item_its_answer_chose(api: Api) -> None:
+    with api.session() as session:
+        case = land_use_case(session, api.runtime, land_approval_level="county")
+    steps = {s["step_key"]: s for s in api.get(f"/cases/{case.id}", "clerk").json()["steps"]}
+    assert (steps["land_preapproval"]["item"], steps["land_preapproval"]["item_name"]) == ("15-YDYSXJ", COUNTY)
+    assert steps["project_ratification"]["waiting_on"] == [COUNTY]
+    page = text(api.get(f"/ui/cases/{case.id}", "clerk").text)
+    assert COUNTY in page and "省级权限" not in page
 
 
 # --- POST /prefill, GET /steps/{id} -------------------------------------------------------------
