@@ -18,6 +18,7 @@ from engine.db.models import Case
 from engine.machine.actions import claim_step, reject_step
 from engine.machine.intake import Applicant, accept_case
 from engine.people.licences import store_licence
+from engine.people.validators import make_id_number
 from engine.records.documents import (
     render_application_form,
     render_completion_notice,
@@ -214,3 +215,31 @@ def test_a_reason_names_the_chosen_item(session: Session, runtime: Runtime) -> N
 
 def test_an_answer_without_an_item_reads_plainly() -> None:
     assert plain_reason("no item for land_approval_level", lambda key: key) == "所选情形无对应事项，无需办理"
+
+
+# --- list entries ---------------------------------------------------------------------------------
+
+
+def hiring_case(session: Session, runtime: Runtime, *, second_employee_id: str | None = None) -> Case:
+    data = load_demo_data()
+    seed_licences(session, runtime, data, report=lambda _: None)
+    scenario = data.scenarios["hiring"]
+    answers = dict(scenario["answers"])
+    if second_employee_id is not None:
+        answers["new_employees"] = [answers["new_employees"][0],
+                                    {**answers["new_employees"][1], "employee_id_number": second_employee_id}]
+    return accept_case(session, runtime, bundle_id="hiring",
+                       applicant=Applicant(scenario["applicant"]["id"], "enterprise", scenario["applicant"]["name"]),
+                       answers=answers, actor=CLERK)
+
+
+def test_an_entrys_material_is_classified_with_that_entry(session: Session, runtime: Runtime) -> None:
+    every = by_name(case_materials(session, runtime, case=hiring_case(session, runtime), viewer=CLERK))
+    assert every[ID_CARD].waived  # each employee's ID card is in the store
+    assert every[ID_CARD].items == (runtime.registry.catalog.items["14-ZGCBDJ"].name,)
+
+    stranger = make_id_number("430102", date(1999, 9, 9), 91)  # no ID card in the store
+    one_missing = by_name(case_materials(
+        session, runtime, case=hiring_case(session, runtime, second_employee_id=stranger), viewer=CLERK))
+    assert not one_missing[ID_CARD].waived  # waived only if waived for every employee
+    assert one_missing[ID_CARD].reason == "未找到有效电子证照，请提交 (no valid e-licence found: please supply it)"
