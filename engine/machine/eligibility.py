@@ -73,7 +73,7 @@ class Verdict:
     entry: int | None = None
     """For a rule on each entry of a list: the entry (0-based, as in the field paths) it was decided on."""
     list_field: str | None = None
-    """That list."""
+    """The list field that entry belongs to."""
 
     @property
     def code(self) -> str:
@@ -443,21 +443,20 @@ def hold_open_case_keys(session: Session, keys: Iterable[str]) -> None:
     open cases run one after another: the later one counts after the earlier one has committed its
     case (or rolled back). Take them before counting and keep them until the case is committed.
 
-    PostgreSQL: a transaction-level advisory lock per key (``pg_advisory_xact_lock``), in sorted
-    order so two intakes never wait for each other in a circle; intakes for other people take other
-    keys and do not wait. Under READ COMMITTED (PostgreSQL's default, which the engine keeps) each
+    PostgreSQL: a transaction-level advisory lock per key (``pg_advisory_xact_lock`` on a hash of
+    the key), taken in the order of the locks so two intakes never wait for each other in a circle;
+    intakes for other people take other keys and do not wait. Under READ COMMITTED (PostgreSQL's default, which the engine keeps) each
     statement after the lock reads what was committed before it, so the count sees the earlier
     case. A hash collision of two keys only makes unrelated intakes wait, never miscount.
     SQLite: one writer — the key is its write lock, taken now (a transaction that has only read
     so far begins again holding it, :mod:`engine.db.session`), so the count and the insert run with
     no other writer in between.
     """
-    wanted = sorted(set(keys))
-    if not wanted:
+    locks = sorted({int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True) for key in keys})
+    if not locks:
         return
     if session.get_bind().dialect.name == "postgresql":
-        for key in wanted:
-            lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
+        for lock in locks:
             session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"),
                             {"space": OPEN_CASES_LOCK_SPACE, "key": lock})
     else:
