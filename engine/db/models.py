@@ -109,6 +109,10 @@ class Case(Base):
     applicant_kind: Mapped[str] = mapped_column(String(16))
     applicant_name: Mapped[str] = mapped_column(String(200), default="")
     region: Mapped[str] = mapped_column(String(12))
+    """The applicant's region (the case's home, its receipt number's prefix)."""
+    received_in: Mapped[str | None] = mapped_column(String(12))
+    """受理地: the region of the window that received the case (the clerk's); NULL for applicant
+    self-service and rows older than revision 0007, read then as ``region``."""
     state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -153,6 +157,12 @@ class Step(Base):
     position: Mapped[int] = mapped_column(Integer)
     item_code: Mapped[str] = mapped_column(String(64))
     department: Mapped[str] = mapped_column(String(8))
+    office: Mapped[str | None] = mapped_column(String(32))
+    """The deciding office's id, ``<department>@<region>`` (e.g. 11@430102), set when the step is
+    released (routed); NULL before, and on rows older than revision 0007."""
+    decided_in: Mapped[str | None] = mapped_column(String(12))
+    """办理地: the region the step is decided for; NULL means the case's region (ask
+    :func:`engine.machine.routing.deciding_region`, never this column directly)."""
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
@@ -23,14 +24,19 @@ __all__ = [
     "DATA_PATH",
     "PROVINCES",
     "FormerRegion",
+    "Level",
     "RegionTable",
+    "ancestor_at",
+    "canonical_region",
     "former_region",
     "has_detailed_table",
     "is_valid_province",
+    "level_of",
     "load_region_table",
     "province_name",
     "region_full_name",
     "region_name",
+    "region_prefix",
     "region_table",
 ]
 
@@ -76,6 +82,78 @@ PROVINCES: Mapping[str, str] = MappingProxyType(
     }
 )
 """Two-digit province-level codes (省级行政区划代码) mapped to their names."""
+
+
+class Level(StrEnum):
+    """The five levels of government (省市县乡村五级), each with the length of its significant
+    prefix: province 43, city 4301, county 430102, township 430102001, village 430102001001."""
+
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
+
+    @property
+    def digits(self) -> int:
+        """Length of a code's significant prefix at this level (2, 4, 6, 9, 12)."""
+        return _DIGITS[self]
+
+    @property
+    def rank(self) -> int:
+        """0 for the province down to 4 for a village: a higher rank is a lower level."""
+        return _LEVELS.index(self)
+
+
+_LEVELS: tuple[Level, ...] = tuple(Level)
+_DIGITS: Mapping[Level, int] = MappingProxyType(
+    {Level.PROVINCE: 2, Level.CITY: 4, Level.COUNTY: 6, Level.TOWNSHIP: 9, Level.VILLAGE: 12})
+_BY_DIGITS: Mapping[int, Level] = MappingProxyType({n: level for level, n in _DIGITS.items()})
+
+
+def region_prefix(code: str) -> str:
+    """Significant prefix of a division code: 430000 → 43, 430100 → 4301, 430102001000 → 430102001.
+
+    A code covers another when the other starts with its prefix (a county covers its townships)."""
+    while len(code) > 6 and code.endswith("000"):
+        code = code[:-3]
+    if len(code) > 6:
+        return code
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def canonical_region(code: str) -> str:
+    """The one stored spelling of a division code: six digits down to the county (430000, 430100,
+    430102), nine for a township (430102001), twelve for a village (430102001001).
+
+    Accepts any padded or significant form (43, 4301, 430100, 430102001000)."""
+    prefix = region_prefix(code)
+    return prefix.ljust(6, "0") if len(prefix) <= 6 else prefix
+
+
+def level_of(code: str) -> Level:
+    """The level of a division code, padded or not (430000 and 43 are the province).
+
+    Raises ``ValueError`` for a prefix of no level's length (an odd-length code)."""
+    prefix = region_prefix(code)
+    level = _BY_DIGITS.get(len(prefix))
+    if level is None or not prefix.isdigit():
+        raise ValueError(f"{code!r} is not a division code of any level")
+    return level
+
+
+def ancestor_at(code: str, level: Level) -> str:
+    """The division at ``level`` that contains ``code``, in canonical form (itself at its own level):
+    ``ancestor_at("430102001", Level.CITY) == "430100"``.
+
+    Raises ``ValueError`` when ``level`` is below the code's own level (a county has no township
+    ancestor); callers that route downwards decide what a missing level means."""
+    own = level_of(code)
+    if level.rank > own.rank:
+        raise ValueError(f"{code} is a {own.value}; it has no {level.value} above it")
+    return canonical_region(region_prefix(code)[: level.digits])
 
 
 @dataclass(frozen=True)
