@@ -36,10 +36,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
-from engine.db.models import AccessRecord, Case, Step
+from engine.db.models import OPEN_WORK_STATES, AccessRecord, Case, Step
 from engine.errors import DomainError, Forbidden, NotFound
 from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
 from engine.people.prefill import MaterialStatus, PrefillContext, material_statuses, step_materials
@@ -50,7 +50,6 @@ from engine.machine.states import (
     CASE_STARTERS,
     DOCUMENT_READERS,
     GOVERNMENT_STAFF,
-    STEP_ACTIVE,
     STEP_OPEN,
     STEP_SATISFIED,
     WORKLIST_READERS,
@@ -581,20 +580,39 @@ class Page:
     items: tuple[WorkItem, ...]
 
 
+def open_work(scope: str | None) -> list[ColumnElement[bool]]:
+    """THE predicate of open work, over ``steps`` joined to ``cases``: released steps in an active
+    state (``engine.machine.states.STEP_ACTIVE``; pending steps are nobody's work yet) of the
+    cases within ``scope``. Worklists list exactly these and supervision counts exactly these, so
+    every count on the desk is the length of a worklist.
+
+    The states are rendered as literals, in the index's order, so that PostgreSQL and SQLite match
+    the partial index ``ix_steps_open_department`` (whose predicate names the same literals)."""
+    return [Step.state.in_([literal(s, literal_execute=True) for s in OPEN_WORK_STATES]), *in_scope(scope)]
+
+
+def overdue_work(today: date) -> ColumnElement[bool]:
+    """Of open work, the steps past their due date on ``today`` whose clock runs (a 补正 notice
+    stops it): the worklist's ``overdue`` filter and supervision's overdue count."""
+    return (Step.due_on < today) & Step.clock_stopped_on.is_(None)
+
+
 def worklist(
     session: Session, *, department: str, region: str | None, state: str | None, due_within_days: int | None,
     overdue: bool, today: date, limit: int = 50, offset: int = 0,
 ) -> Page:
-    """A department's open steps (or those in ``state``) in ``region``, soonest due first."""
+    """A department's open steps (:func:`open_work`, or those in ``state``) in ``region``, soonest
+    due first."""
     try:
-        states = [StepState(state).value] if state else [s.value for s in STEP_ACTIVE]
+        chosen = StepState(state).value if state else None
     except ValueError:
         raise DomainError(f"unknown step state {state!r}", field="state") from None
-    where = [Step.department == department, Step.state.in_(states), *in_scope(region)]
+    where = [Step.department == department,
+             *(open_work(region) if chosen is None else [Step.state == chosen, *in_scope(region)])]
     if due_within_days is not None:
         where.append(Step.due_on <= today + timedelta(days=due_within_days))
     if overdue:
-        where += [Step.due_on < today, Step.clock_stopped_on.is_(None)]
+        where.append(overdue_work(today))
     total = session.scalar(select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
     rows = session.execute(
         select(Step.id, Step.version, Step.step_key, Step.item_code, Step.state, Step.due_on, Step.due_provisional,

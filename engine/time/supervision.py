@@ -38,9 +38,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.time.calendar import WorkingCalendar
-from engine.db.models import OPEN_WORK_STATES, Card, Case, Step, UTCDateTime
+from engine.db.models import Card, Case, Step, UTCDateTime
 from engine.errors import DomainError
-from engine.records.queries import in_scope, region_prefix
+from engine.records.queries import in_scope, open_work, overdue_work, region_prefix
 from engine.runtime import Runtime
 from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_TERMINAL
 
@@ -245,18 +245,17 @@ class SupervisionStats:
 
 
 def supervision_stats(session: Session, *, region: str | None, today: date) -> SupervisionStats:
-    """Open and overdue steps per department, cases per state and open cards, in ``region``."""
+    """Open and overdue steps per department, cases per state and open cards, in ``region``.
+
+    Open work is :func:`engine.records.queries.open_work`, the worklists' own predicate, so each
+    department's ``open`` is the length of its worklist in ``region`` and ``overdue`` that of the
+    worklist filtered to overdue steps. The partial index ``ix_steps_open_department`` serves it."""
     scope = in_scope(region)
-    late = when_then(
-        (Step.state.in_([s.value for s in STEP_ACTIVE]) & (Step.due_on < today) & Step.clock_stopped_on.is_(None), 1),
-        else_=0,
-    )
+    late = when_then((overdue_work(today), 1), else_=0)
     loads = session.execute(
         select(Step.department, func.count(), func.coalesce(func.sum(late), 0))
         .join(Case, Case.id == Step.case_id)
-        # Released open work only, as the worklists show it (pending steps are nobody's work yet);
-        # the states as literals so the planner can match the partial index ix_steps_open_department.
-        .where(Step.state.in_([literal(s, literal_execute=True) for s in OPEN_WORK_STATES]), *scope)
+        .where(*open_work(region))
         .group_by(Step.department).order_by(Step.department)
     ).all()
     cases = session.execute(select(Case.state, func.count()).where(*scope).group_by(Case.state)).all()
