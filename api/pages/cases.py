@@ -38,19 +38,18 @@ from engine.machine.states import (
     CASE_OPEN,
     CASE_WITHDRAWERS,
     DOCUMENT_READERS,
-    SUPPLEMENT_BRINGERS,
     Actor,
     CaseState,
     Role,
     StepState,
 )
 from engine.machine.actions import receive_supplement, withdraw_case
+from engine.machine.permissions import allowed_actions
 
 router = APIRouter(route_class=PageRoute)
 
 CaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_LISTED = 100
-SUPPLEMENT_ROLES = SUPPLEMENT_BRINGERS
 WITHDRAW_ROLES = CASE_WITHDRAWERS
 
 
@@ -70,6 +69,10 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     shown_requests = {s.id for s in found.steps if s.supplement_requested}
     notes = {s.id: str(s.supplement.get("note") or "") for s in case.steps if s.id in shown_requests}
     materials = case_materials(session, runtime, case=case, viewer=actor)
+    # The step forms the case page offers (hand-in, no objection, objection): exactly the engine's
+    # allowed actions for this caller, with the case's bundle (what it declares).
+    spec = runtime.spec_for(session, case)
+    step_actions = {s.id: allowed_actions(actor, s, case=case, spec=spec) for s in case.steps}
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = {s.step_key: s.item_name for s in found.steps}
@@ -79,7 +82,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "case": found, "steps": shown, "skipped": [s for s in found.steps if s.state == StepState.SKIPPED.value],
         "open": CaseState(found.state) in CASE_OPEN, "closed": found.closed_at is not None,
         "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
-        "can_supplement": actor.role in SUPPLEMENT_ROLES, "can_withdraw": actor.role in WITHDRAW_ROLES,
+        "can_withdraw": actor.role in WITHDRAW_ROLES, "step_actions": step_actions,
         "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
         "documents": actor.role in DOCUMENT_READERS, "materials": materials,
     }, status=status, actor=actor)
@@ -87,9 +90,10 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
 
 @router.get("/cases/{case_id}")
 def progress(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId) -> Response:
-    """办理进度: every step, its department, state, due date and what it waits on; the case's
-    materials (the whole bundle's, then the steps') with their alternatives and whether each is
-    waived."""
+    """办理进度: every step, its department, state, due date and what it waits on, with the forms of
+    the step actions the caller may take (hand in 补正 materials, declare no objection to a wait,
+    raise an objection: they post to the step routes and come back here); the case's materials
+    (the whole bundle's, then the steps') with their alternatives and whether each is waived."""
     return _progress(request, session, runtime, actor, case_id=case_id)
 
 

@@ -1,0 +1,109 @@
+"""The case page offers each step's actions as the engine allows them to the caller
+(``allowed_actions`` with the case's bundle): the 补正 hand-in, a wait's no-objection declaration
+and objection. Each form sits in its step's entry, posts to the step's route with ``back=case``
+and comes back to the case page; staff see the requested materials without a form, and another
+applicant sees nothing of the case. Every backend.
+
+The marriage bundle is the step-page tests' (``test_step_page_actions``): its registration gives
+5 working days to hand in 补正 materials, and a publicity timer that a no-objection ends and an
+objection turns into an officer's decision follows it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine.db.models import Step
+from tests.api.conftest import Api
+from tests.api.test_pages import get, post
+from tests.api.test_step_page_actions import load, publicity, runtime  # noqa: F401  (the timed marriage bundle)
+
+CASE_FORMS = {"hand-in", "declare-no-objection", "raise-objection"}
+
+
+def step_entry(html: str, key: str) -> str:
+    """The markup of one step's entry (``<li data-step=…>``) on the case page."""
+    found = re.search(rf'<li class="[a-z_]+" data-step="{key}">(.*?)\n  </li>', html, re.S)
+    assert found, f"no step {key}"
+    return found[1]
+
+
+def step_forms(html: str, step: Step) -> set[str]:
+    """The step actions the forms of ``html`` post for ``step``."""
+    return set(re.findall(rf'<form method="post" action="/ui/steps/{step.id}/([a-z-]+)"', html))
+
+
+def all_step_forms(html: str) -> list[str]:
+    return re.findall(r'<form method="post" action="/ui/steps/[0-9a-f]{32}/([a-z-]+)"', html)
+
+
+def test_the_applicant_hands_in_on_the_case_page_and_comes_back_to_it(api: Api) -> None:
+    case = api.case()
+    step = api.advance(api.step(case.id), "supplement_requested")
+    page = get(api, f"/ui/cases/{case.id}", "applicant_own").text
+    entry = step_entry(page, "marriage_registration")
+    assert step_forms(entry, step) == {"hand-in"} and all_step_forms(page) == ["hand-in"]  # one form, in its step
+    assert 'name="back" value="case"' in entry and 'name="materials" value="合影照片" checked' in entry
+    assert f'name="version" value="{step.version}"' in entry
+    assert "请于2026年3月9日（含）前提交，逾期未补正的视为撤回申请" in entry
+    assert "/supplements" not in page  # the old case-level form is gone
+
+    # a clerk at the window hands in for the applicant; staff who cannot see the list only
+    assert all_step_forms(get(api, f"/ui/cases/{case.id}", "clerk").text) == ["hand-in"]
+    for who in ("officer", "supervisor", "admin"):
+        staff = get(api, f"/ui/cases/{case.id}", who).text
+        assert not all_step_forms(staff), who
+        assert "合影照片" in step_entry(staff, "marriage_registration") and "补正期限" in staff, who
+
+    handed = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
+                  {"version": str(step.version), "materials": ["合影照片"], "back": "case"})
+    assert handed.status_code == 303 and handed.headers["location"] == f"/ui/cases/{case.id}?msg=supplement_received"
+    assert load(api, step.id).state == "in_progress"
+    after = get(api, handed.headers["location"], "applicant_own").text
+    assert "已确认提交补正材料" in after and not all_step_forms(after)
+    assert 'class="in_progress" data-step="marriage_registration"' in after
+
+
+def test_no_objection_is_declared_on_the_case_page(api: Api) -> None:
+    case, timer = publicity(api)
+    page = get(api, f"/ui/cases/{case.id}", "applicant_own").text
+    entry = step_entry(page, "publicity")
+    assert step_forms(entry, timer) == {"declare-no-objection", "raise-objection"}
+    assert sorted(all_step_forms(page)) == ["declare-no-objection", "raise-objection"]
+    assert entry.count('name="back" value="case"') == 2 and "等待期至2026年3月9日" in entry
+    for who in ("officer", "supervisor"):  # the wait is the applicant's to end
+        assert not all_step_forms(get(api, f"/ui/cases/{case.id}", who).text), who
+
+    declared = post(api, f"/ui/steps/{timer.id}/declare-no-objection", "applicant_own",
+                    {"version": str(timer.version), "back": "case"})
+    assert declared.headers["location"] == f"/ui/cases/{case.id}?msg=no_objection_declared"
+    assert load(api, timer.id).state == "done"
+    after = get(api, declared.headers["location"], "applicant_own").text
+    assert "已声明无异议，等待期提前结束" in after and not all_step_forms(after)
+
+
+@pytest.mark.parametrize("who", ["applicant_own", "clerk"])
+def test_an_objection_is_raised_on_the_case_page(api: Api, who: str) -> None:
+    case, timer = publicity(api)
+    assert "raise-objection" in step_forms(get(api, f"/ui/cases/{case.id}", who).text, timer)
+    raised = post(api, f"/ui/steps/{timer.id}/raise-objection", who,
+                  {"version": str(timer.version), "grounds": "公示信息有误", "back": "case"})
+    assert raised.headers["location"] == f"/ui/cases/{case.id}?msg=objection_raised"
+    assert load(api, timer.id).kind == "human"  # the officer decides now
+    after = get(api, raised.headers["location"], who).text
+    assert "已提出异议" in after and not step_forms(after, timer)
+
+
+def test_another_applicant_sees_nothing_of_the_case(api: Api) -> None:
+    case = api.case()
+    step = api.advance(api.step(case.id), "supplement_requested")
+    for who in ("applicant_other", "clerk_other"):
+        page = get(api, f"/ui/cases/{case.id}", who)
+        assert page.status_code == 404, who
+        assert not all_step_forms(page.text) and "合影照片" not in page.text and case.receipt_no not in page.text
+        refused = post(api, f"/ui/steps/{step.id}/hand-in", who,
+                       {"version": str(step.version), "materials": ["合影照片"], "back": "case"})
+        assert refused.status_code == 404 and case.id not in refused.headers.get("location", ""), who
+    assert load(api, step.id).state == "supplement_requested"
