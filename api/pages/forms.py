@@ -17,6 +17,7 @@ from typing import Any
 from api.pages.common import plain
 from engine.errors import FieldProblem
 from engine.people.prefill import Prefilled, PrefillResult
+from engine.records.labels import LABELS
 from engine.spec.conditions import Comparison, Condition
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, FieldSpec, FieldType
@@ -206,15 +207,23 @@ class MaterialRow:
     reason: str
 
 
-def material_rows(bundle: BundleSpec, registry: BundleRegistry, result: PrefillResult, *, waived: bool) -> list[MaterialRow]:
-    """Waived (or to-supply) materials once per name, with the items that need them."""
+def material_rows(bundle: BundleSpec, registry: BundleRegistry, result: PrefillResult, *, answers: Mapping[str, Any],
+                  waived: bool) -> list[MaterialRow]:
+    """Waived (or to-supply) materials once per name, with what needs them: the items the answers
+    choose (``answers`` as typed; prefilled values fill the rest, as prefill itself reads them), or
+    for a material of the whole bundle (step '') the whole-bundle label."""
     items = registry.catalog.items
+    known_answers = {**{name: found.value for name, found in result.values.items()},
+                     **{name: value for name, value in answers.items() if value not in (None, "")}}
     found: dict[str, MaterialRow] = {}
     for material in result.materials:
         if material.waived != waived:
             continue
-        step = bundle.step(material.step)
-        item = items[step.item].name if step.item in items else step.item
+        if material.step:
+            code = bundle.step(material.step).chosen_item(known_answers)
+            item = items[code].name if code in items else code
+        else:
+            item = LABELS.whole_bundle
         known = found.get(material.name)
         if known is None:
             found[material.name] = MaterialRow(material.name, (item,), material.required, material.reason)

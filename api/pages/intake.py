@@ -160,8 +160,8 @@ def _form_page(
         context.update(
             ready=True, key=key if _KEY.match(key) else secrets.token_urlsafe(18),
             inputs=form_inputs(spec, registry, values, result.values, problems),
-            waived=material_rows(spec, registry, result, waived=True),
-            to_supply=material_rows(spec, registry, result, waived=False),
+            waived=material_rows(spec, registry, result, answers=values, waived=True),
+            to_supply=material_rows(spec, registry, result, answers=values, waived=False),
             prefilled_count=len(result.values),
         )
     return page(request, "intake_form.html", context, status=status, actor=actor)
