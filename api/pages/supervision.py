@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.background import PartState
 from api.deps import RuntimeDep, SessionDep
 from api.pages.common import PageActor, PageRoute, page, require
 from api.routes.health import background_of
+from engine.db.models import Case
 from engine.machine.dispatch import outbox_health
 from engine.machine.states import LEADS, Role
+from engine.runtime import Runtime
 from engine.time.supervision import DepartmentLoad, list_cards, supervision_stats
 
 router = APIRouter(route_class=PageRoute)
@@ -92,6 +97,25 @@ def _background_problems(request: Request) -> dict[str, Any]:
     } if problems else {}
 
 
+def step_names(session: Session, runtime: Runtime, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The name of each (case id, step key) the desk lists: the service item that case's answers
+    chose (:meth:`~engine.spec.models.StepSpec.chosen_item`), read with the spec the case was
+    accepted under; one query for the cases."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    cases = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_({c for c, _ in wanted})))}
+    items = runtime.registry.catalog.items
+    found: dict[tuple[str, str], str] = {}
+    for case_id, key in wanted:
+        case = cases.get(case_id)
+        step = next((s for s in runtime.spec_for(session, case).steps if s.id == key), None) if case else None
+        if case is not None and step is not None:
+            code = step.chosen_item(case.answers)
+            found[(case_id, key)] = items[code].name if code in items else key
+    return found
+
+
 @router.get("/supervision")
 def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
     """Supervisors (their region) and admins."""
@@ -100,12 +124,11 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
     stats = supervision_stats(session, region=region, today=runtime.today())
     cards = list_cards(session, region=region, open_only=True, limit=CARDS_SHOWN)
     outbox = outbox_health(session, runtime, region=region)
+    steps = step_names(session, runtime, [(c.case_id, c.step_key) for c in cards if c.step_key]
+                       + [(m.case_id, m.step_key) for m in outbox.dead_letters if m.step_key])
     session.rollback()
     departments = runtime.registry.catalog.departments
     names = {code: d.name.zh for code, d in departments.items()}
-    items = runtime.registry.catalog.items
-    steps = {step.id: items[step.item].name if step.item in items else step.id
-             for spec in runtime.registry for step in spec.steps}
     return page(request, "supervision.html", {
         "stats": stats, "cards": cards, "names": names, "steps": steps, "chart": bar_chart(stats.departments, names),
         "open_total": sum(d.open for d in stats.departments),

@@ -324,11 +324,12 @@ def _create(
             # a condition on earlier steps' outputs is decided when the step becomes releasable
             applies = step_spec.when is None or reads_steps(step_spec.when) or step_spec.when.evaluate(
                 condition_scope(answers, entry=element))
-            item = step_spec.item_for(answers)  # an item chosen by an answer brings its department
-            department = step_spec.department or runtime.registry.catalog.items[item or step_spec.item].department
+            item = step_spec.item_for(answers)  # None: the choosing answer maps to no item (skipped below)
+            code = step_spec.chosen_item(answers)  # an item chosen by an answer brings its department
+            department = step_spec.department or runtime.registry.catalog.items[code].department
             step = Step(
                 id=new_id(), case_id=case.id, step_key=step_spec.id, instance=index, position=position,
-                instance_label=_entry_label(runtime, step_spec.for_each, element), item_code=item or step_spec.item, department=department,
+                instance_label=_entry_label(runtime, step_spec.for_each, element), item_code=code, department=department,
                 kind=step_spec.kind.value, entry=element,
             )
             position += 1
