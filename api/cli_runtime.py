@@ -67,8 +67,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     _, sessions = _open(args)
     done = sweep_once(FlowContext(sessions, Runtime.default()), red_after_working_days=args.red_after)
-    print(f"sweep: released {done['timers_released']} timer step(s); issued {done['yellow_cards']} yellow and "
-          f"{done['red_cards']} red card(s); resolved {done['cards_resolved']} card(s)")
+    print(f"sweep: released {done['timers_released']} timer step(s); lapsed {done['supplements_lapsed']} 补正 "
+          f"window(s); issued {done['yellow_cards']} yellow and {done['red_cards']} red card(s); "
+          f"resolved {done['cards_resolved']} card(s)")
     return 0
 
 
@@ -131,7 +132,7 @@ def register(sub: Any) -> None:
                         help="working days overdue before a yellow card turns red (default 5)")
     worker.set_defaults(func=cmd_worker)
 
-    sweep = sub.add_parser("sweep", help="run one deadline sweep now and print what it released and issued")
+    sweep = sub.add_parser("sweep", help="run one deadline sweep now and print what it released, lapsed and issued")
     sweep.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
     sweep.add_argument("--red-after", type=int, default=5, metavar="DAYS",
                        help="working days overdue before a yellow card turns red (default 5)")

@@ -466,3 +466,61 @@ def test_a_bad_setting_is_named_without_a_traceback(capsys: pytest.CaptureFixtur
         get_settings.cache_clear()
     assert code == 1
     assert err.strip() == "onevisit: configuration: ONEVISIT_REGION: the first two digits (99) are not a valid province code"
+
+
+SWEEP_LINE = re.compile(r"sweep: released (?P<timers>\d+) timer step\(s\); lapsed (?P<lapsed>\d+) 补正 window\(s\); "
+                        r"issued \d+ yellow and \d+ red card\(s\); resolved \d+ card\(s\)")
+
+
+def test_sweep_prints_the_lapsed_supplement_windows(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, no_audit_key: None) -> None:
+    """A 补正 notice whose hand-in window passed (5 working days from Monday 2 March 2026; the sweep
+    runs on the real clock, months later) is closed by the sweep, and the line counts it."""
+    from datetime import UTC, datetime
+
+    from engine.db.session import make_sessionmaker
+    from engine.machine.actions import claim_step, request_supplement, start_step
+    from engine.machine.intake import Applicant, accept_case
+    from engine.runtime import Runtime, publish_bundles
+    from engine.time.calendar import WorkingCalendar
+    from engine.time.clock import FixedClock
+    from tests.engine.sample_people import CLERK, GROOM, marriage_answers, officer
+
+    folder = tmp_path / "bundles"
+    shutil.copytree(BUNDLES_DIR, folder, ignore=shutil.ignore_patterns("__*"))
+    marriage = folder / "marriage.yaml"
+    step = "  - id: marriage_registration\n"
+    assert step in marriage.read_text(encoding="utf-8")
+    marriage.write_text(marriage.read_text(encoding="utf-8").replace(
+        step, step + "    supplement_window: {working_days: 5}\n"), encoding="utf-8")
+    monkeypatch.setenv("ONEVISIT_BUNDLES_DIR", str(folder))
+    get_settings.cache_clear()
+    url = sqlite_url(tmp_path / "sweep.db")
+    assert run(capsys, "db", "upgrade", "--db", url)[0] == 0
+
+    engine = make_engine(url)
+    runtime = Runtime(registry=load_registry(folder), calendar=WorkingCalendar.default(),
+                      clock=FixedClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC)))
+    with make_sessionmaker(engine)() as session:
+        publish_bundles(session, runtime)
+        case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
+                           answers=marriage_answers(), actor=CLERK)
+        registration = next(s for s in case.steps if s.step_key == "marriage_registration")
+        desk = officer("11")
+        claim_step(session, runtime, step_id=registration.id, actor=desk)
+        start_step(session, runtime, step_id=registration.id, actor=desk)
+        request_supplement(session, runtime, step_id=registration.id, actor=desk, materials=["合影照片"])
+        assert registration.supplement["hand_in_by"] == "2026-03-09"
+        registration_id = registration.id
+    assert datetime.now(UTC) > datetime(2026, 3, 10, tzinfo=UTC), "the real clock must be past the window"
+
+    code, out, err = run(capsys, "sweep", "--db", url)
+    assert code == 0, err
+    found = SWEEP_LINE.fullmatch(out.strip())
+    assert found and found["lapsed"] == "1", out
+    with sqlite3.connect(tmp_path / "sweep.db") as conn:
+        assert conn.execute("SELECT state FROM steps WHERE id = ?", (registration_id,)).fetchone() == ("cancelled",)
+    code, out, _ = run(capsys, "sweep", "--db", url)  # nothing left to lapse
+    again = SWEEP_LINE.fullmatch(out.strip())
+    assert code == 0 and again and again["lapsed"] == "0", out
+    engine.dispose()
