@@ -202,11 +202,8 @@ ADULT_2 = make_id_number("430103", date(1991, 2, 2), 13)
 MINOR = make_id_number("430104", date(2010, 6, 1), 15)  # 15 on 2 March 2026
 SIXTEEN = make_id_number("430104", date(2010, 3, 2), 17)  # 16 that very day
 
+# The shipped bundle refuses an employee under 16 (employee_age, 劳动法 §15); the draft adds a warning.
 RULES = """\
-  - id: employee_age
-    for_each: new_employees
-    condition: {fact: age, of: entry.employee_id_number, ge: 16}
-    reason: {zh: 新录用员工须年满16周岁, en: every new employee must be at least 16}
   - id: contract_started
     for_each: new_employees
     on_fail: warn
@@ -225,7 +222,8 @@ CARD_RULE = """\
 
 @pytest.fixture
 def hiring(runtime: Runtime, tmp_path: Path) -> Runtime:
-    """The runtime serving the shipped hiring bundle, as a draft, with rules on each new employee."""
+    """The runtime serving the shipped hiring bundle (its employee_age rule on each new employee), as
+    a draft with two more rules on each entry: a warning and a skip on the social security card."""
     text = (BUNDLES_DIR / "hiring.yaml").read_text(encoding="utf-8")
     text = text.replace("requires:\n", "requires:\n" + RULES, 1)
     marker = "  - id: social_security_card\n    item: 14-SBKSL\n"
