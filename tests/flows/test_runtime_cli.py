@@ -35,7 +35,7 @@ def test_onevisit_sweep_runs_one_pass_and_says_what_it_did(tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["sweep", "--db", url]) == 0
     assert capsys.readouterr().out == (
-        "sweep: released 0 timer step(s); issued 0 yellow and 0 red card(s); resolved 0 card(s)\n")
+        "sweep: released 0 timer step(s); lapsed 0 补正 window(s); issued 0 yellow and 0 red card(s); resolved 0 card(s)\n")
 
 
 def test_onevisit_worker_needs_a_prefect_server(tmp_path: Path, capsys: pytest.CaptureFixture[str],
