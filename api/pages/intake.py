@@ -43,7 +43,7 @@ from engine.machine.eligibility import Assessment, Verdict
 from engine.machine.intake import Applicant, accept_case, preview_application
 from engine.records.queries import authorize_intake
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, FieldSpec
+from engine.spec.models import BundleSpec, FieldSpec, ServiceItem
 from engine.machine.states import CASE_STARTERS, Actor, Role
 
 router = APIRouter(route_class=PageRoute)
@@ -101,9 +101,14 @@ class RuleRow:
     """The submission was refused on this rule."""
 
 
+def _item_name(items: Mapping[str, ServiceItem], code: str, fallback: str) -> str:
+    return items[code].name if code in items else fallback
+
+
 def _rules(spec: BundleSpec, runtime: Runtime, eligibility: Assessment | None,
-           problems: Sequence[FieldProblem]) -> list[RuleRow]:
-    """The bundle's rules, then each step's, with the preview's verdicts and the intake's refusals."""
+           problems: Sequence[FieldProblem], *, answers: Mapping[str, Any] | None = None) -> list[RuleRow]:
+    """The bundle's rules, then each step's (named by the item the answers chose), with the
+    preview's verdicts and the intake's refusals."""
     fields, items = runtime.registry.fields, runtime.registry.catalog.items
     refused = {p.code for p in problems}
     verdicts: dict[str, list[Verdict]] = {}
@@ -118,7 +123,7 @@ def _rules(spec: BundleSpec, runtime: Runtime, eligibility: Assessment | None,
         outcome = "failed" if code in refused else next((o for o in ("failed", "unknown", "met") if o in outcomes), "")
         rows.append(RuleRow(
             code=code, reason_zh=rule.reason.zh, reason_en=rule.reason.en, condition=describe(rule.condition, fields),
-            step=(items[step.item].name if step.item in items else step.id) if step is not None else "",
+            step=_item_name(items, step.chosen_item(answers), step.id) if step is not None else "",
             on_fail=rule.on_fail.value, outcome=outcome, refused=code in refused,
             entries=tuple(v.entry + 1 for v in found if v.outcome == "failed" and v.entry is not None),
         ))
@@ -140,7 +145,7 @@ def _form_page(
         "spec": spec, "time_limit": _time_limit(spec), "identify": identify, "applicant_id": applicant_id,
         "applicant_name": applicant_name, "problems": [(p, _label(spec, runtime, p.field)) for p in problems],
         "applicant_errors": [p for p in problems if p.field.startswith("applicant.")], "ready": False,
-        "rules": _rules(spec, runtime, None, problems),
+        "rules": _rules(spec, runtime, None, problems, answers=values),
     }
     result = None
     if applicant_id:
@@ -148,7 +153,7 @@ def _form_page(
             preview = preview_application(session, runtime, bundle_id=spec.id, actor=actor, answers=values,
                                           applicant=Applicant(applicant_id, spec.applicant_kind, applicant_name))
             result = preview.prefill
-            context["rules"] = _rules(spec, runtime, preview.eligibility, problems)
+            context["rules"] = _rules(spec, runtime, preview.eligibility, problems, answers=values)
         except InvalidApplication as exc:  # the applicant's identifier itself is wrong: identify again
             known = {(p.field, p.code) for p in problems}
             problems += [p for p in exc.problems if (p.field, p.code) not in known]
