@@ -7,10 +7,16 @@ and county-level codes, so a six-digit code inside such a province can be
 checked for existence and given a name.
 
 The data file is loaded lazily, once, by :func:`region_table`.
+
+Township (乡级, 9 digits) and village (村级, 12 digits) codes are the National Bureau of
+Statistics' 统计用区划代码; ``regions_data/statistical_codes.csv`` lists them for the districts
+this deployment serves (its header names the source, year and licence), loaded once by
+:func:`statistical_table`. A 9- or 12-digit code outside it is not accepted.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,9 +29,11 @@ import yaml
 __all__ = [
     "DATA_PATH",
     "PROVINCES",
+    "STATISTICAL_PATH",
     "FormerRegion",
     "Level",
     "RegionTable",
+    "StatisticalTable",
     "ancestor_at",
     "canonical_region",
     "former_region",
@@ -33,15 +41,20 @@ __all__ = [
     "is_valid_province",
     "level_of",
     "load_region_table",
+    "load_statistical_table",
     "province_name",
     "region_full_name",
     "region_name",
     "region_prefix",
     "region_table",
+    "statistical_table",
 ]
 
 DATA_PATH: Path = Path(__file__).resolve().parent / "regions_data" / "regions.yaml"
 """Location of the bundled region table."""
+
+STATISTICAL_PATH: Path = DATA_PATH.parent / "statistical_codes.csv"
+"""Location of the bundled township and village table (统计用区划代码)."""
 
 PROVINCES: Mapping[str, str] = MappingProxyType(
     {
@@ -279,6 +292,11 @@ def region_name(code: str) -> str | None:
     """
     if len(code) == 2:
         return PROVINCES.get(code)
+    if len(code) in (9, 12) and code.isdigit():
+        canonical = canonical_region(code)
+        if len(canonical) > 6:
+            return statistical_table().names.get(canonical)
+        code = canonical
     if len(code) != 6:
         return None
     name = region_table().names.get(code)
@@ -295,15 +313,17 @@ def former_region(code: str) -> FormerRegion | None:
 
 
 def region_full_name(code: str) -> str | None:
-    """Return the full name of a six-digit code, e.g. ``湖南省长沙市芙蓉区``.
+    """Return the full name of a code, e.g. ``湖南省长沙市芙蓉区`` (a township or village code
+    adds its township and village: ``湖南省长沙市芙蓉区文艺路街道``).
 
     Returns ``None`` when the code itself is unknown.
     """
     name = region_name(code)
-    if name is None or len(code) != 6:
+    if name is None or len(code) == 2:
         return name
+    code = canonical_region(code)
     parts: list[str] = []
-    for prefix_code in (code[:2] + "0000", code[:4] + "00"):
+    for prefix_code in (code[:2] + "0000", code[:4] + "00", code[:6], code[:9]):
         if prefix_code == code:
             break
         part = region_name(prefix_code)
@@ -311,3 +331,53 @@ def region_full_name(code: str) -> str | None:
             parts.append(part)
     parts.append(name)
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class StatisticalTable:
+    """The township and village codes (统计用区划代码) of the served districts.
+
+    ``names`` maps canonical 9- and 12-digit codes to names; ``counties`` holds the six-digit
+    districts the table covers (a code of another district cannot be checked, so is refused)."""
+
+    names: Mapping[str, str]
+    counties: frozenset[str]
+
+
+def load_statistical_table(path: Path | None = None) -> StatisticalTable:
+    """Load and check a township and village table from ``path`` (default :data:`STATISTICAL_PATH`).
+
+    A CSV with ``code,name`` columns after ``#`` comment lines. Raises ``ValueError`` naming the
+    file and line of a row that is not a 9- or 12-digit code of a known county, a duplicate, or a
+    village listed before (or without) its township.
+    """
+    source = STATISTICAL_PATH if path is None else path
+    names: dict[str, str] = {}
+    with source.open(encoding="utf-8", newline="") as fh:
+        lines = [(n, line) for n, line in enumerate(fh, start=1) if line.strip() and not line.startswith("#")]
+    reader = csv.reader(line for _, line in lines)
+    header = next(reader, None)
+    if header != ["code", "name"]:
+        raise ValueError(f"{source}: expected a header line 'code,name'")
+    counties = region_table().names
+    for (number, _), row in zip(lines[1:], reader, strict=True):
+        where = f"{source}:{number}"
+        if len(row) != 2 or not row[1].strip():
+            raise ValueError(f"{where}: expected 'code,name'")
+        code, name = row[0].strip(), row[1].strip()
+        if not code.isdigit() or len(code) not in (9, 12) or canonical_region(code) != code:
+            raise ValueError(f"{where}: {code!r} is not a 9-digit township or 12-digit village code")
+        if code[:6] not in counties:
+            raise ValueError(f"{where}: {code} is in no known county ({code[:6]})")
+        if code in names:
+            raise ValueError(f"{where}: duplicate code {code}")
+        if len(code) == 12 and code[:9] not in names:
+            raise ValueError(f"{where}: village {code} comes before its township {code[:9]} (or it is missing)")
+        names[code] = name
+    return StatisticalTable(names=MappingProxyType(names), counties=frozenset(code[:6] for code in names))
+
+
+@functools.cache
+def statistical_table() -> StatisticalTable:
+    """Return the bundled township and village table, loading it on first use."""
+    return load_statistical_table()

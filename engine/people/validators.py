@@ -54,10 +54,12 @@ from engine.people.identifiers import (
 from engine.people.identifiers import __all__ as __all__
 from engine.people.regions import (
     PROVINCES,
+    canonical_region,
     former_region,
     has_detailed_table,
     province_name,
     region_name,
+    statistical_table,
 )
 
 __all__ = [
@@ -89,11 +91,15 @@ def validate_region_code(value: object) -> str:
     must be 6, 9 or 12 digits in a known province.  Six-digit codes in a
     province with a detailed table (Hunan, 43) must be listed in it; codes
     that have been abolished are rejected with a pointer to their successor.
-    Longer (township/village) codes are only checked for their province.
+    Township (9-digit) and village (12-digit) codes are 统计用区划代码: they
+    must be listed in the table of the served districts
+    (``regions_data/statistical_codes.csv``); a code of a district the table
+    does not cover cannot be checked and is refused too. A long code padded
+    with zeros (430102000000, 430102001000) is checked at its own level.
 
     Error codes: ``region_code.type``, ``region_code.characters``,
     ``region_code.length``, ``region_code.province``, ``region_code.abolished``,
-    ``region_code.unknown``.
+    ``region_code.unknown``, ``region_code.not_covered``.
     """
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         code = str(value)
@@ -123,7 +129,15 @@ def validate_region_code(value: object) -> str:
             f"行政区划代码前两位 {code[:2]} 不是有效的省级行政区划代码",
             f"the first two digits ({code[:2]}) are not a valid province code",
         )
-    if len(code) == 6 and has_detailed_table(code) and region_name(code) is None:
+    _check_county(code[:6])  # a township or village lies in a county that must exist
+    if len(canonical_region(code)) > 6:
+        _check_statistical(code)
+    return code
+
+
+def _check_county(code: str) -> None:
+    """A six-digit code in a province with a detailed table must be listed in it."""
+    if has_detailed_table(code) and region_name(code) is None:
         former = former_region(code)
         if former is not None:
             if former.successor is not None:
@@ -145,7 +159,32 @@ def validate_region_code(value: object) -> str:
             f"{province}没有行政区划代码 {code}",
             f"{code} is not a division code in {province} ({code[:2]})",
         )
-    return code
+
+
+def _check_statistical(code: str) -> None:
+    """A township or village code must be in the table of 统计用区划代码 of the served districts."""
+    table = statistical_table()
+    canonical = canonical_region(code)
+    if canonical in table.names:
+        return
+    county = code[:6]
+    name = region_name(county)
+    county_zh, county_en = (f"{name}（{county}）", f"{name} ({county})") if name else (county, county)
+    level_zh, level_en = ("村（社区）", "village or community") if len(canonical) == 12 else ("乡镇（街道）", "township")
+    if county in table.counties:
+        raise InvalidValue(
+            "region_code.unknown",
+            f"{county_zh}没有{level_zh}统计用区划代码 {code}",
+            f"{code} is not a {level_en} code (统计用区划代码) of {county_en}",
+        )
+    served = [f"{c} {region_name(c) or ''}".strip() for c in sorted(table.counties)]
+    raise InvalidValue(
+        "region_code.not_covered",
+        f"{county_zh}的乡镇、村级区划代码不在本系统的统计用区划代码表中（已收录：{'、'.join(served)}），"
+        f"请填写 6 位县级代码 {county}",
+        f"township and village codes of {county_en} are not in this system's table of statistical "
+        f"division codes (it covers {', '.join(served)}); give the six-digit county code {county}",
+    )
 
 
 # --------------------------------------------------------------------------

@@ -1,10 +1,24 @@
-"""Division codes by level (省市县乡村五级): levels, canonical spellings and ancestors."""
+"""Division codes by level (省市县乡村五级): levels, canonical spellings, ancestors, and the table of
+township and village codes (统计用区划代码)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_prefix
+from engine.people.regions import (
+    STATISTICAL_PATH,
+    Level,
+    ancestor_at,
+    canonical_region,
+    level_of,
+    load_statistical_table,
+    region_full_name,
+    region_name,
+    region_prefix,
+    statistical_table,
+)
 
 
 @pytest.mark.parametrize(("code", "level"), [
@@ -43,3 +57,45 @@ def test_a_level_below_the_code_has_no_ancestor() -> None:
 def test_levels_rank_from_the_province_down() -> None:
     assert [level.rank for level in Level] == [0, 1, 2, 3, 4]
     assert [level.value for level in Level] == ["province", "city", "county", "township", "village"]
+
+
+# --- the township and village table (统计用区划代码) ------------------------------------------
+
+
+def test_the_table_covers_the_served_districts_with_their_townships_and_communities() -> None:
+    table = statistical_table()
+    assert table.counties == {"430102", "430104", "430405"}
+    assert table.names["430102001"] == "文艺路街道"
+    assert table.names["430102001001"] == "识字里社区居委会"
+    assert table.names["430104102"] == "莲花镇"
+    assert table.names["430405007006"] == "王江社区居委会"
+    assert all(len(code) in (9, 12) and code[:6] in table.counties for code in table.names)
+    assert all(code[:9] in table.names for code in table.names if len(code) == 12)
+
+
+def test_long_codes_have_names_at_their_own_level() -> None:
+    assert region_name("430102001") == region_name("430102001000") == "文艺路街道"
+    assert region_name("430102000000") == "芙蓉区"
+    assert region_full_name("430102001001") == "湖南省长沙市芙蓉区文艺路街道识字里社区居委会"
+    assert region_name("430102999") is None
+
+
+def test_the_header_names_the_source_year_and_licence() -> None:
+    header = STATISTICAL_PATH.read_text(encoding="utf-8").split("\ncode,name\n")[0]
+    for needed in ("国家统计局", "2023", "modood/Administrative-divisions-of-China", "WTFPL"):
+        assert needed in header
+
+
+@pytest.mark.parametrize(("rows", "problem"), [
+    ("430102001,文艺路街道\n430102001,文艺路街道\n", r"t\.csv:4: duplicate code 430102001"),
+    ("430102001001,识字里社区居委会\n", r"t\.csv:3: village 430102001001 comes before its township"),
+    ("430106001,某街道\n", r"t\.csv:3: 430106001 is in no known county"),
+    ("4301020010,某街道\n", r"t\.csv:3: '4301020010' is not a 9-digit township"),
+    ("430102001000,文艺路街道\n", r"is not a 9-digit township"),  # padded: not the canonical spelling
+    ("430102001,\n", r"t\.csv:3: expected 'code,name'"),
+])
+def test_a_bad_table_is_refused_with_its_line(tmp_path: Path, rows: str, problem: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("# a comment\ncode,name\n" + rows, encoding="utf-8")
+    with pytest.raises(ValueError, match=problem):
+        load_statistical_table(path)

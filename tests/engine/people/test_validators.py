@@ -384,7 +384,7 @@ def test_credit_code_characters_message_names_the_bad_ones() -> None:
         "430405", "430500", "430600", "430700", "430800", "430900", "431000",
         "431100", "431200", "431300", "433100", "433101", "433130",
         "110000", "110105", "440305", "650102", "710000", "810000", "820000",
-        "430102001", "430102001001", "110105001001",
+        "430102001", "430102001001", "430102001000", "430102000000", "430104102", "430405007006",
     ],
 )
 def test_valid_region_codes(code: str) -> None:
@@ -418,6 +418,12 @@ def test_region_code_normalisation() -> None:
         ("", "region_code.characters"),
         ("43010A", "region_code.characters"),
         ("43-0102", "region_code.characters"),
+        ("430102999", "region_code.unknown"),  # 统计用区划代码: no such township in 芙蓉区
+        ("430102999999", "region_code.unknown"),
+        ("430102001999", "region_code.unknown"),
+        ("430106001", "region_code.unknown"),  # the county part is checked first
+        ("430103001", "region_code.not_covered"),  # 天心区: no township table shipped
+        ("110105001001", "region_code.not_covered"),
         (-430102, "region_code.type"),
         (True, "region_code.type"),
         (None, "region_code.type"),
