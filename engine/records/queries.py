@@ -580,15 +580,21 @@ class Page:
     items: tuple[WorkItem, ...]
 
 
+def work_scope(scope: str | None) -> list[ColumnElement[bool]]:
+    """SQL over steps joined to their cases: the steps whose work lies within ``scope`` (none when
+    unscoped). The one scope of :func:`open_work`, and of the supervision desk's step cards."""
+    return in_scope(scope)
+
+
 def open_work(scope: str | None) -> list[ColumnElement[bool]]:
     """THE predicate of open work, over ``steps`` joined to ``cases``: released steps in an active
-    state (``engine.machine.states.STEP_ACTIVE``; pending steps are nobody's work yet) of the
-    cases within ``scope``. Worklists list exactly these and supervision counts exactly these, so
-    every count on the desk is the length of a worklist.
+    state (``engine.machine.states.STEP_ACTIVE``; pending steps are nobody's work yet) within
+    ``scope`` (:func:`work_scope`). Worklists list exactly these and supervision counts exactly
+    these, so every count on the desk is the length of a worklist.
 
     The states are rendered as literals, in the index's order, so that PostgreSQL and SQLite match
     the partial index ``ix_steps_open_department`` (whose predicate names the same literals)."""
-    return [Step.state.in_([literal(s, literal_execute=True) for s in OPEN_WORK_STATES]), *in_scope(scope)]
+    return [Step.state.in_([literal(s, literal_execute=True) for s in OPEN_WORK_STATES]), *work_scope(scope)]
 
 
 def overdue_work(today: date) -> ColumnElement[bool]:
@@ -608,7 +614,7 @@ def worklist(
     except ValueError:
         raise DomainError(f"unknown step state {state!r}", field="state") from None
     where = [Step.department == department,
-             *(open_work(region) if chosen is None else [Step.state == chosen, *in_scope(region)])]
+             *(open_work(region) if chosen is None else [Step.state == chosen, *work_scope(region)])]
     if due_within_days is not None:
         where.append(Step.due_on <= today + timedelta(days=due_within_days))
     if overdue:
