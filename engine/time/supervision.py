@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session
 from engine.time.calendar import WorkingCalendar
 from engine.db.models import Card, Case, Step, UTCDateTime
 from engine.errors import DomainError
-from engine.people.regions import Level, ancestor_at, canonical_region, level_of
-from engine.records.queries import in_scope, open_work, overdue_work, region_covers, region_prefix
+from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_prefix
+from engine.records.queries import in_scope, open_work, overdue_work, work_scope
 from engine.runtime import Runtime
 from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_TERMINAL
 
@@ -186,9 +186,7 @@ def list_cards(
     """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``."""
     if colour is not None and colour not in COLOURS:
         raise DomainError(f"colour must be one of {', '.join(COLOURS)}", field="colour")
-    where: list[ColumnElement[bool]] = []
-    if region is not None:
-        where.append(Card.region.startswith(region_prefix(region), autoescape=True))
+    where = _card_scope(region)
     if colour is not None:
         where.append(Card.colour == colour)
     if open_only:
@@ -294,12 +292,18 @@ class SupervisionStats:
 
 def office_of_step() -> ColumnElement[str]:
     """The office a step counts under, in SQL over ``steps`` joined to ``cases``: the office it was
-    routed to, else (not yet routed, or older than routing) its department's at the case's region."""
-    return func.coalesce(Step.office, Step.department.concat("@").concat(Case.region))
+    routed to, else (not yet routed, or older than routing) its department's at the region it is
+    decided for (:func:`engine.machine.routing.deciding_region`: the case's, unless routed)."""
+    return func.coalesce(Step.office, Step.department.concat("@").concat(func.coalesce(Step.decided_in, Case.region)))
 
 
 def _card_scope(region: str | None) -> list[ColumnElement[bool]]:
-    return [] if region is None else [Card.region.startswith(region_prefix(region), autoescape=True)]
+    """Over cards joined to their case and (outer) to their step: a step's card lies where its
+    step's work does (:func:`~engine.records.queries.work_scope`, as the counts), a case-level card
+    in its case's region."""
+    if region is None:
+        return []
+    return [or_(and_(Card.step_id.is_not(None), *work_scope(region)), and_(Card.step_id.is_(None), *in_scope(region)))]
 
 
 def supervision_stats(session: Session, *, region: str | None, today: date) -> SupervisionStats:
@@ -320,13 +324,11 @@ def supervision_stats(session: Session, *, region: str | None, today: date) -> S
         .group_by(Step.department, office).order_by(Step.department, office)
     ).all()
     cases = session.execute(select(Case.state, func.count()).where(*in_scope(region)).group_by(Case.state)).all()
-    # A step's card counts under the step's office (the card keeps the department and the case's
-    # region it was issued with); a case-level card under none.
-    card_office = when_then((Card.step_id.is_(None), null()),
-                            else_=func.coalesce(Step.office, Card.department.concat("@").concat(Card.region)))
+    # A step's card counts under its step's office; a case-level card under none.
+    card_office = when_then((Card.step_id.is_(None), null()), else_=office)
     cards = session.execute(
         select(Card.colour, card_office, func.count())
-        .outerjoin(Step, Step.id == Card.step_id)
+        .join(Case, Case.id == Card.case_id).outerjoin(Step, Step.id == Card.step_id)
         .where(Card.resolved_at.is_(None), *_card_scope(region)).group_by(Card.colour, card_office)
     ).all()
     by_department: dict[str, list[int]] = {}
@@ -376,7 +378,8 @@ def roll_up(offices: Iterable[OfficeLoad], *, within: str | None = None) -> tupl
         mine = own.setdefault(ancestor_at(load.region, ROLLUP_LEVELS[depth]), [0, 0])
         mine[0] += load.open
         mine[1] += load.overdue
-    kept = {code: numbers for code, numbers in totals.items() if region_covers(within, code)}
+    inside = region_prefix(within) if within is not None else ""
+    kept = {code: numbers for code, numbers in totals.items() if code.startswith(inside)}
     rows = []
     for code, (open_, overdue, yellow, red) in kept.items():
         level = level_of(code)
