@@ -18,12 +18,14 @@ from engine.time.calendar import TimeUnit
 from engine.time.clock import CHINA
 from engine.spec.models import StepKind, SupplyMode
 from engine.machine.states import CaseState, Role, StepState
+from engine.people.regions import Level
 
 __all__ = [
     "APPLICANT_ID_LABELS",
     "CASE_STATE_EN",
     "CASE_STATE_LABELS",
     "LABELS",
+    "LEVEL_LABELS",
     "RATING_LEVELS",
     "ROLE_EN",
     "ROLE_LABELS",
@@ -131,6 +133,11 @@ TIME_UNIT_LABELS: Mapping[TimeUnit, str] = MappingProxyType(
 APPLICANT_ID_LABELS: Mapping[str, str] = MappingProxyType(
     {"person": "公民身份号码", "enterprise": "统一社会信用代码"}
 )
+
+LEVEL_LABELS: Mapping[Level, str] = MappingProxyType(
+    {Level.PROVINCE: "省级", Level.CITY: "市级", Level.COUNTY: "县级", Level.TOWNSHIP: "乡级", Level.VILLAGE: "村级"}
+)
+"""The five levels of government (省市县乡村五级), as the offices and the supervision desk name them."""
 
 RATING_LEVELS: tuple[str, ...] = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 """政务服务“好差评” levels, best first."""
