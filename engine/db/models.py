@@ -291,6 +291,31 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class Handover(Base):
+    """出件: the results of a finished case handed out at its receiving window, once per case.
+
+    Written only by the gate's ``hand_over`` effect (:mod:`engine.machine.effects`), in the
+    transaction of the case's ``case.hand_over`` audit event. ``agent_id_number`` is kept in full
+    as the evidence of who collected; every response and log shows it masked."""
+
+    __tablename__ = "handovers"
+
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_handovers_case_id_cases"), primary_key=True)
+    handed_at: Mapped[datetime]
+    """When the results were handed over at the window, or posted."""
+    region: Mapped[str] = mapped_column(String(12))
+    """The region of the window that handed them out (the clerk's)."""
+    handed_by: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(16))
+    """``applicant`` (in person, or the addressee of the post) or ``agent`` (代领人)."""
+    agent_name: Mapped[str] = mapped_column(String(200), default="")
+    agent_id_number: Mapped[str | None] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(16))
+    """``window`` (窗口领取) or ``post`` (邮寄送达, with ``tracking_no``)."""
+    tracking_no: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
 class AccessRecord(Base):
     """A staff read of a full record (ID numbers unmasked): who, what, when."""
 
