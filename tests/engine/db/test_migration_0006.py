@@ -151,12 +151,13 @@ def test_upgrade_keeps_every_row_and_the_step_entries(engine: Engine) -> None:
     assert [len(before[t]) for t in TABLES] == [1, 2, 2, 3, 2, 1]
     assert before["steps"][0]["ready_at"] is not None  # dropped although it held a value
 
-    migrate(engine)
-    assert current_revision(engine) == head(engine)
+    migrate(engine, "0006")  # later revisions add columns and tables of their own (their tests show them)
     after = rows(engine)
     assert after == as_at_head(before)
     assert [s["entry"] for s in after["steps"]] == [
         {"child": {"name": "测试0", "born": "2020-01-01"}}, {"child": {"name": "测试1", "born": "2020-01-02"}}]
+    migrate(engine)
+    assert current_revision(engine) == head(engine)
     assert schema_differences(engine) == []
 
 
@@ -164,7 +165,7 @@ def test_upgrade_keeps_the_triggers_and_partial_indexes(engine: Engine) -> None:
     migrate(engine, "0005")
     fill_at_0005(engine)
     before = schema_objects(engine)
-    migrate(engine)
+    migrate(engine, "0006")
     after = schema_objects(engine)
     assert after == before
     names = {o[1] for o in after}
