@@ -4,8 +4,9 @@
 (at the runtime clock's time); a missing, unknown, revoked or expired token is a 401 with
 ``WWW-Authenticate: Bearer``. The decision is made once per request, before the body is read, by
 :class:`api.limits.RequestLimits`, which leaves it on the request scope (:data:`AUTH_STATE`);
-``CurrentActor`` only reads it. Role gates that are only about the role (the supervision desk)
-are dependencies too; finer scoping (region, department, own case) is the engine's.
+``CurrentActor`` only reads it. Accesses about nothing in particular (the supervision desk) are
+dependencies too (:func:`require_access`), decided by the engine's rule table like every other
+(:mod:`engine.machine.access`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import Forbidden
+from engine.machine.access import Access, authorize
 from engine.runtime import Runtime
-from engine.machine.states import Actor, Role
+from engine.machine.states import Actor
 from engine.people.tokens import authenticate
 
 bearer = HTTPBearer(auto_error=False, description="A token issued by engine.people.tokens.issue_token (shown once, stored hashed).")
@@ -97,18 +98,19 @@ def get_actor(
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 
-def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
-    """A dependency admitting only ``roles`` (403 for the others)."""
+def require_access(access: Access) -> Callable[[Actor], Actor]:
+    """A dependency admitting only the actors the engine grants ``access`` (403 for the others,
+    :func:`engine.machine.access.authorize`)."""
 
     def check(actor: CurrentActor) -> Actor:
-        if actor.role not in roles:
-            raise Forbidden(f"a {actor.role.value} may not use this endpoint")
+        authorize(actor, access)
         return actor
 
     return check
 
 
-SupervisorActor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+SupervisorActor = Annotated[Actor, Depends(require_access(Access.READ_SUPERVISION))]
+"""Who may use the supervision desk; its lists are limited to ``list_scope(actor, Access.READ_SUPERVISION)``."""
 
 
 def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:

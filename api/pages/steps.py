@@ -39,8 +39,9 @@ from engine.errors import DomainError, StaleVersion
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
-from engine.machine.states import STEP_ACTIVE, Actor, Role, StepState
+from engine.machine.states import STEP_ACTIVE, Actor, StepState
 from engine.machine.effects import extension_left, extension_maximum
+from engine.machine.access import Access, claimed_by_another, permits
 from engine.machine.permissions import allowed_actions
 from engine.machine.actions import (
     approve_extension,
@@ -130,13 +131,13 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
     detail = step_detail(session, runtime, step_id=step_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=detail.case_id)
     spec = runtime.spec_for(session, case)
-    history = _history(session, case.id, step_id, names=actor.role is not Role.APPLICANT)
-    colleagues = [] if actor.role is Role.APPLICANT else assignable_officers(
-        session, department=detail.status.department, region=case.region, now=runtime.clock.now())
-    step = session.get(Step, step_id)
-    actions = ([a for a in allowed_actions(actor, step, case=case, spec=spec) if a in STEP_PAGE_ACTIONS]
-               if step is not None else [])
-    extension = _extension_view(step, spec) if step is not None else None
+    step = session.get_one(Step, step_id)
+    # Who acted, the assignee and the officers to reassign to are for staff (the engine's rules say whom).
+    history = _history(session, case.id, step_id, names=permits(actor, Access.SEE_WHO_ACTED))
+    colleagues = assignable_officers(session, case=case, step=step, now=runtime.clock.now()) \
+        if permits(actor, Access.SEE_WHO_ACTED) else []
+    actions = [a for a in allowed_actions(actor, step, case=case, spec=spec) if a in STEP_PAGE_ACTIONS]
+    extension = _extension_view(step, spec)
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
     names = {s.id: runtime.registry.catalog.items[s.item].name if s.item in runtime.registry.catalog.items else s.id
@@ -145,7 +146,7 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
         "detail": detail, "step": detail.status, "materials": detail.materials, "history": history,
         "actions": actions, "officers": [(i, label) for i, label in colleagues if i != detail.assigned_to],
         "assignee": dict(colleagues).get(detail.assigned_to or "") or detail.assigned_to,
-        "claimed_by_other": actor.role is Role.OFFICER and detail.assigned_to not in (None, actor.id),
+        "claimed_by_other": claimed_by_another(actor, step),
         "state_label": STEP_STATE_LABELS.get(StepState(detail.status.state), detail.status.state),
         "options": {name: {o.value: o.label.zh for o in f.options} for name, f in fields.items() if f.options},
         "error": error, "bundle_name": spec.name.zh, "today": runtime.today(), "extension": extension,

@@ -70,8 +70,8 @@ def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     own cases, clerks and supervisors their region's, officers those their department works on
     (applicant id masked). Each step lists the actions the caller may take on it now. Staff reads are
     recorded in the access log."""
-    status = case_status(session, runtime, case_id=case_id, actor=actor)
-    case = check_case_scope(session, actor=actor, case_id=case_id)
+    status = case_status(session, runtime, case_id=case_id, actor=actor)  # the engine decides who sees it
+    case = session.get_one(Case, case_id)
     return _case_out(status, case, actor, spec=runtime.spec_for(session, case))
 
 
@@ -93,7 +93,6 @@ def supplement(
              summary="Withdraw a case")
 def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: WithdrawIn) -> CaseOut:
     """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
-    check_case_scope(session, actor=actor, case_id=case_id)
     case = withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=body.reason)
     return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor,
                      spec=runtime.spec_for(session, case))

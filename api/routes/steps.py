@@ -4,7 +4,9 @@ back (unclaim) or give it to another officer (reassign).
 Every action carries the ``version`` of the step the officer last read; if someone else changed
 the step since, the answer is 409 (reload and retry), never a silently lost update. A claimed
 step is its assignee's: a colleague's action is a 409 ``claimed_by_another``. A step outside the
-caller's scope is a 404, the same answer as for an unknown id.
+caller's scope is a 404, the same answer as for an unknown id. Who may do what is the engine's
+to decide (each action asks :func:`engine.machine.access.authorize` under the case lock); the
+routes only translate.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from api.schemas import (
 from sqlalchemy.orm import Session, object_session
 
 from engine.db.models import Step
-from engine.records.queries import check_step_scope, step_detail, step_status
+from engine.records.queries import step_detail, step_status
 from engine.runtime import Runtime
 from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor
@@ -73,29 +75,26 @@ def get_step(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step
     """The step with only the fields it declares, its materials, its item's elements and the actions
     the caller may take on it now (``status.allowed_actions``). Officers see their own department's
     steps; staff reads are recorded in the access log."""
-    detail = step_detail(session, runtime, step_id=step_id, actor=actor)
-    step = check_step_scope(session, actor=actor, step_id=step_id)
+    detail = step_detail(session, runtime, step_id=step_id, actor=actor)  # the engine decides who sees it
+    step = session.get_one(Step, step_id)
     return StepDetailOut.of(detail, allowed_actions=_offered(session, runtime, actor, step))
 
 
 @router.post("/steps/{step_id}/claim", response_model=StepActionOut, responses=CONFLICT, summary="Claim a ready step")
 def claim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """Take a ready step from the department's worklist."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     return _out(runtime, actor, claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
 
 
 @router.post("/steps/{step_id}/start", response_model=StepActionOut, responses=CONFLICT, summary="Start a claimed step")
 def start(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """Begin working on a claimed step."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     return _out(runtime, actor, start_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
 
 
 @router.post("/steps/{step_id}/complete", response_model=StepActionOut, responses=CONFLICT, summary="Complete a step")
 def complete(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: CompleteIn) -> StepActionOut:
     """Finish the step with its outputs; steps waiting on it are released exactly once."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = complete_step(session, runtime, step_id=step_id, actor=actor, outputs=body.outputs,
                          expected_version=body.version)
     return _out(runtime, actor, step)
@@ -104,7 +103,6 @@ def complete(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step
 @router.post("/steps/{step_id}/reject", response_model=StepActionOut, responses=CONFLICT, summary="Reject a step")
 def reject(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: RejectIn) -> StepActionOut:
     """不予许可, with the reason the applicant will read."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = reject_step(session, runtime, step_id=step_id, actor=actor, reason=body.reason, expected_version=body.version)
     return _out(runtime, actor, step)
 
@@ -115,7 +113,6 @@ def ask_for_supplement(
     session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: RequestSupplementIn
 ) -> StepActionOut:
     """One notice listing everything missing (一次性告知); the step's clock stops until it arrives."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = request_supplement(session, runtime, step_id=step_id, actor=actor, materials=body.materials, note=body.note,
                               expected_version=body.version)
     return _out(runtime, actor, step)
@@ -144,7 +141,6 @@ class ReassignIn(VersionIn):
 def unclaim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """The assignee hands the step back, or a supervisor of the region (or an admin) takes it off the
     assignee; it is ready to claim again. The audit chain records who did it and from whom."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     return _out(runtime, actor, unclaim_step(session, runtime, step_id=step_id, actor=actor,
                                              expected_version=body.version))
 
@@ -154,7 +150,6 @@ def unclaim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_
 def reassign(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: ReassignIn) -> StepActionOut:
     """A supervisor of the region (or an admin) gives the claimed step to another officer of its
     department; the state stays. The audit chain records who reassigned, from whom and to whom."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     return _out(runtime, actor, reassign_step(session, runtime, step_id=step_id, actor=actor, to=body.to,
                                               expected_version=body.version))
 
@@ -203,7 +198,6 @@ def no_objection(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, 
                  body: VersionIn) -> StepActionOut:
     """The applicant (or a clerk) declares no objection during a timer step's wait; where the bundle
     declares ``on_no_objection: end_wait`` the wait ends today and the step is done."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = declare_no_objection(session, runtime, step_id=step_id, actor=actor, expected_version=body.version)
     return _out(runtime, actor, step)
 
@@ -214,7 +208,6 @@ def objection(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, ste
               body: ObjectionIn) -> StepActionOut:
     """An objection with its grounds (the applicant or a clerk); where the bundle declares
     ``on_objection: officer_decides`` the timer becomes a human step in its department's worklist."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = raise_objection(session, runtime, step_id=step_id, actor=actor, grounds=body.grounds,
                            expected_version=body.version)
     return _out(runtime, actor, step)
@@ -226,7 +219,6 @@ def ask_for_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentAc
                       body: ExtensionIn) -> StepActionOut:
     """The step's assignee asks for ``days`` more with a reason; it waits for a supervisor's approval,
     within the bundle's maximum extension."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = request_extension(session, runtime, step_id=step_id, actor=actor, days=body.days, reason=body.reason,
                              expected_version=body.version)
     return _out(runtime, actor, step)
@@ -238,7 +230,6 @@ def grant_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentActo
                     body: VersionIn) -> StepActionOut:
     """A supervisor of the region (or an admin) grants the pending request: the step's due date moves,
     recorded from → to in the audit chain."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = approve_extension(session, runtime, step_id=step_id, actor=actor, expected_version=body.version)
     return _out(runtime, actor, step)
 
@@ -248,7 +239,6 @@ def grant_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentActo
 def deny_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId,
                    body: RefuseExtensionIn) -> StepActionOut:
     """A supervisor of the region (or an admin) refuses the pending request; the due date stays."""
-    check_step_scope(session, actor=actor, step_id=step_id)
     step = refuse_extension(session, runtime, step_id=step_id, actor=actor, reason=body.reason,
                             expected_version=body.version)
     return _out(runtime, actor, step)

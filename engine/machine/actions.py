@@ -1,8 +1,8 @@
 """Officer and applicant actions on a running case.
 
-Every function here is one unit of work (:mod:`engine.machine.unit_of_work`): it locks the case, checks that the case and step lie
-within the caller's scope (outside it they do not exist: :class:`~engine.errors.NotFound`, the
-same answer as for a missing id), checks the caller's expected version (a stale one is refused,
+Every function here is one unit of work (:mod:`engine.machine.unit_of_work`): it locks the case, asks
+:func:`engine.machine.access.authorize` whether the caller may (outside their sight the case and
+step do not exist: :class:`~engine.errors.NotFound`, the same answer as for a missing id), checks the caller's expected version (a stale one is refused,
 never silently overwritten), applies one transition through the gate, lets
 :func:`engine.machine.progress.settle` propagate it, and commits.
 
@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, Case, Step
 from engine.errors import DomainError, TooEarly
+from engine.machine.access import Access, Target, authorize, permits
 from engine.machine.effects import Inputs
 from engine.machine.progress import settle
 from engine.machine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
 from engine.machine.transitions import transition_case, transition_step
-from engine.machine.unit_of_work import check_case_access, check_version, in_transaction, load_case, load_step
-from engine.records.queries import region_covers
+from engine.machine.unit_of_work import check_version, in_transaction, load_case, load_step
 from engine.runtime import Runtime
 
 
@@ -45,7 +45,8 @@ def _act_on_step(
 ) -> Step:
     def work() -> Step:
         case, step = load_step(session, step_id)
-        check_case_access(actor, case, step)  # first: a stale version must not tell that the step exists
+        # first: a stale version must not tell that the step exists
+        authorize(actor, Access.ACT_ON_STEP, Target(case=case, step=step), action=action)
         check_version(step, expected_version)
         if before is not None:
             before(case, step)
@@ -78,8 +79,9 @@ def reassign_step(
     session: Session, runtime: Runtime, *, step_id: str, actor: Actor, to: str, expected_version: int | None = None
 ) -> Step:
     """A supervisor of the region (or an admin) gives a claimed step to another officer: ``to`` is
-    that officer's actor id, an active officer token of the step's department whose region covers
-    the case. The step keeps its state; the audit event records who reassigned, from whom, to whom."""
+    that officer's actor id, an active officer token who may act on the step (its department's, at
+    an office their region covers: :func:`assignable_officers`). The step keeps its state; the
+    audit event records who reassigned, from whom, to whom."""
     target = to.strip()
 
     def check(case: Case, step: Step) -> None:
@@ -87,36 +89,28 @@ def reassign_step(
             raise DomainError("name the officer to reassign the step to", field="to")
         if target == step.assigned_to:
             raise DomainError("the step is already assigned to that officer", field="to")
-        if not _works_here(session, officer_id=target, department=step.department, region=case.region,
-                           now=runtime.clock.now()):
-            raise DomainError(f"no officer {target[:64]!r} of department {step.department} works in the case's region",
+        if target not in dict(assignable_officers(session, case=case, step=step, now=runtime.clock.now())):
+            raise DomainError(f"no officer {target[:64]!r} of department {step.department} may decide this step",
                               field="to")
 
     return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="reassign",
                         expected_version=expected_version, inputs=Inputs(assignee=target), before=check)
 
 
-def _works_here(session: Session, *, officer_id: str, department: str, region: str, now: datetime) -> bool:
-    """Whether ``officer_id`` is an active officer token of ``department`` covering ``region``."""
-    found = session.scalar(
-        select(ApiToken.region).where(
-            ApiToken.id == officer_id, ApiToken.role == Role.OFFICER.value, ApiToken.department == department,
-            ApiToken.revoked_at.is_(None), or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-        )
-    )
-    return found is not None and region_covers(found, region)
-
-
-def assignable_officers(session: Session, *, department: str, region: str, now: datetime) -> list[tuple[str, str]]:
-    """(actor id, label) of the active officer tokens of ``department`` covering ``region``: whom a
-    supervisor may reassign a step of that department and region to."""
+def assignable_officers(session: Session, *, case: Case, step: Step, now: datetime) -> list[tuple[str, str]]:
+    """(actor id, label) of the active officer tokens that may act on ``step`` of ``case`` (its
+    department's, at an office their region covers: :data:`engine.machine.access.ACCESS_RULES`):
+    whom a supervisor may reassign the step to."""
     rows = session.execute(
         select(ApiToken.id, ApiToken.label, ApiToken.region).where(
-            ApiToken.role == Role.OFFICER.value, ApiToken.department == department, ApiToken.revoked_at.is_(None),
+            ApiToken.role == Role.OFFICER.value, ApiToken.department == step.department, ApiToken.revoked_at.is_(None),
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
         ).order_by(ApiToken.label, ApiToken.id)
     )
-    return [(token_id, label) for token_id, label, scope in rows if scope is not None and region_covers(scope, region)]
+    target = Target(case=case, step=step)
+    return [(token_id, label) for token_id, label, region in rows
+            if permits(Actor(id=token_id, role=Role.OFFICER, department=step.department, region=region),
+                       Access.ACT_ON_STEP, target)]
 
 
 def start_step(session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None) -> Step:
@@ -273,7 +267,7 @@ def withdraw_case(session: Session, runtime: Runtime, *, case_id: str, actor: Ac
 
     def work() -> Case:
         case = load_case(session, case_id)
-        check_case_access(actor, case)
+        authorize(actor, Access.ACT_ON_CASE, Target(case=case), action="withdraw")
         now = runtime.clock.now()
         # The gate resumes a stopped clock as the case closes, as on every other close.
         transition_case(session, runtime, case=case, action="withdraw", actor=actor, at=now, payload={"reason": reason})

@@ -1,10 +1,10 @@
 """The unit of work every action runs in: one transaction holding the case lock.
 
 An action locks its case (:func:`load_step`, :func:`load_case`), reads it and all its steps
-fresh after the lock, checks the caller's scope (:func:`check_case_access`: outside it the case
-or step does not exist, the same :class:`~engine.errors.NotFound` as for a missing id) and the
-caller's expected version (:func:`check_version`), and commits or rolls back as one
-(:func:`in_transaction`).
+fresh after the lock, asks :func:`engine.machine.access.authorize` whether the caller may (outside
+their sight the case or step does not exist, the same :class:`~engine.errors.NotFound` as for a
+missing id), checks the caller's expected version (:func:`check_version`), and commits or rolls
+back as one (:func:`in_transaction`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from sqlalchemy.orm import Session
 from engine.db.models import Case, Step
 from engine.db.session import lock_case
 from engine.errors import NotFound, StaleVersion
-from engine.machine.states import Actor, Role
-from engine.records.queries import region_covers
 
 T = TypeVar("T")
 
@@ -67,27 +65,6 @@ def load_case(session: Session, case_id: str) -> Case:
     session.refresh(case)
     _refresh_steps(session, case)
     return case
-
-
-def _within(actor: Actor, case: Case) -> bool:
-    match actor.role:
-        case Role.ADMIN | Role.SYSTEM:
-            return True
-        case Role.APPLICANT:
-            return actor.subject is not None and actor.subject == case.applicant_id
-        case _:  # staff are scoped by region; a staff token without one reaches no case
-            return actor.region is not None and region_covers(actor.region, case.region)
-
-
-def check_case_access(actor: Actor, case: Case, step: Step | None = None) -> None:
-    """Act only within one's scope: applicants on their own cases, staff within their region,
-    officers on their own department's steps. Outside it the case or step does not exist for the
-    caller: the same :class:`NotFound` as for a missing id, naming nothing of the case."""
-    if step is not None:
-        if not _within(actor, case) or (actor.role is Role.OFFICER and actor.department != step.department):
-            raise NotFound(f"no step {step.id}", field="step_id")
-    elif not _within(actor, case):
-        raise NotFound(f"no case {case.id}", field="case_id")
 
 
 def check_version(step: Step, expected_version: int | None) -> None:

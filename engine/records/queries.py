@@ -43,16 +43,16 @@ from engine.db.models import OPEN_WORK_STATES, AccessRecord, Case, Step
 from engine.errors import DomainError, Forbidden, NotFound
 from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
 from engine.people.prefill import MaterialStatus, PrefillContext, material_statuses, step_materials
+from engine.people.regions import region_prefix as region_prefix  # re-exported
 from engine.records.labels import SUPPLY_MODE_LABELS
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, Material
+from engine.machine.access import Access, Target, authorize, list_scope, permits
+from engine.machine.access import region_covers as region_covers  # re-exported: the rules live in access
 from engine.machine.states import (
-    CASE_STARTERS,
-    DOCUMENT_READERS,
     GOVERNMENT_STAFF,
     STEP_OPEN,
     STEP_SATISFIED,
-    WORKLIST_READERS,
     Actor,
     Role,
     StepState,
@@ -62,24 +62,9 @@ from engine.machine.states import (
 # --- scoping -----------------------------------------------------------------------------
 
 
-def region_prefix(code: str) -> str:
-    """Significant prefix of a division code: 430000 → 43, 430100 → 4301, 430102001000 → 430102001."""
-    while len(code) > 6 and code.endswith("000"):
-        code = code[:-3]
-    if len(code) > 6:
-        return code
-    while len(code) > 2 and code.endswith("00"):
-        code = code[:-2]
-    return code
-
-
-def region_covers(scope: str | None, region: str) -> bool:
-    """Whether a case of ``region`` lies within ``scope`` (None: unscoped)."""
-    return scope is None or region.startswith(region_prefix(scope))
-
-
 def in_scope(scope: str | None) -> list[ColumnElement[bool]]:
-    """SQL conditions keeping the cases within ``scope`` (none when unscoped)."""
+    """SQL conditions keeping the cases within ``scope`` (none when unscoped); for steps, where
+    they are decided: :func:`~engine.machine.access.decided_within`."""
     return [] if scope is None else [Case.region.startswith(region_prefix(scope), autoescape=True)]
 
 
@@ -93,33 +78,12 @@ def no_step(step_id: str) -> NotFound:
     return NotFound(f"no step {step_id}", field="step_id")
 
 
-def _in_region(actor: Actor, case: Case) -> bool:
-    return actor.region is not None and region_covers(actor.region, case.region)
-
-
-def _may_see_case(session: Session, actor: Actor, case: Case) -> bool:
-    match actor.role:
-        case Role.ADMIN | Role.SYSTEM:
-            return True
-        case Role.APPLICANT:
-            return actor.subject is not None and actor.subject == case.applicant_id
-        case Role.CLERK | Role.SUPERVISOR:
-            return _in_region(actor, case)
-        case Role.OFFICER:
-            involved = session.scalar(
-                select(func.count()).select_from(Step).where(
-                    Step.case_id == case.id, Step.department == actor.department, Step.state != StepState.SKIPPED.value
-                )
-            )
-            return _in_region(actor, case) and bool(involved)
-    return False
-
-
 def check_case_scope(session: Session, *, actor: Actor, case_id: str, step_id: str | None = None) -> Case:
-    """The case if ``actor`` may see it (and ``step_id``, if given, is one of its steps); otherwise
-    the same :class:`NotFound` as for an unknown id."""
+    """The case if ``actor`` may see it (:data:`~engine.machine.access.Access.SEE_CASE`; and
+    ``step_id``, if given, is one of its steps); otherwise the same :class:`NotFound` as for an
+    unknown id."""
     found = session.get(Case, case_id)
-    if found is None or not _may_see_case(session, actor, found):
+    if found is None or not permits(actor, Access.SEE_CASE, Target(case=found)):
         raise no_case(case_id)
     if step_id is not None and session.scalar(select(Step.case_id).where(Step.id == step_id)) != case_id:
         raise no_step(step_id)
@@ -127,30 +91,24 @@ def check_case_scope(session: Session, *, actor: Actor, case_id: str, step_id: s
 
 
 def check_step_scope(session: Session, *, actor: Actor, step_id: str) -> Step:
-    """The step if ``actor`` may see it (officers: only their own department's steps in their
-    region); otherwise the same :class:`NotFound` as for an unknown id."""
+    """The step if ``actor`` may see it (:data:`~engine.machine.access.Access.SEE_STEP`: officers
+    only their own department's steps, decided by an office their region covers); otherwise the
+    same :class:`NotFound` as for an unknown id."""
     step = session.get(Step, step_id)
-    if step is None:
-        raise no_step(step_id)
-    if actor.role is Role.OFFICER:
-        visible = step.department == actor.department and _in_region(actor, step.case)
-    else:
-        visible = _may_see_case(session, actor, step.case)
-    if not visible:
+    if step is None or not permits(actor, Access.SEE_STEP, Target(case=step.case, step=step)):
         raise no_step(step_id)
     return step
 
 
 def authorize_intake(actor: Actor, *, applicant_id: str, region: str | None) -> None:
-    """Applicants apply for themselves; clerks within their region; admins anywhere."""
-    if actor.role not in CASE_STARTERS:
-        raise Forbidden(f"a {actor.role.value} may not start a case")
+    """Whether ``actor`` may start a case for ``applicant_id`` in ``region`` (default: the actor's)
+    (:data:`~engine.machine.access.Access.START_CASE`: applicants for themselves, clerks within
+    their region, admins anywhere); otherwise :class:`Forbidden` naming the field."""
+    claimed = actor.subject
     for validate in (validate_id_number, validate_credit_code) if actor.role is Role.APPLICANT else ():
-        with suppress(InvalidValue):  # an invalid identifier is the engine's to explain (422)
-            if validate(applicant_id) != actor.subject:
-                raise Forbidden("applicants may only apply for themselves", field="applicant.id")
-    if actor.role is Role.CLERK and not region_covers(actor.region, region or actor.region or ""):
-        raise Forbidden(f"region {region} is outside the clerk's region {actor.region}", field="region")
+        with suppress(InvalidValue):  # an invalid identifier is the engine's to explain (422): not checked here
+            claimed = validate(applicant_id)
+    authorize(actor, Access.START_CASE, Target(applicant_id=claimed, region=region or actor.region))
 
 
 def record_access(session: Session, *, actor: Actor, case_id: str | None, step_id: str | None, what: str,
@@ -198,9 +156,10 @@ class StepStatus:
 
 
 def sees_in_full(viewer: Actor, step: Step) -> bool:
-    """Whether ``viewer`` reads ``step``'s results and details, not only its progress: officers
-    only their own department's steps; everyone else who may see the case, every step."""
-    return viewer.role is not Role.OFFICER or viewer.department == step.department
+    """Whether ``viewer`` reads ``step``'s results and details, not only its progress
+    (:data:`~engine.machine.access.Access.SEE_STEP`): officers only their own department's steps
+    decided by an office their region covers; the applicant and the windows, every step."""
+    return permits(viewer, Access.SEE_STEP, Target(case=step.case, step=step))
 
 
 def _own_holder(viewer: Actor, step: Step) -> str | None:
@@ -350,10 +309,10 @@ def case_status(session: Session, runtime: Runtime, *, case_id: str, actor: Acto
 def document_case(session: Session, runtime: Runtime, *, case_id: str, actor: Actor, what: str) -> Case:
     """The case whose document ``what`` (receipt, notice) ``actor`` asks for, if they may see the
     case and read its documents; a staff read is recorded. Commits when it records."""
-    case = check_case_scope(session, actor=actor, case_id=case_id)
-    if actor.role not in DOCUMENT_READERS:
-        raise Forbidden("a case's receipt and notices are for the applicant and the window; officers work from their "
-                        "own step")
+    case = session.get(Case, case_id)
+    if case is None:
+        raise no_case(case_id)
+    authorize(actor, Access.READ_DOCUMENTS, Target(case=case))
     if actor.role in GOVERNMENT_STAFF:
         record_access(session, actor=actor, case_id=case.id, step_id=None, what=what, at=runtime.clock.now())
         session.commit()
@@ -641,14 +600,9 @@ def department_worklist(
     session: Session, *, actor: Actor, department: str, state: str | None = None, due_within_days: int | None = None,
     overdue: bool = False, today: date, limit: int = 50, offset: int = 0,
 ) -> Page:
-    """:func:`worklist` for an officer of that department, a supervisor or an admin, in their region."""
-    if actor.role not in WORKLIST_READERS:
-        raise Forbidden(f"a {actor.role.value} has no department worklist")
-    if actor.role is Role.OFFICER and actor.department != department:
-        raise Forbidden(f"an officer of department {actor.department} may not read department {department}'s worklist")
-    region = None if actor.role is Role.ADMIN else actor.region
-    if region is None and actor.role is not Role.ADMIN:
-        raise Forbidden("a staff token without a region sees no worklist")
+    """:func:`worklist` for an officer of that department, a supervisor or an admin
+    (:data:`~engine.machine.access.Access.READ_WORKLIST`), of the offices in their region."""
+    region = list_scope(actor, Access.READ_WORKLIST, Target(department=department))
     return worklist(session, department=department, region=region, state=state, due_within_days=due_within_days,
                     overdue=overdue, today=today, limit=limit, offset=offset)
 
