@@ -47,7 +47,7 @@ from engine.people.regions import region_prefix as region_prefix  # re-exported
 from engine.records.labels import SUPPLY_MODE_LABELS
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, Material
-from engine.machine.access import Access, Target, authorize, list_scope, permits
+from engine.machine.access import Access, Target, authorize, decided_within, list_scope, permits
 from engine.machine.access import region_covers as region_covers  # re-exported: the rules live in access
 from engine.machine.states import (
     GOVERNMENT_STAFF,
@@ -541,8 +541,10 @@ class Page:
 
 def work_scope(scope: str | None) -> list[ColumnElement[bool]]:
     """SQL over steps joined to their cases: the steps whose work lies within ``scope`` (none when
-    unscoped). The one scope of :func:`open_work`, and of the supervision desk's step cards."""
-    return in_scope(scope)
+    unscoped): those decided there, by an office of the region at the step's level
+    (:func:`engine.machine.access.decided_within`, the access rules' own test in SQL). The one scope
+    of :func:`open_work`, and of the supervision desk's step cards."""
+    return decided_within(scope)
 
 
 def open_work(scope: str | None) -> list[ColumnElement[bool]]:
