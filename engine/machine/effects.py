@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import Case, OutboxMessage, Step
 from engine.errors import DomainError, IllegalTransition
 from engine.machine.states import Actor, Role, StepState
+from engine.machine.routing import route_step
 from engine.people.licences import issue_step_licences, revoke_holder_licences
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, ClockEvent, StepKind, StepSpec, TimeLimit
@@ -40,6 +41,9 @@ class Effect(StrEnum):
     """``assigned_to`` becomes the assignee given, or the actor (the event records from whom, to whom)."""
     UNASSIGN = "unassign"
     """``assigned_to`` is cleared (the event records from whom)."""
+    ROUTE = "route"
+    """At release the step goes to exactly one office (``office``, ``decided_in``: see
+    :mod:`engine.machine.routing`); the event records the office and the reason."""
     START_CLOCK = "start_clock"
     """A step: its limit counts from the day after today, and its minimum wait starts. A case: the
     bundle's limit counts from the day of acceptance. The event records the due date."""
@@ -167,6 +171,14 @@ def _assign(change: Change, step: Step) -> None:
 def _unassign(change: Change, step: Step) -> None:
     change.details["from"] = step.assigned_to
     step.assigned_to = None
+
+
+def _route(change: Change, step: Step) -> None:
+    registry = change.runtime.registry
+    route = route_step(registry.catalog, registry.fields, case=change.case, step=step, spec=change.spec(step))
+    step.office = route.office_id
+    step.decided_in = route.decided_in
+    change.details["routing"] = route.record()
 
 
 def _count_step_clock(change: Change, step: Step, *, start: date | None = None) -> None:
@@ -520,6 +532,7 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.SET_REASON: _set_reason,
     Effect.ASSIGN: _assign,
     Effect.UNASSIGN: _unassign,
+    Effect.ROUTE: _route,
     Effect.START_CLOCK: _start_step_clock,
     Effect.STOP_CLOCK: _stop_step_clock,
     Effect.RESTART_CLOCK: _count_step_clock,

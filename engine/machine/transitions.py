@@ -104,11 +104,12 @@ TAKEN = (StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUEST
 
 STEP_RULES: tuple[Rule[StepState], ...] = (
     _rule("create", None, StepState.PENDING, SYSTEM_ONLY),
-    # Released: the step's clock starts (and its minimum wait); an automated step is queued for a worker.
+    # Released: the step goes to its deciding office, its clock starts (and its minimum wait); an
+    # automated step is queued for a worker.
     _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, KINDS - {StepKind.AUTOMATED},
-          effects={Effect.START_CLOCK}),
+          effects={Effect.ROUTE, Effect.START_CLOCK}),
     _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, {StepKind.AUTOMATED},
-          effects={Effect.START_CLOCK, Effect.QUEUE_RUN}),
+          effects={Effect.ROUTE, Effect.START_CLOCK, Effect.QUEUE_RUN}),
     _rule("claim", {StepState.READY}, StepState.ASSIGNED, DEPARTMENT_OFFICERS, DESK_KINDS, effects={Effect.ASSIGN}),
     # Handing claimed work back to the worklist: the assignee, or a lead who takes it off them.
     _rule("unclaim", STEP_WORKING, StepState.READY, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True,

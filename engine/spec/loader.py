@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from engine.people.offices import Office, OfficeDirectory, office_problems
 from engine.spec.time_checks import check_bundle_time, check_step_time
 from engine.spec.conditions import Condition, fields_of
 from engine.spec.graph_checks import check_graph
@@ -174,7 +175,7 @@ class _Where:
 
 
 def load_catalog(directory: Path) -> Catalog:
-    """Load ``departments.yaml``, ``items.yaml`` and ``licences.yaml`` from a catalog folder."""
+    """Load ``departments.yaml``, ``items.yaml``, ``licences.yaml`` and ``offices.yaml`` from a catalog folder."""
     problems: list[SpecProblem] = []
     catalog = _load_catalog(directory, problems)
     if problems:
@@ -196,7 +197,37 @@ def _load_catalog(directory: Path, problems: list[SpecProblem]) -> Catalog:
             problems.append(where[code].problem(
                 f"item {code!r}: unknown department {item.department!r} / 事项 {code!r} 的部门 {item.department!r} 不存在",
                 "department"))
-    return Catalog(departments=departments, items=items, licences=licences)
+    offices = _load_offices(directory / "offices.yaml", departments, problems)
+    return Catalog(departments=departments, items=items, licences=licences, offices=offices)
+
+
+def _load_offices(path: Path, departments: Collection[str], problems: list[SpecProblem]) -> OfficeDirectory:
+    """The office directory (optional: a catalog without ``offices.yaml`` routes every step to no
+    office); an unknown department or region, or a second office of a department at one region, is
+    refused with its line."""
+    if not path.exists():
+        return OfficeDirectory()
+    doc = _read(path, problems)
+    if doc is None:
+        return OfficeDirectory()
+    if not isinstance(doc.data, list):
+        problems.append(SpecProblem(path, doc.line(()), "expected a list of offices / 应为办理机构列表"))
+        return OfficeDirectory()
+    found: dict[str, tuple[Office, int | None]] = {}
+    for i, raw in enumerate(doc.data):
+        office = _validate(Office, doc, raw, loc=(i,), problems=problems)
+        if office is None:
+            continue
+        line = doc.line((i,))
+        for text in office_problems(office, departments):
+            problems.append(SpecProblem(path, line, text))
+        if office.id in found:
+            first = found[office.id][1]
+            problems.append(SpecProblem(path, line, f"duplicate office {office.id} (also at line {first}) / "
+                                                    f"办理机构 {office.id} 重复（第 {first} 行已有）"))
+            continue
+        found[office.id] = (office, line)
+    return OfficeDirectory(offices=tuple(office for office, _ in found.values()))
 
 
 def _load_fields(path: Path, catalog: Catalog, problems: list[SpecProblem]) -> dict[str, FieldSpec]:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from engine.people.offices import OfficeDirectory
+from engine.people.regions import Level
 from engine.time.calendar import TimeUnit
 from engine.spec.conditions import Condition, fields_of
 from engine.spec.versions import SPEC_SCHEMA_VERSION, content_hash, migrate_snapshot
@@ -38,12 +40,8 @@ class Names(Frozen):
 # --- catalog -----------------------------------------------------------------------------
 
 
-class RegionLevel(StrEnum):
-    PROVINCE = "province"
-    CITY = "city"
-    COUNTY = "county"
-    TOWNSHIP = "township"
-    VILLAGE = "village"
+RegionLevel = Level
+"""The five levels of government (:class:`engine.people.regions.Level`)."""
 
 
 class Department(Frozen):
@@ -52,6 +50,7 @@ class Department(Frozen):
     code: str = Field(pattern=r"^\d{2}$")
     name: Names
     level: RegionLevel = RegionLevel.COUNTY
+    """The level that decides its items unless an item says otherwise (``decided_at``)."""
     concurrency: int | None = Field(default=None, ge=1)
     """How many automated calls the department's systems take at once: the Prefect concurrency
     limit on tag ``department:<code>`` (unset: the worker's default)."""
@@ -76,6 +75,10 @@ class ServiceItem(Frozen):
     type: ItemType
     result: str = ""
     department: str = Field(pattern=r"^\d{2}$")
+    decided_at: Level | None = None
+    """The level of government that decides the item (省级权限, 设区的市级权限, 县级权限…): its step
+    is routed to the department's office at that level above the region it is decided for. None:
+    the department's ``level``."""
 
 
 class LicenceType(Frozen):
@@ -93,6 +96,16 @@ class Catalog(Frozen):
     departments: dict[str, Department]
     items: dict[str, ServiceItem]
     licences: dict[str, LicenceType]
+    offices: OfficeDirectory = OfficeDirectory()
+    """The offices that decide the items (``offices.yaml``): where each step is routed."""
+
+    def decided_at(self, item_code: str) -> Level:
+        """The level that decides ``item_code``: its own ``decided_at``, else its department's level."""
+        item = self.items[item_code]
+        if item.decided_at is not None:
+            return item.decided_at
+        department = self.departments.get(item.department)
+        return department.level if department is not None else Level.COUNTY
 
 
 # --- fields ------------------------------------------------------------------------------
@@ -389,6 +402,10 @@ class StepSpec(Frozen):
     """The item (and so the department) chosen by an answer; an answer the map lacks skips the step."""
     department: str | None = None
     """Defaults to the service item's department."""
+    decided_for: str | None = None
+    """The answer (a region_code field of the bundle) naming the region the step is decided for:
+    the applicant's household, the project's location, the enterprise's registered address. The
+    step goes to the office of its level above that region; default the case's region."""
     kind: StepKind = StepKind.HUMAN
     depends_on: tuple[str, ...] = ()
     """All of these must be done (or skipped) first."""
