@@ -21,6 +21,7 @@ from engine.spec.time_checks import check_bundle_time, check_step_time
 from engine.spec.conditions import Condition, fields_of
 from engine.spec.graph_checks import check_graph
 from engine.spec.material_checks import check_materials
+from engine.spec.routing_checks import check_routing
 from engine.spec.fact_checks import check_requirements
 from engine.spec.models import (
     BundleSpec,
@@ -463,6 +464,7 @@ def check_bundle(
     check_bundle_time(bundle, add=add)
     check_graph(bundle, handlers=handlers, add=add, warn=warn)
     check_materials(bundle, catalog=catalog, declared=declared, add=add, check_condition=check_condition)
+    check_routing(bundle, catalog=catalog, fields=fields, declared=declared, add=add)
     check_requirements(bundle, catalog=catalog, fields=fields, add=add, check_condition=check_condition)
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}
