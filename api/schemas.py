@@ -42,7 +42,8 @@ from engine.records.queries import (
     StepStatus,
     WorkItem,
 )
-from engine.time.supervision import CardView, DepartmentLoad, SupervisionStats
+from engine.people.regions import Level
+from engine.time.supervision import CardView, DepartmentLoad, DeskNames, OfficeLoad, RegionLoad, SupervisionStats
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 BUNDLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -384,23 +385,93 @@ class CardOut(CardView):
 
 @dataclass(frozen=True)
 class DepartmentLoadOut(DepartmentLoad):
+    open: Annotated[int, Field(description=(
+        "Released open steps (ready, claimed, in progress, awaiting 补正): the length of the department's worklist "
+        "in the region; pending steps are nobody's work yet"))]
+    overdue: Annotated[int, Field(description="Of those, past their due date with the clock running (the worklist's "
+                                              "overdue filter)")]
     department_name: str = ""
+
+
+_OPEN = "Released open steps, as the worklists list them"
+_OVERDUE = "Of those, past their due date with the clock running"
+
+
+@dataclass(frozen=True)
+class OfficeLoadOut(OfficeLoad):
+    office: Annotated[str, Field(description=(
+        "The deciding office, <department>@<region> (11@430102); a step not routed yet counts under its department's "
+        "office at the region it is decided for"), examples=["11@430102"])]
+    region: Annotated[str, Field(description="The office's region (canonical code)")]
+    level: Annotated[Level, Field(description="The office's level")]
+    open: Annotated[int, Field(description=_OPEN)]
+    overdue: Annotated[int, Field(description=_OVERDUE)]
+    yellow_cards: Annotated[int, Field(description="Open yellow cards of the office's steps")]
+    red_cards: Annotated[int, Field(description="Open red cards of the office's steps")]
+    office_name: Annotated[str, Field(description="The office directory's name (else region and department)")] = ""
+    department_name: str = ""
+    region_name: str = ""
+
+
+@dataclass(frozen=True)
+class RegionLoadOut(RegionLoad):
+    level: Annotated[Level, Field(description="province, city, county or township (a village's offices count in "
+                                              "their township)")]
+    parent: Annotated[str | None, Field(description=(
+        "The row one level up; null for the top rows (the caller's own region, or a province)"))]
+    open: Annotated[int, Field(description=f"{_OPEN}, of the offices in this region and below: own_open plus the "
+                                           "open of the rows whose parent this is")]
+    overdue: Annotated[int, Field(description=f"{_OVERDUE}; own_overdue plus the rows below")]
+    own_open: Annotated[int, Field(description="Of open, the work of the offices at this region itself")]
+    own_overdue: Annotated[int, Field(description="Of overdue, the offices at this region itself")]
+    yellow_cards: Annotated[int, Field(description="Open yellow cards of the steps of the offices in this region "
+                                                   "and below")]
+    red_cards: Annotated[int, Field(description="Open red cards, likewise")]
+    region_name: str = ""
 
 
 @dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
     "region": "430100", "today": "2026-03-31",
-    "departments": [{"department": "11", "department_name": "民政局", "open": 2, "overdue": 1}],
-    "cases": {"accepted": 1, "supplement_requested": 1}, "open_cards": {"yellow": 2, "red": 1}}]}))
+    "departments": [{"department": "11", "department_name": "民政局", "open": 3, "overdue": 1}],
+    "cases": {"accepted": 3, "supplement_requested": 1}, "open_cards": {"yellow": 2, "red": 1},
+    "offices": [
+        {"office": "11@430102", "office_name": "芙蓉区民政局", "department": "11", "department_name": "民政局",
+         "region": "430102", "region_name": "芙蓉区", "level": "county", "open": 2, "overdue": 1, "yellow_cards": 1,
+         "red_cards": 0},
+        {"office": "11@430104", "office_name": "岳麓区民政局", "department": "11", "department_name": "民政局",
+         "region": "430104", "region_name": "岳麓区", "level": "county", "open": 1, "overdue": 0, "yellow_cards": 0,
+         "red_cards": 0}],
+    "rollup": [
+        {"region": "430100", "region_name": "长沙市", "level": "city", "parent": None, "open": 3, "overdue": 1,
+         "own_open": 0, "own_overdue": 0, "yellow_cards": 1, "red_cards": 0},
+        {"region": "430102", "region_name": "芙蓉区", "level": "county", "parent": "430100", "open": 2, "overdue": 1,
+         "own_open": 2, "own_overdue": 1, "yellow_cards": 1, "red_cards": 0},
+        {"region": "430104", "region_name": "岳麓区", "level": "county", "parent": "430100", "open": 1, "overdue": 0,
+         "own_open": 1, "own_overdue": 0, "yellow_cards": 0, "red_cards": 0}]}]}))
 class StatsOut(SupervisionStats):
-    departments: tuple[DepartmentLoadOut, ...]
+    region: Annotated[str | None, Field(description="The region counted (null: everywhere, for an admin)")]
+    departments: Annotated[tuple[DepartmentLoadOut, ...], Field(description="Each department with open work")]
     cases: Annotated[dict[str, int], Field(description="Cases per state")]
+    open_cards: Annotated[dict[str, int], Field(description="Open cards per colour (step and case-level cards)")]
+    offices: Annotated[tuple[OfficeLoadOut, ...], Field(description=(
+        "Each office with open work or open cards, by region (province first), then department; the offices of a "
+        "department add up to its count"))] = ()
+    rollup: Annotated[tuple[RegionLoadOut, ...], Field(description=(
+        "The offices rolled up per region level within the region, by level (province first), then code"))] = ()
 
     @classmethod
-    def of(cls, stats: SupervisionStats, *, department_names: Mapping[str, str]) -> StatsOut:
-        """From :class:`engine.time.supervision.SupervisionStats`, each department with its name."""
+    def of(cls, stats: SupervisionStats, *, names: DeskNames) -> StatsOut:
+        """From :class:`engine.time.supervision.SupervisionStats`, named by
+        :func:`engine.time.supervision.desk_names`."""
         fields = asdict(stats)
-        fields["departments"] = [DepartmentLoadOut(**asdict(load), department_name=department_names.get(
+        fields["departments"] = [DepartmentLoadOut(**asdict(load), department_name=names.departments.get(
             load.department, "")) for load in stats.departments]
+        fields["offices"] = [OfficeLoadOut(**asdict(load), office_name=names.offices.get(load.office, ""),
+                                           department_name=names.departments.get(load.department, ""),
+                                           region_name=names.regions.get(load.region, ""))
+                             for load in stats.offices]
+        fields["rollup"] = [RegionLoadOut(**asdict(row), region_name=names.regions.get(row.region, ""))
+                            for row in stats.rollup]
         return cls(**fields)
 
 

@@ -1,25 +1,36 @@
-"""The supervision desk (电子监察): open and overdue steps by department, a bar chart of them
-(inline SVG drawn on the server, no script), and the yellow and red cards."""
+"""The supervision desk (电子监察): open and overdue steps by department (a bar chart of them,
+inline SVG drawn on the server, no script), by office, rolled up per region level (each region a
+link that narrows the desk to it), and the yellow and red cards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.background import PartState
 from api.deps import RuntimeDep, SessionDep
-from api.pages.common import PageActor, PageRoute, page, require
+from api.pages.common import PageActor, PageRoute, page
+from api.schemas import REGION_PATTERN
 from api.routes.health import background_of
 from engine.db.models import Case
 from engine.machine.dispatch import outbox_health
-from engine.machine.states import LEADS, Role
+from engine.people.regions import region_name, region_prefix
+from engine.records.labels import LEVEL_LABELS
 from engine.runtime import Runtime
-from engine.time.supervision import DepartmentLoad, list_cards, supervision_stats
+from engine.time.supervision import (
+    DepartmentLoad,
+    RegionLoad,
+    SupervisionStats,
+    desk_names,
+    desk_region,
+    list_cards,
+    supervision_stats,
+)
 
 router = APIRouter(route_class=PageRoute)
 
@@ -116,22 +127,36 @@ def step_names(session: Session, runtime: Runtime, keys: Iterable[tuple[str, str
     return found
 
 
+def rollup_rows(stats: SupervisionStats) -> list[RegionLoad]:
+    """The rollup as the page lists it: each region followed by the regions below it (their codes'
+    significant prefixes sort that way: 43, 4301, 430102, 430102001, 430104)."""
+    return sorted(stats.rollup, key=lambda row: region_prefix(row.region))
+
+
 @router.get("/supervision")
-def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
-    """Supervisors (their region) and admins."""
-    require(actor, *LEADS)
-    region = None if actor.role is Role.ADMIN else actor.region
-    stats = supervision_stats(session, region=region, today=runtime.today())
-    cards = list_cards(session, region=region, open_only=True, limit=CARDS_SHOWN)
-    outbox = outbox_health(session, runtime, region=region)
+def dashboard(
+    request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+    region: Annotated[str | None, Query(pattern=REGION_PATTERN)] = None,
+) -> Response:
+    """Supervisors (their region, or ``region`` within it: a rollup row drilled into) and admins
+    (the access rules decide: :func:`~engine.time.supervision.desk_region`)."""
+    own = desk_region(actor)
+    scope = desk_region(actor, region)
+    stats = supervision_stats(session, region=scope, today=runtime.today())
+    cards = list_cards(session, region=scope, open_only=True, limit=CARDS_SHOWN)
+    outbox = outbox_health(session, runtime, region=scope)
     steps = step_names(session, runtime, [(c.case_id, c.step_key) for c in cards if c.step_key]
                        + [(m.case_id, m.step_key) for m in outbox.dead_letters if m.step_key])
     session.rollback()
-    departments = runtime.registry.catalog.departments
-    names = {code: d.name.zh for code, d in departments.items()}
+    names = desk_names(runtime.registry.catalog, stats)
     return page(request, "supervision.html", {
-        "stats": stats, "cards": cards, "names": names, "steps": steps, "chart": bar_chart(stats.departments, names),
+        "stats": stats, "cards": cards, "names": names.departments, "desk": names, "steps": steps,
+        "chart": bar_chart(stats.departments, names.departments),
         "open_total": sum(d.open for d in stats.departments),
         "overdue_total": sum(d.overdue for d in stats.departments),
         "background": _background_problems(request), "outbox": outbox,
+        "rollup": rollup_rows(stats), "level_labels": LEVEL_LABELS,
+        # The department worklists cover the reader's own region: link them only there.
+        "drilled": scope != own, "own_region": own,
+        "region_name": (names.regions.get(scope) or region_name(scope) or scope) if scope else None,
     }, actor=actor)

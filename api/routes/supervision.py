@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
 from api.errors import problems
-from api.schemas import CardOut, StatsOut, from_view
-from engine.machine.states import Role
-from engine.time.supervision import list_cards, supervision_stats
+from api.schemas import REGION_PATTERN, CardOut, StatsOut, from_view
+from engine.time.supervision import desk_names, desk_region, list_cards, supervision_stats
 
 router = APIRouter(prefix="/supervision", tags=["supervision"])
 
@@ -25,15 +24,22 @@ def cards(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[CardOut]:
     """Cards issued by the deadline sweep in the caller's region, newest first."""
-    region = None if actor.role is Role.ADMIN else actor.region
-    found = list_cards(session, region=region, colour=colour, open_only=open_only, limit=limit, offset=offset)
+    found = list_cards(session, region=desk_region(actor), colour=colour, open_only=open_only, limit=limit, offset=offset)
     return [from_view(CardOut, card) for card in found]
 
 
 @router.get("/stats", response_model=StatsOut, responses=problems(403), summary="Open and overdue work")
-def stats(session: SessionDep, runtime: RuntimeDep, actor: SupervisorActor) -> StatsOut:
-    """Open and overdue steps per department, cases per state and open cards, in the caller's region."""
-    region = None if actor.role is Role.ADMIN else actor.region
-    result = supervision_stats(session, region=region, today=runtime.today())
-    names = {code: department.name.zh for code, department in runtime.registry.catalog.departments.items()}
-    return StatsOut.of(result, department_names=names)
+def stats(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: SupervisorActor,
+    region: Annotated[str | None, Query(pattern=REGION_PATTERN, description=(
+        "Only this region, within the caller's (a rollup row's region); a region outside it is 403"))] = None,
+) -> StatsOut:
+    """Open and overdue steps per department and per office, the offices rolled up per region level
+    (province, city, county, township), cases per state and open cards, in the caller's region (or
+    ``region`` within it). Open work is what the worklists list: each department's ``open`` is the
+    length of its worklist in the region, and steps not yet released are not counted."""
+    scope = desk_region(actor, region)
+    result = supervision_stats(session, region=scope, today=runtime.today())
+    return StatsOut.of(result, names=desk_names(runtime.registry.catalog, result))

@@ -39,11 +39,15 @@ from sqlalchemy.orm import Session
 
 from engine.time.calendar import WorkingCalendar
 from engine.db.models import Card, Case, Step, UTCDateTime
-from engine.errors import DomainError
-from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_prefix
+from engine.errors import DomainError, Forbidden
+from engine.people.identifiers import InvalidValue
+from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_name
+from engine.people.validators import validate_region_code
 from engine.records.queries import in_scope, open_work, overdue_work, work_scope
+from engine.machine.access import Access, list_scope, region_covers
 from engine.runtime import Runtime
-from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_TERMINAL
+from engine.spec.models import Catalog
+from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_TERMINAL, Actor
 
 Colour = Literal["yellow", "red"]
 COLOURS: tuple[Colour, ...] = ("yellow", "red")
@@ -378,8 +382,7 @@ def roll_up(offices: Iterable[OfficeLoad], *, within: str | None = None) -> tupl
         mine = own.setdefault(ancestor_at(load.region, ROLLUP_LEVELS[depth]), [0, 0])
         mine[0] += load.open
         mine[1] += load.overdue
-    inside = region_prefix(within) if within is not None else ""
-    kept = {code: numbers for code, numbers in totals.items() if code.startswith(inside)}
+    kept = {code: numbers for code, numbers in totals.items() if region_covers(within, code)}
     rows = []
     for code, (open_, overdue, yellow, red) in kept.items():
         level = level_of(code)
@@ -390,3 +393,43 @@ def roll_up(offices: Iterable[OfficeLoad], *, within: str | None = None) -> tupl
             own_open=mine[0], own_overdue=mine[1], yellow_cards=yellow, red_cards=red,
         ))
     return tuple(sorted(rows, key=lambda r: (r.level.rank, r.region)))
+
+
+def desk_region(actor: Actor, region: str | None = None) -> str | None:
+    """The region the supervision desk shows ``actor``: their own (the access rules'
+    :func:`~engine.machine.access.list_scope`; None for an admin: everywhere), or ``region``, a
+    rollup row they drill into, which must be a division code within it (422 / 403 naming the field)."""
+    scope = list_scope(actor, Access.READ_SUPERVISION)
+    if region is None:
+        return scope
+    try:
+        code = validate_region_code(region)
+    except InvalidValue as exc:
+        raise DomainError(f"region {region}: {exc.message_en} / {exc.message_zh}", field="region") from None
+    if not region_covers(scope, code):
+        raise Forbidden(f"region {code} is outside your region {scope} / 不在您的辖区内", field="region")
+    return code
+
+
+@dataclass(frozen=True)
+class DeskNames:
+    """What the desk calls the departments, offices and regions it counts: the catalog's department
+    names, the office directory's names (an office it does not list: the region's name and the
+    department's, 芙蓉区民政局) and :func:`engine.people.regions.region_name` (else the code)."""
+
+    departments: dict[str, str]
+    offices: dict[str, str]
+    regions: dict[str, str]
+
+
+def desk_names(catalog: Catalog, stats: SupervisionStats) -> DeskNames:
+    """The names of everything ``stats`` counts."""
+    departments = {code: department.name.zh for code, department in catalog.departments.items()}
+    codes = {o.region for o in stats.offices} | {r.region for r in stats.rollup}
+    regions = {code: region_name(code) or code for code in sorted(codes)}
+    offices = {}
+    for load in stats.offices:
+        listed = catalog.offices.get(load.office)
+        offices[load.office] = listed.name if listed is not None else (
+            regions[load.region] + departments.get(load.department, load.department))
+    return DeskNames(departments=departments, offices=offices, regions=regions)
