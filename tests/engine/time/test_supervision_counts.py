@@ -192,3 +192,53 @@ def test_overdue_counts_follow_the_clock(session: Session, runtime: Runtime, clo
     assert [(r.region, r.level, r.parent, r.open, r.own_open) for r in province.rollup] == [
         ("430000", Level.PROVINCE, None, 1, 0), ("430100", Level.CITY, "430000", 1, 0),
         ("430104", Level.COUNTY, "430100", 1, 1)]
+
+
+# --- routed steps: townships and the province -------------------------------------------
+
+
+def test_routed_steps_count_under_their_office_and_roll_up_from_the_township(
+    session: Session, runtime: Runtime
+) -> None:
+    township = _marriage(session, runtime, "430102001")  # 文艺路街道
+    _finish(session, runtime, township.steps[0])
+    _marriage(session, runtime, "430104")
+    birth_plan = next(s for s in township.steps if s.step_key == "birth_plan_registration")
+    assert (birth_plan.state, birth_plan.office) == ("ready", "23@430102001")  # 生育登记 is decided at township
+    stats = supervision_stats(session, region="430100", today=runtime.today())
+    offices = {o.office: o for o in stats.offices}
+    assert offices["23@430102001"].level is Level.TOWNSHIP and offices["23@430102001"].open == 1
+    rows = {r.region: r for r in stats.rollup}
+    assert (rows["430102001"].level, rows["430102001"].parent, rows["430102001"].open) == (
+        Level.TOWNSHIP, "430102", 1)
+    county = rows["430102"]
+    assert county.open == county.own_open + rows["430102001"].open
+    # Every office's department worklist in the office's region holds the work of that office and
+    # of the department's offices below it: a county officer's list includes the township's.
+    for office in stats.offices:
+        below = sum(o.open for o in stats.offices
+                    if o.department == office.department and o.region.startswith(region_prefix(office.region)))
+        assert _worklist_length(session, runtime, office.department, office.region) == below, office.office
+    # The township's supervisor sees the township only; the neighbouring district's nothing of it.
+    street = supervision_stats(session, region="430102001", today=runtime.today())
+    assert {r.region for r in street.rollup} == {"430102001"} and {o.office for o in street.offices} == {"23@430102001"}
+    assert _worklist_length(session, runtime, "23", "430102001") == 1
+    yuelu = supervision_stats(session, region="430104", today=runtime.today())
+    assert not any(o.region.startswith("430102") for o in yuelu.offices)
+
+
+def test_a_province_level_step_counts_at_the_province_not_in_the_city(session: Session, runtime: Runtime) -> None:
+    from tests.engine.machine.test_access import _land_use
+
+    _case, step = _land_use(session, runtime, "province")
+    assert step.office == "15@430000"  # 用地预审, 省级权限: the province's 自然资源厅
+    city = supervision_stats(session, region="430100", today=runtime.today())
+    assert "15@430000" not in {o.office for o in city.offices} and "430000" not in {r.region for r in city.rollup}
+    assert sum(d.open for d in city.departments if d.department == "15") == _worklist_length(
+        session, runtime, "15", "430100")
+    province = supervision_stats(session, region="430000", today=runtime.today())
+    rows = {r.region: r for r in province.rollup}
+    assert rows["430000"].own_open == 1 and rows["430000"].parent is None
+    assert rows["430000"].open == 1 + sum(r.open for r in province.rollup if r.parent == "430000")
+    assert next(o for o in province.offices if o.office == "15@430000").level is Level.PROVINCE
+    assert {d.department: d.open for d in province.departments}["15"] == _worklist_length(session, runtime, "15", "430000")
