@@ -242,3 +242,33 @@ def test_a_province_level_step_counts_at_the_province_not_in_the_city(session: S
     assert rows["430000"].open == 1 + sum(r.open for r in province.rollup if r.parent == "430000")
     assert next(o for o in province.offices if o.office == "15@430000").level is Level.PROVINCE
     assert {d.department: d.open for d in province.departments}["15"] == _worklist_length(session, runtime, "15", "430000")
+
+
+def test_the_scoped_count_is_served_by_the_open_steps_index(session: Session, runtime: Runtime) -> None:
+    """The desk's count in a supervisor's region, like the unscoped one (test_supervision.py), reads
+    the partial index ix_steps_open_department (PostgreSQL with sequential scans off; SQLite's plan)."""
+    from sqlalchemy import event
+
+    _marriage(session, runtime, "430102")
+    captured: list[tuple[str, object]] = []
+    bind = session.get_bind()
+
+    def keep(_conn: object, _cursor: object, statement: str, parameters: object, *_args: object) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(bind, "before_cursor_execute", keep)
+    try:
+        supervision_stats(session, region="430100", today=runtime.today())
+    finally:
+        event.remove(bind, "before_cursor_execute", keep)
+    loads, parameters = next(c for c in captured if "GROUP BY steps.department" in c[0])
+    connection = session.connection()
+    if bind.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = connection.exec_driver_sql("EXPLAIN " + loads, parameters)  # type: ignore[arg-type]
+        plan = "\n".join(str(r[0]) for r in rows)
+    else:
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + loads, parameters)  # type: ignore[arg-type]
+        plan = "\n".join(str(r[-1]) for r in rows)
+    session.rollback()
+    assert "ix_steps_open_department" in plan, plan
