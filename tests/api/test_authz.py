@@ -13,17 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.db.models import ApiToken, Case
 from engine.errors import DomainError, NotFound
 from engine.records.queries import region_covers, region_prefix
-from engine.machine.actions import request_extension
-from engine.machine.states import Role
+from engine.machine.actions import claim_step, request_extension
+from engine.machine.intake import Applicant, accept_case
+from engine.machine.states import Actor, Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
-from tests.engine.sample_people import GROOM, another_couple
+from tests.engine.machine.test_access import _land_use
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
 
 __all__ = ["runtime"]  # the real bundles and the time test bundles (timers, §42 extensions)
 
@@ -320,3 +322,101 @@ def test_a_case_records_the_applicant_who_created_it(api: Api) -> None:
     with api.session() as session:
         case = session.get_one(Case, created.json()["case_id"])
         assert case.applicant_id == GROOM and case.created_by == api.actor_ids["applicant_own"]
+
+
+# --- offices and levels (issue 11): the same matrix over routed steps -------------------------------
+
+LEVEL_CALLERS: dict[str, tuple[str, str | None, str]] = {
+    "officer_15_county": ("officer", "15", "430102"),
+    "officer_15_city": ("officer", "15", "430100"),
+    "officer_15_province": ("officer", "15", "430000"),
+    "supervisor": ("supervisor", None, "430100"),  # already a caller: Changsha's supervisor
+    "supervisor_province": ("supervisor", None, "430000"),
+}
+LEVEL_WHO = list(LEVEL_CALLERS)
+
+
+def _level_callers(api: Api) -> None:
+    """Tokens for the 自然资源 officers of a county, its city and the province, and the province's supervisor."""
+    with api.session() as session:
+        for label, (role, department, region) in LEVEL_CALLERS.items():
+            if label not in api.tokens:
+                api.tokens[label] = issue_token(session, role=role, department=department, region=region, label=label,
+                                                now=api.clock.now())
+        api.actor_ids.update({label: token_id for label, token_id in session.execute(select(ApiToken.label, ApiToken.id))})
+
+
+def _preapproval(api: Api, level: str, *, claimed: bool = False) -> Any:
+    """The 用地预审 step of a fresh land-use case of 430102 decided at ``level`` (15@430000 for
+    the province, 15@430102 for the county); ``claimed``: by the province's officer."""
+    with api.session() as session:
+        _case, step = _land_use(session, api.runtime, level)
+        if claimed:
+            who = Actor(id=api.actor_ids["officer_15_province"], role=Role.OFFICER, department="15", region="430000")
+            step = claim_step(session, api.runtime, step_id=step.id, actor=who)
+        return step
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    endpoint: str
+    level: str
+    claimed: bool
+    expected: tuple[int, ...]  # in the order of LEVEL_WHO
+
+
+LEVEL_MATRIX = [
+    #                                                             county city prov  sup  sup43
+    LevelRow("GET /steps/{id}", "province", False, (404, 404, 200, 200, 200)),
+    LevelRow("POST /steps/{id}/claim", "province", False, (404, 404, 200, 403, 403)),
+    LevelRow("POST /steps/{id}/unclaim", "province", True, (404, 404, 200, 403, 200)),
+    LevelRow("GET /steps/{id}", "county", False, (200, 200, 200, 200, 200)),
+    LevelRow("POST /steps/{id}/claim", "county", False, (200, 200, 200, 403, 403)),
+]
+
+
+@pytest.mark.parametrize(("row", "who", "expected"), [
+    pytest.param(row, who, status, id=f"{row.endpoint}-{row.level}-{who}")
+    for row in LEVEL_MATRIX for who, status in zip(LEVEL_WHO, row.expected, strict=True)
+])
+def test_authorization_matrix_over_offices_and_levels(api: Api, row: LevelRow, who: str, expected: int) -> None:
+    """A county officer never decides a province-level step; the department's province officer
+    decides any; a supervisor takes over only the work of their region's offices."""
+    _level_callers(api)
+    step = _preapproval(api, row.level, claimed=row.claimed)
+    method, _, path = row.endpoint.partition(" ")
+    url = path.replace("{id}", step.id)
+    response = api.get(url, who) if method == "GET" else api.post(url, who, {"version": step.version})
+    assert response.status_code == expected, f"{row.endpoint} ({row.level}) as {who}: {response.text}"
+    if expected >= 400:
+        problem(response, expected)
+        assert api.step_version(step.id) == step.version, "a refused call changed the step"
+
+
+def test_worklists_and_the_json_offer_follow_the_deciding_office(api: Api) -> None:
+    _level_callers(api)
+    province, county = _preapproval(api, "province"), _preapproval(api, "county")
+
+    def listed(who: str) -> set[str]:
+        answer = api.get("/departments/15/steps", who)
+        assert answer.status_code == 200, answer.text
+        return {item["step_id"] for item in answer.json()["items"]}
+
+    assert listed("officer_15_county") >= {county.id} and province.id not in listed("officer_15_county")
+    assert province.id not in listed("officer_15_city")
+    assert listed("officer_15_province") >= {province.id, county.id}
+    offered = api.get(f"/steps/{province.id}", "officer_15_province").json()["status"]["allowed_actions"]
+    assert offered == ["claim"]
+    assert api.get(f"/steps/{province.id}", "supervisor").json()["status"]["allowed_actions"] == []
+
+
+def test_the_receiving_window_reads_the_case_it_took_in(api: Api) -> None:
+    """A 430102 clerk received a case for a 430405 applicant (受理地 430102, the case's region 430405)."""
+    with api.session() as session:
+        case = accept_case(session, api.runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
+                           answers=marriage_answers(**another_couple()), actor=CLERK, region="430405")
+        session.execute(update(Case).where(Case.id == case.id).values(received_in="430102"))
+        session.commit()
+    assert api.get(f"/cases/{case.id}", "clerk").status_code == 200
+    assert problem(api.get(f"/cases/{case.id}", "clerk_other"), 404)
+    assert problem(api.get(f"/cases/{case.id}", "officer"), 404)  # decided in 430405, not by 430102's office
