@@ -36,21 +36,19 @@ from engine.records.queries import applicant_cases, case_materials, case_status,
 from engine.runtime import Runtime
 from engine.machine.states import (
     CASE_OPEN,
-    CASE_WITHDRAWERS,
-    DOCUMENT_READERS,
     Actor,
     CaseState,
     Role,
     StepState,
 )
 from engine.machine.actions import receive_supplement, withdraw_case
+from engine.machine.access import Access, Target, permits, refusal
 from engine.machine.permissions import allowed_actions
 
 router = APIRouter(route_class=PageRoute)
 
 CaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_LISTED = 100
-WITHDRAW_ROLES = CASE_WITHDRAWERS
 
 
 @router.get("/cases")
@@ -73,6 +71,9 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     # allowed actions for this caller, with the case's bundle (what it declares).
     spec = runtime.spec_for(session, case)
     step_actions = {s.id: allowed_actions(actor, s, case=case, spec=spec) for s in case.steps}
+    # The case's own buttons, as the engine's access rules answer for this caller and case.
+    can_withdraw = refusal(actor, Access.ACT_ON_CASE, Target(case=case), action="withdraw") is None
+    documents = permits(actor, Access.READ_DOCUMENTS, Target(case=case))
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = {s.step_key: s.item_name for s in found.steps}
@@ -82,9 +83,9 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "case": found, "steps": shown, "skipped": [s for s in found.steps if s.state == StepState.SKIPPED.value],
         "open": CaseState(found.state) in CASE_OPEN, "closed": found.closed_at is not None,
         "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
-        "can_withdraw": actor.role in WITHDRAW_ROLES, "step_actions": step_actions,
+        "can_withdraw": can_withdraw, "step_actions": step_actions,
         "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
-        "documents": actor.role in DOCUMENT_READERS, "materials": materials,
+        "documents": documents, "materials": materials,
     }, status=status, actor=actor)
 
 
