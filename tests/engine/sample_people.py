@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from typing import Protocol
 
 from engine.machine.states import Actor, Role
 from engine.people.validators import make_id_number
@@ -27,8 +28,25 @@ def another_couple() -> dict[str, object]:
             "bride_id_number": make_id_number("430104", date(1992, 2, 1 + n % 28), 100 + 2 * (n // 28))}
 
 
-def officer(department: str) -> Actor:
-    return Actor(id=f"officer-{department}", role=Role.OFFICER, department=department, region="430102")
+def officer(department: str, region: str = "430102") -> Actor:
+    return Actor(id=f"officer-{department}", role=Role.OFFICER, department=department, region=region)
+
+
+class Routed(Protocol):
+    """A step as routing left it (a row, or a test's snapshot of one)."""
+
+    @property
+    def department(self) -> str: ...
+
+    @property
+    def decided_in(self) -> str | None: ...
+
+
+def decider(step: Routed) -> Actor:
+    """:func:`officer` of the step's department at the office release routed it to (where it is
+    decided: a city-level department's step in 430100, a township's in its township), who may
+    decide it; a step not routed yet: 430102's."""
+    return officer(step.department, region=step.decided_in or "430102")
 
 
 def applicant(subject: str) -> Actor:

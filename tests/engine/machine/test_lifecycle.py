@@ -14,7 +14,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.runtime import Runtime
 from engine.machine.states import CaseState, StepState
 from engine.machine.actions import claim_step, complete_step
-from tests.engine.sample_people import BRIDE, CLERK, DECEASED, GROOM, CHILD, marriage_answers, officer, post_death_answers
+from tests.engine.sample_people import BRIDE, CLERK, DECEASED, GROOM, CHILD, decider, marriage_answers, post_death_answers
 
 
 def states(case: Case) -> dict[str, str]:
@@ -30,7 +30,7 @@ def work_off(session: Session, runtime: Runtime, case: Case) -> list[str]:
     order: list[str] = []
     while ready := ready_steps(case):
         for step in ready:
-            actor = officer(step.department)
+            actor = decider(step)
             claim_step(session, runtime, step_id=step.id, actor=actor, expected_version=step.version)
             complete_step(session, runtime, step_id=step.id, actor=actor, outputs={"result": "ok"},
                           expected_version=step.version)

@@ -98,7 +98,7 @@ from engine.machine.actions import (
 )
 from engine.machine.timers import release_due_timers
 from engine.people.licences import store_licence
-from tests.engine.sample_people import CHILD, CLERK, GROOM, HEIR_2, applicant, officer
+from tests.engine.sample_people import CHILD, CLERK, GROOM, HEIR_2, applicant, decider, officer
 from tests.conftest import THOROUGH, scaled
 
 BUNDLE_ID = "prop_bundle"
@@ -249,6 +249,8 @@ class StepRow:
     clock_stopped_on: date | None
     supplement: tuple[str, ...]
     reason: str = ""
+    decided_in: str | None = None
+    """Where release routed the step (its office's region): the officer who may decide it is there."""
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,7 @@ class Run:
                 tuple(
                     StepRow(st_.id, st_.step_key, st_.instance, StepState(st_.state), st_.version, st_.department,
                             st_.kind, st_.not_before, st_.due_on, st_.clock_start_on, st_.clock_stopped_on,
-                            tuple(st_.supplement.get("requested", [])), st_.reason)
+                            tuple(st_.supplement.get("requested", [])), st_.reason, st_.decided_in)
                     for st_ in steps
                 ),
                 events,
@@ -484,7 +486,7 @@ def random_actions(run: Run, data: st.DataObject, count: int) -> None:
                     materials = []
             else:
                 wrong = data.draw(st.integers(0, 9), label=f"{i} wrong dept?") == 0
-                actor = officer(("09" if step.department != "09" else "11") if wrong else step.department)
+                actor = officer("09" if step.department != "09" else "11") if wrong else decider(step)
             reason = "" if action == "reject" and data.draw(st.integers(0, 9), label=f"{i} no reason?") == 0 else "不予许可"
             run.attempt(f"desk{which} {action} {step.key}#{step.instance} ({step.state.value}) v{version} by {actor.id}",
                         step_call(run, desk, step, action, actor, version, materials, reason))
@@ -511,7 +513,7 @@ def work_off(run: Run, turns: int = 200) -> None:
         desk = run.desks[turn % 2]
         if step.not_before is not None and rt.today() < step.not_before:
             run.clock.set_local(step.not_before)
-        actor = officer(step.department)
+        actor = decider(step)
         name = f"finish desk{turn % 2} {step.key}#{step.instance} ({step.state.value})"
         if step.state is StepState.READY and step.kind == StepKind.TIMER.value:
             call: Callable[[], object] = lambda: release_due_timers(desk, rt)  # noqa: E731
@@ -750,7 +752,7 @@ def test_join_is_released_when_the_last_desk_saw_the_other_step_before_it_was_do
         assert accept(run, answers_for(run.bundle, (True, True), 0))
         s0, s1, _ = run.read().steps
         for desk, step in ((run.desks[1], s1), (run.desks[0], s0)):
-            actor = officer(step.department)
+            actor = decider(step)
             claim_step(desk, run.runtime, step_id=step.id, actor=actor)
             complete_step(desk, run.runtime, step_id=step.id, actor=actor)
             run.keep()
@@ -768,7 +770,7 @@ def test_withdrawal_never_cancels_a_step_another_desk_has_finished(world: World)
     with open_run(world, join_bundle()) as run:
         assert accept(run, answers_for(run.bundle, (True, True), 0))
         _, s1, _ = run.read().steps
-        actor = officer(s1.department)
+        actor = decider(s1)
         claim_step(run.desks[1], run.runtime, step_id=s1.id, actor=actor)
         complete_step(run.desks[1], run.runtime, step_id=s1.id, actor=actor)
         run.keep()

@@ -30,7 +30,7 @@ from engine.records.queries import CaseMaterial, case_materials, case_status
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, SupplyMode
 from tests.engine.records.test_documents import section, text
-from tests.engine.sample_people import BRIDE, CLERK, GROOM, applicant, marriage_answers, officer
+from tests.engine.sample_people import BRIDE, CLERK, GROOM, applicant, decider, marriage_answers, officer
 
 ID_CARD = "申请人居民身份证"
 RESUME = "个人简历"
@@ -200,13 +200,13 @@ def test_the_chosen_item_is_shown_wherever_the_step_is_named(session: Session, r
 def test_a_reason_names_the_chosen_item(session: Session, runtime: Runtime) -> None:
     case = land_use_case(session, runtime, land_approval_level="county")
     step = next(s for s in case.steps if s.step_key == "land_preapproval")
-    actor = officer(step.department)
+    actor = decider(step)
     claim_step(session, runtime, step_id=step.id, actor=actor)
     reject_step(session, runtime, step_id=step.id, actor=actor, reason="选址不符合国土空间规划")
     session.refresh(case)
     for other in [s for s in case.steps if s.state in ("pending", "ready")]:
-        claim_step(session, runtime, step_id=other.id, actor=officer(other.department))
-        reject_step(session, runtime, step_id=other.id, actor=officer(other.department), reason="材料不全")
+        claim_step(session, runtime, step_id=other.id, actor=decider(other))
+        reject_step(session, runtime, step_id=other.id, actor=decider(other), reason="材料不全")
     session.refresh(case)
     notice = text(render_completion_notice(case, runtime.spec_for(session, case), runtime.registry))
     assert f"前序事项“{COUNTY}”不予办理" in notice
