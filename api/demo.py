@@ -26,6 +26,7 @@ from engine.people.identifiers import make_credit_code, make_id_number
 from engine.machine.intake import Applicant, accept_case
 from engine.people.licences import store_licence
 from engine.runtime import Runtime
+from engine.machine.routing import deciding_region
 from engine.machine.states import CASE_OPEN, Actor, CaseState, Role, StepState
 from engine.machine.actions import claim_step, complete_step
 from engine.machine.timers import release_due_timers
@@ -133,7 +134,10 @@ def seed_licences(session: Session, runtime: Runtime, data: DemoData, *, report:
 
 
 def officer_for(step: Step) -> Actor:
-    return Actor(id=f"demo-officer-{step.department}", role=Role.OFFICER, department=step.department, region="430100")
+    """The demo officer of the step's department at the office release routed it to (where it is
+    decided), who may decide it."""
+    return Actor(id=f"demo-officer-{step.department}", role=Role.OFFICER, department=step.department,
+                 region=deciding_region(step.case, step))
 
 
 def run_case(session: Session, runtime: Runtime, clock: FixedClock, *, bundle_id: str, scenario: dict[str, Any],
