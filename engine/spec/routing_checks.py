@@ -49,13 +49,15 @@ def check_routing(
             if item is None:
                 continue  # reported by the step checks
             department = step.department or item.department
+            if department not in catalog.departments:
+                continue  # an unknown department: reported by the step checks
             level = catalog.decided_at(code)
             missing = sorted({p.target for region in directory.regions
                               if not (p := directory.place(department, level, region)).exact})
             if missing:
                 where = ", ".join(_named(r) for r in missing)
-                name = catalog.departments[department].name if department in catalog.departments else None
-                add(f"item {code} is decided at {level.value} level, but offices.yaml has no {name.en if name else department} "
-                    f"office ({department}) at {where}: a step there would go to an office above / 事项 {code} 由 "
-                    f"{level.value} 级办理，但办理机构名录（offices.yaml）在 {where} 没有{name.zh if name else department}"
-                    f"（{department}），该地的办件将被转至上级", (*loc, "item"), step.id)
+                name = catalog.departments[department].name
+                add(f"item {code} is decided at {level.value} level, but offices.yaml has no {name.en} office "
+                    f"({department}) at {where}: a step there would go to an office above / 事项 {code} 由 "
+                    f"{level.value} 级办理，但办理机构名录（offices.yaml）在 {where} 没有{name.zh}（{department}），"
+                    "该地的办件将被转至上级", (*loc, "item"), step.id)
