@@ -105,6 +105,18 @@ def _database(args: argparse.Namespace, *, migrate_schema: bool | None = None) -
     return open_database(getattr(args, "db", None) or get_settings().db, migrate_schema=migrate_schema)
 
 
+def cmd_items_export(args: argparse.Namespace) -> int:
+    """Print every service item of the catalog with its standard elements (事项要素) under the
+    national platform's field names (engine.interprovince.items), as JSON or CSV."""
+    from engine.interprovince.items import items_csv, items_json, national_items
+    from engine.spec.loader import load_catalog
+
+    directory, _ = _bundle_paths(args)
+    items = national_items(load_catalog(directory / "catalog"))  # SpecError: one line per problem via main
+    print(items_csv(items) if args.format == "csv" else items_json(items), end="" if args.format == "csv" else "\n")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     engine, _ = _database(args, migrate_schema=True)
     print(f"database at revision head: {engine.url.render_as_string(hide_password=True)}")
@@ -319,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--fields", help="field dictionary (default: ONEVISIT_FIELDS_FILE)")
     diff.add_argument("--json", action="store_true", help="print the diff as JSON")
     diff.set_defaults(func=cmd_bundles_diff)
+
+    items = sub.add_parser("items", help="service items (事项)").add_subparsers(dest="action", required=True)
+    export = items.add_parser("export", help="every item's standard elements (事项要素) under the national field names")
+    export.add_argument("--format", choices=("json", "csv"), default="json", help="json (default) or csv")
+    export.add_argument("--dir", help="bundles folder with a catalog/ subfolder (default: ONEVISIT_BUNDLES_DIR)")
+    export.set_defaults(func=cmd_items_export)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     upgrade = db.add_parser("upgrade", help="run migrations to the latest revision")
