@@ -11,16 +11,17 @@ the exact spec the case was accepted under, through the runtime.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, OutboxMessage, Step
-from engine.errors import DomainError, IllegalTransition
+from engine.db.models import Case, Handover, OutboxMessage, Step
+from engine.errors import Conflict, DomainError, IllegalTransition
+from engine.interprovince.systems import TRANSFER_TOPIC, decided_elsewhere, home_province
 from engine.machine.states import Actor, Role, StepState
 from engine.machine.routing import route_step
 from engine.people.licences import issue_step_licences, revoke_holder_licences
@@ -28,6 +29,9 @@ from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, ClockEvent, StepKind, StepSpec, TimeLimit
 from engine.time.calendar import TimeUnit
 from engine.time.clock import local_date
+
+if TYPE_CHECKING:
+    from engine.machine.handover import HandOver
 
 
 class Effect(StrEnum):
@@ -85,6 +89,18 @@ class Effect(StrEnum):
     bundle's maximum extension."""
     REFUSE_EXTENSION = "refuse_extension"
     """§42: the approver refuses the pending request (with a reason); the due date stays."""
+    QUEUE_TRANSFER = "queue_transfer"
+    """跨省通办: a desk step routed to another province is queued (an outbox message) to be sent to
+    that province's system (:mod:`engine.interprovince.exchange`); a step decided here: nothing."""
+    SEND_AWAY = "send_away"
+    """The other province's system has the step: the transfer (province, system, both references,
+    the day) is recorded among the step's outputs (``transfer``)."""
+    REMOTE_DECISION = "remote_decision"
+    """The other province decided the step it was sent (refused for a step never sent): the
+    transfer record says how and when."""
+    HAND_OVER = "hand_over"
+    """出件: the hand-over of a finished case's results (to whom, how, when) is recorded, once
+    (a :class:`~engine.db.models.Handover` row; refused if the case was handed over already)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,10 @@ class Inputs:
     note: str = ""
     days: int | None = None
     """Working or calendar days (the step limit's unit) of a §42 extension request."""
+    transfer: Mapping[str, Any] | None = None
+    """跨省通办: the transfer record of a step the other province's system has taken."""
+    handover: HandOver | None = None
+    """出件: what the receiving window hands out, to whom, how and when (:mod:`engine.machine.handover`)."""
 
 
 INPUT_EFFECTS: dict[str, tuple[Effect, ...]] = {
@@ -107,9 +127,12 @@ INPUT_EFFECTS: dict[str, tuple[Effect, ...]] = {
     "outputs": (Effect.RECORD_OUTPUTS,),
     "materials": (Effect.REQUEST_MATERIALS, Effect.RECEIVE_MATERIALS),
     "days": (Effect.REQUEST_EXTENSION,),
+    "transfer": (Effect.SEND_AWAY,),
+    "handover": (Effect.HAND_OVER,),
 }
 _REFUSAL = {"reason": "sets no reason", "assignee": "assigns nobody", "outputs": "records no outputs",
-            "materials": "takes no materials", "days": "extends nothing"}
+            "materials": "takes no materials", "days": "extends nothing", "transfer": "sends nothing away",
+            "handover": "hands nothing over"}
 
 
 def check_inputs(inputs: Inputs, effects: frozenset[Effect], *, action: str) -> None:
@@ -239,6 +262,43 @@ def _queue_run(change: Change, step: Step) -> None:
         )
     )
     change.details["queued"] = {"topic": "run_step", "handler": handler}
+
+
+def _queue_transfer(change: Change, step: Step) -> None:
+    province = decided_elsewhere(change.case, step, home=home_province(change.runtime.region))
+    if province is None:
+        return  # decided here: the office routing chose works it
+    change.session.add(OutboxMessage(topic=TRANSFER_TOPIC, case_id=change.case.id, step_id=step.id,
+                                     payload={"step": step.step_key, "province": province}, created_at=change.at,
+                                     available_at=change.at))
+    change.details["queued"] = {"topic": TRANSFER_TOPIC, "province": province}
+
+
+def _guard_send_away(change: Change, step: Step) -> None:
+    if decided_elsewhere(change.case, step, home=home_province(change.runtime.region)) is None:
+        raise IllegalTransition(f"step {step.step_key} is decided in this province: an office here works it / "
+                                "本事项由本省办理，不跨省流转")
+    if not change.inputs.transfer:
+        raise ValueError("send_away needs the transfer record")
+
+
+def _send_away(change: Change, step: Step) -> None:
+    record = dict(change.inputs.transfer or {})
+    step.outputs = {**step.outputs, "transfer": record}
+    change.details["transfer"] = record
+
+
+def _guard_remote_decision(change: Change, step: Step) -> None:
+    if not (step.outputs.get("transfer") or {}).get("remote_reference"):
+        raise IllegalTransition(f"step {step.step_key} was not sent to another province: an officer here decides it "
+                                "/ 本事项未跨省流转，由本地部门办理")
+
+
+def _remote_decision(change: Change, step: Step) -> None:
+    decided = "refused" if change.inputs.reason is not None else "done"  # a refusal comes with its reason
+    record = {**step.outputs.get("transfer", {}), "decided": decided, "decided_on": change.today.isoformat()}
+    step.outputs = {**step.outputs, "transfer": record}
+    change.details["transfer"] = {"remote_reference": record.get("remote_reference"), "decided": decided}
 
 
 def _record_outputs(change: Change, step: Step) -> None:
@@ -413,7 +473,7 @@ def _to_desk(change: Change, step: Step) -> None:
 
 # --- §42 extensions ---------------------------------------------------------------------------
 
-KEPT_OUTPUTS = ("objection", "extension")
+KEPT_OUTPUTS = ("objection", "extension", "transfer")
 """What the time effects keep among a step's outputs, so its completion does not erase them."""
 
 
@@ -522,6 +582,8 @@ STEP_GUARDS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REQUEST_EXTENSION: _guard_request_extension,
     Effect.EXTEND_LIMIT: _guard_decide_extension,
     Effect.REFUSE_EXTENSION: _guard_decide_extension,
+    Effect.SEND_AWAY: _guard_send_away,
+    Effect.REMOTE_DECISION: _guard_remote_decision,
 }
 """What an effect requires of the step and its bundle; the gate checks every guard of a rule's
 effects before it applies any effect, so a refused transition changes nothing."""
@@ -537,6 +599,8 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.STOP_CLOCK: _stop_step_clock,
     Effect.RESTART_CLOCK: _count_step_clock,
     Effect.QUEUE_RUN: _queue_run,
+    Effect.QUEUE_TRANSFER: _queue_transfer,
+    Effect.SEND_AWAY: _send_away,
     Effect.RECORD_OUTPUTS: _record_outputs,
     Effect.REVOKE_LICENCES: _revoke_licences,
     Effect.REQUEST_MATERIALS: _request_materials,
@@ -548,6 +612,7 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REQUEST_EXTENSION: _request_extension,
     Effect.EXTEND_LIMIT: _extend_limit,
     Effect.REFUSE_EXTENSION: _refuse_extension,
+    Effect.REMOTE_DECISION: _remote_decision,
 }
 """How each effect changes a step, in the order the gate applies them."""
 
@@ -587,11 +652,39 @@ def _resume_case_clock(change: Change, case: Case) -> None:
     _count_case_clock(change, case)
 
 
+_METHOD_ZH = {"window": "窗口领取", "post": "邮寄送达"}
+
+
+def _guard_hand_over(change: Change, case: Case) -> None:
+    done = change.session.get(Handover, case.id)
+    if done is not None:
+        raise Conflict(f"the results of case {case.receipt_no} were already handed over on {done.handed_at:%Y-%m-%d} "
+                       f"({done.method}) / 该件已于 {done.handed_at:%Y-%m-%d} 出件（{_METHOD_ZH.get(done.method, done.method)}）",
+                       field="case_id")
+    if change.inputs.handover is None:
+        raise ValueError("hand_over needs what was handed over")
+
+
+def _hand_over(change: Change, case: Case) -> None:
+    given = change.inputs.handover
+    assert given is not None  # the guard saw it
+    change.session.add(Handover(
+        case_id=case.id, handed_at=given.handed_at, region=change.actor.region or case.received_in or case.region,
+        handed_by=change.actor.id, recipient=given.recipient, agent_name=given.agent_name,
+        agent_id_number=given.agent_id_number, method=given.method, tracking_no=given.tracking_no, note=given.note,
+    ))
+    change.details["handover"] = given.audit()
+
+
+CASE_GUARDS: dict[Effect, Callable[[Change, Case], None]] = {Effect.HAND_OVER: _guard_hand_over}
+"""What a case effect requires (checked before any effect applies)."""
+
 CASE_EFFECTS: dict[Effect, Callable[[Change, Case], None]] = {
     Effect.START_CLOCK: _count_case_clock,
     Effect.STOP_CLOCK: _stop_case_clock,
     Effect.RESUME_CLOCK: _resume_case_clock,
     Effect.CLOSE: _close,
+    Effect.HAND_OVER: _hand_over,
 }
 """How each effect changes a case, in the order the gate applies them (a closing case's stopped
 clock resumes before it closes)."""

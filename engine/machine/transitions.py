@@ -41,7 +41,16 @@ from engine.machine.states import (
     StepState,
     SUPPLEMENT_BRINGERS,
 )
-from engine.machine.effects import CASE_EFFECTS, STEP_EFFECTS, STEP_GUARDS, Change, Effect, Inputs, check_inputs
+from engine.machine.effects import (
+    CASE_EFFECTS,
+    CASE_GUARDS,
+    STEP_EFFECTS,
+    STEP_GUARDS,
+    Change,
+    Effect,
+    Inputs,
+    check_inputs,
+)
 from engine.runtime import Runtime
 from engine.spec.models import StepKind
 
@@ -106,8 +115,9 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     _rule("create", None, StepState.PENDING, SYSTEM_ONLY),
     # Released: the step goes to its deciding office, its clock starts (and its minimum wait); an
     # automated step is queued for a worker.
+    # A desk step routed to another province is queued to be sent there (跨省通办).
     _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, KINDS - {StepKind.AUTOMATED},
-          effects={Effect.ROUTE, Effect.START_CLOCK}),
+          effects={Effect.ROUTE, Effect.START_CLOCK, Effect.QUEUE_TRANSFER}),
     _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, {StepKind.AUTOMATED},
           effects={Effect.ROUTE, Effect.START_CLOCK, Effect.QUEUE_RUN}),
     _rule("claim", {StepState.READY}, StepState.ASSIGNED, DEPARTMENT_OFFICERS, DESK_KINDS, effects={Effect.ASSIGN}),
@@ -150,9 +160,21 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
       for state in sorted(STEP_WORKING)),
     *(_rule("refuse_extension", {state}, state, LEADS, DESK_KINDS, effects={Effect.REFUSE_EXTENSION})
       for state in sorted(STEP_WORKING)),
+    # 跨省通办: the other province's system took the step, then decided it (its outputs, or its refusal).
+    _rule("send_away", {StepState.READY}, StepState.IN_PROGRESS, SYSTEM_ONLY, DESK_KINDS, effects={Effect.SEND_AWAY}),
+    _rule("receive_decision", {StepState.IN_PROGRESS}, StepState.DONE, SYSTEM_ONLY, DESK_KINDS,
+          effects={Effect.REMOTE_DECISION, *FINISH}),
+    _rule("receive_refusal", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, DESK_KINDS,
+          effects={Effect.REMOTE_DECISION, *CLOSE_WITH_REASON}),
     _rule("skip", STEP_OPEN, StepState.SKIPPED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
     _rule("cancel", STEP_OPEN, StepState.CANCELLED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
 )
+
+HANDERS = frozenset({Role.CLERK})
+"""Who hands out a finished case's results (出件): a clerk, at the window that received it
+(:mod:`engine.machine.handover` checks the window)."""
+FINISHED = (CaseState.COMPLETED, CaseState.PARTIALLY_COMPLETED)
+"""Cases whose results (licences, documents) are issued, to be handed out."""
 
 CASE_CLOSE = (Effect.RESUME_CLOCK, Effect.CLOSE)
 """A case that closes: a stopped clock resumes first, so its paused days are final."""
@@ -168,6 +190,8 @@ CASE_RULES: tuple[Rule[CaseState], ...] = (
     _rule("partially_complete", CASE_OPEN, CaseState.PARTIALLY_COMPLETED, SYSTEM_ONLY, effects=CASE_CLOSE),
     _rule("reject", CASE_OPEN, CaseState.REJECTED, SYSTEM_ONLY, effects=CASE_CLOSE),
     _rule("withdraw", CASE_OPEN, CaseState.WITHDRAWN, CASE_WITHDRAWERS, effects=CASE_CLOSE),
+    # 出件: the results handed out (once); the state stays.
+    *(_rule("hand_over", {state}, state, HANDERS, effects={Effect.HAND_OVER}) for state in FINISHED),
 )
 
 
@@ -252,13 +276,19 @@ def transition_case(
     actor: Actor,
     at: datetime,
     payload: dict[str, Any] | None = None,
+    inputs: Inputs = Inputs(),
 ) -> CaseState:
     """Apply ``action`` to ``case`` if a rule allows it: write state and version, apply the rule's
-    effects (the bundle's clock, closing) and append one audit event carrying them."""
+    effects (the bundle's clock, closing, a hand-over fed by ``inputs``) and append one audit event
+    carrying them."""
     current = CaseState(case.state) if case.state is not None else None
     rule = _find(CASE_RULES, action, state=current, actor=actor, what="case")
-    change = Change(session=session, runtime=runtime, case=case, actor=actor, at=at, inputs=Inputs(),
+    check_inputs(inputs, rule.effects, action=f"case.{action}")
+    change = Change(session=session, runtime=runtime, case=case, actor=actor, at=at, inputs=inputs,
                     details=dict(payload or {}))
+    for effect, guard in CASE_GUARDS.items():  # every guard first: a refusal changes nothing
+        if effect in rule.effects:
+            guard(change, case)
     for effect, apply in CASE_EFFECTS.items():
         if effect in rule.effects:
             apply(change, case)
