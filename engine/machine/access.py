@@ -115,6 +115,9 @@ class Reach(StrEnum):
     department works on."""
     REGION = "region"
     """The actor has a region (a staff token without one reaches nothing)."""
+    PROVINCE = "province"
+    """The case's region lies in the actor's province (无差别受理: any window of the province
+    accepts any applicant of the province; the case records it as its 受理地, ``received_in``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +169,10 @@ ACCESS_RULES: tuple[Grant, ...] = (
     _grant(Access.ACT_ON_CASE, {Role.APPLICANT}, Reach.OWN_CASE),
     _grant(Access.ACT_ON_CASE, {Role.CLERK}, Reach.CASE_REGION),
     _grant(Access.ACT_ON_CASE, {Role.CLERK}, Reach.RECEIVED),
-    # Starting a case: applicants for themselves, clerks within their region, admins anywhere.
+    # Starting a case: applicants for themselves, clerks for any applicant of their province
+    # (无差别受理), admins anywhere.
     _grant(Access.START_CASE, {Role.APPLICANT}, Reach.OWN_CASE),
-    _grant(Access.START_CASE, {Role.CLERK}, Reach.CASE_REGION),
+    _grant(Access.START_CASE, {Role.CLERK}, Reach.PROVINCE),
     _grant(Access.START_CASE, {Role.ADMIN}, Reach.ANYWHERE),
     # Lists, limited to the actor's region (list_scope): the offices' work in it (decided_within).
     _grant(Access.READ_WORKLIST, {Role.ADMIN}, Reach.ANYWHERE),
@@ -247,6 +251,9 @@ def _holds(reach: Reach, actor: Actor, target: Target) -> bool:
             return actor.subject is not None and actor.subject == applicant
         case Reach.CASE_REGION:
             return _within(actor, case.region if case is not None else target.region)
+        case Reach.PROVINCE:
+            region = case.region if case is not None else target.region
+            return actor.region is not None and region is not None and region[:2] == actor.region[:2]
         case Reach.RECEIVED:
             return case is not None and _within(actor, case.received_in or case.region)
         case Reach.DEPARTMENT:
@@ -283,6 +290,9 @@ _OUT_OF_REACH: Mapping[Reach, tuple[str, str | None]] = MappingProxyType({
     Reach.OWN_CASE: ("applicants may only apply for themselves / 申请人只能为本人申请", "applicant.id"),
     Reach.CASE_REGION: ("region {region} is outside your region {own} / 不在您的辖区内", "region"),
     Reach.RECEIVED: ("region {region} is outside your region {own} / 不在您的辖区内", "region"),
+    Reach.PROVINCE: ("region {region} is outside your province ({own}): a window accepts the applicants of its "
+                     "province (跨省通办 goes through the other province's system) / 不在本省范围内，跨省办件请走跨省通办",
+                     "region"),
     Reach.DEPARTMENT: ("department {department} is not yours ({mine}) / 非本部门事项", None),
     Reach.OFFICE: ("this step is decided by an office your region does not cover / 该事项由您辖区以外的机构办理",
                    None),

@@ -25,6 +25,7 @@ from engine.time.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.errors import FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.people.prefill import PrefillContext, PrefillResult, prefill
+from engine.machine.access import Access, Target, authorize
 from engine.machine.effects import Inputs
 from engine.machine.eligibility import Assessment, assess, hold_open_case_keys, nothing_applies, open_case_keys
 from engine.machine.progress import settle
@@ -154,6 +155,8 @@ def accept_case(
         eligibility.refuse()
         intake = {**intake, **eligibility.record()}
         region = _region(region or actor.region or runtime.region)
+        # 无差别受理: a window accepts any applicant of its province and is recorded as the 受理地.
+        authorize(actor, Access.START_CASE, Target(applicant_id=applicant.id, region=region))
         case = _create(
             session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=region,
             idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake, eligibility=eligibility,
@@ -288,9 +291,12 @@ def _create(
 ) -> Case:
     now = runtime.clock.now()
     today = local_date(now)
+    # 受理地: the receiving window's region (a clerk's), which numbers the receipt; None when the
+    # applicant applies online (then it is the case's region).
+    received_in = actor.region if actor.role is Role.CLERK else None
     case = Case(
         id=new_id(),
-        receipt_no=next_receipt_no(session, region=region, day=f"{today:%Y%m%d}"),
+        receipt_no=next_receipt_no(session, region=received_in or region, day=f"{today:%Y%m%d}"),
         bundle_id=spec.id,
         bundle_version=spec.version,
         spec_hash=spec.spec_hash,
@@ -298,6 +304,7 @@ def _create(
         applicant_kind=applicant.kind,
         applicant_name=applicant.name,
         region=region,
+        received_in=received_in,
         answers=answers,
         idempotency_key=idempotency_key,
         request_hash=fingerprint,

@@ -126,7 +126,8 @@ MATRIX = [
     Row("GET /bundles/{id}/versions", _fixed("GET", "/bundles/marriage/versions"),
         (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("POST /prefill", _fixed("POST", "/prefill", prefill_body()), (401, 200, 403, 200, 200, 403, 403, 403, 200)),
-    Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 403, 403, 403, 403, 201)),
+    # 无差别受理: any window of the province accepts (clerk_other is 430200's)
+    Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 201, 403, 403, 403, 201)),
     # Outside one's scope (another applicant, region or department) a case is a 404, as if it did not exist.
     Row("GET /cases/{id}", _case, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 404, 403, 404, 403, 403)),
@@ -213,10 +214,12 @@ def test_scoping_beyond_the_matrix(api: Api) -> None:
     # an officer whose department has a step sees the case, not another department's step
     assert api.get(f"/cases/{case.id}", "officer_09").status_code == 200
     assert problem(api.get(f"/steps/{step.id}", "officer_09"), 404)
-    # a clerk may apply within the region, not outside it
+    # a clerk accepts any applicant of the province (无差别受理), none of another province
     couple: dict[str, Any] = another_couple()
     assert api.post("/cases", "clerk_other", case_body(region="430203", **couple)).status_code == 201
-    assert problem(api.post("/cases", "clerk", case_body(region="430200")), 403)["field"] == "region"
+    received = api.post("/cases", "clerk", case_body(region="430405", **another_couple()))
+    assert received.status_code == 201 and received.json()["region"] == "430405"
+    assert problem(api.post("/cases", "clerk", case_body(region="110105")), 403)["field"] == "region"
     # an applicant may not apply for someone else
     assert problem(api.post("/cases", "applicant_other", case_body()), 403)["field"] == "applicant.id"
     # an officer skipped by a condition is not involved in the case

@@ -206,8 +206,8 @@ def expected_other(actor: Actor, access: Access, *, case: Case | None, departmen
         case Access.READ_SUPERVISION:
             ok = actor.role is D or (actor.role is S and actor.region is not None)
         case Access.START_CASE:
-            ok = actor.role is D or (actor.role is A and actor.subject == applicant_id) or (
-                actor.role is C and covers(actor, region))
+            ok = actor.role is D or (actor.role is A and actor.subject == applicant_id) or (  # 无差别受理
+                actor.role is C and actor.region is not None and region is not None and region[:2] == actor.region[:2])
         case Access.SEE_WHO_ACTED:
             ok = actor.role is not A
         case _:
