@@ -122,6 +122,8 @@ version = lambda step: {"version": step.version}  # noqa: E731
 MATRIX = [
     #                                                                 anon own  oth  clk  clk2 off  off2 sup  adm
     Row("GET /bundles", _fixed("GET", "/bundles"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    # The service items in the national shape (事项要素): public, like the bundle catalogue.
+    Row("GET /items", _fixed("GET", "/items"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /bundles/{id}", _fixed("GET", "/bundles/marriage"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /bundles/{id}/versions", _fixed("GET", "/bundles/marriage/versions"),
         (200, 200, 200, 200, 200, 200, 200, 200, 200)),
@@ -188,7 +190,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 243
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 252
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

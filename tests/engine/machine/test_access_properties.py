@@ -89,8 +89,8 @@ STEP_ACTIONS = sorted({r.action for r in STEP_TABLE})
 OFFERED_WITHOUT_A_BUNDLE = {"claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement",
                             "receive_supplement"}
 """The actions allowed_actions offers without the case's bundle (the others need what a bundle declares)."""
-ENGINE_ONLY = {"create", "release", "skip", "cancel", "lapse_supplement"}
-"""What the engine itself does to steps (releases, skips, cascades, the sweep): nobody else."""
+ENGINE_ONLY = {"create", "release", "skip", "cancel", "lapse_supplement", "send_away", "receive_decision", "receive_refusal"}
+"""What the engine itself does to steps (releases, skips, cascades, the sweep, 跨省通办 hand-offs): nobody else."""
 DOCUMENTS = {A, C, S, D, SYS}
 
 
