@@ -24,6 +24,7 @@ from engine.time.calendar import WorkingCalendar
 from engine.time.clock import Clock, SystemClock, local_date
 from engine.db.models import BundleVersion, Case
 from engine.errors import DomainError, NotFound
+from engine.interprovince.systems import ProvinceSystems
 from engine.machine.handlers import HandlerRegistry, default_handlers
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import BundleSpec
@@ -54,6 +55,8 @@ class Runtime:
     handlers: HandlerRegistry = field(default_factory=default_handlers)
     prefill: PrefillRegistry = field(default_factory=_default_prefill)
     """Prefill providers in priority order (licences, the case's own steps, earlier cases, plugins)."""
+    provinces: ProvinceSystems = field(default_factory=ProvinceSystems)
+    """Other provinces' systems (跨省通办) by province code, from plugins (:mod:`engine.interprovince`)."""
     region: str = "430100"
     """Region code (GB/T 2260) for receipts when neither the request nor the clerk names one."""
     _snapshots: dict[str, BundleSpec] = field(default_factory=dict, repr=False)
@@ -64,6 +67,7 @@ class Runtime:
         """The runtime of a deployment: its settings, the built-in handlers and prefill
         providers, and the plugins it installed (see :mod:`engine.plugins`)."""
         from engine.people.prefill import default_providers
+        from engine.interprovince.systems import INTERPROVINCE_GROUP
         from engine.plugins import HANDLERS_GROUP, PREFILL_GROUP, install_plugins
         from engine.settings import get_settings
 
@@ -75,6 +79,8 @@ class Runtime:
             clock=clock or SystemClock(),
             handlers=handlers,
             prefill=install_plugins(default_providers(), group=PREFILL_GROUP, configured=settings.prefill_plugins),
+            provinces=install_plugins(ProvinceSystems(), group=INTERPROVINCE_GROUP,
+                                      configured=settings.interprovince_plugins),
             region=settings.region,
         )
 

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         description="Extra prefill provider plugins, comma-separated module:function (besides entry points of group "
         "onevisit.prefill); each is called with the provider registry.",
     )
+    interprovince_plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Plugins registering other provinces' systems for 跨省通办, comma-separated module:function "
+        "(besides entry points of group onevisit.interprovince); each is called with the province-system registry.",
+    )
     demo_token_days: int = Field(default=7, ge=1, le=365, description="How long demo tokens stay valid, in days.")
     data_dir: Path | None = Field(
         default=None,
@@ -95,7 +100,7 @@ class Settings(BaseSettings):
             return Path(url.database).expanduser().resolve().parent
         return (Path.cwd() / "data").resolve()
 
-    @field_validator("handler_plugins", "prefill_plugins", mode="before")
+    @field_validator("handler_plugins", "prefill_plugins", "interprovince_plugins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

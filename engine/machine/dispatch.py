@@ -23,7 +23,7 @@ becomes a **dead letter** (``dead_at``) that stays visible — ``onevisit outbox
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,7 +35,9 @@ from sqlalchemy.orm import Session
 from engine.time.clock import local_date
 from engine.db.models import Case, OutboxMessage, Step
 from engine.errors import Conflict, NotFound
-from engine.machine.handlers import Handler, HandlerContext, StepRefused
+from engine.interprovince.exchange import POLL_EVERY, prepare_transfer, take_answer
+from engine.interprovince.systems import TRANSFER_TOPIC, RemoteAnswer
+from engine.machine.handlers import HandlerContext, StepRefused
 from engine.machine.effects import Inputs
 from engine.machine.progress import settle
 from engine.records.queries import in_scope
@@ -62,6 +64,8 @@ class Outcome(StrEnum):
     """The handler or the completion raised; the message is retried after a back-off."""
     DEAD = "dead"
     """The last allowed attempt failed: a dead letter."""
+    WAITING = "waiting"
+    """Another province's system has the step and has not decided yet: asked again later."""
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,10 @@ def claim_messages(session: Session, runtime: Runtime, *, worker: str, limit: in
 class _Prepared:
     step_id: str
     version: int
-    handler: Handler
-    context: HandlerContext
+    call: Callable[[], Any]
+    """What runs outside the lock: the step's handler with its context, or another province's system."""
+    finish: Callable[[Session, Runtime, int, _Prepared, Any], MessageResult]
+    """What applies the call's answer under the case lock."""
 
 
 def _fresh_message(session: Session, message_id: int, *, lock: bool = False) -> OutboxMessage | None:
@@ -166,6 +172,8 @@ def _prepare(session: Session, runtime: Runtime, message_id: int, worker: str) -
         return MessageResult(message_id, Outcome.STALE, f"claimed by {message.claimed_by or 'nobody'}")
     now = runtime.clock.now()
     step = session.get(Step, message.step_id, populate_existing=True) if message.step_id else None
+    if message.topic == TRANSFER_TOPIC and step is not None:
+        return _prepare_transfer(session, runtime, message, step)
     if step is None or step.state != StepState.READY.value:
         # A released automated step only leaves READY for good (started, withdrawn, cancelled),
         # so the message is done with; only the outbox row changes, no case lock is needed.
@@ -180,10 +188,50 @@ def _prepare(session: Session, runtime: Runtime, message_id: int, worker: str) -
         applicant_id=case.applicant_id, answers=dict(case.answers), element=dict(step.entry),
         fields=step_spec.fields, today=local_date(now), message_id=message_id,
     )
-    return _Prepared(step.id, step.version, handler, context)
+
+    def call() -> dict[str, Any] | StepRefused:
+        try:
+            return handler(context)
+        except StepRefused as refused:
+            return refused
+
+    return _Prepared(step.id, step.version, call, _complete)
 
 
-def _complete(session: Session, runtime: Runtime, *, message_id: int, prepared: _Prepared,
+def _prepare_transfer(session: Session, runtime: Runtime, message: OutboxMessage, step: Step) -> _Prepared | MessageResult:
+    """A step for another province (跨省通办): send it, or ask where it stands (engine.interprovince.exchange)."""
+    case = session.get_one(Case, step.case_id, populate_existing=True)
+    call = prepare_transfer(session, runtime, case=case, step=step, now=runtime.clock.now())
+    if isinstance(call, str):
+        message.processed_at = runtime.clock.now()
+        return MessageResult(message.id, Outcome.STALE, call)
+    return _Prepared(step.id, step.version, call, _complete_transfer)
+
+
+def _complete_transfer(session: Session, runtime: Runtime, message_id: int, prepared: _Prepared,
+                       answer: RemoteAnswer) -> MessageResult:
+    """Apply the other system's answer under the case lock; while it has not decided, the same
+    message waits and asks again (a successful answer: the failed attempts start afresh)."""
+    case, step = load_step(session, prepared.step_id)
+    message = _fresh_message(session, message_id)
+    assert message is not None  # outbox rows are never deleted
+    if message.processed_at is not None:
+        return MessageResult(message_id, Outcome.STALE, "already processed (by another dispatcher)")
+    now = runtime.clock.now()
+    if step.version != prepared.version:
+        message.processed_at = now
+        return MessageResult(message_id, Outcome.STALE, f"step changed while its province was asked (now {step.state})")
+    if take_answer(session, runtime, case=case, step=step, answer=answer, at=now):
+        message.processed_at = now
+        return MessageResult(message_id, Outcome.COMPLETED if step.state == StepState.DONE.value else Outcome.REFUSED,
+                             answer.reason)
+    message.attempts, message.last_error = 0, ""
+    message.claimed_by = message.claimed_until = None
+    message.available_at = now + POLL_EVERY
+    return MessageResult(message_id, Outcome.WAITING, f"{answer.remote_reference}: not decided yet")
+
+
+def _complete(session: Session, runtime: Runtime, message_id: int, prepared: _Prepared,
               verdict: dict[str, Any] | StepRefused) -> MessageResult:
     """Apply the handler's verdict under the case lock, if the step is still as the handler saw it."""
     case, step = load_step(session, prepared.step_id)  # locks the case: completions of a message serialise here
@@ -234,14 +282,11 @@ def run_claimed(session: Session, runtime: Runtime, *, message_id: int, worker: 
         prepared = in_transaction(session, lambda: _prepare(session, runtime, message_id, worker))
         if isinstance(prepared, MessageResult):
             return prepared
-        verdict: dict[str, Any] | StepRefused
         try:
-            verdict = prepared.handler(prepared.context)
-        except StepRefused as refused:
-            verdict = refused
+            verdict = prepared.call()
         finally:
             session.rollback()  # end whatever the handler read; it must not hold a transaction open
-        return in_transaction(session, lambda: _complete(session, runtime, message_id=message_id, prepared=prepared, verdict=verdict))
+        return in_transaction(session, lambda: prepared.finish(session, runtime, message_id, prepared, verdict))
     except Exception as exc:  # a failure must not lose the message: record it, retry after a back-off
         return _record_failure(session, runtime, message_id=message_id, worker=worker, exc=exc)
 

@@ -49,6 +49,7 @@ from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, Material
 from engine.machine.access import Access, Target, authorize, decided_within, list_scope, permits
 from engine.machine.access import region_covers as region_covers  # re-exported: the rules live in access
+from engine.machine.routing import deciding_region, routing_reason
 from engine.machine.states import (
     GOVERNMENT_STAFF,
     STEP_OPEN,
@@ -153,6 +154,14 @@ class StepStatus:
     ``supplement_window``), else None."""
     extension_requested_days: int | None
     """A §42 extension request waiting for a supervisor's approval: the days asked, else None."""
+    office: str | None
+    """The deciding office (办理机构) release routed the step to, ``<department>@<region>``; None
+    before release (and for a region no office serves)."""
+    office_name: str
+    decided_in: str
+    """Where the step is decided (办理地): its office's region, or the case's before release."""
+    routing_reason: str
+    """Why the step went to that office (bilingual, "English / 中文"); empty before release."""
 
 
 def sees_in_full(viewer: Actor, step: Step) -> bool:
@@ -215,6 +224,8 @@ class CaseStatus:
     state: str
     version: int
     region: str
+    received_in: str
+    """受理地: the region of the window that received the case (the case's region when applied online)."""
     applicant_id: str
     applicant_kind: str
     applicant_name: str
@@ -243,7 +254,14 @@ def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = (), 
         result=step_result(step, item.result if item else "", holder=_own_holder(viewer, step)) if full else "",
         supplement_due_on=_hand_in_by(step) if full else None,
         extension_requested_days=_extension_requested(step) if full else None,
+        office=step.office, office_name=_office_name(runtime, step), decided_in=deciding_region(step.case, step),
+        routing_reason=routing_reason(runtime, step.case, step),
     )
+
+
+def _office_name(runtime: Runtime, step: Step) -> str:
+    office = runtime.registry.catalog.offices.get(step.office) if step.office else None
+    return office.name if office is not None else ""
 
 
 def _hand_in_by(step: Step) -> date | None:
@@ -287,7 +305,7 @@ def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Act
     return CaseStatus(
         id=case.id, receipt_no=case.receipt_no, bundle_id=case.bundle_id, bundle_version=case.bundle_version,
         bundle_name=bundle.name.zh if bundle else case.bundle_id, state=case.state, version=case.version,
-        region=case.region,
+        region=case.region, received_in=case.received_in or case.region,
         applicant_id=mask_id_number(case.applicant_id) if viewer.role is Role.OFFICER else case.applicant_id,
         applicant_kind=case.applicant_kind, applicant_name=case.applicant_name, accepted_on=case.accepted_on,
         due_on=case.due_on, due_provisional=case.due_provisional, clock_stopped=case.clock_stopped_on is not None,
