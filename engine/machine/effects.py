@@ -198,7 +198,8 @@ def _unassign(change: Change, step: Step) -> None:
 
 def _route(change: Change, step: Step) -> None:
     registry = change.runtime.registry
-    route = route_step(registry.catalog, registry.fields, case=change.case, step=step, spec=change.spec(step))
+    route = route_step(registry.catalog, registry.fields, case=change.case, step=step, spec=change.spec(step),
+                       home=change.runtime.region[:2])
     step.office = route.office_id
     step.decided_in = route.decided_in
     change.details["routing"] = route.record()

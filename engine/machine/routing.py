@@ -96,10 +96,17 @@ def _for_region(case: Case, step: Step, spec: StepSpec,
 
 
 def route_step(catalog: Catalog, fields: Mapping[str, FieldSpec], *, case: Case, step: Step,
-               spec: StepSpec) -> Route:
-    """The office ``step`` of ``case`` goes to (``spec``: the step as the case's bundle version has it)."""
+               spec: StepSpec, home: str) -> Route:
+    """The office ``step`` of ``case`` goes to (``spec``: the step as the case's bundle version has
+    it; ``home``: this deployment's two-digit province). A step decided for a region of another
+    province goes to no office here: the 跨省通办 exchange sends it to that province's system."""
     level = catalog.decided_at(step.item_code) if step.item_code in catalog.items else Level.COUNTY
     region, (for_zh, for_en) = _for_region(case, step, spec, fields)
+    if region[:2] != home:
+        province = region[:2] + "0000"
+        return Route(office=None, decided_in=region, level=level, decided_for=region,
+                     reason=f"decided in another province ({_named(province)}), {for_en}: sent to that province's "
+                            f"system (跨省通办) / 跨省通办：{for_zh}，由 {_named(province)} 办理，经跨省通办接口流转")
     placement = catalog.offices.place(step.department, level, region)
     department = catalog.departments.get(step.department)
     dept_zh, dept_en = (department.name.zh, department.name.en) if department else (step.department, step.department)
@@ -132,7 +139,8 @@ def routing_reason(runtime: Runtime, case: Case, step: Step) -> str:
     if session is None:
         return ""
     spec = runtime.spec_for(session, case).step(step.step_key)
-    route = route_step(runtime.registry.catalog, runtime.registry.fields, case=case, step=step, spec=spec)
+    route = route_step(runtime.registry.catalog, runtime.registry.fields, case=case, step=step, spec=spec,
+                       home=runtime.region[:2])
     if route.office_id == step.office and route.decided_in == step.decided_in:
         return route.reason
     office = runtime.registry.catalog.offices.get(step.office) if step.office else None
