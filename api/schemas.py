@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +30,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
+from engine.machine.handover import MAX_NAME, MAX_NOTE, METHODS, RECIPIENTS, TRACKING_NO, HandoverView
 from engine.machine.states import Role
 from engine.machine.transitions import STEP_RULES
 from engine.records.labels import SUPPLY_MODE_LABELS
@@ -188,6 +190,43 @@ class WithdrawIn(Request):
     reason: LongText = ""
 
 
+def _one_of(choices: Mapping[str, tuple[str, str]]) -> str:
+    """A pattern matching exactly the engine's choices (so the schema and the engine agree)."""
+    return "^(" + "|".join(choices) + ")$"
+
+
+def _choices(choices: Mapping[str, tuple[str, str]]) -> str:
+    return "; ".join(f"{key}: {en} / {zh}" for key, (en, zh) in choices.items())
+
+
+class HandoverIn(Request):
+    """出件: who received a finished case's results, how and when (the engine checks the rest:
+    an agent's name and ID number only with an agent, a tracking number only and always by post,
+    no time in the future or before the case closed)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"recipient": "applicant", "method": "window"},
+        {"recipient": "agent", "method": "post", "agent_name": "测试代", "agent_id_number": "430102197006010331",
+         "tracking_no": "SF1234567890", "handed_at": "2026-03-20T10:30:00+08:00", "note": "申请人委托代领"}]})
+
+    recipient: Annotated[str, StringConstraints(pattern=_one_of(RECIPIENTS)), Field(
+        description=f"Who received the results ({_choices(RECIPIENTS)})", json_schema_extra={"enum": list(RECIPIENTS)})]
+    method: Annotated[str, StringConstraints(pattern=_one_of(METHODS)), Field(
+        description=f"How ({_choices(METHODS)})", json_schema_extra={"enum": list(METHODS)})]
+    agent_name: Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=PLAIN_TEXT_PATTERN),
+                          AfterValidator(_plain_text),
+                          Field(description="The agent's name (代领人; an agent only)")] = ""
+    agent_id_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$"), Field(
+        description="The agent's 居民身份证号 (an agent only; checked, stored, and only ever shown masked)")] | None = None
+    tracking_no: Annotated[str, StringConstraints(pattern=TRACKING_NO.pattern), Field(
+        description="The post's tracking number (by post only)")] | None = None
+    handed_at: AwareDatetime | None = Field(default=None, description=(
+        "When the results were handed out, with its time zone; default now (not in the future, not before the "
+        "case closed)"))
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE, pattern=PLAIN_TEXT_PATTERN),
+                    AfterValidator(_plain_text)] = ""
+
+
 class VersionIn(Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
 
@@ -279,12 +318,43 @@ class StepActionOut(StepOut):
 
 
 @dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
+    "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "recipient": "agent", "method": "post",
+    "handed_at": "2026-03-20T02:30:00Z", "region": "430102", "agent_name": "测试代",
+    "agent_id_number_masked": "430102********0331", "tracking_no": "SF1234567890", "note": "",
+    "handed_by": "5c1d8e0b7a6f4e3d2c1b0a9f8e7d6c5b", "recipient_label": "代领人", "method_label": "邮寄送达"}]}))
+class HandoverOut(HandoverView):
+    """出件: the case's results as handed out (the engine's HandoverView): the agent's ID number
+    only masked, the clerk's id only for staff."""
+
+    region: Annotated[str, Field(description="The region of the window that handed the results out (受理地)")]
+    agent_id_number_masked: Annotated[str | None, Field(description="The agent's ID number, masked; null for the "
+                                                                    "applicant")]
+    handed_by: Annotated[str | None, Field(description="The clerk's actor id; null for the applicant, who never "
+                                                       "learns who acted")]
+
+    @computed_field(description="领取人: 申请人本人 or 代领人")  # type: ignore[prop-decorator]
+    @property
+    def recipient_label(self) -> str:
+        return RECIPIENTS[self.recipient][1] if self.recipient in RECIPIENTS else self.recipient
+
+    @computed_field(description="出件方式: 窗口领取 or 邮寄送达")  # type: ignore[prop-decorator]
+    @property
+    def method_label(self) -> str:
+        return METHODS[self.method][1] if self.method in METHODS else self.method
+
+    @classmethod
+    def of(cls, view: HandoverView) -> HandoverOut:
+        """From an :class:`engine.machine.handover.HandoverView`."""
+        return from_view(cls, view)
+
+
+@dataclass(frozen=True, config=ConfigDict(json_schema_extra={"examples": [{
     "case_id": "9b2f0c1d4e5a6b7c8d9e0f1a2b3c4d5e", "receipt_no": "430102-20260302-00001",
     "bundle_id": "marriage", "bundle_version": 1, "bundle_name": "结婚落户“一件事”", "state": "accepted",
-    "version": 1, "region": "430102",
+    "version": 1, "region": "430102", "received_in": "430102",
     "applicant": {"id": "430102199405170112", "kind": "person", "name": "测试甲"},
     "accepted_on": "2026-03-02", "due_on": "2026-03-23", "due_provisional": False, "clock_stopped": False,
-    "closed_at": None, "steps": []}]}))
+    "closed_at": None, "steps": [], "handover": None}]}))
 class CaseOut(CaseStatus):
     """A case and its steps as the caller may read them (the engine's CaseStatus under the API's
     names: its id as case_id, the applicant's id, kind and name as one applicant object)."""
@@ -294,6 +364,8 @@ class CaseOut(CaseStatus):
     applicant_kind: Annotated[str, Field(exclude=True)]
     applicant_name: Annotated[str, Field(exclude=True)]
     steps: tuple[StepOut, ...]
+    handover: Annotated[HandoverOut | None, Field(description=(
+        "出件: how the finished case's results were handed out; null until they are"))] = None
 
     @computed_field(description="id (masked for officers), kind, name")  # type: ignore[prop-decorator]
     @property
@@ -301,12 +373,14 @@ class CaseOut(CaseStatus):
         return {"id": self.applicant_id, "kind": self.applicant_kind, "name": self.applicant_name}
 
     @classmethod
-    def of(cls, status: CaseStatus, *, allowed_actions: Mapping[str, Iterable[str]]) -> CaseOut:
-        """From an :class:`engine.records.queries.CaseStatus` and, by step id, what the caller may do
-        to each step (a step missing from ``allowed_actions``: nothing)."""
+    def of(cls, status: CaseStatus, *, allowed_actions: Mapping[str, Iterable[str]],
+           handover: HandoverView | None = None) -> CaseOut:
+        """From an :class:`engine.records.queries.CaseStatus`, by step id what the caller may do
+        to each step (a step missing from ``allowed_actions``: nothing), and the case's hand-over
+        as the caller reads it (:func:`engine.machine.handover.handover_of`)."""
         fields = asdict(status)
         fields["steps"] = [StepOut.of(step, allowed_actions=allowed_actions.get(step.id, ())) for step in status.steps]
-        return cls(**fields)
+        return cls(**fields, handover=HandoverOut.of(handover) if handover is not None else None)
 
 
 @dataclass(frozen=True)

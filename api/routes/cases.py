@@ -1,16 +1,28 @@
-"""Cases: apply (one form, one receipt), follow, hand in supplementary materials, withdraw."""
+"""Cases: apply (one form, one receipt), follow, hand in supplementary materials, withdraw, and
+hand out the finished case's results (出件)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path
+from sqlalchemy.orm import Session
 
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
-from api.schemas import ID_PATTERN, CaseCreate, CaseOut, StepActionOut, SupplementIn, WithdrawIn
+from api.schemas import (
+    ID_PATTERN,
+    CaseCreate,
+    CaseOut,
+    HandoverIn,
+    HandoverOut,
+    StepActionOut,
+    SupplementIn,
+    WithdrawIn,
+)
 from engine.db.models import Case
 from engine.machine.actions import receive_supplement, withdraw_case
+from engine.machine.handover import hand_over, handover_of
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor
@@ -37,11 +49,14 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _case_out(status: CaseStatus, case: Case, viewer: Actor, *, spec: BundleSpec | None = None) -> CaseOut:
+def _case_out(session: Session, status: CaseStatus, case: Case, viewer: Actor, *,
+              spec: BundleSpec | None = None) -> CaseOut:
     """The case as ``viewer`` reads it, each step with what ``viewer`` may do to it now (``spec``,
-    the case's bundle: with what it declares, such as a wait the applicant may end early)."""
+    the case's bundle: with what it declares, such as a wait the applicant may end early), and its
+    hand-over once the results went out."""
     return CaseOut.of(status, allowed_actions={step.id: allowed_actions(viewer, step, case=case, spec=spec)
-                                               for step in case.steps})
+                                               for step in case.steps},
+                      handover=handover_of(session, case, viewer=viewer))
 
 
 @router.post("/cases", status_code=201, response_model=CaseOut, responses=problems(403, 404, 409),
@@ -60,7 +75,7 @@ def create_case(
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
         answers=body.answers, actor=actor, region=body.region, idempotency_key=idempotency_key,
     )
-    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor,
+    return _case_out(session, describe_case(session, runtime, case, viewer=actor), case, actor,
                      spec=runtime.spec_for(session, case))
 
 
@@ -72,7 +87,7 @@ def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
     recorded in the access log."""
     status = case_status(session, runtime, case_id=case_id, actor=actor)  # the engine decides who sees it
     case = session.get_one(Case, case_id)
-    return _case_out(status, case, actor, spec=runtime.spec_for(session, case))
+    return _case_out(session, status, case, actor, spec=runtime.spec_for(session, case))
 
 
 @router.post("/cases/{case_id}/supplements", response_model=StepActionOut, responses=problems(403, 404, 409),
@@ -94,5 +109,31 @@ def supplement(
 def withdraw(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: WithdrawIn) -> CaseOut:
     """撤回: every open step is cancelled. The applicant, a clerk of the region or an admin."""
     case = withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=body.reason)
-    return _case_out(describe_case(session, runtime, case, viewer=actor), case, actor,
+    return _case_out(session, describe_case(session, runtime, case, viewer=actor), case, actor,
                      spec=runtime.spec_for(session, case))
+
+
+HANDOVER: dict[int | str, dict[str, Any]] = {status: {**answer, "description": description} for (status, answer),
+                                             description in zip(problems(403, 404, 409, 422).items(), (
+    "Not the caller's act: only a clerk, at the window that received the case (受理地), hands its results out",
+    "No such case for this caller (unknown, or outside the caller's region)",
+    "The case is not finished (completed or partially completed), or its results were already handed out "
+    "(the answer names that hand-over)",
+    "Invalid body, naming the field: an agent's name and ID number only and always with an agent, a tracking "
+    "number only and always by post, no time in the future or before the case closed",
+), strict=True)}
+"""The answers of the hand-over route (problem+json), described for it."""
+
+
+@router.post("/cases/{case_id}/handover", status_code=201, response_model=HandoverOut, responses=HANDOVER,
+             summary="Hand out a finished case's results (出件)")
+def handover(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId,
+             body: HandoverIn) -> HandoverOut:
+    """出件: the window that received the case records that its results went out, once: to the
+    applicant or an agent (whose ID number is checked and only ever shown masked), at the window or
+    by post with its tracking number, and when (default now). A second hand-over is a 409 naming
+    the first."""
+    view = hand_over(session, runtime, case_id=case_id, actor=actor, recipient=body.recipient, method=body.method,
+                     agent_name=body.agent_name, agent_id_number=body.agent_id_number, tracking_no=body.tracking_no,
+                     handed_at=body.handed_at, note=body.note)
+    return HandoverOut.of(view)
