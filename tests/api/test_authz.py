@@ -25,6 +25,7 @@ from engine.people.tokens import authenticate, hash_token, issue_token, revoke_t
 from tests.api.conftest import Api, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
 from tests.engine.machine.test_access import _land_use
+from tests.engine.machine.test_handover import work_off
 from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
 
 __all__ = ["runtime"]  # the real bundles and the time test bundles (timers, §42 extensions)
@@ -61,6 +62,13 @@ def _supplement(api: Api) -> Call:
 def _withdraw(api: Api) -> Call:
     case = api.case()
     return "POST", f"/cases/{case.id}/withdraw", {"reason": "不再需要"}, api.step(case.id).id
+
+
+def _handover(api: Api) -> Call:
+    """A case every step of which is done (the offices decided them): its results to hand out."""
+    with api.session() as session:
+        case = work_off(session, api.runtime, api.case())
+    return "POST", f"/cases/{case.id}/handover", {"recipient": "applicant", "method": "window"}, None
 
 
 def _step_detail(api: Api) -> Call:
@@ -134,6 +142,8 @@ MATRIX = [
     Row("GET /cases/{id}", _case, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 404, 403, 404, 403, 403)),
     Row("POST /cases/{id}/withdraw", _withdraw, (401, 200, 404, 200, 404, 403, 404, 403, 200)),
+    # 出件: only a clerk of the window that received the case (430102's) hands its results out.
+    Row("POST /cases/{id}/handover", _handover, (401, 403, 404, 201, 404, 403, 404, 403, 403)),
     Row("GET /departments/{code}/steps", _fixed("GET", "/departments/11/steps"),
         (401, 403, 403, 403, 403, 200, 403, 200, 200)),
     Row("GET /steps/{id}", _step_detail, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
@@ -190,7 +200,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 252
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 261
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
