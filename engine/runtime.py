@@ -67,6 +67,7 @@ class Runtime:
         """The runtime of a deployment: its settings, the built-in handlers and prefill
         providers, and the plugins it installed (see :mod:`engine.plugins`)."""
         from engine.people.prefill import default_providers
+        from engine.interprovince.http import configured_provinces
         from engine.interprovince.systems import INTERPROVINCE_GROUP
         from engine.plugins import HANDLERS_GROUP, PREFILL_GROUP, install_plugins
         from engine.settings import get_settings
@@ -79,8 +80,8 @@ class Runtime:
             clock=clock or SystemClock(),
             handlers=handlers,
             prefill=install_plugins(default_providers(), group=PREFILL_GROUP, configured=settings.prefill_plugins),
-            provinces=install_plugins(ProvinceSystems(), group=INTERPROVINCE_GROUP,
-                                      configured=settings.interprovince_plugins),
+            provinces=install_plugins(configured_provinces(settings.interprovince_endpoints),
+                                      group=INTERPROVINCE_GROUP, configured=settings.interprovince_plugins),
             region=settings.region,
         )
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE
@@ -14,6 +14,18 @@ from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE
 
 def _default_db() -> str:
     return f"sqlite:///{Path.cwd() / 'data' / 'onevisit.db'}"
+
+
+class ProvinceEndpoint(BaseModel):
+    """Another province's 跨省通办 endpoint (the exchange of :mod:`engine.interprovince.http`)."""
+
+    name: str = Field(min_length=1, max_length=100, description="What the window and the audit trail call it.")
+    url: AnyHttpUrl = Field(description="Base URL; the engine POSTs to <url>/transfers and GETs <url>/transfers/<ref>.")
+    token: SecretStr | None = Field(default=None, description="Bearer token sent with every call (never logged).")
+    timeout: float = Field(default=30.0, gt=0, le=300, description="Seconds before an attempt counts as failed.")
+
+
+ProvinceCode = Annotated[str, StringConstraints(pattern=r"^[1-8][0-9]$")]
 
 
 class Settings(BaseSettings):
@@ -67,6 +79,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Plugins registering other provinces' systems for 跨省通办, comma-separated module:function "
         "(besides entry points of group onevisit.interprovince); each is called with the province-system registry.",
+    )
+    interprovince_endpoints: dict[ProvinceCode, ProvinceEndpoint] = Field(
+        default_factory=dict,
+        description='Other provinces\' 跨省通办 systems reached over HTTP, a JSON object by two-digit province code: '
+        '{"44": {"name": "广东省一体化政务服务平台", "url": "https://…", "token": "…"}}.',
     )
     demo_token_days: int = Field(default=7, ge=1, le=365, description="How long demo tokens stay valid, in days.")
     data_dir: Path | None = Field(

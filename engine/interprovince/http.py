@@ -23,11 +23,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.interprovince.systems import RemoteAnswer, StepTransfer, TransferError
+from engine.interprovince.systems import ProvinceSystems, RemoteAnswer, StepTransfer, TransferError
 
-__all__ = ["HttpProvinceSystem"]
+if TYPE_CHECKING:
+    from engine.settings import ProvinceEndpoint
+
+__all__ = ["HttpProvinceSystem", "configured_provinces"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,23 @@ class HttpProvinceSystem:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise TransferError(f"{self.name}: {method} {path.split('/')[1]} answered HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:  # refused, unreachable, timed out
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise TransferError(f"{self.name}: {method} {path.split('/')[1]} failed: "
+                                f"{type(reason).__name__}: {reason}"[:300]) from None
         try:
             data: Any = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise TransferError(f"{self.name}: {method} {path.split('/')[1]} answered with a body that is not JSON") from None
         return RemoteAnswer.from_json(data)
+
+
+def configured_provinces(endpoints: Mapping[str, ProvinceEndpoint]) -> ProvinceSystems:
+    """The registry with an :class:`HttpProvinceSystem` for each configured endpoint
+    (``ONEVISIT_INTERPROVINCE_ENDPOINTS``); plugins may add more."""
+    systems = ProvinceSystems()
+    for province, endpoint in endpoints.items():
+        token = endpoint.token.get_secret_value() if endpoint.token is not None else None
+        systems.register(province)(HttpProvinceSystem(name=endpoint.name, base_url=str(endpoint.url),
+                                                      token=token, timeout=endpoint.timeout))
+    return systems

@@ -147,8 +147,10 @@ class RemoteAnswer:
 class ProvinceSystem(Protocol):
     """Another province's system, as the engine uses it (see the module's rules)."""
 
-    name: str
-    """What the window and the audit trail call it (广东省一体化政务服务平台)."""
+    @property
+    def name(self) -> str:
+        """What the window and the audit trail call it (广东省一体化政务服务平台)."""
+        ...
 
     def send(self, transfer: StepTransfer) -> RemoteAnswer:
         """Hand the step over to be decided there. Sending the same ``transfer.reference`` again
