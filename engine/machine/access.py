@@ -69,6 +69,8 @@ __all__ = [
     "permits",
     "refusal",
     "region_covers",
+    "sole_applicant",
+    "start_refusal",
 ]
 
 
@@ -381,6 +383,22 @@ def authorize(actor: Actor, access: Access, target: Target = NOTHING, *, action:
     found = refusal(actor, access, target, action=action)
     if found is not None:
         raise found
+
+
+def start_refusal(actor: Actor) -> DomainError | None:
+    """Why ``actor`` may start no case at all (None: they may start one for someone: an applicant
+    for themselves, a clerk for the applicants of their province, an admin for anyone). The intake
+    pages ask it before showing a form; :func:`engine.machine.intake.accept_case` still decides
+    the applicant and region it is given."""
+    return refusal(actor, Access.START_CASE, Target(applicant_id=actor.subject, region=actor.region))
+
+
+def sole_applicant(actor: Actor) -> str | None:
+    """The one applicant ``actor`` may start cases for: their own subject when every
+    :data:`Access.START_CASE` grant of their role reaches only their own case (a self-service
+    applicant); None when they name the applicant (a window, an admin)."""
+    grants = _grants_for(actor, Access.START_CASE)
+    return actor.subject if grants and all(Reach.OWN_CASE in g.reach for g in grants) else None
 
 
 def list_scope(actor: Actor, access: Access, target: Target = NOTHING) -> str | None:

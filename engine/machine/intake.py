@@ -30,7 +30,7 @@ from engine.machine.effects import Inputs
 from engine.machine.eligibility import Assessment, assess, hold_open_case_keys, nothing_applies, open_case_keys
 from engine.machine.progress import settle
 from engine.machine.scope import condition_scope, reads_steps
-from engine.records.queries import record_access
+from engine.records.queries import authorize_intake, record_access
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
 from engine.machine.states import SYSTEM, Actor, Role
@@ -121,6 +121,9 @@ def accept_case(
     same people, each counts the ones committed before it, so a bundle that refuses a second open
     case accepts exactly one of them and refuses the others with the guide's reason.
     """
+    # Who may start this case is decided before anything is read (prefill and the eligibility rules
+    # read other people's licences and cases), so a refused caller learns nothing from the answer.
+    authorize_intake(actor, applicant_id=applicant.id, region=region)
     spec = runtime.current_spec(bundle_id)
     fingerprint = request_fingerprint(bundle_id, applicant, answers, region=region)
     if idempotency_key is not None:
@@ -129,10 +132,10 @@ def accept_case(
         if existing is not None:
             return existing
     applicant = check_applicant(applicant, spec)
-    if actor.role is Role.APPLICANT and actor.subject != applicant.id:
-        raise InvalidApplication(
-            [FieldProblem("applicant.id", "applicant.not_self", "只能为本人（本企业）申请", "applicants may only apply for themselves")]
-        )
+    # 无差别受理: a window accepts any applicant of its province and is recorded as the 受理地; asked
+    # again with the checked identifier and the case's region (the case's own, valid ones).
+    where = _region(region or actor.region or runtime.region)
+    authorize(actor, Access.START_CASE, Target(applicant_id=applicant.id, region=where))
     others = actor.role is not Role.APPLICANT
     merged, intake = apply_prefill(session, runtime, spec, applicant, answers, discloses_others=others)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
@@ -154,11 +157,8 @@ def accept_case(
                              others=others)
         eligibility.refuse()
         intake = {**intake, **eligibility.record()}
-        region = _region(region or actor.region or runtime.region)
-        # 无差别受理: a window accepts any applicant of its province and is recorded as the 受理地.
-        authorize(actor, Access.START_CASE, Target(applicant_id=applicant.id, region=region))
         case = _create(
-            session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=region,
+            session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=where,
             idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake, eligibility=eligibility,
         )
         session.commit()
@@ -242,6 +242,7 @@ def preview_application(
     Applicants only see their own data (neither the licence store nor the cases are asked about
     anyone else: those rules stay unknown); a staff read of other people's licences or cases is
     recorded in the access log (one record, committed)."""
+    authorize_intake(actor, applicant_id=applicant.id, region=None)  # before anyone's data is read
     spec = runtime.current_spec(bundle_id)
     applicant = check_applicant(applicant, spec)
     context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),

@@ -6,12 +6,17 @@ answer is the gate actions of :data:`~engine.machine.transitions.STEP_RULES` tha
 and kind allow and that :func:`engine.machine.access.refusal` lets the caller ask for (sight,
 role, department, office and level, own case, receiving window, assignee), with what the bundle
 declares (:func:`~engine.machine.effects.declared_for`) — nothing here restates a rule.
+
+:func:`desks` answers the same way which desks an actor may open (the pages' navigation and
+where one lands after login).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from engine.db.models import Case, Step
-from engine.machine.access import Access, Target, permits, refusal
+from engine.machine.access import Access, Target, permits, refusal, sole_applicant, start_refusal
 from engine.machine.effects import declared_for
 from engine.machine.states import Actor, StepState
 from engine.machine.transitions import STEP_RULES
@@ -40,4 +45,32 @@ def allowed_actions(actor: Actor, step: Step, *, case: Case | None = None, spec:
         if not declared_for(rule.effects, step, spec=step_spec, bundle=spec):
             continue
         found.append(rule.action)
+    return found
+
+
+class Desk(StrEnum):
+    """A place an actor works from: what the pages link to and where one starts."""
+
+    OWN_CASES = "own_cases"
+    """One's own cases (a self-service applicant)."""
+    SUPERVISION = "supervision"
+    """The supervision desk (电子监察)."""
+    INTAKE = "intake"
+    """Starting a case: a window's intake, an applicant's online application."""
+    WORKLIST = "worklist"
+    """One's own department's worklist."""
+
+
+def desks(actor: Actor) -> list[Desk]:
+    """The desks ``actor`` may use, as the access rules answer, their home first: one's own
+    cases, the supervision desk, intake, one's department's worklist."""
+    found = []
+    if sole_applicant(actor) is not None:
+        found.append(Desk.OWN_CASES)
+    if permits(actor, Access.READ_SUPERVISION):
+        found.append(Desk.SUPERVISION)
+    if start_refusal(actor) is None:
+        found.append(Desk.INTAKE)
+    if actor.department is not None and permits(actor, Access.READ_WORKLIST, Target(department=actor.department)):
+        found.append(Desk.WORKLIST)
     return found

@@ -47,7 +47,7 @@ from engine.people.regions import region_prefix as region_prefix  # re-exported
 from engine.records.labels import SUPPLY_MODE_LABELS
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, Material
-from engine.machine.access import Access, Target, authorize, decided_within, list_scope, permits
+from engine.machine.access import Access, Target, authorize, decided_within, list_scope, permits, sole_applicant
 from engine.machine.access import region_covers as region_covers  # re-exported: the rules live in access
 from engine.machine.routing import deciding_region, routing_reason
 from engine.machine.states import (
@@ -103,11 +103,16 @@ def check_step_scope(session: Session, *, actor: Actor, step_id: str) -> Step:
 
 def authorize_intake(actor: Actor, *, applicant_id: str, region: str | None) -> None:
     """Whether ``actor`` may start a case for ``applicant_id`` in ``region`` (default: the actor's)
-    (:data:`~engine.machine.access.Access.START_CASE`: applicants for themselves, clerks within
-    their region, admins anywhere); otherwise :class:`Forbidden` naming the field."""
+    (:data:`~engine.machine.access.Access.START_CASE`: applicants for themselves, clerks for the
+    applicants of their province, admins anywhere); otherwise :class:`Forbidden` naming the field.
+
+    :func:`~engine.machine.intake.accept_case` and :func:`~engine.machine.intake.preview_application`
+    ask it themselves, first, before they read anyone's data: adapters need not."""
     claimed = actor.subject
-    for validate in (validate_id_number, validate_credit_code) if actor.role is Role.APPLICANT else ():
-        with suppress(InvalidValue):  # an invalid identifier is the engine's to explain (422): not checked here
+    # Whoever may apply only for themselves is refused for another identifier; one that is not an
+    # identifier at all is the engine's to explain (422), so it is not checked here.
+    for validate in (validate_id_number, validate_credit_code) if sole_applicant(actor) is not None else ():
+        with suppress(InvalidValue):
             claimed = validate(applicant_id)
     authorize(actor, Access.START_CASE, Target(applicant_id=claimed, region=region or actor.region))
 
@@ -295,6 +300,18 @@ def _waiting_on(runtime: Runtime, session: Session, case: Case) -> dict[str, tup
         names = [items[chosen[k]].name if chosen[k] in items else k for k in keys]
         waits[step.id] = tuple(dict.fromkeys(names))
     return waits
+
+
+def step_names(runtime: Runtime, case: Case) -> dict[str, str]:
+    """Each of ``case``'s step keys named as its progress names the step (:attr:`StepStatus.item_name`):
+    by the service item the step was made for (the one the answers chose), so a reason the engine
+    wrote about a step ("prerequisite marriage was rejected") reads with the step's own name."""
+    items = runtime.registry.catalog.items
+    names: dict[str, str] = {}
+    for step in case.steps:
+        item = items.get(step.item_code)
+        names.setdefault(step.step_key, item.name if item else step.item_code)
+    return names
 
 
 def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Actor) -> CaseStatus:
@@ -629,7 +646,7 @@ def department_worklist(
 
 def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: int = 100) -> list[CaseStatus]:
     """A self-service applicant's own cases, newest first."""
-    if actor.role is not Role.APPLICANT or not actor.subject:
+    if sole_applicant(actor) is None:
         raise Forbidden(f"a {actor.role.value} has no cases of their own")
     # The steps in one statement for all the cases, not one per case (describe_case reads them all).
     found = session.scalars(
