@@ -50,6 +50,7 @@ from engine.records.labels import (
 )
 from engine.errors import DomainError, Forbidden, InvalidApplication
 from engine.runtime import Runtime
+from engine.machine.permissions import Desk, desks
 from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.people.tokens import authenticate, hash_token
 
@@ -193,8 +194,11 @@ def page(request: Request, template: str, context: Mapping[str, Any] | None = No
     values: dict[str, Any] = {
         "actor": actor if actor is not None else getattr(request.state, "actor", None), "csrf": csrf_token(request), "csrf_field": CSRF_FIELD, "nonce": nonce,
         "flash": FLASH.get(flash_key), "path": request.url.path, "role_en": ROLE_EN,
-        "Role": Role,
+        "Role": Role, "Desk": Desk,
     }
+    # The navigation: the desks the engine lets the caller use, each with its page.
+    shown = values["actor"]
+    values["desks"] = {d: desk_url(shown, d) for d in desks(shown)} if isinstance(shown, Actor) else {}
     values.update(context or {})
     html = templates().get_template(f"pages/{template}").render(values)
     response = HTMLResponse(html, status_code=status)
@@ -313,7 +317,11 @@ PageActor = Annotated[Actor, Depends(page_actor)]
 
 
 def require(actor: Actor, *roles: Role) -> None:
-    """Pages for some roles only: the others get the 403 page."""
+    """Pages for some roles only: the others get the 403 page.
+
+    Deprecated: a page asks the engine (:func:`engine.machine.access.refusal`, or the read it
+    shows, which refuses by itself) rather than listing roles; kept only for ``/ui/cases`` until
+    it goes."""
     if actor.role not in roles:
         raise Forbidden(f"a {actor.role.value} may not use this page")
 
@@ -351,17 +359,25 @@ async def read_form(request: Request) -> FormData:
 FormDep = Annotated[FormData, Depends(read_form)]
 
 
-def home_url(actor: Actor) -> str:
-    """Where each role starts."""
-    match actor.role:
-        case Role.CLERK:
-            return "/ui/intake"
-        case Role.OFFICER:
-            return f"/ui/departments/{actor.department}"
-        case Role.APPLICANT:
+def desk_url(actor: Actor, desk: Desk) -> str:
+    """The page of one of the engine's desks for ``actor``."""
+    match desk:
+        case Desk.OWN_CASES:
             return "/ui/cases"
-        case _:
+        case Desk.SUPERVISION:
             return "/ui/supervision"
+        case Desk.INTAKE:
+            return "/ui/intake"
+        case Desk.WORKLIST:
+            return f"/ui/departments/{actor.department}"
+
+
+def home_url(actor: Actor) -> str:
+    """Where ``actor`` starts: the first of the desks the engine lets them use
+    (:func:`engine.machine.permissions.desks`); with none, the supervision desk, whose page then
+    says why not."""
+    found = desks(actor)
+    return desk_url(actor, found[0]) if found else "/ui/supervision"
 
 
 def safe_next(value: str | None) -> str:

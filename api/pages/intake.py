@@ -34,24 +34,32 @@ from api.pages.common import (
     form_text,
     page,
     redirect,
-    require,
 )
 from api.pages.forms import Input, describe, form_inputs, identifying_fields, material_rows, read_answers
 from api.schemas import BUNDLE_PATTERN
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.machine.eligibility import Assessment, Verdict
 from engine.machine.intake import Applicant, accept_case, preview_application
-from engine.records.queries import authorize_intake
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, FieldSpec, ServiceItem
-from engine.machine.states import CASE_STARTERS, Actor, Role
+from engine.machine.access import sole_applicant, start_refusal
+from engine.machine.states import Actor
 
 router = APIRouter(route_class=PageRoute)
 
 BundleId = Annotated[str, Path(pattern=BUNDLE_PATTERN)]
-INTAKE_ROLES = CASE_STARTERS
-"""Clerks for anyone in their region, admins anywhere, applicants for themselves (their own data only)."""
 _KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
+
+
+def _may_start(actor: Actor) -> None:
+    """The intake pages are for whoever the engine lets start a case for someone (an applicant for
+    themselves, a window for the applicants of its province, an admin); the others get the 403
+    page with the engine's reason."""
+    refused = start_refusal(actor)
+    if refused is not None:
+        raise refused
+
+
 def _time_limit(spec: BundleSpec) -> str:
     return f"{spec.time_limit.amount}{'个工作日' if spec.time_limit.unit.value == 'working_days' else '个自然日'}"
 
@@ -59,7 +67,7 @@ def _time_limit(spec: BundleSpec) -> str:
 @router.get("/intake")
 def choose_bundle(request: Request, runtime: RuntimeDep, actor: PageActor) -> Response:
     """Every bundle that can be applied for."""
-    require(actor, *INTAKE_ROLES)
+    _may_start(actor)
     bundles = sorted(runtime.registry, key=lambda s: s.id)
     return page(request, "intake_bundles.html", {
         "bundles": [{"spec": b, "time_limit": _time_limit(b), "steps": len(b.steps)} for b in bundles],
@@ -169,6 +177,7 @@ def _form_page(
             to_supply=material_rows(spec, registry, result, answers=values, waived=False),
             prefilled_count=len(result.values),
         )
+    context["own_applicant"] = sole_applicant(actor) is not None  # the identifier is theirs, not typed
     return page(request, "intake_form.html", context, status=status, actor=actor)
 
 
@@ -176,10 +185,10 @@ def _form_page(
 def intake_form(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
                 bundle_id: BundleId) -> Response:
     """Identify the applicant (and the people the form looks up); then the prefilled form."""
-    require(actor, *INTAKE_ROLES)
+    _may_start(actor)
     spec = runtime.current_spec(bundle_id)
     query = request.query_params
-    applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(query, "applicant_id", 32)
+    applicant_id = sole_applicant(actor) or form_text(query, "applicant_id", 32)
     applicant_name = form_text(query, "applicant_name", 200)
     values = read_answers(spec, runtime.registry, query)
     return _form_page(request, session, runtime, actor, spec=spec, applicant_id=applicant_id,
@@ -197,17 +206,17 @@ def _name(typed: str, answers: Mapping[str, Any], *, spec: BundleSpec, fields: M
 @router.post("/intake/{bundle_id}", dependencies=[Csrf])
 def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
                  bundle_id: BundleId, form: FormDep) -> Response:
-    """Accept the application; on errors, the same form with every error next to its field."""
-    require(actor, *INTAKE_ROLES)
+    """Accept the application; on errors, the same form with every error next to its field (the
+    engine's refusal too: :func:`~engine.machine.intake.accept_case` decides who may start it)."""
+    _may_start(actor)
     spec = runtime.current_spec(bundle_id)
-    applicant_id = actor.subject or "" if actor.role is Role.APPLICANT else form_text(form, "applicant_id", 32)
+    applicant_id = sole_applicant(actor) or form_text(form, "applicant_id", 32)
     answers = read_answers(spec, runtime.registry, form)
     name = _name(form_text(form, "applicant_name", 200), answers, spec=spec, fields=runtime.registry.fields)
     key = form_text(form, "idempotency_key", 200)
     if not _KEY.match(key):
         key = ""  # a form without a usable key is still accepted, once
     try:
-        authorize_intake(actor, applicant_id=applicant_id, region=None)
         case = accept_case(session, runtime, bundle_id=spec.id,
                            applicant=Applicant(applicant_id, spec.applicant_kind, name), answers=answers,
                            actor=actor, idempotency_key=key or None)

@@ -36,12 +36,13 @@ from engine.records.labels import STEP_STATE_EN, TIME_UNIT_LABELS, plain_reason
 from engine.db.models import Step
 from engine.records.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
-from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail
+from engine.people.regions import region_name
+from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail, step_names
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
 from engine.machine.states import STEP_ACTIVE, Actor, StepState
 from engine.machine.effects import extension_left, extension_maximum
-from engine.machine.access import Access, claimed_by_another, permits
+from engine.machine.access import Access, Target, claimed_by_another, permits
 from engine.machine.permissions import allowed_actions
 from engine.machine.actions import (
     approve_extension,
@@ -138,15 +139,17 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
         if permits(actor, Access.SEE_WHO_ACTED) else []
     actions = [a for a in allowed_actions(actor, step, case=case, spec=spec) if a in STEP_PAGE_ACTIONS]
     extension = _extension_view(step, spec)
+    # A way back to the step's department's worklist, for whoever the engine lets read it.
+    worklist = permits(actor, Access.READ_WORKLIST, Target(department=step.department))
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
-    names = {s.id: runtime.registry.catalog.items[s.item].name if s.item in runtime.registry.catalog.items else s.id
-             for s in spec.steps if isinstance(s.item, str)}
+    names = step_names(runtime, case)  # as the case page names them: each step by its own item
     return page(request, "step.html", {
         "detail": detail, "step": detail.status, "materials": detail.materials, "history": history,
         "actions": actions, "officers": [(i, label) for i, label in colleagues if i != detail.assigned_to],
         "assignee": dict(colleagues).get(detail.assigned_to or "") or detail.assigned_to,
-        "claimed_by_other": claimed_by_another(actor, step),
+        "claimed_by_other": claimed_by_another(actor, step), "worklist": worklist,
+        "decided_in_name": region_name(detail.status.decided_in) or "" if detail.status.decided_in else "",
         "state_label": STEP_STATE_LABELS.get(StepState(detail.status.state), detail.status.state),
         "options": {name: {o.value: o.label.zh for o in f.options} for name, f in fields.items() if f.options},
         "error": error, "bundle_name": spec.name.zh, "today": runtime.today(), "extension": extension,
