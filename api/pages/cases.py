@@ -1,11 +1,13 @@
-"""Following a case: the applicant's cases, the progress page, 补正 hand-in, withdrawal, and the
-printable receipt and notices (rendered by :mod:`engine.records.documents`, never re-templated here)."""
+"""Following a case: the applicant's cases, the progress page, 补正 hand-in, withdrawal, the
+window's 出件 (handing out a finished case's results), and the printable receipt and notices
+(rendered by :mod:`engine.records.documents`, never re-templated here)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
@@ -31,9 +33,13 @@ from api.schemas import ID_PATTERN
 from engine.db.models import Case
 from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
+from engine.interprovince.exchange import transfers_of
+from engine.machine.handover import METHODS, RECIPIENTS, hand_over, handover_of, may_hand_over
+from engine.people.regions import province_name, region_full_name
 from engine.records.labels import plain_reason
 from engine.records.queries import applicant_cases, case_materials, case_status, check_case_scope, document_case
 from engine.runtime import Runtime
+from engine.time.clock import CHINA
 from engine.machine.states import (
     CASE_OPEN,
     Actor,
@@ -49,6 +55,22 @@ router = APIRouter(route_class=PageRoute)
 
 CaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_LISTED = 100
+HANDOVER_FIELDS = {"recipient": "领取人", "method": "出件方式", "agent_name": "代领人姓名",
+                   "agent_id_number": "代领人身份证号", "tracking_no": "快递单号", "handed_at": "出件时间", "note": "备注"}
+"""The 出件 form's inputs, named as the engine names them (its errors name the same fields), with their labels."""
+CASE_FLASH: Mapping[str, tuple[str, str, str]] = {
+    "handed_over": ("ok", "已出件，出件记录已保存", "Handed over: the record is kept"),
+}
+"""This page's own confirmations (the fixed texts a query string may show), besides the shared ones."""
+
+
+def _place(code: str) -> str:
+    """A region's name for the reader (湖南省长沙市芙蓉区; a province elsewhere: 广东省), else its code."""
+    return region_full_name(code) or province_name(code[:2]) or code
+
+
+def _places(codes: Iterable[str | None]) -> dict[str, str]:
+    return {code: _place(code) for code in codes if code}
 
 
 @router.get("/cases")
@@ -60,7 +82,8 @@ def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
 
 
 def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor, *, case_id: str,
-              error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
+              error: tuple[str, str, str] | None = None, status: int = 200,
+              handover_form: Mapping[str, str] | None = None, handover_error: DomainError | None = None) -> Response:
     found = case_status(session, runtime, case_id=case_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=case_id)
     # Only the notes of steps the caller reads in full (an officer: their own department's).
@@ -74,6 +97,12 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     # The case's own buttons, as the engine's access rules answer for this caller and case.
     can_withdraw = refusal(actor, Access.ACT_ON_CASE, Target(case=case), action="withdraw") is None
     documents = permits(actor, Access.READ_DOCUMENTS, Target(case=case))
+    # 出件: the record once the results went out (as this reader may read it), the form while the
+    # engine would let this caller record it; the steps sent to another province, as they stand.
+    handover = handover_of(session, case, viewer=actor)
+    can_hand_over = may_hand_over(session, actor, case)
+    transfers = transfers_of(session, case)
+    staff = permits(actor, Access.SEE_WHO_ACTED, Target(case=case))
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = {s.step_key: s.item_name for s in found.steps}
@@ -86,7 +115,19 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "can_withdraw": can_withdraw, "step_actions": step_actions,
         "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
         "documents": documents, "materials": materials,
+        "handover": handover, "can_hand_over": can_hand_over, "recipients": RECIPIENTS, "methods": METHODS,
+        "handover_form": handover_form or {"recipient": "applicant", "method": "window"},
+        "handover_error": handover_error, "transfers": transfers, "staff": staff,
+        "places": _places([found.received_in, found.region, *(s.decided_in for s in found.steps)]),
+        "provinces": {t.province: province_name(t.province) or t.province for t in transfers.values()},
+        **_case_flash(request),
     }, status=status, actor=actor)
+
+
+def _case_flash(request: Request) -> dict[str, Any]:
+    """The page's own confirmation, when the query string names one (else the shared ones show)."""
+    found = CASE_FLASH.get(request.query_params.get("msg", ""))
+    return {"flash": found} if found is not None else {}
 
 
 @router.get("/cases/{case_id}")
@@ -135,6 +176,40 @@ def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     return _run_case_action(
         request, session, runtime, actor, case_id=case_id,
         action=lambda: withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=reason), done="withdrawn")
+
+
+def _handed_at(value: str) -> datetime | None:
+    """The form's 出件时间 (a ``datetime-local`` value, Beijing time); empty: now."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise DomainError("the hand-over time is not a date and time / 出件时间格式不正确", field="handed_at") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA)
+
+
+@router.post("/cases/{case_id}/handover", dependencies=[Csrf])
+def handover(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId,
+             form: FormDep) -> Response:
+    """出件: the receiving window records how the finished case's results went out (to the applicant
+    or an agent, at the window or by post, when); back to the case with a confirmation, or the page
+    again with the form as typed and the wrong field marked."""
+    given = {name: form_text(form, name, 600) for name in HANDOVER_FIELDS}
+    check_case_scope(session, actor=actor, case_id=case_id)
+    try:
+        hand_over(session, runtime, case_id=case_id, actor=actor, recipient=given["recipient"], method=given["method"],
+                  agent_name=given["agent_name"], agent_id_number=given["agent_id_number"] or None,
+                  tracking_no=given["tracking_no"] or None, handed_at=_handed_at(given["handed_at"]),
+                  note=given["note"])
+    except DomainError as exc:
+        session.rollback()
+        status, _title, zh = domain_status(exc)
+        if exc.field in HANDOVER_FIELDS:
+            zh = f"{zh}：请检查“{HANDOVER_FIELDS[exc.field]}”"
+        return _progress(request, session, runtime, actor, case_id=case_id, error=("error", zh, exc.message),
+                         status=status, handover_form=given, handover_error=exc)
+    return redirect(f"/ui/cases/{case_id}?msg=handed_over")
 
 
 # --- printable documents -----------------------------------------------------------------
