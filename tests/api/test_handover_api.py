@@ -43,11 +43,12 @@ def finished(api: Api, *, region: str = "430405") -> Case:
     return case
 
 
-def caller(api: Api, label: str, *, role: str, region: str | None = None, department: str | None = None) -> str:
-    """A further caller ``label`` of the API (a token of ``role`` at ``region``)."""
+def caller(api: Api, label: str, *, role: str, region: str | None = None, department: str | None = None,
+           subject: str | None = None) -> str:
+    """A further caller ``label`` of the API (a token of ``role`` at ``region``, or for ``subject``)."""
     with api.session() as session:
-        api.tokens[label] = issue_token(session, role=role, department=department, region=region, label=label,
-                                        now=api.clock.now())
+        api.tokens[label] = issue_token(session, role=role, subject=subject, department=department, region=region,
+                                        label=label, now=api.clock.now())
     return label
 
 

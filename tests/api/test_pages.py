@@ -28,6 +28,7 @@ from engine.people.tokens import issue_token
 from engine.people.validators import mask_id_number
 from engine.machine.actions import claim_step, withdraw_case
 from tests.api.conftest import Api
+from tests.engine.machine.test_handover import work_off
 from tests.engine.sample_people import BRIDE, CLERK, GROOM, another_couple, marriage_answers, post_death_answers
 
 WHO = ["anonymous", "applicant_own", "applicant_other", "clerk", "clerk_other", "officer", "officer_other",
@@ -139,6 +140,13 @@ def _withdraw(api: Api) -> Call:
     return "POST", f"/ui/cases/{case.id}/withdraw", {"reason": "不再需要"}, api.step(case.id).id
 
 
+def _handover(api: Api) -> Call:
+    """A case every step of which is done: its results for the window that received it to hand out."""
+    with api.session() as session:
+        case = work_off(session, api.runtime, api.case())
+    return "POST", f"/ui/cases/{case.id}/handover", {"recipient": "applicant", "method": "window"}, None
+
+
 def _reassign(api: Api) -> Call:
     step = api.advance(api.step(api.case().id), "in_progress")
     with api.session() as session:
@@ -180,6 +188,8 @@ PAGES = [
         (303, 200, 404, 200, 404, 403, 404, 200, 200)),
     Row("POST /ui/cases/{case_id}/supplements", _supplements, (303, 303, 404, 303, 404, 403, 404, 403, 403)),
     Row("POST /ui/cases/{case_id}/withdraw", _withdraw, (303, 303, 404, 303, 404, 403, 404, 403, 303)),
+    # 出件: only a clerk of the receiving window (430102's) hands the results out.
+    Row("POST /ui/cases/{case_id}/handover", _handover, (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
     Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 404, 303, 404, 403, 403)),
