@@ -316,6 +316,91 @@ class Handover(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+FILE_CHANNELS = ("window", "online", "supplement")
+"""How a file reached the case: handed in at the window (a clerk uploaded it), online (the
+applicant), or for a 补正 notice (either; ``CaseFile.notice`` names the round)."""
+
+CHECK_STATES = ("pending", "accepted", "returned")
+"""A material's check (材料核验): not yet looked at, accepted, or returned with a reason."""
+
+
+class CaseFile(Base):
+    """One file handed in for a material of a case; the bytes live in the file store by ``sha256``.
+
+    Staged before the case exists (``case_id`` NULL, owned by ``staged_by``) and linked by intake
+    in the acceptance's transaction (:mod:`engine.documents.files`); or handed in later for a 补正
+    notice (``channel`` supplement, ``notice`` its round). ``step_id`` is set when exactly one step
+    needs the material; a material several steps need belongs to the case only (step views match
+    by material name). ``purged_at``: the retention purge deleted the bytes; the row stays."""
+
+    __tablename__ = "case_files"
+    __table_args__ = (
+        Index("ix_case_files_case_material", "case_id", "material"),
+        Index("ix_case_files_sha256", "sha256"),
+        # Intake looks up an actor's staged, not yet linked files: keep that index to those.
+        Index("ix_case_files_staged", "staged_by",
+              postgresql_where=text("case_id IS NULL"), sqlite_where=text("case_id IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str | None] = mapped_column(_restrict("cases.id", "fk_case_files_case_id_cases"))
+    step_id: Mapped[str | None] = mapped_column(_restrict("steps.id", "fk_case_files_step_id_steps"))
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    """The bundle the file was staged for (its material is one of that bundle's)."""
+    material: Mapped[str] = mapped_column(String(200))
+    """The material's name as the bundle spec gives it (a step's or the bundle's material)."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    """The uploader's file name, cleaned by inspection (no path)."""
+    channel: Mapped[str] = mapped_column(String(16))
+    """One of :data:`FILE_CHANNELS`."""
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime]
+    staged_by: Mapped[str] = mapped_column(String(64))
+    """The actor whose hand-in this is: only they may link it to a case."""
+    check_state: Mapped[str] = mapped_column(String(16), default="pending")
+    """One of :data:`CHECK_STATES`."""
+    check_reason: Mapped[str] = mapped_column(Text, default="")
+    checked_by: Mapped[str | None] = mapped_column(String(64))
+    checked_at: Mapped[datetime | None]
+    notice: Mapped[int | None] = mapped_column(Integer)
+    """The 补正 notice (its round, 1-based) the file was handed in for; NULL at intake."""
+    purged_at: Mapped[datetime | None]
+
+    # Never read or set: they order the unit of work's inserts (see _UOW_ORDER).
+    case: Mapped[Case | None] = relationship(**_UOW_ORDER)
+    step: Mapped[Step | None] = relationship(**_UOW_ORDER)
+
+
+class DeferredMaterial(Base):
+    """容缺受理: a material the case was accepted without; the applicant promised it by ``promised_on``.
+
+    Written by intake; ``reminded_at`` by the reminder before the date, ``supplied_at`` when the
+    material was handed in (the step needing it cannot complete before)."""
+
+    __tablename__ = "deferred_materials"
+    __table_args__ = (
+        Index("ix_deferred_materials_due", "promised_on",
+              postgresql_where=text("supplied_at IS NULL"), sqlite_where=text("supplied_at IS NULL")),
+    )
+
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_deferred_materials_case_id_cases"),
+                                         primary_key=True)
+    material: Mapped[str] = mapped_column(String(200), primary_key=True)
+    promised_on: Mapped[date] = mapped_column(Date)
+    committed_by: Mapped[str] = mapped_column(String(64))
+    """Who recorded the promise (the clerk at the window, or the applicant online)."""
+    committed_at: Mapped[datetime]
+    reminded_at: Mapped[datetime | None]
+    supplied_at: Mapped[datetime | None]
+
+    # Never read or set: it orders the unit of work's inserts (see _UOW_ORDER).
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
+
+
 class AccessRecord(Base):
     """A staff read of a full record (ID numbers unmasked): who, what, when."""
 
