@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
@@ -26,7 +26,6 @@ from api.pages.common import (
     form_text,
     page,
     redirect,
-    require,
     templates,
 )
 from api.schemas import ID_PATTERN
@@ -37,18 +36,24 @@ from engine.interprovince.exchange import transfers_of
 from engine.machine.handover import METHODS, RECIPIENTS, hand_over, handover_of, may_hand_over
 from engine.people.regions import province_name, region_full_name
 from engine.records.labels import plain_reason
-from engine.records.queries import applicant_cases, case_materials, case_status, check_case_scope, document_case
+from engine.records.queries import (
+    applicant_cases,
+    case_materials,
+    case_status,
+    check_case_scope,
+    document_case,
+    step_names,
+)
 from engine.runtime import Runtime
 from engine.time.clock import CHINA
 from engine.machine.states import (
     CASE_OPEN,
     Actor,
     CaseState,
-    Role,
     StepState,
 )
 from engine.machine.actions import receive_supplement, withdraw_case
-from engine.machine.access import Access, Target, permits, refusal
+from engine.machine.access import Access, Target, permits, refusal, sole_applicant, start_refusal
 from engine.machine.permissions import allowed_actions
 
 router = APIRouter(route_class=PageRoute)
@@ -58,12 +63,6 @@ MAX_LISTED = 100
 HANDOVER_FIELDS = {"recipient": "领取人", "method": "出件方式", "agent_name": "代领人姓名",
                    "agent_id_number": "代领人身份证号", "tracking_no": "快递单号", "handed_at": "出件时间", "note": "备注"}
 """The 出件 form's inputs, named as the engine names them (its errors name the same fields), with their labels."""
-CASE_FLASH: Mapping[str, tuple[str, str, str]] = {
-    "handed_over": ("ok", "已出件，出件记录已保存", "Handed over: the record is kept"),
-}
-"""This page's own confirmations (the fixed texts a query string may show), besides the shared ones."""
-
-
 def _place(code: str) -> str:
     """A region's name for the reader (湖南省长沙市芙蓉区; a province elsewhere: 广东省), else its code."""
     return region_full_name(code) or province_name(code[:2]) or code
@@ -76,7 +75,6 @@ def _places(codes: Iterable[str | None]) -> dict[str, str]:
 @router.get("/cases")
 def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
     """我的办件: every case of the applicant, with its state and due date."""
-    require(actor, Role.APPLICANT)
     cases = applicant_cases(session, runtime, actor=actor, limit=MAX_LISTED)
     return page(request, "cases.html", {"cases": cases}, actor=actor)
 
@@ -105,7 +103,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     staff = permits(actor, Access.SEE_WHO_ACTED, Target(case=case))
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
-    names = {s.step_key: s.item_name for s in found.steps}
+    names = step_names(runtime, case)
     ended = {s.id: plain_reason(s.reason, lambda key: names.get(key, key))
              for s in found.steps if s.state == StepState.CANCELLED.value and s.reason}
     return page(request, "case.html", {
@@ -113,21 +111,14 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "open": CaseState(found.state) in CASE_OPEN, "closed": found.closed_at is not None,
         "awaiting": [s for s in found.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value],
         "can_withdraw": can_withdraw, "step_actions": step_actions,
-        "masked": actor.role is Role.OFFICER, "error": error, "notes": notes, "ended": ended,
+        "error": error, "notes": notes, "ended": ended,
         "documents": documents, "materials": materials,
         "handover": handover, "can_hand_over": can_hand_over, "recipients": RECIPIENTS, "methods": METHODS,
         "handover_form": handover_form or {"recipient": "applicant", "method": "window"},
         "handover_error": handover_error, "transfers": transfers, "staff": staff,
         "places": _places([found.received_in, found.region, *(s.decided_in for s in found.steps)]),
         "provinces": {t.province: province_name(t.province) or t.province for t in transfers.values()},
-        **_case_flash(request),
     }, status=status, actor=actor)
-
-
-def _case_flash(request: Request) -> dict[str, Any]:
-    """The page's own confirmation, when the query string names one (else the shared ones show)."""
-    found = CASE_FLASH.get(request.query_params.get("msg", ""))
-    return {"flash": found} if found is not None else {}
 
 
 @router.get("/cases/{case_id}")
@@ -224,7 +215,7 @@ def _document(request: Request, actor: Actor, *, case_id: str, html: str, title:
     """A printable document from engine.records.documents with a print toolbar (hidden when printing)."""
     nonce = secrets.token_urlsafe(16)
     toolbar = templates().get_template("pages/_doc_toolbar.html").render(
-        case_id=case_id, title=title, nonce=nonce, actor=actor, Role=Role,
+        case_id=case_id, title=title, nonce=nonce, next_intake=sole_applicant(actor) is None and start_refusal(actor) is None,
         accepted=request.query_params.get("msg") == "accepted")
     response = HTMLResponse(html.replace("<body>", f"<body>\n{toolbar}", 1))
     finish(request, response, nonce)

@@ -48,7 +48,7 @@ from engine.records.labels import (
     STEP_STATE_EN,
     STEP_STATE_LABELS,
 )
-from engine.errors import DomainError, Forbidden, InvalidApplication
+from engine.errors import DomainError, InvalidApplication
 from engine.runtime import Runtime
 from engine.machine.permissions import Desk, desks
 from engine.machine.states import Actor, CaseState, Role, StepState
@@ -62,6 +62,7 @@ COOKIE_PATH = "/ui"
 FLASH: Mapping[str, tuple[str, str, str]] = {
     # key: (kind, Chinese, English) — only these fixed texts are ever shown from a query string
     "accepted": ("ok", "受理成功，请打印回执交给申请人", "Accepted: print the receipt for the applicant"),
+    "handed_over": ("ok", "已出件，出件记录已保存", "Handed over: the record is kept"),
     "claimed": ("ok", "已认领，可以开始办理", "Claimed: you may work on it"),
     "unclaimed": ("ok", "已退回部门待办", "Handed back to the department's worklist"),
     "reassigned": ("ok", "已改派", "Reassigned to another officer"),
@@ -194,7 +195,7 @@ def page(request: Request, template: str, context: Mapping[str, Any] | None = No
     values: dict[str, Any] = {
         "actor": actor if actor is not None else getattr(request.state, "actor", None), "csrf": csrf_token(request), "csrf_field": CSRF_FIELD, "nonce": nonce,
         "flash": FLASH.get(flash_key), "path": request.url.path, "role_en": ROLE_EN,
-        "Role": Role, "Desk": Desk,
+        "Role": Role, "Desk": Desk, "nav_order": NAV_ORDER, "desk_labels": desk_labels,
     }
     # The navigation: the desks the engine lets the caller use, each with its page.
     shown = values["actor"]
@@ -316,16 +317,6 @@ def page_actor(request: Request, session: SessionDep, runtime: RuntimeDep) -> Ac
 PageActor = Annotated[Actor, Depends(page_actor)]
 
 
-def require(actor: Actor, *roles: Role) -> None:
-    """Pages for some roles only: the others get the 403 page.
-
-    Deprecated: a page asks the engine (:func:`engine.machine.access.refusal`, or the read it
-    shows, which refuses by itself) rather than listing roles; kept only for ``/ui/cases`` until
-    it goes."""
-    if actor.role not in roles:
-        raise Forbidden(f"a {actor.role.value} may not use this page")
-
-
 async def check_csrf(request: Request) -> None:
     """Signed double-submit check of a form POST that needs a login (the form is parsed once and
     cached by Starlette). Without a login the caller goes to the login page, the form unread."""
@@ -357,6 +348,24 @@ async def read_form(request: Request) -> FormData:
 
 
 FormDep = Annotated[FormData, Depends(read_form)]
+
+
+NAV_ORDER = (Desk.INTAKE, Desk.WORKLIST, Desk.OWN_CASES, Desk.SUPERVISION)
+"""The main menu's order of the desks."""
+
+
+def desk_labels(desk: Desk, available: Mapping[Desk, str]) -> tuple[str, str]:
+    """A desk's menu label (中文, English); intake is an online application for whoever also has
+    their own cases (a self-service applicant), the window's intake for everyone else."""
+    match desk:
+        case Desk.INTAKE:
+            return ("在线申请", "Apply") if Desk.OWN_CASES in available else ("综合受理", "Intake")
+        case Desk.WORKLIST:
+            return "部门待办", "Worklist"
+        case Desk.OWN_CASES:
+            return "我的办件", "My cases"
+        case Desk.SUPERVISION:
+            return "电子监察", "Supervision"
 
 
 def desk_url(actor: Actor, desk: Desk) -> str:

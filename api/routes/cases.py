@@ -29,7 +29,6 @@ from engine.machine.states import Actor
 from engine.spec.models import BundleSpec
 from engine.records.queries import (
     CaseStatus,
-    authorize_intake,
     case_status,
     check_case_scope,
     describe_case,
@@ -66,10 +65,9 @@ def create_case(
     idempotency_key: IdempotencyKey = None,
 ) -> CaseOut:
     """Accept an application: one transaction writes the case and its steps and returns the receipt
-    number, the steps with their departments and due dates. Applicants apply for themselves, clerks
-    on behalf of anyone within their region. A retry with the same ``Idempotency-Key`` and body
-    answers with the same case."""
-    authorize_intake(actor, applicant_id=body.applicant.id, region=body.region)
+    number, the steps with their departments and due dates. Applicants apply for themselves, any
+    clerk of the province for anyone in it (无差别受理; the engine decides, before reading anyone's
+    data). A retry with the same ``Idempotency-Key`` and body answers with the same case."""
     case = accept_case(
         session, runtime, bundle_id=body.bundle_id,
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),

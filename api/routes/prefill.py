@@ -22,7 +22,7 @@ from api.schemas import (
 from engine.machine.intake import Applicant, preview_application
 from engine.people.prefill import MaterialStatus
 from engine.records.labels import SUPPLY_MODE_LABELS
-from engine.records.queries import authorize_intake, material_options, spec_material
+from engine.records.queries import material_options, spec_material
 from engine.spec.models import BundleSpec
 
 router = APIRouter(tags=["intake"])
@@ -103,8 +103,8 @@ def prefill(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, body:
     (step '') once, then each step's, each with its supply mode and alternatives; and the bundle's
     eligibility rules (前置校验) on what is known so far, so a refusal shows before the form is filled
     in. Applicants prefill for themselves only and see only their own data (rules on another
-    person's records stay unknown); clerks within their region see the people named in the form too."""
-    authorize_intake(actor, applicant_id=body.applicant.id, region=None)
+    person's records stay unknown); clerks see the people named in the form too (the engine decides
+    who may, before reading anyone's data)."""
     preview = preview_application(session, runtime, bundle_id=body.bundle_id,
                                   applicant=Applicant(body.applicant.id, body.applicant.kind, body.applicant.name),
                                   answers=body.answers, actor=actor)

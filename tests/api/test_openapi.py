@@ -27,6 +27,7 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("get", "/cases/{case_id}"): {403, 404},
     ("post", "/cases/{case_id}/supplements"): {403, 404, 409},
     ("post", "/cases/{case_id}/withdraw"): {403, 404, 409},
+    ("post", "/cases/{case_id}/handover"): {403, 404, 409, 422},
     ("get", "/steps/{step_id}"): {403, 404},
     ("post", "/steps/{step_id}/claim"): {403, 404, 409},
     ("post", "/steps/{step_id}/start"): {403, 404, 409},
