@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import Clock, SystemClock, local_date
 from engine.db.models import BundleVersion, Case
+from engine.documents.storage import FileStore, LocalFileStore
 from engine.errors import DomainError, NotFound
 from engine.interprovince.systems import ProvinceSystems
 from engine.machine.handlers import HandlerRegistry, default_handlers
@@ -59,6 +60,9 @@ class Runtime:
     """Other provinces' systems (跨省通办) by province code, from plugins (:mod:`engine.interprovince`)."""
     region: str = "430100"
     """Region code (GB/T 2260) for receipts when neither the request nor the clerk names one."""
+    files: FileStore = field(default_factory=LocalFileStore.temporary)
+    """Where handed-in files are kept (:mod:`engine.documents.storage`); built without one, a
+    runtime keeps them in a fresh temporary folder of its own."""
     _snapshots: dict[str, BundleSpec] = field(default_factory=dict, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
@@ -66,6 +70,7 @@ class Runtime:
     def default(cls, clock: Clock | None = None) -> Runtime:
         """The runtime of a deployment: its settings, the built-in handlers and prefill
         providers, and the plugins it installed (see :mod:`engine.plugins`)."""
+        from engine.documents.storage import file_store
         from engine.people.prefill import default_providers
         from engine.interprovince.http import configured_provinces
         from engine.interprovince.systems import INTERPROVINCE_GROUP
@@ -83,6 +88,7 @@ class Runtime:
             provinces=install_plugins(configured_provinces(settings.interprovince_endpoints),
                                       group=INTERPROVINCE_GROUP, configured=settings.interprovince_plugins),
             region=settings.region,
+            files=file_store(settings),
         )
 
     def today(self) -> date:

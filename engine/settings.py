@@ -6,9 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine.documents.inspection import FileKind
 from engine.spec.loader import BUNDLES_DIR, FIELDS_FILE
 
 
@@ -26,6 +27,9 @@ class ProvinceEndpoint(BaseModel):
 
 
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^[1-8][0-9]$")]
+RetentionKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# S3's bucket naming rules (lower case, digits, dots and hyphens; 3 to 63 characters).
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 
 
 class Settings(BaseSettings):
@@ -105,6 +109,59 @@ class Settings(BaseSettings):
         description="Seconds `onevisit serve` waits for its Prefect server to answer before it counts the start as "
         "failed, stops it and tries again (a loaded machine can take minutes).",
     )
+    storage: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where handed-in files are kept: `local`, a folder (storage_dir; the embedded default), or `s3`, "
+        "an S3-compatible bucket shared by every replica (s3_bucket, s3_endpoint_url …). Files are content-addressed "
+        "by SHA-256 and never overwritten.",
+    )
+    storage_dir: Path | None = Field(
+        default=None,
+        description="Folder of the local file store; created on first use. Default: <data_dir>/files (next to the "
+        "SQLite database).",
+    )
+    s3_bucket: BucketName | None = Field(default=None, description="Bucket of the S3 file store (required for s3).")
+    s3_endpoint_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible server (MinIO, Ceph, OSS, COS …); unset: AWS S3 itself.",
+    )
+    s3_region: str | None = Field(default=None, max_length=64, description="Region of the bucket, if the server needs one.")
+    s3_access_key: SecretStr | None = Field(
+        default=None, description="Access key id of the S3 store; unset: boto3's usual sources (never logged)."
+    )
+    s3_secret_key: SecretStr | None = Field(
+        default=None, description="Secret access key of the S3 store; unset: boto3's usual sources (never logged)."
+    )
+    s3_prefix: str = Field(
+        default="sha256/", max_length=200, pattern=r"^[A-Za-z0-9!_.*'()/-]*$",
+        description="Key prefix of the stored files in the bucket; each key is <prefix><sha256>.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="How bucket names go into S3 URLs: `path` for most self-hosted servers, "
+        "`virtual` for those that require bucket.host, `auto` to let boto3 decide.",
+    )
+    s3_conditional_writes: bool = Field(
+        default=True, description="Upload with If-None-Match: * so a racing writer never replaces a stored file; "
+        "turn off only for a server that refuses the header.",
+    )
+    upload_max_bytes: int = Field(
+        default=10 * 1_048_576, ge=1, le=1024 * 1_048_576,
+        description="Largest file accepted for a material, in bytes, unless its bundle says otherwise (10 MiB).",
+    )
+    upload_max_files: int = Field(
+        default=10, ge=1, le=1000,
+        description="Most files accepted for one material, unless its bundle says otherwise.",
+    )
+    upload_types: Annotated[list[FileKind], NoDecode] = Field(
+        default_factory=lambda: list(FileKind), min_length=1,
+        description="File types accepted unless a bundle says otherwise, comma-separated: pdf, jpeg, png, ofd "
+        "(always decided from the content, never from the file name).",
+    )
+    retention_days: dict[RetentionKind, int] = Field(
+        default_factory=lambda: {"default": 3650},
+        description='Days a closed case\'s files are kept, by material retention kind, a JSON object: '
+        '{"default": 3650, "id_copy": 365}; a kind not named keeps "default" (3650 unless given).',
+    )
 
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""
@@ -117,7 +174,13 @@ class Settings(BaseSettings):
             return Path(url.database).expanduser().resolve().parent
         return (Path.cwd() / "data").resolve()
 
-    @field_validator("handler_plugins", "prefill_plugins", "interprovince_plugins", mode="before")
+    def files_path(self) -> Path:
+        """The local file store's folder (storage_dir, else <data folder>/files), not yet created."""
+        if self.storage_dir is not None:
+            return self.storage_dir.expanduser().resolve()
+        return self.data_path() / "files"
+
+    @field_validator("handler_plugins", "prefill_plugins", "interprovince_plugins", "upload_types", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -133,6 +196,22 @@ class Settings(BaseSettings):
             return validate_region_code(value)
         except InvalidValue as exc:
             raise ValueError(exc.message_en) from None
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: dict[str, int]) -> dict[str, int]:
+        short = sorted(kind for kind, days in value.items() if days < 1)
+        if short:
+            raise ValueError(f"retention must be at least one day (kinds {', '.join(short)})")
+        return {"default": 3650} | value
+
+    @model_validator(mode="after")
+    def _storage_complete(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("ONEVISIT_S3_BUCKET is required when ONEVISIT_STORAGE is s3")
+        if (self.s3_access_key is None) != (self.s3_secret_key is None):
+            raise ValueError("ONEVISIT_S3_ACCESS_KEY and ONEVISIT_S3_SECRET_KEY go together: set both or neither")
+        return self
 
 
 @lru_cache
