@@ -1,12 +1,12 @@
-"""Loader checks of materials beyond a step's own list: bundle-level materials and alternatives
-(``any_of``). Bilingual, through the loader's ``add(problem, loc, step)`` like every spec problem.
+"""Loader checks of materials beyond a step's own list: bundle-level materials, alternatives
+(``any_of``) and the hand-in keys (``files``, ``deferrable``). Bilingual, through the loader's ``add(problem, loc, step)`` like every spec problem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from engine.spec.models import BundleSpec, Catalog, Material
+from engine.spec.models import FILE_TYPES, BundleSpec, Catalog, FileRule, Material, SupplyMode
 
 Add = Callable[..., None]
 
@@ -32,6 +32,39 @@ def check_materials(
             for k, option in enumerate(material.any_of):
                 _check_one(option, (*loc, "any_of", k), step.id, catalog=catalog, declared=declared, add=add,
                            check_condition=check_condition)
+    check_hand_in(bundle, add=add)
+
+
+_NOT_HANDED_IN = (SupplyMode.TEMPLATE, SupplyMode.DATA_INTERFACE, SupplyMode.PERSONAL_CENTRE)
+
+
+def check_hand_in(bundle: BundleSpec, *, add: Add) -> None:
+    """File rules name known types only; 容缺 (``deferrable``) is for a material that is handed in;
+    an alternative takes the rule of the material it stands for, so it sets neither."""
+    _check_rule(bundle.files, ("files",), None, add=add)
+    listed: list[tuple[Material, tuple[str | int, ...], str | None]] = [
+        (m, ("materials", j), None) for j, m in enumerate(bundle.materials)]
+    listed += [(m, ("steps", i, "materials", j), s.id) for i, s in enumerate(bundle.steps)
+               for j, m in enumerate(s.materials)]
+    for material, loc, step in listed:
+        _check_rule(material.files, (*loc, "files"), step, add=add)
+        if material.deferrable and material.supply in _NOT_HANDED_IN:
+            add(f"material {material.name!r}: deferrable (容缺) needs a material that is handed in (supply 2 or 4), "
+                f"not supply {material.supply.value} / 材料 {material.name!r} 无需提交，不能容缺", (*loc, "deferrable"),
+                step)
+        for k, option in enumerate(material.any_of):
+            for key in ("files", "deferrable"):
+                if key in option.model_fields_set:
+                    add(f"material {material.name!r}: alternative {option.name!r} cannot set {key}: give it on "
+                        f"{material.name!r} itself / 备选材料不能单独设置 {key}，请设在材料 {material.name!r} 上",
+                        (*loc, "any_of", k, key), step)
+
+
+def _check_rule(rule: FileRule | None, loc: tuple[str | int, ...], step: str | None, *, add: Add) -> None:
+    for k, kind in enumerate(rule.types or () if rule is not None else ()):
+        if kind not in FILE_TYPES:
+            add(f"files.types: unknown file type {kind!r} (known: {', '.join(FILE_TYPES)}) / "
+                f"未知文件类型 {kind!r}（可用：{'、'.join(FILE_TYPES)}）", (*loc, "types", k), step)
 
 
 def _check_one(

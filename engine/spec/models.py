@@ -283,6 +283,29 @@ class SupplyMode(IntEnum):
     (the guides' mtjfs 5), so not handed in again."""
 
 
+FILE_TYPES = ("pdf", "jpeg", "png", "ofd")
+"""The file types a material may be handed in as (the values of
+:class:`engine.documents.inspection.FileKind`): PDF, JPEG, PNG and OFD (版式文档, GB/T 33190)."""
+
+DEFAULT_DEFER_MAX_DAYS = 10
+"""容缺受理: how many working days after acceptance a deferrable material may be promised for,
+when the material gives no ``defer_max_days``."""
+
+
+class FileRule(Frozen):
+    """What files a material is handed in as: YAML ``files: {types: [pdf, jpeg], max_mb: 5, max_files: 3}``.
+
+    On a material, or on the bundle as the default of its materials; a key left out falls back to
+    the bundle's rule, then to the deployment's settings (``upload_types``, ``upload_max_bytes``,
+    ``upload_max_files``). The loader refuses a type not in :data:`FILE_TYPES`."""
+
+    types: tuple[str, ...] | None = Field(default=None, min_length=1)
+    max_mb: float | None = Field(default=None, gt=0)
+    """The largest file, in MiB (1 MiB = 1,048,576 bytes)."""
+    max_files: PositiveInt | None = None
+    """The most files handed in for the material at once."""
+
+
 class Material(Frozen):
     name: str = Field(min_length=1)
     code: str | None = None
@@ -297,6 +320,16 @@ class Material(Frozen):
     any_of: tuple[Material, ...] = ()
     """Alternatives (任选其一): the material is satisfied by any one of these, e.g. 户口注销证明
     instead of the ID card; it is waived as soon as one alternative is (an e-licence found…)."""
+    files: FileRule | None = None
+    """The files it may be handed in as (types, size, count); None: the bundle's rule, then the settings'."""
+    deferrable: bool = False
+    """容缺受理: the case may be accepted without it, on the applicant's promise to hand it in by
+    a date at most ``defer_max_days`` working days away; the step needing it cannot complete before."""
+    defer_max_days: PositiveInt | None = None
+    """容缺: the latest promise, in working days after acceptance (None: :data:`DEFAULT_DEFER_MAX_DAYS`)."""
+    retention: str = Field(default="default", pattern=r"^[a-z][a-z0-9_]*$")
+    """The retention kind of its files (the setting ``retention_days`` says how long each kind is
+    kept after the case closes; a kind it does not name is kept as long as ``default``)."""
 
     @model_validator(mode="after")
     def _licence_needed(self) -> Material:
@@ -307,7 +340,15 @@ class Material(Frozen):
         if any(option.any_of for option in self.any_of):
             raise ValueError(f"material {self.name!r}: an alternative cannot have alternatives of its own / "
                              "备选材料不能再有备选")
+        if self.defer_max_days is not None and not self.deferrable:
+            raise ValueError(f"material {self.name!r}: defer_max_days needs deferrable: true / "
+                             "defer_max_days 须配合 deferrable: true")
         return self
+
+    @property
+    def defer_limit(self) -> int:
+        """容缺: the latest promise, in working days after acceptance."""
+        return self.defer_max_days or DEFAULT_DEFER_MAX_DAYS
 
     @property
     def options(self) -> tuple[Material, ...]:
@@ -524,7 +565,25 @@ class BundleSpec(Frozen):
     materials: tuple[Material, ...] = ()
     """Materials of the whole bundle (the applicant's ID card, the application form): listed once,
     waived or requested once, whichever steps apply."""
+    files: FileRule | None = None
+    """The default file rule of the bundle's materials (each key a material's own rule leaves out)."""
     steps: tuple[StepSpec, ...] = Field(min_length=1)
+
+    def all_materials(self) -> tuple[Material, ...]:
+        """Every material of the bundle, its own first, then each step's in order; a name listed
+        by several steps once (the first listing)."""
+        seen: dict[str, Material] = {}
+        for material in (*self.materials, *(m for s in self.steps for m in s.materials)):
+            seen.setdefault(material.name, material)
+        return tuple(seen.values())
+
+    def material(self, name: str) -> Material | None:
+        """The bundle's material called ``name`` (its own or a step's; see :meth:`all_materials`)."""
+        return next((m for m in self.all_materials() if m.name == name), None)
+
+    def steps_needing(self, name: str) -> tuple[StepSpec, ...]:
+        """The steps that list material ``name`` (none for a bundle material)."""
+        return tuple(s for s in self.steps if any(m.name == name for m in s.materials))
 
     def step(self, step_id: str) -> StepSpec:
         for step in self.steps:
