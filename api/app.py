@@ -222,4 +222,5 @@ def create_app(
     health.install(app)  # /healthz, /readyz, /metrics and request timing
     _openapi_with_problems(app)
     app.state.protected_operations = RequestLimits.protected_operations(app.router.routes)
+    app.state.body_limits = RequestLimits.body_limits(app.router.routes)
     return app

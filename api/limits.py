@@ -3,7 +3,10 @@
 :class:`RequestLimits` is a pure ASGI middleware in front of every route, JSON and pages:
 
 1. a ``Content-Length`` above the limit is a 413 at once; a body without one (chunked) is
-   counted while it streams and abandoned the moment it passes the limit (413 naming ``body``);
+   counted while it streams and abandoned the moment it passes the limit (413 naming ``body``).
+   The limit is ``ONEVISIT_MAX_BODY_BYTES`` for JSON and forms; an operation that takes files
+   declares its own in its OpenAPI entry (``openapi_extra={UPLOAD_LIMIT: n}``, see
+   :func:`upload_limit`), so an upload's size is refused before a byte of it is read, too;
 2. for an operation the OpenAPI document says needs a bearer token (its ``security``), the token
    is checked first, in a worker thread, and the decision is left on the request scope for
    :func:`api.deps.get_actor`: without a valid token the answer is a 401 before the body is read;
@@ -34,12 +37,27 @@ from api.pages.common import COOKIE_PATH, bearer_or_cookie, page_authentication
 from engine.runtime import Runtime
 
 
+UPLOAD_LIMIT = "x-max-body-bytes"
+"""The OpenAPI extension in which an operation that takes files declares its body limit."""
+
+
+def upload_limit(max_bytes: int) -> dict[str, int]:
+    """``openapi_extra`` of an upload operation whose whole body may reach ``max_bytes``."""
+    return {UPLOAD_LIMIT: max_bytes}
+
+
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` when a streamed body passes the limit (FastAPI re-raises HTTP errors)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
         self.limit = limit
+
+
+def _path_regex(path: str) -> re.Pattern[str]:
+    """A route's path template as a regex: ``/cases/{case_id}`` matches ``/cases/abc``."""
+    parts = re.split(r"\{[^}/]+\}", path)
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -65,10 +83,26 @@ class RequestLimits:
         found: list[tuple[str, re.Pattern[str]]] = []
         for route in routes:
             if isinstance(route, APIRoute) and route.include_in_schema and depends_on(route.dependant, get_actor):
-                parts = re.split(r"\{[^}/]+\}", route.path)
-                regex = re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
-                found.extend((method, regex) for method in sorted(route.methods or ()))
+                found.extend((method, _path_regex(route.path)) for method in sorted(route.methods or ()))
         return found
+
+    @staticmethod
+    def body_limits(routes: Iterable[BaseRoute]) -> list[tuple[str, re.Pattern[str], int]]:
+        """(method, path regex, limit) of every operation that declares its own body limit."""
+        found: list[tuple[str, re.Pattern[str], int]] = []
+        for route in routes:
+            if not isinstance(route, APIRoute):
+                continue
+            declared = (route.openapi_extra or {}).get(UPLOAD_LIMIT)
+            if isinstance(declared, int):
+                found.extend((method, _path_regex(route.path), declared) for method in sorted(route.methods or ()))
+        return found
+
+    def _limit(self, scope: Scope) -> int:
+        declared: list[tuple[str, re.Pattern[str], int]] = getattr(scope["app"].state, "body_limits", [])
+        method, path = scope["method"], scope["path"]
+        return next((limit for wanted, regex, limit in declared if method == wanted and regex.match(path)),
+                    self.max_body_bytes)
 
     def _who_is_needed(self, scope: Scope) -> str:
         """``bearer`` (a JSON operation that needs a token), ``page`` (a page) or ``""``."""
@@ -96,7 +130,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
+        limit = self._limit(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await body_too_large(limit)(scope, receive, send)

@@ -15,10 +15,12 @@ from typing import Any
 
 import anyio
 import pytest
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 
 from api.app import create_app
+from api.limits import RequestLimits, upload_limit
 from engine.people.application import validate_answers
 from engine.db.models import Case
 from engine.errors import InvalidApplication
@@ -205,3 +207,28 @@ def test_a_fresh_client_still_works(api: Api) -> None:
     with TestClient(create_app(sessions=api.db.sessions, runtime=api.runtime)) as client:
         assert client.get("/bundles").status_code == 200
         assert client.get("/openapi.json").status_code == 200
+
+
+def test_an_upload_operation_declares_its_own_larger_limit_checked_before_reading() -> None:
+    app = FastAPI()
+
+    @app.post("/files/{material}", openapi_extra=upload_limit(2 * LIMIT))
+    async def upload(material: str, request: Request) -> dict[str, int]:
+        return {"received": len(await request.body())}
+
+    @app.post("/json")
+    async def plain(request: Request) -> dict[str, int]:
+        return {"received": len(await request.body())}
+
+    app.add_middleware(RequestLimits, max_body_bytes=LIMIT)
+    app.state.protected_operations = []
+    app.state.body_limits = RequestLimits.body_limits(app.router.routes)
+    assert [(m, limit) for m, _, limit in app.state.body_limits] == [("POST", 2 * LIMIT)]
+
+    def post(path: str, size: int) -> Sent:
+        return asgi_post(app, path, [b"x" * size], {"content-length": str(size)})
+
+    assert post("/files/户口簿", LIMIT + 100).json() == {"received": LIMIT + 100}
+    refused = post("/files/户口簿", 2 * LIMIT + 1)
+    assert refused.status == 413 and refused.chunks_read == 0
+    assert post("/json", LIMIT + 100).status == 413  # everything else keeps the general limit
