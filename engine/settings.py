@@ -125,7 +125,9 @@ class Settings(BaseSettings):
         default=None,
         description="Endpoint of an S3-compatible server (MinIO, Ceph, OSS, COS …); unset: AWS S3 itself.",
     )
-    s3_region: str | None = Field(default=None, max_length=64, description="Region of the bucket, if the server needs one.")
+    s3_region: str | None = Field(
+        default=None, max_length=64, description="Region of the bucket, if the server needs one."
+    )
     s3_access_key: SecretStr | None = Field(
         default=None, description="Access key id of the S3 store; unset: boto3's usual sources (never logged)."
     )

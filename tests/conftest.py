@@ -28,6 +28,7 @@ from engine.db.models import Base
 from engine.db.session import make_engine, make_sessionmaker, migrate
 from engine.runtime import Runtime, publish_bundles
 from engine.spec.loader import BundleRegistry, load_registry
+from tests.s3_server import s3_server  # noqa: F401  (a session fixture: a local S3 server, started on first use)
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -31,7 +31,6 @@ import io
 import posixpath
 import re
 import unicodedata
-import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -235,20 +234,19 @@ def _kind_of(data: bytes, say: _Messages) -> FileKind:
     mime = guess.mime if guess is not None else None
     if mime in _BY_MIME:
         return _BY_MIME[mime]
-    if mime == "application/zip" and _is_ofd(data):
-        return FileKind.OFD
+    if mime == "application/zip":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                # GB/T 33190 §7.1: an OFD package has OFD.xml at its root (the central directory says).
+                if "OFD.xml" in archive.namelist():
+                    return FileKind.OFD
+        except (zipfile.BadZipFile, ValueError, OSError):
+            # A damaged archive: most likely an OFD cut short; either way it cannot be read.
+            raise say.bad("corrupt", "is a damaged archive, not a readable OFD document",
+                          "是已损坏的压缩文件，不是可读取的 OFD 文件") from None
     seen = f".{guess.extension} ({guess.mime})" if guess is not None else "of an unknown type"
     raise say.bad("type", f"is not a PDF, JPEG, PNG or OFD file (it is {seen}, whatever its name says)",
                   f"不是 PDF、JPEG、PNG 或 OFD 文件（按内容判断为 {seen}，与文件名无关）")
-
-
-def _is_ofd(data: bytes) -> bool:
-    """A ZIP archive with ``OFD.xml`` at its root (GB/T 33190 §7.1): read from the central directory."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return "OFD.xml" in archive.namelist()
-    except (zipfile.BadZipFile, ValueError, OSError):
-        return False
 
 
 # --- PDF -----------------------------------------------------------------------------------
@@ -260,18 +258,16 @@ def _pdf_pages(data: bytes, say: _Messages) -> int:
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pypdf warns of every repairable blemish
-            reader = PdfReader(io.BytesIO(data), strict=False)
-            if reader.is_encrypted:
-                try:
-                    opened = bool(reader.decrypt(""))
-                except (DependencyError, NotImplementedError, FileNotDecryptedError):
-                    opened = False
-                if not opened:
-                    raise say.bad("encrypted", "is password-protected; hand in a copy that opens without a password",
-                                  "已加密（需要密码才能打开），请提交无需密码即可打开的文件")
-            pages = len(reader.pages)
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            try:
+                opened = bool(reader.decrypt(""))
+            except (DependencyError, NotImplementedError, FileNotDecryptedError):
+                opened = False
+            if not opened:
+                raise say.bad("encrypted", "is password-protected; hand in a copy that opens without a password",
+                              "已加密（需要密码才能打开），请提交无需密码即可打开的文件")
+        pages = len(reader.pages)
     except BadFile:
         raise
     except (PdfReadError, Exception) as exc:  # pypdf raises many kinds on malformed input
@@ -289,22 +285,23 @@ def _image_pages(data: bytes, kind: FileKind, say: _Messages, *, max_pixels: int
     from PIL import Image, UnidentifiedImageError
 
     corrupt = say.bad("corrupt", f"is not a readable {kind.label} image", f"不是可读取的 {kind.label} 图片（文件已损坏）")
+    formats = [_PIL_FORMAT[kind], *(["MPO"] if kind is FileKind.JPEG else [])]  # MPO: a camera's JPEG
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # Opening reads the header only; nothing is decoded before the size check below.
-            with Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[kind], *(["MPO"] if kind is FileKind.JPEG else [])]) \
-                    as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise _bomb(say, width, height, max_pixels)
-                image.verify()
-            if kind is FileKind.JPEG:
-                _decode_jpeg(data)
+        # Opening reads the header only; nothing is decoded before the size check below.
+        # (Pillow itself refuses past twice its MAX_IMAGE_PIXELS, 179 MP, at this point.)
+        with Image.open(io.BytesIO(data), formats=formats) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise _bomb(say, width, height, max_pixels)
+            image.verify()
+        if kind is FileKind.JPEG:
+            _decode_jpeg(data)
     except BadFile:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _bomb(say, 0, 0, max_pixels) from None
+    except Image.DecompressionBombError as exc:
+        # "Image size (900000000 pixels) exceeds limit …": the header's count, the only figure given
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _bomb(say, int(declared.group(1)) if declared else 0, 0, max_pixels) from None
     except (UnidentifiedImageError, Exception):  # a broken image fails in many ways
         raise corrupt from None
     return 1
@@ -324,7 +321,7 @@ def _decode_jpeg(data: bytes) -> None:
 
 
 def _bomb(say: _Messages, width: int, height: int, max_pixels: int) -> BadFile:
-    size = f"{width}×{height} pixels" if width else "too many pixels"
+    size = f"{width}×{height} pixels" if width and height else f"{width} pixels" if width else "too many pixels"
     return say.bad("bomb", f"declares {size}, over the limit of {max_pixels // 1_000_000} megapixels",
                    f"图片尺寸（{size}）超过 {max_pixels // 1_000_000} 百万像素的限制")
 

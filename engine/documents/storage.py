@@ -349,7 +349,10 @@ def _describe(exc: BaseException) -> str:
         meaning = {403: "access denied (check the credentials and the bucket policy)",
                    404: "no such bucket"}.get(status or 0, _code(exc) or "error")
         return f"HTTP {status}: {meaning}"
-    return _one_line(exc)
+    return _USERINFO.sub(r"\1", _one_line(exc))  # botocore's messages quote the endpoint URL
+
+
+_USERINFO = re.compile(r"(\w+://)[^/@\s\"']+@")
 
 
 # --- from the settings ---------------------------------------------------------------------
