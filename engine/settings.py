@@ -164,6 +164,11 @@ class Settings(BaseSettings):
         description='Days a closed case\'s files are kept, by material retention kind, a JSON object: '
         '{"default": 3650, "id_copy": 365}; a kind not named keeps "default" (3650 unless given).',
     )
+    defer_remind_days: int = Field(
+        default=2, ge=0, le=30,
+        description="容缺受理: the sweep reminds the applicant of a deferred material this many working days before "
+        "the promised date (shown on the case's progress; email and SMS come with the notifications).",
+    )
 
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""
