@@ -1,14 +1,16 @@
 """Liveness, readiness and Prometheus metrics, for load balancers, orchestrators and monitoring.
 
 ``/healthz`` answers 200 while the process answers at all. ``/readyz`` checks the database and
-reads the background parts that ``onevisit serve`` records (:mod:`api.background`): 200 when
-every part is up, 503 naming each part and its one-line error otherwise. ``/metrics`` is the
+the file store (:mod:`engine.documents.storage`: can files be written?), and reads the background
+parts that ``onevisit serve`` records (:mod:`api.background`): 200 when every part is up, 503
+naming each part and its one-line error otherwise. ``/metrics`` is the
 Prometheus text format (:mod:`api.observability`). None of them needs a token or returns
 anything about a person.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,8 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.background import Background, PartStatus, one_line
 from api.observability import RequestTimer, metrics_of
+from engine.documents.storage import FileStore
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("onevisit.health")
 
 
 class PartOut(BaseModel):
@@ -36,8 +40,8 @@ class PartOut(BaseModel):
 class ReadyOut(BaseModel):
     status: Literal["ready", "not_ready"]
     parts: dict[str, PartOut] = Field(
-        description="`database` always; `prefect` (the Prefect server) and `flows` (dispatch and sweep) when the "
-        "process runs background work.",
+        description="`database` and `storage` (the file store of handed-in documents) always; `prefect` (the "
+        "Prefect server) and `flows` (dispatch and sweep) when the process runs background work.",
     )
 
 
@@ -61,6 +65,25 @@ def _database(sessions: sessionmaker[Session]) -> PartOut:
     return PartOut(state="up", since=now, last_ok_at=now)
 
 
+def _storage(app: FastAPI) -> PartOut:
+    """The file store's state; a change between usable and not is logged once, as one line."""
+    now = datetime.now(UTC)
+    files: FileStore = app.state.runtime.files
+    try:
+        problem = files.problem()
+    except Exception as exc:  # a store that cannot even say what is wrong is not usable either
+        problem = one_line(exc)
+    was: str | None = getattr(app.state, "storage_problem", None)
+    app.state.storage_problem = problem
+    if problem is not None and problem != was:
+        log.error("file store (%s) not usable: %s", files.name, problem)
+    elif problem is None and was is not None:
+        log.info("file store (%s) usable again", files.name)
+    if problem is not None:
+        return PartOut(state="down", since=now, detail=f"{files.name}: {problem}")
+    return PartOut(state="up", since=now, detail=files.name, last_ok_at=now)
+
+
 def _part(status: PartStatus) -> PartOut:
     return PartOut(state=status.state.value, since=status.since, detail=status.detail, last_ok_at=status.last_ok_at)
 
@@ -73,15 +96,15 @@ def healthz() -> LiveOut:
 
 
 @router.get(
-    "/readyz", response_model=ReadyOut, summary="Readiness: database and background work",
+    "/readyz", response_model=ReadyOut, summary="Readiness: database, file store and background work",
     responses={
-        200: {"description": "The database answers and every background part is up."},
+        200: {"description": "The database answers, files can be stored and every background part is up."},
         503: {"model": ReadyOut, "description": "A part is starting or down; `parts` says which and why."},
     },
 )
 def readyz(request: Request) -> JSONResponse:
-    """The database's and each background part's state; 503 when any of them is not up."""
-    parts = {"database": _database(request.app.state.sessions)}
+    """The database's, the file store's and each background part's state; 503 when any of them is not up."""
+    parts = {"database": _database(request.app.state.sessions), "storage": _storage(request.app)}
     background = background_of(request.app)
     if background is not None:
         parts |= {name: _part(status) for name, status in background.snapshot().items()}

@@ -37,7 +37,34 @@ def test_healthz_answers_and_readyz_checks_the_database(api: Api) -> None:
     ready = api.client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["status"] == "ready" and ready.json()["parts"]["database"]["state"] == "up"
-    assert set(ready.json()["parts"]) == {"database"}  # no background work in this process
+    assert ready.json()["parts"]["storage"]["state"] == "up"
+    assert set(ready.json()["parts"]) == {"database", "storage"}  # no background work in this process
+
+
+def test_a_file_store_that_cannot_write_makes_readyz_503_naming_storage(
+    api: Api, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.documents.storage import LocalFileStore
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a folder inside a file cannot be created, even by root
+    good = api.runtime.files
+    api.runtime.files = LocalFileStore(blocker / "files")
+    try:
+        with caplog.at_level("INFO", logger="onevisit.health"):
+            first, second = api.client.get("/readyz"), api.client.get("/readyz")
+        for down in (first, second):
+            assert down.status_code == 503 and down.json()["status"] == "not_ready"
+            assert down.json()["parts"]["database"]["state"] == "up"
+            storage = down.json()["parts"]["storage"]
+            assert storage["state"] == "down"
+            assert storage["detail"].startswith(f"local: cannot write files in {blocker / 'files'}: ")
+        logged = [r.getMessage() for r in caplog.records if r.name == "onevisit.health"]
+        assert len(logged) == 1 and logged[0].startswith("file store (local) not usable: cannot write files in")
+        assert api.get("/bundles", "clerk").status_code == 200  # the API still answers
+    finally:
+        api.runtime.files = good
+    assert api.client.get("/readyz").status_code == 200
 
 
 def test_metrics_count_open_and_overdue_steps_the_outbox_and_request_latencies(api: Api) -> None:
