@@ -255,7 +255,7 @@ def _kind_of(data: bytes, say: _Messages) -> FileKind:
 def _pdf_pages(data: bytes, say: _Messages) -> int:
     # pypdf is imported on first use: the settings import this module for FileKind alone.
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
@@ -270,7 +270,7 @@ def _pdf_pages(data: bytes, say: _Messages) -> int:
         pages = len(reader.pages)
     except BadFile:
         raise
-    except (PdfReadError, Exception) as exc:  # pypdf raises many kinds on malformed input
+    except Exception as exc:  # pypdf raises many kinds besides PdfReadError on malformed input
         raise say.bad("corrupt", f"is not a readable PDF ({type(exc).__name__})", "不是可读取的 PDF 文件（文件已损坏）") \
             from None
     if pages < 1:
@@ -282,7 +282,7 @@ def _pdf_pages(data: bytes, say: _Messages) -> int:
 
 
 def _image_pages(data: bytes, kind: FileKind, say: _Messages, *, max_pixels: int) -> int:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     corrupt = say.bad("corrupt", f"is not a readable {kind.label} image", f"不是可读取的 {kind.label} 图片（文件已损坏）")
     formats = [_PIL_FORMAT[kind], *(["MPO"] if kind is FileKind.JPEG else [])]  # MPO: a camera's JPEG
@@ -302,7 +302,7 @@ def _image_pages(data: bytes, kind: FileKind, say: _Messages, *, max_pixels: int
         # "Image size (900000000 pixels) exceeds limit …": the header's count, the only figure given
         declared = re.search(r"\((\d+) pixels\)", str(exc))
         raise _bomb(say, int(declared.group(1)) if declared else 0, 0, max_pixels) from None
-    except (UnidentifiedImageError, Exception):  # a broken image fails in many ways
+    except Exception:  # a broken image fails in many ways besides UnidentifiedImageError
         raise corrupt from None
     return 1
 
