@@ -95,6 +95,11 @@ class Access(StrEnum):
     """Print a case's receipt and notices (the whole application and every step's result)."""
     SEE_WHO_ACTED = "see_who_acted"
     """The staff behind each audit event and a step's assignee (never shown to applicants)."""
+    READ_CASE_FILES = "read_case_files"
+    """Read every file handed in for a case (an officer reads only the files of their step's
+    materials, as seeing the step: :func:`engine.documents.files.may_read_material`)."""
+    CHECK_MATERIAL = "check_material"
+    """材料核验: accept a handed-in material, or return it with a reason."""
 
 
 class Reach(StrEnum):
@@ -185,12 +190,25 @@ ACCESS_RULES: tuple[Grant, ...] = (
     # Of a case one sees: its documents show everything, so not officers, who work from their step.
     _grant(Access.READ_DOCUMENTS, DOCUMENT_READERS, Reach.ANYWHERE),
     _grant(Access.SEE_WHO_ACTED, GOVERNMENT_STAFF | {Role.SYSTEM}, Reach.ANYWHERE),
+    # Handed-in files: the whole case's for those who read the whole case (the applicant, the
+    # windows holding it, the region's supervisors); a step's officer through SEE_STEP only.
+    _grant(Access.READ_CASE_FILES, EVERYWHERE, Reach.ANYWHERE),
+    _grant(Access.READ_CASE_FILES, {Role.APPLICANT}, Reach.OWN_CASE),
+    _grant(Access.READ_CASE_FILES, {Role.CLERK, Role.SUPERVISOR}, Reach.CASE_REGION),
+    _grant(Access.READ_CASE_FILES, {Role.CLERK}, Reach.RECEIVED),
+    # Checking a material: the windows holding the case, the officer of a step needing it.
+    _grant(Access.CHECK_MATERIAL, EVERYWHERE, Reach.ANYWHERE),
+    _grant(Access.CHECK_MATERIAL, {Role.CLERK}, Reach.CASE_REGION),
+    _grant(Access.CHECK_MATERIAL, {Role.CLERK}, Reach.RECEIVED),
+    _grant(Access.CHECK_MATERIAL, DEPARTMENT_OFFICERS, Reach.DEPARTMENT, Reach.OFFICE),
 )
 
 SIGHT: Mapping[Access, Access] = MappingProxyType({
     Access.ACT_ON_STEP: Access.SEE_STEP,
     Access.ACT_ON_CASE: Access.SEE_CASE,
     Access.READ_DOCUMENTS: Access.SEE_CASE,
+    Access.READ_CASE_FILES: Access.SEE_CASE,
+    Access.CHECK_MATERIAL: Access.SEE_CASE,
 })
 """What one must see before being told one may not do something to it: out of sight, the case
 or step does not exist for the caller (NotFound), so a refusal never tells that it exists."""
@@ -204,6 +222,8 @@ _WORDS: Mapping[Access, str] = MappingProxyType({
     Access.ACT_ON_CASE: "act on this case / 办理该办件", Access.READ_DOCUMENTS:
     "print a case's documents: officers work from their own step / 打印办件文书（部门人员仅办理本部门事项）",
     Access.SEE_WHO_ACTED: "see who acted / 查看经办人",
+    Access.READ_CASE_FILES: "read this case's files / 查看办件材料", Access.CHECK_MATERIAL:
+    "check this material: the windows holding the case or the officer of a step needing it / 核验材料（受理窗口或所需事项的部门）",
 })
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine.people.application import validate_answers
 from engine.time.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
+from engine.documents.files import MaterialHandIn, check_hand_ins, link_hand_ins
 from engine.errors import FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.people.prefill import PrefillContext, PrefillResult, prefill
 from engine.machine.access import Access, Target, authorize
@@ -112,8 +113,15 @@ def accept_case(
     actor: Actor,
     region: str | None = None,
     idempotency_key: str | None = None,
+    materials: Mapping[str, MaterialHandIn] | None = None,
 ) -> Case:
     """Validate and accept an application; return the new case (or the one the key made).
+
+    ``materials``, when given, is what is handed in per material (:class:`~engine.documents.files.MaterialHandIn`):
+    every material to supply needs its staged files, a paper original seen at the window, or (容缺)
+    a promised date; at the window each is checked first. The staged files are linked to the case
+    and the acceptance event lists them (:func:`~engine.documents.files.check_hand_ins`). None:
+    no file records (hand-ins recorded elsewhere, or on paper only).
 
     ``idempotency_key`` is the caller's own key as sent; it is scoped to ``actor`` here. A bundle
     that counts open cases (``open_cases``) holds the counted people's key from the count to the
@@ -157,10 +165,16 @@ def accept_case(
                              others=others)
         eligibility.refuse()
         intake = {**intake, **eligibility.record()}
+        plan = None
+        if materials is not None:
+            plan = check_hand_ins(session, runtime, spec=spec, actor=actor, intake=intake, materials=materials)
+            intake = {**intake, **plan.record()}
         case = _create(
             session, runtime, spec=spec, applicant=applicant, answers=cleaned, actor=actor, region=where,
             idempotency_key=idempotency_key, fingerprint=fingerprint, intake=intake, eligibility=eligibility,
         )
+        if plan is not None:
+            link_hand_ins(session, runtime, case=case, spec=spec, actor=actor, plan=plan)
         session.commit()
     except IntegrityError:
         session.rollback()
