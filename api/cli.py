@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.cli_files import register as register_file_commands
 from api.cli_runtime import register as register_runtime_commands
 from engine.errors import DomainError
 from engine.spec.loader import BundleRegistry, SpecError, load_registry
@@ -396,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
     revoke.set_defaults(func=cmd_token_revoke)
     register_runtime_commands(sub)  # worker, sweep, outbox (api/cli_runtime.py)
+    register_file_commands(sub)  # files purge (api/cli_files.py)
     return parser
 
 
