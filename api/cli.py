@@ -141,10 +141,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from engine.records.audit import verify_audit
     from engine.settings import get_settings
 
-    key = get_settings().audit_key
+    settings = get_settings()
+    key = settings.audit_key
+    store = None
+    if args.files:
+        from engine.documents.storage import file_store
+
+        # The store the deployment's runtime uses (for the local folder: beside the database given).
+        store = file_store(settings.model_copy(update={"db": args.db}) if args.db else settings)
     _, sessions = _database(args)
     with sessions() as session:
-        report = verify_audit(session, key=key, case_id=args.case, min_seal=args.min_seal)
+        report = verify_audit(session, key=key, case_id=args.case, min_seal=args.min_seal, files=store)
     for problem in report.problems:
         print(problem.line(), file=sys.stderr)
     status = "OK" if report.ok else f"BROKEN ({len(report.problems)} problem(s))"
@@ -156,7 +163,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         seals = f"{report.seals} seals verified, newest #{report.newest_seal}"
         if args.case is None:
             seals += f", {report.unsealed_events} events since"
-    print(f"audit chain {status}: {report.cases} cases, {report.events} events; {seals}")
+    files = "; files re-hashed" if args.files else ""
+    print(f"audit chain {status}: {report.cases} cases, {report.events} events; {seals}{files}")
     return 0 if report.ok else 1
 
 
@@ -356,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--case", help="only this case id")
     verify.add_argument("--min-seal", type=int, metavar="N",
                         help="seal N is known (from the logs) to exist: fewer seals means seals were deleted")
+    verify.add_argument("--files", action="store_true",
+                        help="also re-hash every handed-in file the audit events list (not purged ones) in the "
+                             "file store (ONEVISIT_STORAGE): a file gone or changed is a problem")
     verify.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
     verify.set_defaults(func=cmd_audit_verify)
     seal = audit.add_parser("seal", help="seal the heads of the chains that grew since the last seal "

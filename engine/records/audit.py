@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, true, union_al
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from engine.db.models import AuditEvent, AuditSealEntry, Case
+from engine.documents.storage import FileMissing, FileStore, content_hash
 from engine.machine.states import Actor
 
 GENESIS = "0" * 64
@@ -133,6 +134,8 @@ class Tamper(StrEnum):
     SEAL_CHAIN = "seal_chain"  # seals missing from the middle, or not linked to the one before
     SEAL_MISSING = "seal_missing"  # fewer seals than the caller knows were made
     UNKNOWN_CASE = "unknown_case"  # the asked-for case has no row, no event and no seal
+    FILE_MISSING = "file_missing"  # a file an event lists (not purged) is gone from the file store
+    FILE_ALTERED = "file_altered"  # a file an event lists no longer hashes to the hash the event recorded
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ def verify_audit(
     case_id: str | None = None,
     min_seal: int | None = None,
     batch: int = 1000,
+    files: FileStore | None = None,
 ) -> AuditReport:
     """Check every audit chain (or one case's) against its case row and the signed seals.
 
@@ -194,6 +198,10 @@ def verify_audit(
     last event; every event a seal recorded is still there with the sealed hash. Per seal: its
     entries match its Merkle root, it links to the seal before it and (with ``key``) its
     signature is good. ``min_seal``: the newest seal number known from outside the database.
+
+    ``files`` (``audit verify --files``): also re-hash, in that store, every file an event lists
+    (payload ``files``: id, material, sha256), except those a later event lists as ``purged`` by
+    retention; a file gone or with other content is a problem naming the case, material and file.
 
     Streams: cases, events and seal entries are read in ranges of case ids holding at most
     about ``batch`` cases or ``20 * batch`` events, whatever the size of the database. Reads one
@@ -205,7 +213,7 @@ def verify_audit(
     if own_transaction and session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     try:
-        scan = _Scan()
+        scan = _Scan(files)
         if case_id is not None:
             found = scan.check(session, _Window(only=case_id))
             if not found:
@@ -293,11 +301,12 @@ class _SealedHead(NamedTuple):
 class _Scan:
     """Checks windows of cases one after the other and keeps the findings."""
 
-    def __init__(self) -> None:
+    def __init__(self, files: FileStore | None = None) -> None:
         self.cases = 0
         self.events = 0
         self.problems: list[AuditProblem] = []
         self.seal_numbers: set[int] = set()
+        self.files = files
 
     def check(self, session: Session, window: _Window) -> bool:
         """Check every case id in the window; False when the window held nothing at all."""
@@ -322,7 +331,40 @@ class _Scan:
         for case_id in dict.fromkeys([*rows, *chains, *sealed]):
             self.problems.extend(_check_case(case_id, rows.get(case_id), chains.get(case_id, []),
                                              sealed.get(case_id, [])))
+            if self.files is not None and case_id in chains:
+                receipt = rows[case_id].receipt_no if case_id in rows else _receipt(chains[case_id], [])
+                self.problems.extend(_check_files(case_id, receipt, chains[case_id], self.files))
         return bool(rows or chains or sealed)
+
+
+def _listed(payload: object, key: str) -> list[dict[str, Any]]:
+    entries = payload.get(key) if isinstance(payload, dict) else None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _check_files(case_id: str, receipt: str | None, chain: list[EventFields], store: FileStore) -> list[AuditProblem]:
+    """Re-hash every file the case's events list, but those a purge event lists as removed."""
+    purged = {str(e.get("id")) for event in chain for e in _listed(event.payload, "purged")}
+    found: list[AuditProblem] = []
+    checked: set[str] = set()
+    for event in chain:
+        for entry in _listed(event.payload, "files"):
+            file_id, sha256 = str(entry.get("id")), str(entry.get("sha256"))
+            if file_id in purged or file_id in checked:
+                continue
+            checked.add(file_id)
+            what = f"file {file_id} of material {entry.get('material')!r} (event {event.seq})"
+            try:
+                data = store.get(sha256)
+            except FileMissing:
+                found.append(AuditProblem(Tamper.FILE_MISSING, f"{what} is gone from the file store",
+                                          case_id=case_id, receipt_no=receipt, seq=event.seq))
+                continue
+            if content_hash(data) != sha256:
+                found.append(AuditProblem(Tamper.FILE_ALTERED, f"{what} no longer has the content it was recorded "
+                                          f"with (sha256 {sha256[:12]}…)", case_id=case_id, receipt_no=receipt,
+                                          seq=event.seq))
+    return found
 
 
 def _check_case(
