@@ -39,6 +39,7 @@ from engine.machine.access import Access, Target, authorize, permits, start_refu
 from engine.machine.states import DEPARTMENT_OFFICERS, Actor, Role, StepState
 from engine.machine.unit_of_work import in_transaction, load_case
 from engine.records.audit import append_event
+from engine.records.documents import ReceivedMaterial
 from engine.records.queries import case_materials, record_access
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, Material
@@ -60,6 +61,7 @@ __all__ = [
     "file_view",
     "link_hand_ins",
     "may_read_material",
+    "receipt_materials",
     "rows_of",
     "stage_files",
     "store_inspected",
@@ -435,6 +437,31 @@ def case_files(session: Session, runtime: Runtime, *, case: Case, viewer: Actor)
             deferred_until=promise.promised_on if promise else None,
             supplied_at=promise.supplied_at if promise else None, paper=material.name in paper, items=material.items))
     return tuple(out)
+
+
+def receipt_materials(session: Session, runtime: Runtime, *, case: Case, viewer: Actor) -> list[ReceivedMaterial]:
+    """What the receipt (受理回执) lists as received (:func:`engine.records.documents.render_receipt`):
+    per material ``viewer`` sees, the files intake linked (count and pages, as the acceptance
+    event recorded them), a paper original, a 容缺 promise, or the reason it is waived. A case
+    accepted without hand-in records lists its waived materials only."""
+    received = acceptance_hand_in(session, case)
+    recorded = "files" in received
+    files: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in received.get("files", ()):
+        files.setdefault(str(entry["material"]), []).append(entry)
+    paper = set(received.get("paper", ()))
+    deferred = {str(d["material"]): date.fromisoformat(str(d["until"])) for d in received.get("deferred", ())}
+    out = []
+    for material in case_materials(session, runtime, case=case, viewer=viewer):
+        if material.waived:
+            out.append(ReceivedMaterial(name=material.name, waived=True, reason=material.reason,
+                                        required=material.required))
+        elif recorded:
+            mine = files.get(material.name, [])
+            out.append(ReceivedMaterial(name=material.name, files=len(mine), pages=sum(int(e["pages"]) for e in mine),
+                                        paper=material.name in paper, deferred_until=deferred.get(material.name),
+                                        required=material.required))
+    return out
 
 
 def file_for_download(session: Session, runtime: Runtime, *, file_id: str, actor: Actor) -> tuple[FileView, bytes]:

@@ -24,7 +24,7 @@ of the licences other people (a spouse, the deceased) hold.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
@@ -71,6 +71,7 @@ __all__ = [
     "render_application_form",
     "render_completion_notice",
     "render_missing_materials_notice",
+    "ReceivedMaterial",
     "render_receipt",
     "render_step_form",
 ]  # the labels and date filters live in engine.records.labels and stay importable from here
@@ -118,6 +119,23 @@ class DocumentMaterial:
     """Names of the service items that need it (those the answers chose), or :data:`BUNDLE_MATERIAL_ITEMS`."""
     alternatives: tuple[MaterialOption, ...] = ()
     """Any one of these satisfies it (任选其一: A 或 B); empty for a material without ``any_of``."""
+
+
+@dataclass(frozen=True)
+class ReceivedMaterial:
+    """One material of a case as the receipt lists what intake received: its files (how many, how
+    many pages), a paper original seen at the window, the date it was promised by (容缺), or why it
+    is waived (免提交). Built by :func:`engine.documents.files.receipt_materials`."""
+
+    name: str
+    files: int = 0
+    pages: int = 0
+    paper: bool = False
+    deferred_until: date | None = None
+    waived: bool = False
+    reason: str = ""
+    """Why it is waived (prefill's wording)."""
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -533,7 +551,7 @@ def render_step_form(
 
 def render_receipt(
     case: Case, bundle: BundleSpec, registry: BundleRegistry, *, waived: Collection[str] | None = None,
-    generated_at: datetime | None = None,
+    received: Sequence[ReceivedMaterial] | None = None, generated_at: datetime | None = None,
 ) -> str:
     """受理回执: receipt number, applicant (ID masked), dates, every step with its due date and the
     case's materials.
@@ -543,6 +561,11 @@ def render_receipt(
     (also when the step they would have hung on is skipped) and those of the steps not skipped,
     once per name, with their alternatives; ``waived`` names those the applicant need not hand in
     (:func:`engine.records.queries.case_materials` knows), by supply mode when None.
+
+    ``received`` (:func:`engine.documents.files.receipt_materials`): what intake received, listed
+    as 收件清单 — each material handed in with its file count and pages, paper originals seen at
+    the window, deferred ones (容缺) with the promised date, what is still missing, and the waived
+    ones with the reason.
     """
     steps = [_step_view(s, bundle, registry, case.answers) for s in case.steps]
     keys = dict.fromkeys(s.step_key for s in sorted(case.steps, key=lambda s: s.position)
@@ -558,6 +581,8 @@ def render_receipt(
         answers=_answer_views(bundle, registry, case.answers, mask=True, answered_only=True),
         waived_materials=[m for m in materials if m.waived],
         supplied_materials=[m for m in materials if not m.waived],
+        received=[m for m in received or () if not m.waived],
+        waived_reasons=[m for m in received or () if m.waived],
     )
 
 
