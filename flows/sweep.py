@@ -2,7 +2,8 @@
 
 Each pass releases timer steps whose minimum wait has passed (publicity periods, document
 sale, bid windows), closes the steps whose 补正 hand-in window passed without the materials
-(逾期未补正，视为撤回申请), resolves the cards of work that has since been closed, and issues yellow
+(逾期未补正，视为撤回申请), records the reminders of 容缺 materials whose promised date is near
+(``defer_remind_days`` working days before; the notifications of issue 13 will send them), resolves the cards of work that has since been closed, and issues yellow
 and red cards (电子监察) for overdue steps and cases. Every part may be re-run after a crash:
 a card is never issued twice, a timer never released twice, a window never lapsed twice. Task retries are off: the next
 scheduled pass is the retry.
@@ -15,7 +16,7 @@ from prefect import flow, task
 from engine.records.audit_seal import seal_on_schedule
 from engine.settings import get_settings
 from engine.time.supervision import card_counts, issue_cards as issue_due_cards, resolve_cards
-from engine.machine.timers import lapse_supplement_windows, release_due_timers
+from engine.machine.timers import lapse_supplement_windows, release_due_timers, remind_deferred_materials
 from flows.context import FlowContext, flow_context
 
 SWEEP_FLOW = "deadline-sweep"
@@ -31,6 +32,12 @@ def lapse_supplements_now(context: FlowContext) -> list[str]:
     """Close the steps whose 补正 hand-in window passed without the materials; their step ids."""
     with context.sessions() as session:
         return lapse_supplement_windows(session, context.runtime)
+
+
+def remind_deferred_now(context: FlowContext) -> list[tuple[str, str]]:
+    """Record the reminders of 容缺 materials now due; the (case id, material) pairs."""
+    with context.sessions() as session:
+        return remind_deferred_materials(session, context.runtime, days_before=get_settings().defer_remind_days)
 
 
 def issue_cards_now(context: FlowContext, *, red_after_working_days: int = 5) -> dict[str, int]:
@@ -53,7 +60,8 @@ def sweep_once(context: FlowContext, *, red_after_working_days: int = 5) -> dict
     """One pass without Prefect (``onevisit sweep``): what it released, issued and resolved."""
     released = release_timers_now(context)
     lapsed = lapse_supplements_now(context)  # before the cards: a lapse resumes its case's clock
-    counts = {"timers_released": len(released), "supplements_lapsed": len(lapsed),
+    reminded = remind_deferred_now(context)
+    counts = {"timers_released": len(released), "supplements_lapsed": len(lapsed), "deferred_reminded": len(reminded),
               **issue_cards_now(context, red_after_working_days=red_after_working_days)}
     seal_audit_now(context)  # last, so the seal covers what this pass appended
     return counts
@@ -69,6 +77,11 @@ def lapse_supplements() -> list[str]:
     return lapse_supplements_now(flow_context())
 
 
+@task(name="remind-deferred-materials", retries=0)
+def remind_deferred() -> list[tuple[str, str]]:
+    return remind_deferred_now(flow_context())
+
+
 @task(name="issue-cards", retries=0)
 def issue_cards(red_after_working_days: int = 5) -> dict[str, int]:
     """Resolve the cards of closed work, then issue the yellow and red cards now due; the counts."""
@@ -80,6 +93,8 @@ def deadline_sweep(red_after_working_days: int = 5) -> dict[str, int]:
     """One pass of the sweep; safe to run as often as wanted."""
     released = release_timers()
     lapsed = lapse_supplements()  # before the cards: a lapse resumes its case's clock
-    counts = {"timers_released": len(released), "supplements_lapsed": len(lapsed), **issue_cards(red_after_working_days)}
+    reminded = remind_deferred()
+    counts = {"timers_released": len(released), "supplements_lapsed": len(lapsed), "deferred_reminded": len(reminded),
+              **issue_cards(red_after_working_days)}
     seal_audit_now(flow_context())  # last, so the seal covers what this pass appended
     return counts

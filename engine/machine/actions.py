@@ -21,9 +21,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, Case, Step
-from engine.errors import DomainError, TooEarly
+from engine.documents.inspection import Inspected, Upload
+from engine.errors import DomainError, NotFound, TooEarly
 from engine.machine.access import Access, Target, authorize, permits
 from engine.machine.effects import Inputs
+from engine.machine.material_effects import HandIn
 from engine.machine.progress import settle
 from engine.machine.states import STEP_OPEN, SYSTEM, Actor, Role, StepState
 from engine.machine.transitions import transition_case, transition_step
@@ -163,7 +165,8 @@ def request_supplement(
     note: str = "",
     expected_version: int | None = None,
 ) -> Step:
-    """补正: ask, in one notice, for everything missing; the step's clock stops (行政许可法 §32)."""
+    """补正: ask, in one notice, for everything missing; the step's clock stops (行政许可法 §32) until
+    the applicant hands them in (:func:`hand_in_supplement`) and the officer confirms the receipt."""
     wanted = [m.strip() for m in materials if m and m.strip()]
     if not wanted:
         raise DomainError("list at least one missing material", field="materials")
@@ -174,28 +177,111 @@ def request_supplement(
     )
 
 
-def receive_supplement(
+def _stored_first(
+    session: Session, runtime: Runtime, *, actor: Actor, target: Callable[[], Target], access: Access, action: str,
+    material: str, uploads: Sequence[Upload],
+) -> tuple[Inspected, ...]:
+    """Inspect and store ``uploads`` before the transaction that references them, once the caller
+    may ask for ``action`` at all (nothing of a stranger's is stored); a bad file refuses the
+    whole batch, naming the material. The transaction asks again under the case lock."""
+    if not uploads:
+        return ()
+    from engine.documents.files import store_inspected  # the documents layer reads the gate: import late
+
+    try:
+        seen = target()
+        authorize(actor, access, seen, action=action)
+        assert seen.case is not None
+        bundle = runtime.spec_for(session, seen.case)
+        return tuple(store_inspected(runtime, bundle=bundle, material=material, uploads=uploads))
+    finally:
+        session.rollback()  # a read only: end it before storing takes its time and the lock is taken
+
+
+def _step_target(session: Session, step_id: str) -> Callable[[], Target]:
+    def target() -> Target:
+        step = session.get(Step, step_id)
+        if step is None:
+            raise NotFound(f"no step {step_id}", field="step_id")
+        return Target(case=step.case, step=step)
+
+    return target
+
+
+def hand_in_supplement(
     session: Session,
     runtime: Runtime,
     *,
     step_id: str,
     actor: Actor,
-    materials: Sequence[str],
+    material: str,
+    uploads: Sequence[Upload] = (),
+    paper: bool = False,
     expected_version: int | None = None,
 ) -> Step:
-    """The applicant (or a clerk) hands in the requested materials; the step's clock restarts."""
-    handed_in = [m.strip() for m in materials if m and m.strip()]
-
-    def check(case: Case, step: Step) -> None:
-        missing = [m for m in step.supplement.get("requested", []) if m not in handed_in]
-        if missing:
-            raise DomainError(f"still missing: {', '.join(missing)}", field="materials")
-
-    # §32: the application counts as accepted on the day the materials arrive (the gate restarts the clock).
+    """补正: the applicant (their own case) or a window hands in files for one material the open
+    notice asks for, or a window records the paper original handed in at the counter (``paper``,
+    clerks only). The files are inspected and stored before the transaction; one audit event lists
+    them with their hashes. Nothing else is ticked: a partial hand-in stays partial, the step
+    waits in ``supplement_requested`` with its clock stopped until the officer confirms the
+    receipt (:func:`receive_supplement`)."""
+    name = material.strip()
+    if not name:
+        raise DomainError("name the material handed in / 请注明所补材料", field="material")
+    files = _stored_first(session, runtime, actor=actor, target=_step_target(session, step_id),
+                          access=Access.ACT_ON_STEP, action="hand_in_supplement", material=name, uploads=uploads)
     return _act_on_step(
-        session, runtime, step_id=step_id, actor=actor, action="receive_supplement",
-        expected_version=expected_version, inputs=Inputs(materials=handed_in), before=check,
+        session, runtime, step_id=step_id, actor=actor, action="hand_in_supplement", expected_version=expected_version,
+        inputs=Inputs(hand_in=HandIn(material=name, files=files, paper=paper)),
     )
+
+
+def receive_supplement(
+    session: Session, runtime: Runtime, *, step_id: str, actor: Actor, expected_version: int | None = None
+) -> Step:
+    """§32: the step's officer confirms the receipt of the 补正 materials; the step's clock
+    restarts today (the application counts as accepted on the day of the confirmation). Refused
+    (409, naming them) while a requested material has nothing handed in for this notice."""
+    return _act_on_step(session, runtime, step_id=step_id, actor=actor, action="receive_supplement",
+                        expected_version=expected_version)
+
+
+def supply_deferred(
+    session: Session,
+    runtime: Runtime,
+    *,
+    case_id: str,
+    actor: Actor,
+    material: str,
+    uploads: Sequence[Upload] = (),
+    paper: bool = False,
+) -> Case:
+    """容缺受理: the applicant (their own case) or a window hands in a material the case was
+    accepted without: its files (stored before the transaction; channel online for the
+    applicant, window for a clerk) or a window's record of the paper original. The material
+    counts as supplied (the steps needing it may complete); one audit event lists the files
+    with their hashes."""
+    name = material.strip()
+    if not name:
+        raise DomainError("name the material handed in / 请注明所补材料", field="material")
+
+    def target() -> Target:
+        case = session.get(Case, case_id)
+        if case is None:
+            raise NotFound(f"no case {case_id}", field="case_id")
+        return Target(case=case)
+
+    files = _stored_first(session, runtime, actor=actor, target=target, access=Access.ACT_ON_CASE,
+                          action="supply_deferred", material=name, uploads=uploads)
+
+    def work() -> Case:
+        case = load_case(session, case_id)
+        authorize(actor, Access.ACT_ON_CASE, Target(case=case), action="supply_deferred")
+        transition_case(session, runtime, case=case, action="supply_deferred", actor=actor, at=runtime.clock.now(),
+                        inputs=Inputs(hand_in=HandIn(material=name, files=files, paper=paper)))
+        return case
+
+    return in_transaction(session, work)
 
 
 def declare_no_objection(

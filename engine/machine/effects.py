@@ -2,8 +2,9 @@
 
 A rule in :mod:`engine.machine.transitions` names its effects; the gate applies exactly those,
 in the order below, and every effect adds what it changed to the details of the transition's one
-audit event (a due date that moves is recorded from → to). No other module writes these fields:
-``tests/engine/machine/test_transitions.py`` greps for writes outside the gate.
+audit event (a due date that moves is recorded from → to). No other module writes these fields
+(the effects on handed-in materials live in :mod:`engine.machine.material_effects`, part of the
+gate): ``tests/engine/machine/test_transitions.py`` greps for writes outside the gate.
 
 Effects that need the bundle (a step's time limit, its declared outputs, the bundle's limit) read
 the exact spec the case was accepted under, through the runtime.
@@ -22,6 +23,8 @@ from sqlalchemy.orm import Session
 from engine.db.models import Case, Handover, OutboxMessage, Step
 from engine.errors import Conflict, DomainError, IllegalTransition
 from engine.interprovince.systems import TRANSFER_TOPIC, decided_elsewhere, home_province
+from engine.machine import material_effects
+from engine.machine.material_effects import HandIn
 from engine.machine.states import Actor, Role, StepState
 from engine.machine.routing import route_step
 from engine.people.licences import issue_step_licences, revoke_holder_licences
@@ -66,9 +69,23 @@ class Effect(StrEnum):
     """The licences the step declares it revokes (注销: by type and holder) stop being valid."""
     REQUEST_MATERIALS = "request_materials"
     """The 补正 notice (materials, note, who, when) is stored on the step."""
+    HAND_IN_MATERIAL = "hand_in_material"
+    """补正: files (or, at a window, a paper original) handed in for one material the notice asks
+    for are recorded on the notice and as ``case_files`` rows of its round; the event lists the
+    files with their hashes. Refused once the notice's hand-in window has passed (the application
+    for the step then counts as withdrawn). A partial hand-in stays partial: the clock stays stopped."""
     RECEIVE_MATERIALS = "receive_materials"
-    """The materials handed in are recorded on the step's 补正 notice (refused once the notice's
-    hand-in window has passed: the application for the step then counts as withdrawn)."""
+    """§32: the officer confirms the receipt of the 补正 materials, refused (naming what is missing)
+    until each requested material has a paper record or a file not returned, of this round."""
+    CHECK_DEFERRED = "check_deferred"
+    """容缺: refused while a material the step needs was deferred at acceptance and is not supplied
+    (naming it and the promised date); changes nothing."""
+    SUPPLY_DEFERRED = "supply_deferred"
+    """容缺: the deferred material arrives (its files, or a window's paper record); ``supplied_at`` is set."""
+    REMIND_DEFERRED = "remind_deferred"
+    """容缺: the reminder before the promised date is recorded (``reminded_at``)."""
+    PURGE_FILES = "purge_files"
+    """Retention: the files whose retention period passed are marked purged (the event lists them)."""
     LAPSE_EXTENSION = "lapse_extension"
     """§32 restarts the count, and §42's extension belongs to the count it was granted for: the
     extensions granted before the 补正 receipt lapse (they no longer move the due date nor use up
@@ -119,20 +136,27 @@ class Inputs:
     """跨省通办: the transfer record of a step the other province's system has taken."""
     handover: HandOver | None = None
     """出件: what the receiving window hands out, to whom, how and when (:mod:`engine.machine.handover`)."""
+    hand_in: HandIn | None = None
+    """补正 or 容缺: the files (stored already) or the paper original handed in for one material."""
+    files: Sequence[str] | None = None
+    """Retention: the ids of the files to mark purged."""
 
 
 INPUT_EFFECTS: dict[str, tuple[Effect, ...]] = {
-    "reason": (Effect.SET_REASON, Effect.TO_DESK, Effect.REQUEST_EXTENSION, Effect.REFUSE_EXTENSION),
+    "reason": (Effect.SET_REASON, Effect.TO_DESK, Effect.REQUEST_EXTENSION, Effect.REFUSE_EXTENSION,),
     "assignee": (Effect.ASSIGN,),
     "outputs": (Effect.RECORD_OUTPUTS,),
-    "materials": (Effect.REQUEST_MATERIALS, Effect.RECEIVE_MATERIALS),
+    "materials": (Effect.REQUEST_MATERIALS, Effect.REMIND_DEFERRED),
     "days": (Effect.REQUEST_EXTENSION,),
     "transfer": (Effect.SEND_AWAY,),
     "handover": (Effect.HAND_OVER,),
+    "hand_in": (Effect.HAND_IN_MATERIAL, Effect.SUPPLY_DEFERRED),
+    "files": (Effect.PURGE_FILES,),
 }
 _REFUSAL = {"reason": "sets no reason", "assignee": "assigns nobody", "outputs": "records no outputs",
             "materials": "takes no materials", "days": "extends nothing", "transfer": "sends nothing away",
-            "handover": "hands nothing over"}
+            "handover": "hands nothing over", "hand_in": "takes no hand-in",
+            "files": "purges no files"}
 
 
 def check_inputs(inputs: Inputs, effects: frozenset[Effect], *, action: str) -> None:
@@ -373,12 +397,6 @@ def _request_materials(change: Change, step: Step) -> None:
     change.details["supplement"] = details
 
 
-def _receive_materials(change: Change, step: Step) -> None:
-    handed_in = list(change.inputs.materials or ())
-    step.supplement = {**step.supplement, "received": handed_in, "received_at": change.at.isoformat()}
-    change.details["supplement"] = {"received": handed_in}
-
-
 def supplement_lapsed_on(step: Step, today: date) -> date | None:
     """The last day of the step's 补正 hand-in window if it passed before ``today`` with the
     materials still awaited, else None: a notice without a window (no ``supplement_window``)
@@ -397,18 +415,22 @@ def lapsed(step: Step) -> bool:
     return step.state == StepState.CANCELLED.value and bool(step.supplement.get("lapsed_on"))
 
 
-def _guard_hand_in(change: Change, step: Step) -> None:
+def _guard_hand_in_material(change: Change, step: Step) -> None:
     last = supplement_lapsed_on(step, change.today)
     if last is not None:
         raise IllegalTransition(
             f"the 补正 window of step {step.step_key} ended on {last.isoformat()}: the application for it counts as "
             f"withdrawn / 补正期限已于{last.isoformat()}届满，逾期未补正的视为撤回申请"
         )
+    material_effects.guard_hand_in_material(change, step)
 
 
 def _guard_lapse(change: Change, step: Step) -> None:
     if supplement_lapsed_on(step, change.today) is None:
         raise IllegalTransition(f"step {step.step_key}: no 补正 hand-in window has passed / 补正期限尚未届满")
+    if not material_effects.missing_materials(change.session, step):
+        raise IllegalTransition(f"step {step.step_key}: every 补正 material was handed in, waiting for the officer's "
+                                "receipt / 补正材料已补齐，待确认接收")
 
 
 def _lapse_supplement(change: Change, step: Step) -> None:
@@ -561,13 +583,17 @@ def _refuse_extension(change: Change, step: Step) -> None:
 def declared_for(effects: frozenset[Effect], step: Step, *, spec: StepSpec | None, bundle: BundleSpec | None) -> bool:
     """Whether the bundle declares what ``effects`` need and the step's record allows them now (the
     guards' conditions that do not depend on the caller's input), for offering an action. Without
-    the spec, the language's defaults: one 补正 notice, no declared timer events, no extension."""
+    the spec, the language's defaults: one 补正 notice, no declared timer events, no extension. The
+    receipt of 补正 materials once each has something handed in (as the step records it; a file
+    returned since is the guard's to find)."""
     if Effect.REQUEST_MATERIALS in effects and notices_sent(step) >= (spec.supplement_notices if spec else 1):
         return False
     if Effect.END_WAIT in effects and (spec is None or spec.on_no_objection is None):
         return False
     if Effect.TO_DESK in effects and (spec is None or spec.on_objection is None):
         return False
+    if Effect.RECEIVE_MATERIALS in effects and not material_effects.all_handed_in(step):
+        return False  # the receipt is confirmed once everything asked for was handed in
     pending = bool(_extension(step).get("pending"))
     if Effect.REQUEST_EXTENSION in effects and (pending or spec is None or not extension_left(step, spec=spec, bundle=bundle)):
         return False  # none declared, one waiting, or the whole maximum granted already
@@ -576,7 +602,9 @@ def declared_for(effects: frozenset[Effect], step: Step, *, spec: StepSpec | Non
 
 STEP_GUARDS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REQUEST_MATERIALS: _guard_notice,
-    Effect.RECEIVE_MATERIALS: _guard_hand_in,
+    Effect.HAND_IN_MATERIAL: _guard_hand_in_material,
+    Effect.RECEIVE_MATERIALS: material_effects.guard_receipt,
+    Effect.CHECK_DEFERRED: material_effects.guard_deferred_open,
     Effect.LAPSE_SUPPLEMENT: _guard_lapse,
     Effect.END_WAIT: _guard_end_wait,
     Effect.TO_DESK: _guard_to_desk,
@@ -605,7 +633,8 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.RECORD_OUTPUTS: _record_outputs,
     Effect.REVOKE_LICENCES: _revoke_licences,
     Effect.REQUEST_MATERIALS: _request_materials,
-    Effect.RECEIVE_MATERIALS: _receive_materials,
+    Effect.HAND_IN_MATERIAL: material_effects.hand_in_material,
+    Effect.RECEIVE_MATERIALS: material_effects.receive_materials,
     Effect.LAPSE_EXTENSION: _lapse_extension,
     Effect.LAPSE_SUPPLEMENT: _lapse_supplement,
     Effect.END_WAIT: _end_wait,
@@ -677,7 +706,12 @@ def _hand_over(change: Change, case: Case) -> None:
     change.details["handover"] = given.audit()
 
 
-CASE_GUARDS: dict[Effect, Callable[[Change, Case], None]] = {Effect.HAND_OVER: _guard_hand_over}
+CASE_GUARDS: dict[Effect, Callable[[Change, Case], None]] = {
+    Effect.HAND_OVER: _guard_hand_over,
+    Effect.SUPPLY_DEFERRED: material_effects.guard_supply_deferred,
+    Effect.REMIND_DEFERRED: material_effects.guard_remind,
+    Effect.PURGE_FILES: material_effects.guard_purge,
+}
 """What a case effect requires (checked before any effect applies)."""
 
 CASE_EFFECTS: dict[Effect, Callable[[Change, Case], None]] = {
@@ -686,6 +720,9 @@ CASE_EFFECTS: dict[Effect, Callable[[Change, Case], None]] = {
     Effect.RESUME_CLOCK: _resume_case_clock,
     Effect.CLOSE: _close,
     Effect.HAND_OVER: _hand_over,
+    Effect.SUPPLY_DEFERRED: material_effects.supply_deferred,
+    Effect.REMIND_DEFERRED: material_effects.remind_deferred,
+    Effect.PURGE_FILES: material_effects.purge_files,
 }
 """How each effect changes a case, in the order the gate applies them (a closing case's stopped
 clock resumes before it closes)."""

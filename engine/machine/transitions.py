@@ -30,6 +30,7 @@ from engine.errors import ClaimedByAnother, Forbidden, IllegalTransition
 from engine.machine.states import (
     CASE_OPEN,
     CASE_STARTERS,
+    CASE_TERMINAL,
     CASE_WITHDRAWERS,
     DEPARTMENT_OFFICERS,
     LEADS,
@@ -129,7 +130,9 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     *(_rule("reassign", {state}, state, LEADS, DESK_KINDS, effects={Effect.ASSIGN}) for state in TAKEN),
     _rule("start", {StepState.ASSIGNED}, StepState.IN_PROGRESS, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True),
     _rule("start", {StepState.READY}, StepState.IN_PROGRESS, SYSTEM_ONLY, {StepKind.AUTOMATED}),  # picked up by dispatch
-    _rule("complete", STEP_WORKING, StepState.DONE, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True, effects=FINISH),
+    # 容缺: a step cannot be finished while a material it needs is still owed.
+    _rule("complete", STEP_WORKING, StepState.DONE, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True,
+          effects={Effect.CHECK_DEFERRED, *FINISH}),
     _rule("complete", {StepState.READY, StepState.IN_PROGRESS}, StepState.DONE, SYSTEM_ONLY, ENGINE_KINDS,
           effects=FINISH),
     _rule("reject", STEP_WORKING, StepState.REJECTED, DEPARTMENT_OFFICERS, DESK_KINDS, assignee_only=True,
@@ -137,12 +140,18 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     # An automated check failed.
     _rule("reject", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, {StepKind.AUTOMATED},
           effects=CLOSE_WITH_REASON),
-    # 补正 (§32): one notice of everything missing stops the clock; the materials' arrival restarts it.
+    # 补正 (§32): one notice of everything missing stops the clock; the applicant (or a window) hands
+    # the materials in, one at a time if need be (the state stays: a partial hand-in stays partial);
+    # the officer may return a file (files.check_material); only the officer's confirmation of
+    # receipt restarts the clock.
     _rule("request_supplement", STEP_WORKING, StepState.SUPPLEMENT_REQUESTED, DEPARTMENT_OFFICERS, DESK_KINDS,
           assignee_only=True, effects={Effect.REQUEST_MATERIALS, Effect.STOP_CLOCK}),
+    _rule("hand_in_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.SUPPLEMENT_REQUESTED, SUPPLEMENT_BRINGERS,
+          DESK_KINDS, effects={Effect.HAND_IN_MATERIAL}),
     # The new count is a new §42 period: extensions granted on the old count lapse with it.
-    _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, SUPPLEMENT_BRINGERS,
-          DESK_KINDS, effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK, Effect.LAPSE_EXTENSION}),
+    _rule("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.IN_PROGRESS, DEPARTMENT_OFFICERS,
+          DESK_KINDS, assignee_only=True,
+          effects={Effect.RECEIVE_MATERIALS, Effect.RESTART_CLOCK, Effect.LAPSE_EXTENSION}),
     # 逾期未补正的视为撤回申请: the sweep closes a step whose hand-in window passed, as a withdrawal
     # closes steps (cancelled); its dependents are cancelled as after any failed prerequisite.
     _rule("lapse_supplement", {StepState.SUPPLEMENT_REQUESTED}, StepState.CANCELLED, SYSTEM_ONLY, DESK_KINDS,
@@ -192,6 +201,14 @@ CASE_RULES: tuple[Rule[CaseState], ...] = (
     _rule("withdraw", CASE_OPEN, CaseState.WITHDRAWN, CASE_WITHDRAWERS, effects=CASE_CLOSE),
     # 出件: the results handed out (once); the state stays.
     *(_rule("hand_over", {state}, state, HANDERS, effects={Effect.HAND_OVER}) for state in FINISHED),
+    # 容缺: a material accepted as missing arrives (the applicant, or a window), or the engine
+    # records the reminder before the promised date; the state stays.
+    *(_rule("supply_deferred", {state}, state, SUPPLEMENT_BRINGERS, effects={Effect.SUPPLY_DEFERRED})
+      for state in sorted(CASE_OPEN)),
+    *(_rule("remind_deferred", {state}, state, SYSTEM_ONLY, effects={Effect.REMIND_DEFERRED})
+      for state in sorted(CASE_OPEN)),
+    # Retention: the expired files of a closed case are purged (the bytes, not the rows); the state stays.
+    *(_rule("purge_files", {state}, state, SYSTEM_ONLY, effects={Effect.PURGE_FILES}) for state in sorted(CASE_TERMINAL)),
 )
 
 

@@ -39,7 +39,7 @@ from typing import Any, Self
 from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
-from engine.db.models import OPEN_WORK_STATES, AccessRecord, Case, Step
+from engine.db.models import OPEN_WORK_STATES, AccessRecord, Case, DeferredMaterial, Step
 from engine.errors import DomainError, Forbidden, NotFound
 from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
 from engine.people.prefill import MaterialStatus, PrefillContext, material_statuses, step_materials
@@ -218,6 +218,26 @@ def step_result(step: Step, item_result: str, *, holder: str | None = None) -> s
 
 
 @dataclass(frozen=True)
+class DeferredStatus:
+    """容缺受理: a material the case was accepted without, as the progress page shows it
+    (请于{promised_on}前补交{material})."""
+
+    material: str
+    promised_on: date
+    reminded: bool
+    """The sweep recorded the reminder (``defer_remind_days`` working days before the date)."""
+    supplied: bool
+
+
+def deferred_of(session: Session, case_id: str) -> tuple[DeferredStatus, ...]:
+    """The case's 容缺 materials, soonest promised first."""
+    rows = session.scalars(select(DeferredMaterial).where(DeferredMaterial.case_id == case_id)
+                           .order_by(DeferredMaterial.promised_on, DeferredMaterial.material))
+    return tuple(DeferredStatus(material=r.material, promised_on=r.promised_on, reminded=r.reminded_at is not None,
+                                supplied=r.supplied_at is not None) for r in rows)
+
+
+@dataclass(frozen=True)
 class CaseStatus:
     """A case with its steps; the applicant id is masked for officers."""
 
@@ -240,6 +260,8 @@ class CaseStatus:
     clock_stopped: bool
     closed_at: datetime | None
     steps: tuple[StepStatus, ...]
+    deferred: tuple[DeferredStatus, ...] = ()
+    """容缺受理: the materials accepted as missing, their promised dates, reminded, supplied."""
 
 
 def step_status(runtime: Runtime, step: Step, waiting_on: tuple[str, ...] = (), *, viewer: Actor) -> StepStatus:
@@ -328,6 +350,7 @@ def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Act
         due_on=case.due_on, due_provisional=case.due_provisional, clock_stopped=case.clock_stopped_on is not None,
         closed_at=case.closed_at,
         steps=tuple(step_status(runtime, s, waits.get(s.id, ()), viewer=viewer) for s in case.steps),
+        deferred=deferred_of(session, case.id),
     )
 
 

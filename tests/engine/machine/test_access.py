@@ -102,8 +102,11 @@ def test_every_engine_action_refuses_a_caller_outside_its_scope(session: Session
         "reject_step": lambda who: actions.reject_step(session, runtime, step_id=step.id, actor=who, reason="不符"),
         "request_supplement": lambda who: actions.request_supplement(session, runtime, step_id=step.id, actor=who,
                                                                      materials=["照片"]),
-        "receive_supplement": lambda who: actions.receive_supplement(session, runtime, step_id=step.id, actor=who,
-                                                                     materials=["照片"]),
+        "hand_in_supplement": lambda who: actions.hand_in_supplement(session, runtime, step_id=step.id, actor=who,
+                                                                     material="照片", paper=True),
+        "receive_supplement": lambda who: actions.receive_supplement(session, runtime, step_id=step.id, actor=who),
+        "supply_deferred": lambda who: actions.supply_deferred(session, runtime, case_id=case.id, actor=who,
+                                                               material="照片", paper=True),
         "declare_no_objection": lambda who: actions.declare_no_objection(session, runtime, step_id=step.id, actor=who),
         "raise_objection": lambda who: actions.raise_objection(session, runtime, step_id=step.id, actor=who,
                                                                grounds="有误"),
@@ -121,7 +124,8 @@ def test_every_engine_action_refuses_a_caller_outside_its_scope(session: Session
         for who in strangers:
             with pytest.raises(NotFound) as refused:
                 call(who)
-            assert refused.value.field == ("case_id" if name == "withdraw_case" else "step_id"), (name, who)
+            assert refused.value.field == ("case_id" if name in ("withdraw_case", "supply_deferred") else "step_id"), (
+                name, who)
     assert _version(session, step.id) == before
 
 
@@ -217,10 +221,13 @@ def test_the_receiving_window_follows_the_case_it_took_in_for_another_region(
     started = actions.start_step(session, runtime, step_id=step.id, actor=decider, expected_version=claimed.version)
     waiting = actions.request_supplement(session, runtime, step_id=step.id, actor=decider, materials=["合影照片"],
                                          expected_version=started.version)
-    assert allowed_actions(here, waiting, case=case) == ["receive_supplement"]
+    assert allowed_actions(here, waiting, case=case) == ["hand_in_supplement"]
     with pytest.raises(NotFound):
-        actions.receive_supplement(session, runtime, step_id=step.id, actor=elsewhere, materials=["合影照片"])
-    back = actions.receive_supplement(session, runtime, step_id=step.id, actor=here, materials=["合影照片"])
+        actions.hand_in_supplement(session, runtime, step_id=step.id, actor=elsewhere, material="合影照片", paper=True)
+    handed = actions.hand_in_supplement(session, runtime, step_id=step.id, actor=here, material="合影照片", paper=True)
+    assert handed.state == "supplement_requested"  # the deciding office's officer confirms the receipt
+    assert "receive_supplement" in allowed_actions(decider, handed, case=case)
+    back = actions.receive_supplement(session, runtime, step_id=step.id, actor=decider)
     assert back.state == "in_progress"
     with pytest.raises(NotFound):
         actions.withdraw_case(session, runtime, case_id=case.id, actor=elsewhere)

@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Step
+from engine.documents.inspection import Upload
 from engine.errors import ClaimedByAnother, DomainError, Forbidden, NotFound
 from engine.machine import actions
 from engine.machine.access import Access, Target, list_scope, refusal
@@ -39,6 +40,7 @@ from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.runtime import Runtime
 from engine.spec.models import StepKind
 from tests.conftest import scaled
+from tests.engine.documents.test_inspection import image
 from tests.engine.machine.test_access import COMPANY, STRANGER, _land_use, _marriage
 from tests.engine.sample_people import CLERK, GROOM
 
@@ -78,7 +80,8 @@ STEP_TABLE = (
     row("reject", WORKING, DESK, {O}, own={O}),
     row("reject", {StepState.IN_PROGRESS}, {StepKind.AUTOMATED}, {SYS}),
     row("request_supplement", WORKING, DESK, {O}, own={O}),
-    row("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, DESK, {A, C}),
+    row("hand_in_supplement", {StepState.SUPPLEMENT_REQUESTED}, DESK, {A, C}),
+    row("receive_supplement", {StepState.SUPPLEMENT_REQUESTED}, DESK, {O}, own={O}),
     row("end_wait", {StepState.READY}, {StepKind.TIMER}, {A, C}),
     row("raise_objection", {StepState.READY}, {StepKind.TIMER}, {A, C}),
     row("request_extension", WORKING, DESK, {O}, own={O}),
@@ -87,8 +90,10 @@ STEP_TABLE = (
 )
 STEP_ACTIONS = sorted({r.action for r in STEP_TABLE})
 OFFERED_WITHOUT_A_BUNDLE = {"claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement",
-                            "receive_supplement"}
-"""The actions allowed_actions offers without the case's bundle (the others need what a bundle declares)."""
+                            "hand_in_supplement", "receive_supplement"}
+"""The actions allowed_actions offers without the case's bundle (the others need what a bundle declares;
+the receipt of 补正 materials is offered once the step records each as handed in: a step built here
+asks for none)."""
 ENGINE_ONLY = {"create", "release", "skip", "cancel", "lapse_supplement", "send_away", "receive_decision", "receive_refusal"}
 """What the engine itself does to steps (releases, skips, cascades, the sweep, 跨省通办 hand-offs): nobody else."""
 DOCUMENTS = {A, C, S, D, SYS}
@@ -335,7 +340,7 @@ DB_ACTORS = st.one_of(
     st.builds(Actor, id=st.sampled_from(IDS), role=st.sampled_from([D, SYS])),
 )
 DB_ACTIONS = st.sampled_from(["claim", "claim", "start", "start", "complete", "request_supplement", "unclaim",
-                              "receive_supplement", *STEP_ACTIONS])
+                              "hand_in_supplement", "receive_supplement", *STEP_ACTIONS])
 """Every action, the ones that move a desk step along more often (so later moves find work in progress)."""
 
 
@@ -349,8 +354,11 @@ def _engine_call(session: Session, runtime: Runtime, action: str, step_id: str, 
         "reject": lambda: actions.reject_step(session, runtime, step_id=step_id, actor=actor, reason="不符"),
         "request_supplement": lambda: actions.request_supplement(session, runtime, step_id=step_id, actor=actor,
                                                                  materials=["照片"]),
-        "receive_supplement": lambda: actions.receive_supplement(session, runtime, step_id=step_id, actor=actor,
-                                                                 materials=["照片"]),
+        # a window records the paper original; anyone else uploads a file (照片 is no bundle's material: a 422)
+        "hand_in_supplement": lambda: actions.hand_in_supplement(
+            session, runtime, step_id=step_id, actor=actor, material="照片", paper=actor.role is C,
+            uploads=() if actor.role is C else [Upload("photo.png", image("PNG"))]),
+        "receive_supplement": lambda: actions.receive_supplement(session, runtime, step_id=step_id, actor=actor),
         "end_wait": lambda: actions.declare_no_objection(session, runtime, step_id=step_id, actor=actor),
         "raise_objection": lambda: actions.raise_objection(session, runtime, step_id=step_id, actor=actor,
                                                            grounds="有误"),

@@ -21,6 +21,7 @@ from engine.machine.states import CaseState, StepState
 from engine.machine.actions import (
     claim_step,
     complete_step,
+    hand_in_supplement,
     receive_supplement,
     reject_step,
     request_supplement,
@@ -84,18 +85,19 @@ def test_supplement_stops_the_clock_and_restarts_it_from_receipt(
     assert case.state == CaseState.SUPPLEMENT_REQUESTED
     assert registration.state == StepState.SUPPLEMENT_REQUESTED
     assert registration.clock_stopped_on == date(2026, 3, 4) and case.clock_stopped_on == date(2026, 3, 4)
+    hand_in_supplement(session, runtime, step_id=registration.id, actor=CLERK, material="3张2寸男女双方近期半身免冠合影照片",
+                       paper=True)
     with pytest.raises(DomainError, match="still missing: 离婚证"):
-        receive_supplement(session, runtime, step_id=registration.id, actor=applicant(GROOM),
-                           materials=["3张2寸男女双方近期半身免冠合影照片"])
+        receive_supplement(session, runtime, step_id=registration.id, actor=civil)
     with pytest.raises(DomainError):  # another applicant may not hand in materials for this case
-        receive_supplement(session, runtime, step_id=registration.id, actor=applicant(CHILD),
-                           materials=["3张2寸男女双方近期半身免冠合影照片", "离婚证"])
-    clock.set_local(date(2026, 3, 11))  # a week later (5 working days)
-    receive_supplement(session, runtime, step_id=registration.id, actor=applicant(GROOM),
-                       materials=["3张2寸男女双方近期半身免冠合影照片", "离婚证"])
+        hand_in_supplement(session, runtime, step_id=registration.id, actor=applicant(CHILD), material="离婚证",
+                           paper=True)
+    hand_in_supplement(session, runtime, step_id=registration.id, actor=CLERK, material="离婚证", paper=True)
+    clock.set_local(date(2026, 3, 11))  # a week later (5 working days): the officer confirms the receipt
+    receive_supplement(session, runtime, step_id=registration.id, actor=civil)
     session.refresh(case)
     assert case.state == CaseState.IN_PROGRESS and registration.state == StepState.IN_PROGRESS
-    # §32: the step's 20 working days count again from the day the materials arrived
+    # §32: the step's 20 working days count again from the day the receipt was confirmed
     assert registration.clock_start_on == date(2026, 3, 11)
     assert registration.due_on == WorkingCalendar.default().add_working_days(date(2026, 3, 11), 20)
     # the bundle's clock was stopped for 5 working days (5 Mar to 11 Mar) and is extended by them

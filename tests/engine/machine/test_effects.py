@@ -11,7 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Case, Licence, OutboxMessage, Step
-from engine.machine.actions import claim_step, complete_step, receive_supplement, request_supplement, start_step
+from engine.machine.actions import (
+    claim_step,
+    complete_step,
+    hand_in_supplement,
+    receive_supplement,
+    request_supplement,
+    start_step,
+)
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.states import CaseState, StepState
 from engine.records.audit import verify_audit
@@ -20,7 +27,7 @@ from engine.spec.loader import BundleRegistry
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.engine.automated import automated_runtime
-from tests.engine.sample_people import BRIDE, CLERK, GROOM, applicant, marriage_answers, officer
+from tests.engine.sample_people import BRIDE, CLERK, GROOM, marriage_answers, officer
 
 
 def events(session: Session, case: Case, action: str, step: Step | None = None) -> list[dict[str, Any]]:
@@ -62,12 +69,13 @@ def test_supplement_stops_and_restarts_both_clocks_in_the_events(
     assert case.state == CaseState.SUPPLEMENT_REQUESTED and case.clock_stopped_on == date(2026, 3, 4)
 
     clock.set_local(date(2026, 3, 9))  # the next Monday: 3 working days later (5, 6, 9 March)
-    receive_supplement(session, runtime, step_id=step.id, actor=applicant(GROOM), materials=["合影照片"])
+    hand_in_supplement(session, runtime, step_id=step.id, actor=CLERK, material="合影照片", paper=True)
+    receive_supplement(session, runtime, step_id=step.id, actor=desk)
 
     received = events(session, case, "step.receive_supplement", step)[0]
-    # §32: the step's 20 working days count afresh from the day the materials arrived.
+    # §32: the step's 20 working days count afresh from the day the officer confirmed the receipt.
     assert received["due"] == {"from": "2026-03-30", "to": "2026-04-07"}
-    assert received["supplement"] == {"received": ["合影照片"]}
+    assert received["supplement"] == {"received": ["合影照片"], "round": 1, "files": []}
     assert (step.due_on, step.clock_start_on, step.clock_stopped_on) == (date(2026, 4, 7), date(2026, 3, 9), None)
     # The bundle's clock resumes: the stopped working days are added and its due date moves.
     resumed = events(session, case, "case.resume_clock")

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from engine.errors import DomainError, IllegalTransition
 from engine.machine.actions import (
     approve_extension,
-    receive_supplement,
     request_extension,
     request_supplement,
 )
@@ -29,7 +28,7 @@ from engine.spec.loader import BundleRegistry
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.engine.machine.test_time import SUPERVISOR, events, start, step_of, timed_runtime, work
-from tests.engine.sample_people import GROOM, applicant
+from tests.engine.supplements import bring_supplement
 
 FRIDAY = date(2026, 3, 20)
 """The review is released on it: 20 working days end on Monday 20 April (清明 skipped)."""
@@ -54,7 +53,7 @@ def test_a_granted_extension_lapses_with_the_old_count(
     clock.set_local(NOTICE)
     request_supplement(session, runtime, step_id=review.id, actor=desk, materials=["户口簿"])
     clock.set_local(RECEIPT)
-    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+    bring_supplement(session, runtime, review, officer=desk)
 
     # §32: 20 working days from the receipt, without the 6 granted on the old count
     restarted = calendar.add_working_days(RECEIPT, 20)
@@ -92,7 +91,7 @@ def test_a_pending_request_is_dropped_by_the_restart(
     clock.set_local(NOTICE)
     request_supplement(session, runtime, step_id=review.id, actor=desk, materials=["户口簿"])
     clock.set_local(RECEIPT)
-    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+    bring_supplement(session, runtime, review, officer=desk)
 
     assert "pending" not in review.outputs["extension"]
     assert review.outputs["extension"]["lapsed"][0]["pending"]["days"] == 4
@@ -117,7 +116,7 @@ def test_a_restart_without_an_extension_records_none(
     clock.set_local(NOTICE)
     request_supplement(session, runtime, step_id=review.id, actor=desk, materials=["户口簿"])
     clock.set_local(RECEIPT)
-    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+    bring_supplement(session, runtime, review, officer=desk)
     received = events(session, case, "step.receive_supplement")[0]
     assert "extension" not in received and "extension" not in review.outputs
     assert review.due_on == calendar.add_working_days(RECEIPT, 20)

@@ -18,6 +18,7 @@ from engine.errors import DomainError
 from engine.machine.actions import (
     claim_step,
     complete_step,
+    hand_in_supplement,
     reassign_step,
     receive_supplement,
     reject_step,
@@ -25,11 +26,13 @@ from engine.machine.actions import (
     start_step,
     unclaim_step,
 )
+from engine.documents.inspection import Upload
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.permissions import allowed_actions
 from engine.machine.states import Actor, Role, StepState
 from engine.people.tokens import issue_token
 from engine.runtime import Runtime
+from tests.engine.documents.test_inspection import image
 from tests.engine.sample_people import CLERK, GROOM, another_couple, applicant, marriage_answers
 
 ALICE = Actor(id="officer-alice", role=Role.OFFICER, department="11", region="430102")
@@ -40,7 +43,10 @@ SUPERVISOR = Actor(id="supervisor-changsha", role=Role.SUPERVISOR, region="43010
 FAR_SUPERVISOR = Actor(id="supervisor-zhuzhou", role=Role.SUPERVISOR, region="430200")
 ADMIN = Actor(id="admin", role=Role.ADMIN)
 CALLERS = (ALICE, BOB, POLICE, FAR_OFFICER, SUPERVISOR, FAR_SUPERVISOR, ADMIN, CLERK, applicant(GROOM))
-DESK_ACTIONS = ("claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "receive_supplement")
+GROOM_ID = applicant(GROOM).id
+DESK_ACTIONS = ("claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "hand_in_supplement",
+                "receive_supplement")
+PHOTO = "3张2寸男女双方近期半身免冠合影照片"
 
 
 def _step_in(session: Session, runtime: Runtime, state: StepState) -> Step:
@@ -54,7 +60,7 @@ def _step_in(session: Session, runtime: Runtime, state: StepState) -> Step:
     if state in (StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED):
         step = start_step(session, runtime, step_id=step.id, actor=ALICE)
     if state is StepState.SUPPLEMENT_REQUESTED:
-        step = request_supplement(session, runtime, step_id=step.id, actor=ALICE, materials=["照片"])
+        step = request_supplement(session, runtime, step_id=step.id, actor=ALICE, materials=[PHOTO])
     assert step.state == state.value
     return step
 
@@ -69,8 +75,11 @@ def _perform(session: Session, runtime: Runtime, action: str, step_id: str, who:
         "reject": lambda: reject_step(session, runtime, step_id=step_id, actor=who, reason="不符"),
         "request_supplement": lambda: request_supplement(session, runtime, step_id=step_id, actor=who,
                                                          materials=["户口簿"]),
-        "receive_supplement": lambda: receive_supplement(session, runtime, step_id=step_id, actor=who,
-                                                         materials=["照片"]),
+        # the applicant uploads a photo; a window records the paper original
+        "hand_in_supplement": lambda: hand_in_supplement(
+            session, runtime, step_id=step_id, actor=who, material=PHOTO, paper=who.role is Role.CLERK,
+            uploads=() if who.role is Role.CLERK else [Upload("photo.png", image("PNG"))]),
+        "receive_supplement": lambda: receive_supplement(session, runtime, step_id=step_id, actor=who),
     }
     return calls[action]
 
@@ -110,10 +119,17 @@ def test_the_expected_buttons(session: Session, runtime: Runtime) -> None:
         (StepState.IN_PROGRESS, ADMIN.id): ["unclaim", "reassign"],
         (StepState.SUPPLEMENT_REQUESTED, ALICE.id): [],
         (StepState.SUPPLEMENT_REQUESTED, SUPERVISOR.id): ["reassign"],
-        (StepState.SUPPLEMENT_REQUESTED, CLERK.id): ["receive_supplement"],
+        (StepState.SUPPLEMENT_REQUESTED, CLERK.id): ["hand_in_supplement"],
+        (StepState.SUPPLEMENT_REQUESTED, GROOM_ID): ["hand_in_supplement"],
         (StepState.SUPPLEMENT_REQUESTED, POLICE.id): [],
     }
     by_id = {who.id: who for who in CALLERS}
     for (state, who), actions in expected.items():
         step = _step_in(session, runtime, state)
         assert allowed_actions(by_id[who], step, case=step.case) == actions, (state, who)
+    # once everything asked for is handed in, the step's officer is offered the receipt (§32)
+    step = _step_in(session, runtime, StepState.SUPPLEMENT_REQUESTED)
+    step = hand_in_supplement(session, runtime, step_id=step.id, actor=CLERK, material=PHOTO, paper=True)
+    assert allowed_actions(ALICE, step, case=step.case) == ["receive_supplement"]
+    assert allowed_actions(CLERK, step, case=step.case) == ["hand_in_supplement"]  # more may still be handed in
+    assert allowed_actions(BOB, step, case=step.case) == []

@@ -5,7 +5,7 @@ Hypothesis builds bundles of 2-8 steps (random ``depends_on`` among earlier step
 steps, up to two ``for_each`` steps over the same list (chained entry by entry when one depends on
 the other), sometimes a step that revokes the applicant's licence, random limits and
 ``on_step_rejected``), accepts a case, then applies a random sequence of claim / start / complete
-/ reject / request_supplement / receive_supplement actions on random steps, with stale versions,
+/ reject / request_supplement / hand_in_supplement / receive_supplement actions on random steps, with stale versions,
 wrong departments, withdrawals, clock jumps and timer sweeps mixed in. The actions are spread over
 two long-lived sessions (two desks working the same case, one after the other), because real
 workers keep sessions across transactions. Finally every remaining step is worked off until the
@@ -90,6 +90,7 @@ from engine.machine.states import (
 from engine.machine.actions import (
     claim_step,
     complete_step,
+    hand_in_supplement,
     receive_supplement,
     reject_step,
     request_supplement,
@@ -421,13 +422,13 @@ def describe(bundle: BundleSpec) -> str:
 
 # --- actions ------------------------------------------------------------------------------
 
-ACTIONS = ("claim", "start", "complete", "reject", "request_supplement", "receive_supplement")
+ACTIONS = ("claim", "start", "complete", "reject", "request_supplement", "hand_in_supplement", "receive_supplement")
 WORKING = ("start", "complete", "reject", "request_supplement")
 PLAUSIBLE = {
     StepState.READY: ("claim",),
     StepState.ASSIGNED: WORKING,
     StepState.IN_PROGRESS: WORKING[1:],
-    StepState.SUPPLEMENT_REQUESTED: ("receive_supplement",),
+    StepState.SUPPLEMENT_REQUESTED: ("hand_in_supplement", "receive_supplement"),
 }
 """Actions an officer would try on a step in that state (the others are drawn too, less often)."""
 
@@ -448,10 +449,12 @@ def step_call(run: Run, desk: Session, step: StepRow, action: str, actor: Actor,
         case "request_supplement":
             return lambda: request_supplement(desk, rt, step_id=sid, actor=actor, materials=MATERIALS,
                                               expected_version=version)
-        case "receive_supplement":
-            handed_in = list(step.supplement) if materials is None else materials
-            return lambda: receive_supplement(desk, rt, step_id=sid, actor=actor, materials=handed_in,
+        case "hand_in_supplement":  # a window's paper original (an applicant may not record paper: refused)
+            material = (list(step.supplement) or MATERIALS)[0] if materials is None else (materials or ["户口簿"])[0]
+            return lambda: hand_in_supplement(desk, rt, step_id=sid, actor=actor, material=material, paper=True,
                                               expected_version=version)
+        case "receive_supplement":
+            return lambda: receive_supplement(desk, rt, step_id=sid, actor=actor, expected_version=version)
     raise AssertionError(action)
 
 
@@ -480,9 +483,9 @@ def random_actions(run: Run, data: st.DataObject, count: int) -> None:
             stale = data.draw(st.integers(0, 9), label=f"{i} stale?") == 0
             version = step.version - 1 if stale else step.version
             materials: list[str] | None = None
-            if action == "receive_supplement":
+            if action == "hand_in_supplement":
                 actor = data.draw(st.sampled_from([CLERK, applicant(GROOM), applicant(CHILD)]), label=f"{i} actor")
-                if data.draw(st.integers(0, 9), label=f"{i} missing?") == 0:
+                if data.draw(st.integers(0, 9), label=f"{i} not asked for?") == 0:
                     materials = []
             else:
                 wrong = data.draw(st.integers(0, 9), label=f"{i} wrong dept?") == 0
@@ -519,8 +522,12 @@ def work_off(run: Run, turns: int = 200) -> None:
             call: Callable[[], object] = lambda: release_due_timers(desk, rt)  # noqa: E731
         elif step.state is StepState.READY:
             call = step_call(run, desk, step, "claim", actor, step.version)
-        elif step.state is StepState.SUPPLEMENT_REQUESTED:
-            call = step_call(run, desk, step, "receive_supplement", CLERK, step.version)
+        elif step.state is StepState.SUPPLEMENT_REQUESTED:  # the officer confirms, once the window handed it in
+            received = run.attempt(f"{name} receipt", step_call(run, desk, step, "receive_supplement", actor,
+                                                                step.version))
+            if received:
+                continue
+            call = step_call(run, desk, step, "hand_in_supplement", CLERK, step.version)
         else:
             call = step_call(run, desk, step, "complete", actor, step.version)
         assert run.attempt(name, call), run.log[-1]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Case, Step
 from engine.errors import IllegalTransition
-from engine.machine.actions import complete_step, receive_supplement, request_supplement
+from engine.machine.actions import complete_step, hand_in_supplement, receive_supplement, request_supplement
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.permissions import allowed_actions
 from engine.machine.states import CaseState, Role, StepState
@@ -32,7 +32,8 @@ from engine.spec.models import BundleSpec, TimeLimit
 from engine.time.calendar import TimeUnit, WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.engine.machine.test_entries import COMPANY, hiring_answers, steps_of
-from tests.engine.sample_people import CLERK, GROOM, applicant
+from tests.engine.sample_people import CLERK, GROOM, applicant, decider
+from tests.engine.supplements import bring_supplement, hand_in_all
 from tests.engine.machine.test_time import THURSDAY_BEFORE_QINGMING, events, step_of, work
 
 LAST_DAY = date(2026, 4, 10)
@@ -128,9 +129,14 @@ def test_materials_handed_in_on_the_last_day_do_not_lapse(
     case = start(session, runtime)
     review = ask(session, runtime, clock, case)
     clock.set_local(LAST_DAY)
-    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
-    assert review.state == StepState.IN_PROGRESS
+    hand_in_all(session, runtime, review)
+    # handed in on time: the window passes while the receipt waits for the officer, and nothing lapses
     assert sweep_on(session, runtime, clock, date(2026, 4, 13)) == []
+    session.refresh(review)
+    assert review.state == StepState.SUPPLEMENT_REQUESTED
+    receive_supplement(session, runtime, step_id=review.id, actor=decider(review))
+    assert review.state == StepState.IN_PROGRESS  # §32: counted afresh from the officer's confirmation
+    assert review.due_on == runtime.calendar.add_working_days(date(2026, 4, 13), 20)
     assert sweep_on(session, runtime, clock, date(2026, 6, 1)) == []
     session.refresh(review)
     assert review.state == StepState.IN_PROGRESS and "lapsed_on" not in review.supplement
@@ -146,7 +152,7 @@ def test_a_hand_in_after_the_window_is_refused_and_the_sweep_then_withdraws_the_
     clock.set_local(date(2026, 4, 13))  # the window ended on Friday; the sweep has not run yet
     version = review.version
     with pytest.raises(IllegalTransition, match="视为撤回申请"):
-        receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+        hand_in_supplement(session, runtime, step_id=review.id, actor=CLERK, material="户口簿", paper=True)
     session.refresh(review)
     assert (review.state, review.version) == (StepState.SUPPLEMENT_REQUESTED, version)
     assert lapse_supplement_windows(session, runtime) == [review.id]
@@ -167,7 +173,7 @@ def test_a_step_without_a_window_never_lapses(
     session.refresh(check)
     assert check.state == StepState.SUPPLEMENT_REQUESTED
     # handed in a year later: still received, and its clock restarts (§32)
-    receive_supplement(session, runtime, step_id=check.id, actor=applicant(GROOM), materials=["户口簿"])
+    bring_supplement(session, runtime, check)
     assert check.state == StepState.IN_PROGRESS and check.due_on == calendar.add_working_days(date(2027, 3, 1), 20)
 
 

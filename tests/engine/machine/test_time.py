@@ -21,7 +21,6 @@ from engine.machine.actions import (
     complete_step,
     declare_no_objection,
     raise_objection,
-    receive_supplement,
     refuse_extension,
     reject_step,
     request_extension,
@@ -39,6 +38,7 @@ from engine.spec.models import BundleSpec
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.engine.sample_people import CLERK, GROOM, applicant, officer
+from tests.engine.supplements import bring_supplement
 
 THURSDAY_BEFORE_QINGMING = date(2026, 4, 2)
 """Working days after it: Fri 3, (Sat 4 – Mon 6 off), Tue 7, Wed 8, Thu 9, Fri 10 April."""
@@ -154,7 +154,7 @@ def test_a_second_supplement_notice_is_refused(
     assert review.supplement["hand_in_by"] == "2026-04-10"
     assert events(session, case, "step.request_supplement")[0]["supplement"]["hand_in_by"] == "2026-04-10"
     clock.set_local(date(2026, 4, 7))
-    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+    bring_supplement(session, runtime, review, officer=desk)
     assert review.state == StepState.IN_PROGRESS
 
     version = review.version
@@ -177,7 +177,7 @@ def test_a_bundle_may_allow_more_notices(
     for n, material in enumerate(["户口簿", "照片"], start=1):
         request_supplement(session, runtime, step_id=review.id, actor=desk, materials=[material])
         assert review.supplement["notices"] == n
-        receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=[material])
+        bring_supplement(session, runtime, review, officer=desk)
     with pytest.raises(IllegalTransition):
         request_supplement(session, runtime, step_id=review.id, actor=desk, materials=["证明"])
 
@@ -379,7 +379,7 @@ def test_the_offered_actions_follow_the_bundle_and_the_step_record(
         "unclaim", "reassign", "approve_extension", "refuse_extension"]
     approve_extension(session, runtime, step_id=review.id, actor=SUPERVISOR)
     request_supplement(session, runtime, step_id=review.id, actor=desk, materials=["户口簿"])
-    receive_supplement(session, runtime, step_id=review.id, actor=applicant(GROOM), materials=["户口簿"])
+    bring_supplement(session, runtime, review, officer=desk)
     assert "request_supplement" not in allowed_actions(desk, review, case=case, spec=spec)  # the one notice is sent
     complete_step(session, runtime, step_id=review.id, actor=desk)
     publicity = step_of(case, "publicity")

@@ -387,10 +387,9 @@ def test_untrusted_text_is_escaped_in_every_document(
         "missing_materials_notice": render_missing_materials_notice(case, bundle, registry, today=date(2026, 3, 3)),
     }
     # then the officer refuses with the same text as the reason, closing the case
-    from engine.machine.actions import receive_supplement
+    from tests.engine.supplements import bring_supplement
 
-    receive_supplement(session, runtime, step_id=registration.id, actor=CLERK, materials=[payload, "身份证明"],
-                       expected_version=registration.version)
+    bring_supplement(session, runtime, registration, officer=actor)
     session.refresh(registration)
     reject_step(session, runtime, step_id=registration.id, actor=actor, reason=payload,
                 expected_version=registration.version)
