@@ -129,7 +129,8 @@ def purge_expired_files(session: Session, runtime: Runtime, *, now: datetime, dr
     planned = {r.sha256 for rows in found.values() for r in rows}
     kept = _still_referenced(session, planned, besides={r.id for rows in found.values() for r in rows})
     if dry_run:
-        receipts = dict(session.execute(select(Case.id, Case.receipt_no).where(Case.id.in_(sorted(found)))).tuples())
+        receipts = {case_id: receipt for case_id, receipt in
+                    session.execute(select(Case.id, Case.receipt_no).where(Case.id.in_(sorted(found))))}
         cases = tuple(PurgedCase(case_id=case_id, receipt_no=receipts[case_id], files=tuple(_entry(r) for r in rows))
                       for case_id, rows in found.items())
         session.rollback()
