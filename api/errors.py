@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from engine.documents.inspection import BadFile
+from engine.documents.storage import FileMissing
 from engine.errors import (
     ClaimedByAnother,
     Conflict,
@@ -23,6 +25,7 @@ from engine.errors import (
 
 # Most specific first: (error class, status, English title, Chinese message).
 DOMAIN_STATUSES: tuple[tuple[type[DomainError], int, str, str], ...] = (
+    (FileMissing, 404, "File missing", "文件不存在或已按保存期限删除"),
     (NotFound, 404, "Not found", "未找到该记录"),
     (Forbidden, 403, "Forbidden", "无权进行此操作"),
     (ClaimedByAnother, 409, "Claimed by another officer",
@@ -33,6 +36,7 @@ DOMAIN_STATUSES: tuple[tuple[type[DomainError], int, str, str], ...] = (
     (TooEarly, 409, "Too early", "法定等待期尚未届满"),
     (Conflict, 409, "Conflict", "与已有记录冲突"),
     (InvalidApplication, 422, "Invalid application", "申请内容有误"),
+    (BadFile, 422, "Bad file", "文件不符合要求，未保存"),
 )
 
 

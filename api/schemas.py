@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
+from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -30,6 +31,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
+from engine.documents.files import MaterialHandIn
 from engine.machine.handover import MAX_NAME, MAX_NOTE, METHODS, RECIPIENTS, TRACKING_NO, HandoverView
 from engine.machine.states import Role
 from engine.machine.transitions import STEP_RULES
@@ -156,6 +158,30 @@ class ApplicantIn(Request):
     name: NameText = ""
 
 
+class MaterialHandInIn(Request):
+    """What is handed in for one material at intake: the ids of files staged by POST /uploads, a
+    paper original seen at the window (clerks), or 容缺 a promised date (a deferrable material);
+    at the window, the clerk's check of it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"files": ["0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"], "check": "accepted"}, {"paper": True, "check": "accepted"},
+        {"deferred_until": "2026-03-09"}]})
+
+    files: list[EntityId] = Field(default_factory=list, max_length=100, description="Ids of files you staged for it")
+    paper: bool = Field(default=False, description="The paper original was seen at the window (clerks only)")
+    deferred_until: date | None = Field(default=None, description=(
+        "容缺受理: the date the applicant promises it by (a deferrable material, within its working-day limit)"))
+    check: Literal["accepted", "returned"] | None = Field(default=None, description=(
+        "The window's check of what is handed in (required at the window; accepted, or returned with a reason)"))
+    check_reason: Annotated[str, StringConstraints(max_length=500, pattern=PLAIN_TEXT_PATTERN),
+                            AfterValidator(_plain_text)] = ""
+
+    def hand_in(self) -> MaterialHandIn:
+        """As the engine takes it (:class:`engine.documents.files.MaterialHandIn`)."""
+        return MaterialHandIn(files=tuple(self.files), paper=self.paper, deferred_until=self.deferred_until,
+                              check=self.check, check_reason=self.check_reason)
+
+
 class CaseCreate(Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "bundle_id": "marriage",
@@ -172,6 +198,9 @@ class CaseCreate(Request):
     answers: JsonObject = Field(default_factory=dict)
     region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)] | None = Field(
         default=None, description="GB/T 2260 code of the accepting region; defaults to the clerk's region")
+    materials: dict[ShortText, MaterialHandInIn] | None = Field(default=None, max_length=100, description=(
+        "What is handed in, by material name (files staged by POST /uploads, a paper original, 容缺 a promised "
+        "date); omitted: the materials are not recorded at intake"))
 
 
 class SupplementIn(Request):
@@ -288,7 +317,9 @@ class StepOut(StepStatus):
     allowed_actions: Annotated[tuple[StepAction, ...], Field(description=(
         "What the caller may ask for on this step now, in the gate's order (the same list the pages offer as "
         "buttons): claim, unclaim, reassign, start, complete, reject and request_supplement are "
-        "POST /steps/{id}/<action> (request-supplement), receive_supplement is POST /cases/{case_id}/supplements; "
+        "POST /steps/{id}/<action> (request-supplement), hand_in_supplement is POST /cases/{case_id}/supplements "
+        "(for now a window's record of the paper originals), receive_supplement is the step officer's confirmation "
+        "of receipt, which restarts the clock (its route comes with the upload forms); "
         "end_wait is POST /steps/{id}/declare-no-objection, raise_objection, request_extension, approve_extension and "
         "refuse_extension are POST /steps/{id}/<action> (raise-objection, ...). "
         "Empty when the caller may do nothing; a stale version or invalid input can still be refused."))]
