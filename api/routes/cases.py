@@ -21,7 +21,8 @@ from api.schemas import (
     WithdrawIn,
 )
 from engine.db.models import Case
-from engine.machine.actions import receive_supplement, withdraw_case
+from engine.errors import DomainError
+from engine.machine.actions import hand_in_supplement, withdraw_case
 from engine.machine.handover import hand_over, handover_of
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.permissions import allowed_actions
@@ -93,10 +94,17 @@ def get_case(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case
 def supplement(
     session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id: CaseId, body: SupplementIn
 ) -> StepActionOut:
-    """补正: hand in every material the step's notice asked for; the step's clock restarts."""
+    """补正: a window records the paper originals of the listed materials the step's notice asked
+    for (the step waits for the officer's confirmation of receipt, which restarts its clock).
+    Uploading files (the applicant's hand-in) comes with the upload forms."""
     check_case_scope(session, actor=actor, case_id=case_id, step_id=body.step_id)
-    step = receive_supplement(session, runtime, step_id=body.step_id, actor=actor, materials=body.materials,
-                              expected_version=body.expected_version)
+    if not body.materials:
+        raise DomainError("list the materials handed in / 请列出所补材料", field="materials")
+    version = body.expected_version
+    for material in body.materials:
+        step = hand_in_supplement(session, runtime, step_id=body.step_id, actor=actor, material=material, paper=True,
+                                  expected_version=version)
+        version = step.version
     return StepActionOut.of_step(step_status(runtime, step, viewer=actor), case_id=step.case_id,
                                  allowed_actions=allowed_actions(actor, step, case=step.case,
                                                                  spec=runtime.spec_for(session, step.case)))
