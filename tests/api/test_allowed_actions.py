@@ -12,6 +12,7 @@ from sqlalchemy import select
 from engine.db.models import ApiToken
 from engine.people.tokens import issue_token
 from tests.api.conftest import Api
+from tests.api.receipts import confirm_receipt
 
 WORKING = ["unclaim", "start", "complete", "reject", "request_supplement"]
 """What the assignee of a claimed (not yet started) step may do, in the gate's order."""
@@ -84,17 +85,21 @@ def test_the_applicant_is_offered_the_hand_in_of_requested_materials(api: Api) -
     step = api.advance(api.step(case.id), "supplement_requested")
     assert _actions(api, step.id, "officer") == []  # the clock is stopped: the applicant's turn
     assert _actions(api, step.id, "supervisor") == ["reassign"]
-    assert _actions(api, step.id, "applicant_own") == ["receive_supplement"]
-    assert _case_actions(api, case.id, "applicant_own")["marriage_registration"] == ["receive_supplement"]
-    assert _actions(api, step.id, "clerk") == ["receive_supplement"]
-    handed_in = api.post(f"/cases/{case.id}/supplements", "applicant_own",
+    assert _actions(api, step.id, "applicant_own") == ["hand_in_supplement"]
+    assert _case_actions(api, case.id, "applicant_own")["marriage_registration"] == ["hand_in_supplement"]
+    assert _actions(api, step.id, "clerk") == ["hand_in_supplement"]
+    handed_in = api.post(f"/cases/{case.id}/supplements", "clerk",
                          {"step_id": step.id, "materials": ["合影照片"], "expected_version": step.version})
     assert handed_in.status_code == 200, handed_in.text
-    assert handed_in.json()["state"] == "in_progress" and handed_in.json()["allowed_actions"] == []
+    assert handed_in.json()["state"] == "supplement_requested"
+    assert handed_in.json()["allowed_actions"] == ["hand_in_supplement"]
+    # everything is in: the step's officer is offered the confirmation of receipt (§32)
+    assert _actions(api, step.id, "officer") == ["receive_supplement"]
+    received = confirm_receipt(api, step.id)
     # §32: the step's one 补正 notice is sent, so no second one is offered
     assert _actions(api, step.id, "officer") == ["unclaim", "complete", "reject"]
     done = api.post(f"/steps/{step.id}/complete", "officer",
-                    {"version": handed_in.json()["version"], "outputs": {"number": "J430102-2026-000123"}})
+                    {"version": received.version, "outputs": {"number": "J430102-2026-000123"}})
     assert done.status_code == 200, done.text
     assert done.json()["state"] == "done" and done.json()["allowed_actions"] == []
 
@@ -105,6 +110,6 @@ def test_the_schema_lists_the_actions_a_caller_may_be_offered(api: Api) -> None:
         field = schemas[name]["properties"]["allowed_actions"]
         assert "allowed_actions" in schemas[name]["required"]
         assert field["type"] == "array" and field["items"]["enum"] == [
-            "claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "receive_supplement",
-            "end_wait", "raise_objection", "request_extension", "approve_extension", "refuse_extension"]
+            "claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "hand_in_supplement",
+            "receive_supplement", "end_wait", "raise_objection", "request_extension", "approve_extension", "refuse_extension"]
         assert "POST /steps/{id}/<action>" in field["description"]

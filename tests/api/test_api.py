@@ -16,6 +16,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.time.supervision import issue_cards
 from engine.people.validators import mask_id_number
 from tests.api.conftest import Api, case_body, problem
+from tests.api.receipts import confirm_receipt
 from tests.engine.sample_people import BRIDE, CHILD, CLERK, GROOM, another_couple, post_death_answers
 
 
@@ -193,17 +194,22 @@ def test_department_work_through_the_api(api: Api) -> None:
     assert asked["state"] == "supplement_requested" and asked["supplement_requested"] == ["合影照片", "户口簿"]
     view = api.get(f"/cases/{case.id}", "applicant_own").json()
     assert view["state"] == "supplement_requested" and view["clock_stopped"] is True
-    missing = problem(api.post(f"/cases/{case.id}/supplements", "applicant_own",
-                               {"step_id": step.id, "materials": ["合影照片"]}), 422)
-    assert missing["field"] == "materials"
-    handed = api.post(f"/cases/{case.id}/supplements", "applicant_own",
-                      {"step_id": step.id, "materials": ["合影照片", "户口簿"], "expected_version": asked["version"]})
-    assert handed.status_code == 200 and handed.json()["state"] == "in_progress"
+    # until the upload forms, the hand-in is a window's record of the paper originals
+    paper = problem(api.post(f"/cases/{case.id}/supplements", "applicant_own",
+                             {"step_id": step.id, "materials": ["合影照片"]}), 403)
+    assert paper["field"] == "paper"
+    partial = api.post(f"/cases/{case.id}/supplements", "clerk", {"step_id": step.id, "materials": ["合影照片"]})
+    assert partial.status_code == 200 and partial.json()["state"] == "supplement_requested"  # partial stays partial
+    handed = api.post(f"/cases/{case.id}/supplements", "clerk",
+                      {"step_id": step.id, "materials": ["户口簿"], "expected_version": partial.json()["version"]})
+    assert handed.status_code == 200 and handed.json()["state"] == "supplement_requested"
     other_case = api.case(**another_couple())
     assert problem(api.post(f"/cases/{other_case.id}/supplements", "applicant_own",
                             {"step_id": step.id, "materials": ["合影照片"]}), 404)["field"] == "step_id"
+    received = confirm_receipt(api, step.id)
+    assert received.state == "in_progress"
     done = api.post(f"/steps/{step.id}/complete", "officer",
-                    {"version": handed.json()["version"], "outputs": {"certificate_no": "J-1"}})
+                    {"version": received.version, "outputs": {"certificate_no": "J-1"}})
     assert done.status_code == 200 and done.json()["state"] == "done"
     after = {s["step_key"]: s for s in api.get(f"/cases/{case.id}", "applicant_own").json()["steps"]}
     assert after["marital_status_change"]["state"] == "ready" and after["marital_status_change"]["waiting_on"] == []

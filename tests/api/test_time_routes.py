@@ -18,6 +18,7 @@ from engine.spec.models import BundleSpec
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.api.conftest import Api, problem
+from tests.api.receipts import confirm_receipt
 from tests.engine.machine.test_time import PARALLEL_BUNDLE, PHASED_BUNDLE, THURSDAY_BEFORE_QINGMING, TIMED_BUNDLE
 from tests.engine.sample_people import CLERK, GROOM
 
@@ -101,10 +102,10 @@ def test_the_second_supplement_notice_is_a_conflict(api: Api) -> None:
                      {"version": step.version, "materials": ["户口簿"]})
     assert asked.status_code == 200, asked.text
     assert asked.json()["supplement_due_on"] == "2026-04-10"  # 5 working days, 清明 skipped
-    handed = api.post(f"/cases/{case_id}/supplements", "applicant_own",
+    handed = api.post(f"/cases/{case_id}/supplements", "clerk",
                       {"step_id": step.id, "expected_version": asked.json()["version"], "materials": ["户口簿"]})
     assert handed.status_code == 200, handed.text
-    version = api.step_version(step.id)
+    version = confirm_receipt(api, step.id).version
     again = problem(api.post(f"/steps/{step.id}/request-supplement", "officer",
                              {"version": version, "materials": ["照片"]}), 409)
     assert "一次性告知" in again["detail"]
