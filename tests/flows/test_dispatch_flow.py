@@ -27,7 +27,7 @@ from tests.engine.sample_people import CLERK, GROOM
 
 pytestmark = pytest.mark.prefect_server  # its flows run against the run's one Prefect server
 
-NOTHING = {"completed": 0, "refused": 0, "stale": 0, "failed": 0, "dead": 0}
+NOTHING = {"completed": 0, "refused": 0, "stale": 0, "failed": 0, "dead": 0, "waiting": 0}
 
 
 def test_dispatch_and_sweep_flows_drive_automated_and_timer_steps(
