@@ -73,6 +73,7 @@ def create_case(
         session, runtime, bundle_id=body.bundle_id,
         applicant=Applicant(id=body.applicant.id, kind=body.applicant.kind, name=body.applicant.name),
         answers=body.answers, actor=actor, region=body.region, idempotency_key=idempotency_key,
+        materials=None if body.materials is None else {name: m.hand_in() for name, m in body.materials.items()},
     )
     return _case_out(session, describe_case(session, runtime, case, viewer=actor), case, actor,
                      spec=runtime.spec_for(session, case))
