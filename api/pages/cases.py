@@ -30,6 +30,7 @@ from api.pages.common import (
 )
 from api.schemas import ID_PATTERN
 from engine.db.models import Case
+from engine.documents.files import receipt_materials
 from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
 from engine.interprovince.exchange import transfers_of
@@ -228,6 +229,7 @@ def receipt(request: Request, session: SessionDep, runtime: RuntimeDep, actor: P
     case = _read_case(session, runtime, actor, case_id=case_id, what="receipt")
     waived = {m.name for m in case_materials(session, runtime, case=case, viewer=actor) if m.waived}
     html = render_receipt(case, runtime.spec_for(session, case), runtime.registry, waived=waived,
+                          received=receipt_materials(session, runtime, case=case, viewer=actor),
                           generated_at=runtime.clock.now())
     return _document(request, actor, case_id=case_id, html=html, title="受理回执")
 
