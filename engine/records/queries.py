@@ -30,6 +30,7 @@ documents all get it):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -229,12 +230,16 @@ class DeferredStatus:
     supplied: bool
 
 
-def deferred_of(session: Session, case_id: str) -> tuple[DeferredStatus, ...]:
-    """The case's 容缺 materials, soonest promised first."""
-    rows = session.scalars(select(DeferredMaterial).where(DeferredMaterial.case_id == case_id)
-                           .order_by(DeferredMaterial.promised_on, DeferredMaterial.material))
-    return tuple(DeferredStatus(material=r.material, promised_on=r.promised_on, reminded=r.reminded_at is not None,
-                                supplied=r.supplied_at is not None) for r in rows)
+def deferred_of(session: Session, case_ids: Sequence[str]) -> dict[str, tuple[DeferredStatus, ...]]:
+    """By case id, the cases' 容缺 materials, soonest promised first (one statement for all)."""
+    rows = session.scalars(select(DeferredMaterial).where(DeferredMaterial.case_id.in_(list(case_ids)))
+                           .order_by(DeferredMaterial.promised_on, DeferredMaterial.material)) if case_ids else ()
+    found: dict[str, list[DeferredStatus]] = {}
+    for r in rows:
+        found.setdefault(r.case_id, []).append(DeferredStatus(
+            material=r.material, promised_on=r.promised_on, reminded=r.reminded_at is not None,
+            supplied=r.supplied_at is not None))
+    return {case_id: tuple(items) for case_id, items in found.items()}
 
 
 @dataclass(frozen=True)
@@ -336,9 +341,11 @@ def step_names(runtime: Runtime, case: Case) -> dict[str, str]:
     return names
 
 
-def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Actor) -> CaseStatus:
+def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Actor,
+                  deferred: tuple[DeferredStatus, ...] | None = None) -> CaseStatus:
     """The read model of a case ``viewer`` already may see (no scope check, no access record):
-    the applicant id masked for officers, every step as :func:`step_status` lets ``viewer`` read it."""
+    the applicant id masked for officers, every step as :func:`step_status` lets ``viewer`` read it.
+    ``deferred``: its 容缺 materials when the caller read them already (a list of cases)."""
     waits = _waiting_on(runtime, session, case)
     bundle = runtime.registry.bundles.get(case.bundle_id)
     return CaseStatus(
@@ -350,7 +357,7 @@ def describe_case(session: Session, runtime: Runtime, case: Case, *, viewer: Act
         due_on=case.due_on, due_provisional=case.due_provisional, clock_stopped=case.clock_stopped_on is not None,
         closed_at=case.closed_at,
         steps=tuple(step_status(runtime, s, waits.get(s.id, ()), viewer=viewer) for s in case.steps),
-        deferred=deferred_of(session, case.id),
+        deferred=deferred if deferred is not None else deferred_of(session, [case.id]).get(case.id, ()),
     )
 
 
@@ -676,4 +683,6 @@ def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: 
         select(Case).where(Case.applicant_id == actor.subject).order_by(Case.accepted_at.desc()).limit(limit)
         .options(selectinload(Case.steps))
     )
-    return [describe_case(session, runtime, case, viewer=actor) for case in found]
+    cases = list(found)
+    deferred = deferred_of(session, [c.id for c in cases])
+    return [describe_case(session, runtime, case, viewer=actor, deferred=deferred.get(case.id, ())) for case in cases]

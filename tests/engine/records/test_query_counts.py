@@ -48,4 +48,4 @@ def test_applicant_cases_is_not_n_plus_one(session: Session, runtime: Runtime) -
     with _statements(session) as twenty:
         cases = applicant_cases(session, runtime, actor=actor)
     assert len(cases) == 20 and all(c.steps for c in cases)
-    assert len(twenty) == len(one) <= 3, twenty
+    assert len(twenty) == len(one) <= 4, twenty  # the cases, their steps, their 容缺 materials
