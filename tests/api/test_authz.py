@@ -9,22 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from engine.db.models import ApiToken, Case
+from engine.db.models import ApiToken, Case, Step
+from engine.documents.files import MaterialHandIn, stage_files
+from engine.documents.inspection import Upload
 from engine.errors import DomainError, NotFound
 from engine.records.queries import region_covers, region_prefix
-from engine.machine.actions import claim_step, request_extension
+from engine.machine.actions import claim_step, hand_in_supplement, request_extension, request_supplement
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.states import Actor, Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
+from tests.engine.documents.test_inspection import image, pdf
 from tests.engine.machine.test_access import _land_use
+from tests.engine.machine.test_eligibility import newborn_answers
 from tests.engine.machine.test_handover import work_off
 from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
 
@@ -62,6 +66,89 @@ def _supplement(api: Api) -> Call:
 def _withdraw(api: Api) -> Call:
     case = api.case()
     return "POST", f"/cases/{case.id}/withdraw", {"reason": "不再需要"}, api.step(case.id).id
+
+
+PHOTOS = "3张2寸男女双方近期半身免冠合影照片"
+"""The marriage registration's (民政, 11) one material handed in as a file."""
+
+
+@dataclass(frozen=True)
+class Multipart:
+    """A multipart/form-data body: its fields and its files (name, bytes)."""
+
+    fields: dict[str, str]
+    files: tuple[tuple[str, bytes], ...] = ()
+
+
+def _photos(api: Api) -> str:
+    """A marriage case whose photos the window scanned at intake; returns the photos' file id."""
+    with api.session() as session:
+        [photo] = stage_files(session, api.runtime, actor=CLERK, bundle_id="marriage", material=PHOTOS,
+                              uploads=[Upload("合影.png", image("PNG"))])
+        accept_case(session, api.runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
+                    answers=marriage_answers(), actor=CLERK,
+                    materials={PHOTOS: MaterialHandIn(files=(photo.id,), check="accepted"), **{
+                        name: MaterialHandIn(paper=True, check="accepted") for name in (
+                            "女方居民身份证", "男方居民身份证", "女方居民户口簿", "男方居民户口簿")}})
+    return photo.id
+
+
+def _download(api: Api) -> Call:
+    return "GET", f"/files/{_photos(api)}", None, None
+
+
+def _download_staged(api: Api) -> Call:
+    """A file the applicant uploaded for an application not sent yet: theirs alone."""
+    answer = api.client.post("/uploads", headers=api.auth("applicant_own"), data={"bundle_id": "marriage",
+                             "material": PHOTOS}, files=[("files", ("合影.png", image("PNG"), "image/png"))])
+    assert answer.status_code == 201, answer.text
+    return "GET", f"/files/{answer.json()[0]['id']}", None, None
+
+
+def _materials(api: Api) -> Call:
+    return "GET", f"/cases/{api.case().id}/materials", None, None
+
+
+def _check(api: Api) -> Call:
+    _photos(api)
+    with api.session() as session:
+        case_id = session.scalars(select(Case.id)).one()
+    return "POST", f"/cases/{case_id}/materials/{PHOTOS}/check", {"state": "returned", "reason": "照片模糊"}, None
+
+
+def _asked_for_photos(api: Api) -> Step:
+    """The registration in 补正 (claimed by ``officer``), its notice asking for the photos."""
+    step = api.advance(api.step(api.case().id), "in_progress")
+    with api.session() as session:
+        return request_supplement(session, api.runtime, step_id=step.id, actor=api.officer_for("11"),
+                                  materials=[PHOTOS], expected_version=step.version)
+
+
+def _supplement_files(api: Api) -> Call:
+    step = _asked_for_photos(api)
+    body = Multipart({"material": PHOTOS, "version": str(step.version)}, (("合影.png", image("PNG")),))
+    return "POST", f"/steps/{step.id}/supplement-files", body, step.id
+
+
+def _receive_supplement(api: Api) -> Call:
+    step = _asked_for_photos(api)
+    with api.session() as session:
+        step = hand_in_supplement(session, api.runtime, step_id=step.id, actor=CLERK, material=PHOTOS, paper=True)
+    return "POST", f"/steps/{step.id}/receive-supplement", {"version": step.version}, step.id
+
+
+def _supply_deferred(api: Api) -> Call:
+    """A newborn case the father (``applicant_own``) applied for at the window, its 知情告知书 deferred."""
+    notice = "出生医学证明签发知情告知书"
+    with api.session() as session:
+        [record] = stage_files(session, api.runtime, actor=CLERK, bundle_id="newborn", material="新生儿出生医学记录",
+                               uploads=[Upload("记录.pdf", pdf(1))])
+        case = accept_case(session, api.runtime, bundle_id="newborn", applicant=Applicant(GROOM, "person", "测试甲"),
+                           answers=newborn_answers(father_id_number=GROOM), actor=CLERK, region="430102", materials={
+                               "新生儿出生医学记录": MaterialHandIn(files=(record.id,), check="accepted"),
+                               "中华人民共和国结婚证": MaterialHandIn(paper=True, check="accepted"),
+                               notice: MaterialHandIn(deferred_until=date(2026, 3, 9))})
+    return "POST", f"/cases/{case.id}/deferred/{notice}", Multipart({}, (("告知书.pdf", pdf(1)),)), None
 
 
 def _handover(api: Api) -> Call:
@@ -176,6 +263,19 @@ MATRIX = [
     Row("POST /steps/{id}/refuse-extension",
         _on_review("refuse-extension", lambda s: {"version": s.version, "reason": "理由不足"}, pending=True),
         (401, 403, 404, 403, 404, 403, 404, 200, 200)),
+    # Files (issue 12): uploads by whoever may start a case; a case's materials and a file's bytes for
+    # whoever reads the case (an officer: their step's materials); a staged file is its uploader's alone.
+    Row("POST /uploads", _fixed("POST", "/uploads", Multipart({"bundle_id": "marriage", "material": PHOTOS},
+                                                               (("合影.png", image("PNG")),))),
+        (401, 201, 201, 201, 201, 403, 403, 403, 201)),
+    Row("GET /cases/{id}/materials", _materials, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("GET /files/{id}", _download, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("GET /files/{id}", _download_staged, (401, 200, 404, 404, 404, 404, 404, 404, 404)),
+    Row("POST /cases/{id}/materials/{material}/check", _check, (401, 403, 404, 200, 404, 200, 404, 403, 200)),
+    # 补正 with files: the applicant or a window hands in, only the step's officer confirms the receipt.
+    Row("POST /steps/{id}/supplement-files", _supplement_files, (401, 201, 404, 201, 404, 403, 404, 403, 403)),
+    Row("POST /steps/{id}/receive-supplement", _receive_supplement, (401, 403, 404, 403, 404, 200, 404, 403, 403)),
+    Row("POST /cases/{id}/deferred/{material}", _supply_deferred, (401, 201, 404, 201, 404, 404, 404, 403, 403)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     # Probes for the process supervisor and the monitoring: public, no case data.
@@ -192,7 +292,8 @@ CELLS = [
 def test_matrix_covers_every_route(api: Api) -> None:
     paths = api.get("/openapi.json", None).json()["paths"]
     routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
-    named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}"}
+    named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}",
+             "{file_id}": "{x}"}
 
     def generic(endpoint: str) -> str:
         for name, placeholder in named.items():
@@ -200,7 +301,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 261
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 333
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
@@ -208,7 +309,11 @@ def test_authorization_matrix(api: Api, row: Row, who: str, expected: int) -> No
     method, url, body, step_id = row.prepare(api)
     before = api.step_version(step_id) if step_id else None
     caller = None if who == "anonymous" else who
-    response = api.get(url, caller) if method == "GET" else api.post(url, caller, body)
+    if isinstance(body, Multipart):
+        response = api.client.post(url, headers=api.auth(caller), data=body.fields,
+                                   files=[("files", (name, data, "application/octet-stream")) for name, data in body.files])
+    else:
+        response = api.get(url, caller) if method == "GET" else api.post(url, caller, body)
     assert response.status_code == expected, f"{row.endpoint} as {who}: {response.text}"
     if expected >= 400:
         problem(response, expected)
