@@ -198,7 +198,10 @@ def check(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, case_id
 # --- later: 补正 and 容缺 -----------------------------------------------------------------------------
 
 
+# Explicit operation ids: FastAPI names a form body's schema after the operation, and the generated
+# ids of these paths carry double underscores (Body_supplement_files_steps__step_id__…).
 @router.post("/steps/{step_id}/supplement-files", status_code=201, response_model=StepActionOut, tags=["steps"],
+             operation_id="hand_in_supplement_files",
              summary="Hand in a material a 补正 notice asks for", openapi_extra=upload_limit(UPLOAD_BODY_LIMIT),
              responses=_described(
                  (403, "Not the applicant of the case nor a window (a paper original: windows only)"),
@@ -235,6 +238,7 @@ def confirm_supplement(session: SessionDep, runtime: RuntimeDep, actor: CurrentA
 
 
 @router.post("/cases/{case_id}/deferred/{material}", status_code=201, response_model=MaterialFilesOut,
+             operation_id="supply_deferred_material",
              summary="Hand in a material accepted as deferred (容缺)", openapi_extra=upload_limit(UPLOAD_BODY_LIMIT),
              responses=_described(
                  (403, "Not the applicant of the case nor a window (a paper original: windows only)"),
