@@ -22,15 +22,16 @@ from api.pages.common import (
     PageRoute,
     error_page,
     finish,
-    form_int,
     form_text,
     page,
     redirect,
     templates,
 )
+from api.pages.materials import requested_materials, shown as file_shown, split_message, upload_rule
 from api.schemas import ID_PATTERN
 from engine.db.models import Case
 from engine.documents.files import receipt_materials
+from engine.documents.files import case_files
 from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
 from engine.interprovince.exchange import transfers_of
@@ -51,9 +52,10 @@ from engine.machine.states import (
     CASE_OPEN,
     Actor,
     CaseState,
+    Role,
     StepState,
 )
-from engine.machine.actions import receive_supplement, withdraw_case
+from engine.machine.actions import withdraw_case
 from engine.machine.access import Access, Target, permits, refusal, sole_applicant, start_refusal
 from engine.machine.permissions import allowed_actions
 
@@ -82,7 +84,8 @@ def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
 
 def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor, *, case_id: str,
               error: tuple[str, str, str] | None = None, status: int = 200,
-              handover_form: Mapping[str, str] | None = None, handover_error: DomainError | None = None) -> Response:
+              handover_form: Mapping[str, str] | None = None, handover_error: DomainError | None = None,
+              failed: tuple[str, str] = ("", "")) -> Response:
     found = case_status(session, runtime, case_id=case_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=case_id)
     # Only the notes of steps the caller reads in full (an officer: their own department's).
@@ -102,6 +105,13 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     can_hand_over = may_hand_over(session, actor, case)
     transfers = transfers_of(session, case)
     staff = permits(actor, Access.SEE_WHO_ACTED, Target(case=case))
+    # Handed-in files per material as this reader may see them, each open 补正 notice's hand-ins,
+    # and the 容缺 materials with an upload form while the engine would take them from this caller.
+    files = case_files(session, runtime, case=case, viewer=actor)
+    requested = {s.id: requested_materials(session, s, spec=spec, files=files)
+                 for s in case.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value and s.id in shown_requests}
+    may_supply = CaseState(case.state) in CASE_OPEN and \
+        refusal(actor, Access.ACT_ON_CASE, Target(case=case), action="supply_deferred") is None
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = step_names(runtime, case)
@@ -119,7 +129,20 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "handover_error": handover_error, "transfers": transfers, "staff": staff,
         "places": _places([found.received_in, found.region, *(s.decided_in for s in found.steps)]),
         "provinces": {t.province: province_name(t.province) or t.province for t in transfers.values()},
+        "files": {m.name: m for m in files}, "listed": {m.name: [file_shown(f) for f in m.files] for m in files}, "requested": requested, "failed": failed,
+        "may_supply": may_supply, "rules": {d.material: upload_rule(spec, d.material) for d in found.deferred},
+        "window": actor.role is Role.CLERK,
     }, status=status, actor=actor)
+
+
+def progress_again(request: Request, session: Session, runtime: Runtime, actor: Actor, *, case_id: str,
+                   exc: DomainError, material: str = "", step_id: str = "") -> Response:
+    """The case page with a refused hand-in's message (its status as the JSON API gives it), the
+    form of ``material`` (of ``step_id``'s notice, or 容缺 without one) marked."""
+    status, _title, zh = domain_status(exc)
+    chinese, english = split_message(exc.message)
+    return _progress(request, session, runtime, actor, case_id=case_id, status=status, failed=(step_id, material),
+                     error=("error", f"{zh}：{chinese}" if chinese != english else zh, english))
 
 
 @router.get("/cases/{case_id}")
@@ -142,21 +165,6 @@ def _run_case_action(request: Request, session: Session, runtime: Runtime, actor
         status, _title, zh = domain_status(exc)
         return _progress(request, session, runtime, actor, case_id=case_id, error=("error", zh, exc.message), status=status)
     return redirect(f"/ui/cases/{case_id}?msg={done}")
-
-
-@router.post("/cases/{case_id}/supplements", dependencies=[Csrf])
-def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
-                  case_id: CaseId, form: FormDep) -> Response:
-    """补正: confirm that every requested material was handed in; the step's clock restarts."""
-    step_id = form_text(form, "step_id", 32)
-    materials = [m.strip() for m in form.getlist("materials") if isinstance(m, str) and m.strip()][:50]
-    version = form_int(form, "version")
-    check_case_scope(session, actor=actor, case_id=case_id, step_id=step_id or "-")
-    if version is None:
-        raise DomainError("the form has no step version", field="version")
-    return _run_case_action(request, session, runtime, actor, case_id=case_id, action=lambda: receive_supplement(
-        session, runtime, step_id=step_id, actor=actor, materials=materials, expected_version=version),
-        done="supplement_received")
 
 
 @router.post("/cases/{case_id}/withdraw", dependencies=[Csrf])

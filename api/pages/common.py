@@ -70,7 +70,12 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     "completed": ("ok", "已办结，后续事项已自动流转", "Completed: the following steps were released"),
     "rejected": ("ok", "已作出不予办理决定", "Rejected"),
     "supplement_requested": ("ok", "已一次性告知需补正的材料，办理时限暂停", "Supplements requested: the clock is stopped"),
-    "supplement_received": ("ok", "已确认提交补正材料，办理时限恢复计算", "Materials handed in: the clock runs again"),
+    "supplement_handed_in": ("ok", "补正材料已提交，待办理部门确认收到后恢复计算办理时限",
+                             "Handed in: the clock runs again once the department confirms the receipt"),
+    "supplement_received": ("ok", "已确认收到补正材料，办理时限恢复计算", "Receipt confirmed: the clock runs again"),
+    "material_accepted": ("ok", "材料核验通过", "Material accepted"),
+    "material_returned": ("ok", "材料已退回，申请人将看到退回理由", "Material returned: the applicant sees the reason"),
+    "deferred_supplied": ("ok", "容缺材料已补交", "The deferred material was handed in"),
     "extension_requested": ("ok", "已提交延长办理时限申请，待负责人审批", "Extension requested: it waits for approval"),
     "extension_approved": ("ok", "已批准延长办理时限", "Extension approved: the due date moved"),
     "extension_refused": ("ok", "已不予批准延期，办理时限不变", "Extension refused: the due date stays"),
@@ -119,9 +124,12 @@ def _secure(request: Request) -> bool:
     return bool(getattr(request.app.state, "secure_cookies", False)) or request.url.scheme == "https"
 
 
-def _security_headers(response: Response, nonce: str) -> None:
+def _security_headers(response: Response, nonce: str, *, frames: bool = False) -> None:
+    # ``frames``: the page shows handed-in PDFs from this site in frames (the step's viewer), and
+    # only that page may frame or embed anything.
+    embeds = "frame-src 'self'; object-src 'self'; " if frames else ""
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        f"default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; {embeds}"
         f"script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Frame-Options"] = "DENY"
@@ -188,8 +196,9 @@ def set_csrf_cookie(request: Request, response: Response, value: str) -> None:
 
 
 def page(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status: int = 200,
-         actor: Actor | None = None) -> HTMLResponse:
-    """Render a page template with the layout's context (actor, CSRF field, flash, CSP nonce)."""
+         actor: Actor | None = None, frames: bool = False) -> HTMLResponse:
+    """Render a page template with the layout's context (actor, CSRF field, flash, CSP nonce);
+    ``frames``: its policy lets it frame and embed this site's own documents (the file viewer)."""
     nonce = secrets.token_urlsafe(16)
     flash_key = request.query_params.get("msg", "")
     values: dict[str, Any] = {
@@ -203,13 +212,13 @@ def page(request: Request, template: str, context: Mapping[str, Any] | None = No
     values.update(context or {})
     html = templates().get_template(f"pages/{template}").render(values)
     response = HTMLResponse(html, status_code=status)
-    finish(request, response, nonce)
+    finish(request, response, nonce, frames=frames)
     return response
 
 
-def finish(request: Request, response: Response, nonce: str) -> None:
+def finish(request: Request, response: Response, nonce: str, *, frames: bool = False) -> None:
     """Security headers, and the CSRF cookie when this request created the value."""
-    _security_headers(response, nonce)
+    _security_headers(response, nonce, frames=frames)
     new = getattr(request.state, "new_csrf", "")
     if new:
         set_csrf_cookie(request, response, new)

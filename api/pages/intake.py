@@ -36,7 +36,10 @@ from api.pages.common import (
     redirect,
 )
 from api.pages.forms import Input, describe, form_inputs, identifying_fields, material_rows, read_answers
+from api.pages.intake_materials import HandInTyped, hand_ins, material_inputs, read_hand_ins, stage_hand_ins
+from api.pages.materials import page_upload_limit
 from api.schemas import BUNDLE_PATTERN
+from engine.documents.files import FileView
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.machine.eligibility import Assessment, Verdict
 from engine.machine.intake import Applicant, accept_case, preview_application
@@ -81,6 +84,11 @@ def _label(spec: BundleSpec, runtime: Runtime, path: str) -> str:
                "region": "受理地区", "answers": "申请信息"}
     if path in special:
         return special[path]
+    if path.startswith("materials."):  # materials.<name>[.files|.paper|.check|.deferred_until]
+        name = path.removeprefix("materials.")
+        part = next((p for p in (".files", ".paper", ".check", ".deferred_until") if name.endswith(p)), "")
+        words = {".files": "文件", ".paper": "纸质原件", ".check": "核验", ".deferred_until": "承诺补交日期"}
+        return f"材料「{name.removesuffix(part)}」" + (f" {words[part]}" if part else "")
     match = re.fullmatch(r"([a-z0-9_]+)\[(\d+)\]\.([a-z0-9_]+)", path)
     if match and match[1] in fields and match[3] in fields:
         return f"{fields[match[1]].label.zh} 第{int(match[2]) + 1}行 {fields[match[3]].label.zh}"
@@ -141,7 +149,8 @@ def _rules(spec: BundleSpec, runtime: Runtime, eligibility: Assessment | None,
 def _form_page(
     request: Request, session: Session, runtime: Runtime, actor: Actor, *, spec: BundleSpec,
     applicant_id: str, applicant_name: str, values: Mapping[str, Any], problems: Sequence[FieldProblem] = (),
-    key: str = "", status: int = 200,
+    key: str = "", status: int = 200, typed: Mapping[str, HandInTyped] | None = None,
+    staged: Mapping[str, Sequence[FileView]] | None = None,
 ) -> Response:
     """The identify form, and once the applicant is known the prefilled form with its materials."""
     registry = runtime.registry
@@ -177,7 +186,10 @@ def _form_page(
             to_supply=material_rows(spec, registry, result, answers=values, waived=False),
             prefilled_count=len(result.values),
         )
+        context["hand_ins"] = material_inputs(runtime, spec, context["to_supply"], typed=typed or {},
+                                              staged=staged or {}, problems=problems)
     context["own_applicant"] = sole_applicant(actor) is not None  # the identifier is theirs, not typed
+    context["material_anchor"] = {p.field: f"mat-{m.index}" for m in context.get("hand_ins", ()) for p in m.problems}
     return page(request, "intake_form.html", context, status=status, actor=actor)
 
 
@@ -203,11 +215,14 @@ def _name(typed: str, answers: Mapping[str, Any], *, spec: BundleSpec, fields: M
     return next((str(answers[n]) for n in named if isinstance(answers.get(n), str)), "")
 
 
-@router.post("/intake/{bundle_id}", dependencies=[Csrf])
+@router.post("/intake/{bundle_id}", dependencies=[Csrf], openapi_extra=page_upload_limit())
 def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
                  bundle_id: BundleId, form: FormDep) -> Response:
-    """Accept the application; on errors, the same form with every error next to its field (the
-    engine's refusal too: :func:`~engine.machine.intake.accept_case` decides who may start it)."""
+    """Accept the application with what was handed in for its materials: the files are staged
+    first (the engine inspects and stores them; a bad file is refused naming its material and
+    nothing of it is stored), then :func:`~engine.machine.intake.accept_case` checks every
+    material at once (and decides who may start it). On errors, the same form with every error
+    next to its field or material, what was typed kept and the staged files listed."""
     _may_start(actor)
     spec = runtime.current_spec(bundle_id)
     applicant_id = sole_applicant(actor) or form_text(form, "applicant_id", 32)
@@ -216,17 +231,26 @@ def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Pa
     key = form_text(form, "idempotency_key", 200)
     if not _KEY.match(key):
         key = ""  # a form without a usable key is still accepted, once
-    try:
-        case = accept_case(session, runtime, bundle_id=spec.id,
-                           applicant=Applicant(applicant_id, spec.applicant_kind, name), answers=answers,
-                           actor=actor, idempotency_key=key or None)
-        return redirect(f"/ui/cases/{case.id}/receipt?msg=accepted")
-    except InvalidApplication as exc:
-        status, problems = 422, list(exc.problems)
-    except DomainError as exc:
-        status, _title, zh = domain_status(exc)
-        problems = [FieldProblem(exc.field or "answers", exc.code, zh, exc.message)]
-        if isinstance(exc, IdempotencyConflict):
-            key = ""
+    # The form rendered with its materials says so; without that part (an older form, a script)
+    # intake records no hand-ins, as the JSON API does when ``materials`` is left out.
+    with_materials = form_text(form, "materials_form", 4) == "1"
+    typed = read_hand_ins(form) if with_materials else {}
+    staged, problems = stage_hand_ins(session, runtime, actor=actor, bundle_id=spec.id, typed=typed)
+    materials, date_problems = hand_ins(typed, staged)
+    problems += date_problems
+    status = 422
+    if not problems:
+        try:
+            case = accept_case(session, runtime, bundle_id=spec.id,
+                               applicant=Applicant(applicant_id, spec.applicant_kind, name), answers=answers,
+                               actor=actor, idempotency_key=key or None, materials=materials if with_materials else None)
+            return redirect(f"/ui/cases/{case.id}/receipt?msg=accepted")
+        except InvalidApplication as exc:
+            problems = list(exc.problems)
+        except DomainError as exc:
+            status, _title, zh = domain_status(exc)
+            problems = [FieldProblem(exc.field or "answers", exc.code, zh, exc.message)]
+            if isinstance(exc, IdempotencyConflict):
+                key = ""
     return _form_page(request, session, runtime, actor, spec=spec, applicant_id=applicant_id, applicant_name=name,
-                      values=answers, problems=problems, key=key, status=status)
+                      values=answers, problems=problems, key=key, status=status, typed=typed, staged=staged)

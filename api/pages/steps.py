@@ -30,7 +30,16 @@ from api.pages.common import (
     plain,
     redirect,
 )
+from api.pages.materials import (
+    licence_views,
+    page_upload_limit,
+    requested_materials,
+    shown,
+    split_message,
+    uploads_in,
+)
 from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
+from engine.documents.files import case_files
 from engine.records.audit import case_history
 from engine.records.labels import STEP_STATE_EN, TIME_UNIT_LABELS, plain_reason
 from engine.db.models import Step
@@ -51,6 +60,7 @@ from engine.machine.actions import (
     complete_step,
     declare_no_objection,
     raise_objection,
+    hand_in_supplement,
     reassign_step,
     receive_supplement,
     refuse_extension,
@@ -68,13 +78,15 @@ PAGE_SIZE = 20
 DUE_SOON_DAYS = 3
 STEP_PAGE_ACTIONS = frozenset({
     "claim", "start", "complete", "reject", "request_supplement", "unclaim", "reassign",
-    "request_extension", "approve_extension", "refuse_extension", "end_wait", "raise_objection", "receive_supplement",
+    "request_extension", "approve_extension", "refuse_extension", "end_wait", "raise_objection", "hand_in_supplement",
+    "receive_supplement",
 })
 """Gate actions the step page has a form for (the case page has the applicant's too)."""
 ACTION_LABELS = {
     "create": "创建", "release": "流转到部门", "claim": "认领", "unclaim": "退回待办", "reassign": "改派",
     "start": "开始办理",
-    "complete": "办结", "reject": "不予办理", "request_supplement": "一次性告知补正", "receive_supplement": "补正材料已提交",
+    "complete": "办结", "reject": "不予办理", "request_supplement": "一次性告知补正", "hand_in_supplement": "补正材料已提交",
+    "receive_supplement": "确认收到补正材料",
     "lapse_supplement": "逾期未补正，视为撤回", "request_extension": "申请延长办理时限", "approve_extension": "批准延期",
     "refuse_extension": "不予批准延期", "end_wait": "声明无异议，等待期提前结束", "raise_objection": "提出异议",
     "skip": "无需办理", "cancel": "终止",
@@ -128,11 +140,17 @@ def _history(session: Session, case_id: str, step_id: str, *, names: bool) -> li
 
 
 def _step_page(request: Request, session: Session, runtime: Runtime, actor: Actor, *, step_id: str,
-               error: tuple[str, str, str] | None = None, status: int = 200) -> Response:
+               error: tuple[str, str, str] | None = None, status: int = 200, failed: str = "") -> Response:
     detail = step_detail(session, runtime, step_id=step_id, actor=actor)
     case = check_case_scope(session, actor=actor, case_id=detail.case_id)
     spec = runtime.spec_for(session, case)
     step = session.get_one(Step, step_id)
+    # The step's materials with their files as the engine lets this reader see them (an officer:
+    # their step's only), the e-licences behind the waived ones, and the open 补正 notice's hand-ins.
+    names = {m.name for m in detail.materials}
+    files = [m for m in case_files(session, runtime, case=case, viewer=actor) if m.name in names]
+    requested = requested_materials(session, step, spec=spec, files=files) \
+        if step.state == StepState.SUPPLEMENT_REQUESTED.value else []
     # Who acted, the assignee and the officers to reassign to are for staff (the engine's rules say whom).
     history = _history(session, case.id, step_id, names=permits(actor, Access.SEE_WHO_ACTED))
     colleagues = assignable_officers(session, case=case, step=step, now=runtime.clock.now()) \
@@ -141,10 +159,16 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
     extension = _extension_view(step, spec)
     # A way back to the step's department's worklist, for whoever the engine lets read it.
     worklist = permits(actor, Access.READ_WORKLIST, Target(department=step.department))
+    may_check = any(permits(actor, Access.CHECK_MATERIAL, t) for t in (Target(case=case), Target(case=case, step=step)))
+    licences = licence_views(session, runtime, case=case, spec=spec, materials=files, viewer=actor)
     session.rollback()  # only reads from here on
     fields = runtime.registry.fields
-    names = step_names(runtime, case)  # as the case page names them: each step by its own item
+    names_of = step_names(runtime, case)  # as the case page names them: each step by its own item
     return page(request, "step.html", {
+        "files": {m.name: m for m in files}, "listed": {m.name: [shown(f) for f in m.files] for m in files},
+        "licences": licences, "may_check": may_check,
+        "requested": requested, "failed": failed,
+        "step_materials": [(m.name, m.waived) for m in detail.materials],
         "detail": detail, "step": detail.status, "materials": detail.materials, "history": history,
         "actions": actions, "officers": [(i, label) for i, label in colleagues if i != detail.assigned_to],
         "assignee": dict(colleagues).get(detail.assigned_to or "") or detail.assigned_to,
@@ -154,9 +178,19 @@ def _step_page(request: Request, session: Session, runtime: Runtime, actor: Acto
         "options": {name: {o.value: o.label.zh for o in f.options} for name, f in fields.items() if f.options},
         "error": error, "bundle_name": spec.name.zh, "today": runtime.today(), "extension": extension,
         "objection": _objection(detail.outputs),
-        "ended": plain_reason(detail.status.reason, lambda key: names.get(key, key))
+        "ended": plain_reason(detail.status.reason, lambda key: names_of.get(key, key))
         if detail.status.state == StepState.CANCELLED.value and detail.status.reason else "",
-    }, status=status, actor=actor)
+    }, status=status, actor=actor, frames=True)
+
+
+def step_page_again(request: Request, session: Session, runtime: Runtime, actor: Actor, *, step_id: str,
+                    exc: DomainError, material: str = "") -> Response:
+    """The step page with a refused action's message (its status as the JSON API gives it);
+    ``material``: the material whose form failed is marked."""
+    status, _title, zh = domain_status(exc)
+    chinese, english = split_message(exc.message)
+    return _step_page(request, session, runtime, actor, step_id=step_id, status=status, failed=material,
+                      error=("error", f"{zh}：{chinese}" if chinese != english else zh, english))
 
 
 def _extension_view(step: Step, spec: BundleSpec) -> dict[str, Any] | None:
@@ -246,8 +280,11 @@ def reject(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Pa
 @router.post("/steps/{step_id}/request-supplement", dependencies=[Csrf])
 def ask_for_supplement(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
                              step_id: StepId, form: FormDep) -> Response:
-    """补正: every missing material, one per line, in one notice; the clock stops."""
-    materials = [line.strip()[:200] for line in form_text(form, "materials", 10_000).splitlines() if line.strip()][:50]
+    """补正: every missing material in one notice (the step's materials ticked, nothing ticked
+    beforehand, and any other one per line); the clock stops."""
+    ticked = [plain(m)[:200] for m in form.getlist("material") if isinstance(m, str) and plain(m)]
+    typed = [line.strip()[:200] for line in form_text(form, "materials", 10_000).splitlines() if line.strip()]
+    materials = list(dict.fromkeys([*ticked, *typed]))[:50]
     note = form_text(form, "note", 2000)
     return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: request_supplement(
         session, runtime, step_id=step_id, actor=actor, materials=materials, note=note, expected_version=v),
@@ -326,11 +363,40 @@ def objection(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
         session, runtime, step_id=step_id, actor=actor, grounds=grounds, expected_version=v), done="objection_raised")
 
 
-@router.post("/steps/{step_id}/hand-in", dependencies=[Csrf])
+@router.post("/steps/{step_id}/hand-in", dependencies=[Csrf], openapi_extra=page_upload_limit())
 def hand_in(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
             step_id: StepId, form: FormDep) -> Response:
-    """补正: confirm that every requested material was handed in; the step's clock restarts (§32)."""
-    materials = [plain(m)[:200] for m in form.getlist("materials") if isinstance(m, str) and plain(m)][:50]
+    """补正: hand in the files of one material the open notice asks for (the applicant online, or
+    a window scanning them), or a window's record of the paper original. Nothing else is ticked:
+    a partial hand-in stays partial, and only the officer's confirmation of receipt restarts the
+    clock (§32). A bad file is refused naming the material, nothing stored."""
+    material = form_text(form, "material", 200)
+    uploads = uploads_in(form, "files")
+    paper = form_text(form, "paper", 8) == "true"
+    case_id = check_step_scope(session, actor=actor, step_id=step_id).case_id
+    version = form_int(form, "version")
+    try:
+        if version is None:
+            raise DomainError("the form has no step version", field="version")
+        hand_in_supplement(session, runtime, step_id=step_id, actor=actor, material=material, uploads=uploads,
+                           paper=paper, expected_version=version)
+    except DomainError as exc:
+        session.rollback()
+        if form_text(form, "back", 8) == "case":
+            from api.pages.cases import progress_again  # the case page renders the refusal
+
+            return progress_again(request, session, runtime, actor, case_id=case_id, exc=exc, material=material,
+                                  step_id=step_id)
+        return step_page_again(request, session, runtime, actor, step_id=step_id, exc=exc, material=material)
+    if form_text(form, "back", 8) == "case":
+        return redirect(f"/ui/cases/{case_id}?msg=supplement_handed_in#supplement-{step_id}")
+    return redirect(f"/ui/steps/{step_id}?msg=supplement_handed_in")
+
+
+@router.post("/steps/{step_id}/receive-supplement", dependencies=[Csrf])
+def receive(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+            step_id: StepId, form: FormDep) -> Response:
+    """确认收到补正材料: the step's officer confirms the receipt; only this restarts the clock
+    (§32). Refused (409, naming them) while a requested material has nothing counting for it."""
     return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: receive_supplement(
-        session, runtime, step_id=step_id, actor=actor, materials=materials, expected_version=v),
-        done="supplement_received")
+        session, runtime, step_id=step_id, actor=actor, expected_version=v), done="supplement_received")

@@ -26,7 +26,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.time.supervision import issue_cards
 from engine.people.tokens import issue_token
 from engine.people.validators import mask_id_number
-from engine.machine.actions import claim_step, withdraw_case
+from engine.machine.actions import claim_step, hand_in_supplement, withdraw_case
 from tests.api.conftest import Api
 from tests.engine.machine.test_handover import work_off
 from tests.engine.sample_people import BRIDE, CLERK, GROOM, another_couple, marriage_answers, post_death_answers
@@ -128,11 +128,35 @@ def _act(state: str | None, action: str, data: Callable[[Step], dict[str, Any]])
     return prepare
 
 
-def _supplements(api: Api) -> Call:
-    case = api.case()
-    step = api.advance(api.step(case.id), "supplement_requested")
-    form = {"step_id": step.id, "materials": ["合影照片"], "version": str(step.version)}
-    return "POST", f"/ui/cases/{case.id}/supplements", form, step.id
+def _receive(api: Api) -> Call:
+    """A 补正 notice the window handed the paper original in for: the officer's to confirm."""
+    step = api.advance(api.step(api.case().id), "supplement_requested")
+    with api.session() as session:
+        step = hand_in_supplement(session, api.runtime, step_id=step.id, actor=CLERK, material="合影照片", paper=True,
+                                  expected_version=step.version)
+    return "POST", f"/ui/steps/{step.id}/receive-supplement", {"version": str(step.version)}, step.id
+
+
+def _file(api: Api) -> Call:
+    from tests.api.test_document_pages import case_with_files
+
+    _case, views = case_with_files(api)
+    return "GET", f"/ui/files/{views[1].id}", None, None
+
+
+def _check(api: Api) -> Call:
+    from tests.api.test_document_pages import PHOTO, case_with_files
+
+    case, _views = case_with_files(api)
+    form = {"step_id": api.step(case.id).id, "material": PHOTO, "state": "returned", "reason": "照片模糊"}
+    return "POST", f"/ui/cases/{case.id}/materials/check", form, None
+
+
+def _deferred(api: Api) -> Call:
+    from tests.api.test_document_pages import NOTICE, deferred_case
+
+    case = deferred_case(api)
+    return "POST", f"/ui/cases/{case.id}/deferred", {"material": NOTICE, "paper": "true"}, None
 
 
 def _withdraw(api: Api) -> Call:
@@ -186,7 +210,12 @@ PAGES = [
         state="supplement_requested"), (303, 200, 404, 200, 404, 403, 404, 200, 200)),
     Row("GET /ui/cases/{case_id}/notices/completion", _case_page("/notices/completion", withdrawn=True),
         (303, 200, 404, 200, 404, 403, 404, 200, 200)),
-    Row("POST /ui/cases/{case_id}/supplements", _supplements, (303, 303, 404, 303, 404, 403, 404, 403, 403)),
+    # Files: readers of the case, an officer of a step needing the material; the check by the windows
+    # holding the case and that officer; 容缺 (here a paper original: the window's) by the applicant or a window
+    # (民政 has no step in a newborn case: it is not theirs to see).
+    Row("GET /ui/files/{file_id}", _file, (303, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("POST /ui/cases/{case_id}/materials/check", _check, (303, 403, 404, 303, 404, 303, 404, 403, 303)),
+    Row("POST /ui/cases/{case_id}/deferred", _deferred, (303, 403, 404, 303, 404, 404, 404, 403, 403)),
     Row("POST /ui/cases/{case_id}/withdraw", _withdraw, (303, 303, 404, 303, 404, 403, 404, 403, 303)),
     # 出件: only a clerk of the receiving window (430102's) hands the results out.
     Row("POST /ui/cases/{case_id}/handover", _handover, (303, 403, 404, 303, 404, 403, 404, 403, 403)),
@@ -219,9 +248,12 @@ PAGES = [
         (303, 409, 404, 409, 404, 409, 404, 409, 409)),
     Row("POST /ui/steps/{step_id}/raise-objection", _act(None, "raise-objection", lambda s: {"grounds": "信息有误"}),
         (303, 409, 404, 409, 404, 409, 404, 409, 409)),
+    # 补正: a paper original is the window's to record (the applicant's files: test_document_pages);
+    # only the step's officer confirms the receipt.
     Row("POST /ui/steps/{step_id}/hand-in",
-        _act("supplement_requested", "hand-in", lambda s: {"materials": ["合影照片"]}),
-        (303, 303, 404, 303, 404, 403, 404, 403, 403)),
+        _act("supplement_requested", "hand-in", lambda s: {"material": "合影照片", "paper": "true"}),
+        (303, 403, 404, 303, 404, 403, 404, 403, 403)),
+    Row("POST /ui/steps/{step_id}/receive-supplement", _receive, (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /ui/{rest}", _fixed("GET", "/ui/no/such/page"), (404, 404, 404, 404, 404, 404, 404, 404, 404)),
 ]
@@ -497,13 +529,18 @@ def test_applicant_follows_progress_hands_in_supplements_and_withdraws(api: Api)
     assert "待补正" in page and "合影照片" in page and "前序事项办结后起算" in page and "内地居民结婚登记 办结" in page
     notice = get(api, f"/ui/cases/{case.id}/notices/missing-materials", "applicant_own")
     assert notice.status_code == 200 and "合影照片" in notice.text
-    missing = post(api, f"/ui/cases/{case.id}/supplements", "applicant_own",
-                   {"step_id": step.id, "version": str(step.version)})
-    assert missing.status_code == 422 and "still missing" in missing.text
-    handed = post(api, f"/ui/cases/{case.id}/supplements", "applicant_own",
-                  {"step_id": step.id, "version": str(step.version), "materials": ["合影照片"]})
-    assert handed.headers["location"] == f"/ui/cases/{case.id}?msg=supplement_received"
-    assert api.step(case.id).state == "in_progress"
+    hand_in = f"/ui/steps/{step.id}/hand-in"
+    missing = post(api, hand_in, "applicant_own", {"version": str(step.version), "material": "合影照片", "back": "case"})
+    assert missing.status_code == 422 and "未上传材料文件" in missing.text
+    # a paper original is the window's to record (the applicant's files: tests/api/test_document_pages.py)
+    paper = post(api, hand_in, "applicant_own", {"version": str(step.version), "material": "合影照片", "paper": "true"})
+    assert paper.status_code == 403 and "窗口" in paper.text
+    handed = post(api, hand_in, "clerk", {"version": str(step.version), "material": "合影照片", "paper": "true",
+                                          "back": "case"})
+    assert handed.headers["location"].startswith(f"/ui/cases/{case.id}?msg=supplement_handed_in")
+    assert api.step(case.id).state == "supplement_requested"  # the officer confirms the receipt
+    confirmed = post(api, f"/ui/steps/{step.id}/receive-supplement", "officer", {"version": str(api.step_version(step.id))})
+    assert confirmed.status_code == 303 and api.step(case.id).state == "in_progress"
     assert get(api, f"/ui/cases/{case.id}/notices/completion", "applicant_own").status_code == 409
     assert post(api, f"/ui/cases/{case.id}/withdraw", "applicant_own", {"reason": "不办了"}).status_code == 303
     closed = get(api, f"/ui/cases/{case.id}", "applicant_own").text
