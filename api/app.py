@@ -96,8 +96,18 @@ def domain_problem(_request: Request, exc: Exception) -> JSONResponse:
         errors = [{"field": p.field, "code": p.code, "message_zh": p.message_zh, "message_en": p.message_en}
                   for p in exc.problems]
     else:
-        errors = [{"field": exc.field, "code": exc.code, "message_zh": zh, "message_en": exc.message}]
+        english, chinese = _bilingual(exc.message)
+        errors = [{"field": exc.field, "code": exc.code, "message_zh": chinese or zh, "message_en": english}]
     return problem_response(status, exc.code, title, exc.message, errors)
+
+
+def _bilingual(message: str) -> tuple[str, str]:
+    """The engine's messages read "English / 中文": the two halves (the Chinese one empty when the
+    message has none), so ``message_zh`` names the material or field as the English does."""
+    english, sep, chinese = message.rpartition(" / ")
+    if sep and any("\u4e00" <= ch <= "\u9fff" for ch in chinese) and english:
+        return english, chinese
+    return message, ""
 
 
 def validation_problem(_request: Request, exc: Exception) -> JSONResponse:

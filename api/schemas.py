@@ -317,9 +317,11 @@ class StepOut(StepStatus):
     allowed_actions: Annotated[tuple[StepAction, ...], Field(description=(
         "What the caller may ask for on this step now, in the gate's order (the same list the pages offer as "
         "buttons): claim, unclaim, reassign, start, complete, reject and request_supplement are "
-        "POST /steps/{id}/<action> (request-supplement), hand_in_supplement is POST /cases/{case_id}/supplements "
-        "(for now a window's record of the paper originals), receive_supplement is the step officer's confirmation "
-        "of receipt, which restarts the clock (its route comes with the upload forms); "
+        "POST /steps/{id}/<action> (request-supplement), hand_in_supplement is POST /steps/{id}/supplement-files "
+        "(the applicant's files, or a window's scan or paper original, one material at a time; POST "
+        "/cases/{case_id}/supplements records a window's paper originals), receive_supplement is "
+        "POST /steps/{id}/receive-supplement, the step officer's confirmation of receipt, which alone restarts the "
+        "clock; "
         "end_wait is POST /steps/{id}/declare-no-objection, raise_objection, request_extension, approve_extension and "
         "refuse_extension are POST /steps/{id}/<action> (raise-objection, ...). "
         "Empty when the caller may do nothing; a stale version or invalid input can still be refused."))]

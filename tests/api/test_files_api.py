@@ -250,7 +250,7 @@ def test_a_bad_file_is_refused_naming_the_material_and_nothing_is_stored(
     for who in ("clerk", "mother"):
         body = problem(upload(api, who, RECORD, *parts), 422)
         assert (body["field"], body["errors"][0]["code"]) == (f"materials.{RECORD}", code), body
-        english, chinese = body["errors"][0]["message_en"].split(" / ")  # the engine's bilingual message
+        english, chinese = body["errors"][0]["message_en"], body["errors"][0]["message_zh"]  # the two halves
         assert repr(RECORD) in english and f"材料「{RECORD}」" in chinese
     assert store.contents() == before and rows(api) == 0
 
