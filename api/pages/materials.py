@@ -48,6 +48,9 @@ EXTENSIONS: Mapping[FileKind, tuple[str, ...]] = {
 }
 KIND_ORDER = (FileKind.PDF, FileKind.JPEG, FileKind.PNG, FileKind.OFD)
 MIB = 1_048_576
+ATTRIBUTE_LABELS = {"name": "姓名", "sex": "性别", "id_number": "证件号码", "birth_date": "出生日期", "address": "住址",
+                    "spouse_name": "配偶姓名", "spouse_id_number": "配偶证件号码", "household_type": "户别"}
+"""Licence attributes in words; others take the label of a field the prefill fills from them."""
 
 
 def page_upload_limit() -> dict[str, int]:
@@ -185,7 +188,8 @@ def licence_views(session: Session, runtime: Runtime, *, case: Case, spec: Bundl
         kind = registry.catalog.licences.get(licence_type)
         attributes = []
         for key, value in licence.attributes.items():
-            label, masked = labels.get((licence_type, key), (key, "id_number" in key))
+            label, masked = labels.get((licence_type, key), (key, False))
+            label, masked = ATTRIBUTE_LABELS.get(key, label), masked or "id_number" in key
             attributes.append((label, value, masked))
         out[name] = LicenceView(type_name=kind.name.zh if kind else licence_type, number=licence.number, holder=holder,
                                 issuer=licence.issuer, valid_from=licence.valid_from, valid_to=licence.valid_to,
