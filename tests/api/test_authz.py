@@ -227,7 +227,8 @@ MATRIX = [
     Row("POST /cases", _fixed("POST", "/cases", case_body()), (401, 201, 403, 201, 201, 403, 403, 403, 201)),
     # Outside one's scope (another applicant, region or department) a case is a 404, as if it did not exist.
     Row("GET /cases/{id}", _case, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
-    Row("POST /cases/{id}/supplements", _supplement, (401, 200, 404, 200, 404, 403, 404, 403, 403)),
+    # until the upload forms, the hand-in is a window's paper record: the applicant's is refused
+    Row("POST /cases/{id}/supplements", _supplement, (401, 403, 404, 200, 404, 403, 404, 403, 403)),
     Row("POST /cases/{id}/withdraw", _withdraw, (401, 200, 404, 200, 404, 403, 404, 403, 200)),
     # 出件: only a clerk of the window that received the case (430102's) hands its results out.
     Row("POST /cases/{id}/handover", _handover, (401, 403, 404, 201, 404, 403, 404, 403, 403)),
