@@ -11,7 +11,7 @@ a sandboxing policy, never cached); checks and hand-ins are the engine's actions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -26,7 +26,14 @@ from api.limits import upload_limit
 from api.pages.common import Csrf, FormDep, PageActor, PageRoute, form_text, redirect
 from api.schemas import ID_PATTERN
 from engine.db.models import Case, Step
-from engine.documents.files import FileView, MaterialFiles, check_material, file_for_download, upload_limits
+from engine.documents.files import (
+    FileView,
+    MaterialFiles,
+    check_material,
+    file_for_download,
+    handed_in_material,
+    upload_limits,
+)
 from engine.documents.inspection import FileKind, Upload
 from engine.errors import DomainError, FieldProblem
 from engine.machine.actions import supply_deferred
@@ -78,9 +85,10 @@ class UploadRule:
     """Images are accepted: on a phone a camera input makes sense."""
 
 
-def upload_rule(bundle: BundleSpec, name: str) -> UploadRule | None:
-    """The file input's rule for material ``name`` of ``bundle`` (None: not a material of it)."""
-    declared = bundle.material(name)
+def upload_rule(bundle: BundleSpec, name: str, *, named: Collection[str] = ()) -> UploadRule | None:
+    """The file input's rule for material ``name`` of ``bundle`` (None: not a material of it, nor
+    one a 补正 notice names in ``named``)."""
+    declared = handed_in_material(bundle, name, named=named)
     if declared is None:
         return None
     limits = upload_limits(bundle, declared)
@@ -203,7 +211,7 @@ class RequestedMaterial:
 
     name: str
     rule: UploadRule | None
-    """The file input's rule; None: not a material of the bundle (only a window's paper record)."""
+    """The file input's rule (the bundle's default limits for a material the notice names in words)."""
     files: tuple[Shown, ...]
     paper: int
     """Paper originals a window recorded."""
@@ -223,7 +231,7 @@ def requested_materials(session: Session, step: Step, *, spec: BundleSpec,
         seen = by_name.get(name)
         entries = handed.get(name) or []
         out.append(RequestedMaterial(
-            name=name, rule=upload_rule(spec, name),
+            name=name, rule=upload_rule(spec, name, named=step.supplement.get("requested", ())),
             files=tuple(shown(f) for f in seen.files if f.notice == round_) if seen else (),
             paper=sum(1 for e in entries if isinstance(e, dict) and e.get("paper")), missing=name in missing))
     return out

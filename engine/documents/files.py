@@ -23,7 +23,7 @@ matched by name; the bundle's own materials are not a step's).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -42,7 +42,7 @@ from engine.records.audit import append_event
 from engine.records.documents import ReceivedMaterial
 from engine.records.queries import case_materials, record_access
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, Material
+from engine.spec.models import BundleSpec, Material, SupplyMode
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +143,22 @@ def _unknown_material(bundle: BundleSpec, name: str) -> InvalidApplication:
         f"{name!r} is not a material of bundle {bundle.id}")])
 
 
-def store_inspected(runtime: Runtime, uploads: Sequence[Upload], *, bundle: BundleSpec, material: str) -> list[Inspected]:
+def handed_in_material(bundle: BundleSpec, name: str, *, named: Collection[str] = ()) -> Material | None:
+    """The material ``name`` of ``bundle`` as files are handed in for it: the bundle's own, or one
+    a 补正 notice names in the officer's words (in ``named``), under the bundle's default limits."""
+    declared = bundle.material(name)
+    if declared is None and name in named:
+        return Material(name=name, supply=SupplyMode.APPLICANT)
+    return declared
+
+
+def store_inspected(runtime: Runtime, uploads: Sequence[Upload], *, bundle: BundleSpec, material: str,
+                    named: Collection[str] = ()) -> list[Inspected]:
     """Inspect every upload for ``material`` with its limits (one bad file refuses all: nothing is
-    stored), then put each in the file store. Call it before the transaction that records them."""
-    declared = bundle.material(material)
+    stored), then put each in the file store. Call it before the transaction that records them.
+    ``named``: materials a 补正 notice asks for in the officer's own words (户口簿原件), which may be
+    handed in as files too, within the bundle's (else the settings') default limits."""
+    declared = handed_in_material(bundle, material, named=named)
     if declared is None:
         raise _unknown_material(bundle, material)
     if not uploads:
@@ -378,13 +390,15 @@ def link_hand_ins(session: Session, runtime: Runtime, *, case: Case, spec: Bundl
 # --- reading -------------------------------------------------------------------------------
 
 
-def may_read_material(actor: Actor, case: Case, spec: BundleSpec, material: str) -> bool:
-    """Whether ``actor`` may see the files of ``material`` of ``case`` (see the module docstring)."""
+def may_read_material(actor: Actor, case: Case, spec: BundleSpec, material: str, *, step_id: str | None = None) -> bool:
+    """Whether ``actor`` may see the files of ``material`` of ``case`` (see the module docstring);
+    ``step_id``: the step the files were handed in for (a 补正 of a material its notice names in
+    words, which no step of the bundle declares), whose readers see them too."""
     if permits(actor, Access.READ_CASE_FILES, Target(case=case)):
         return True
     keys = {s.id for s in spec.steps_needing(material)}
     return any(permits(actor, Access.SEE_STEP, Target(case=case, step=s))
-               for s in case.steps if s.step_key in keys and s.state != StepState.SKIPPED.value)
+               for s in case.steps if (s.step_key in keys or s.id == step_id) and s.state != StepState.SKIPPED.value)
 
 
 @dataclass(frozen=True)
@@ -426,7 +440,8 @@ def case_files(session: Session, runtime: Runtime, *, case: Case, viewer: Actor)
                                                        .where(DeferredMaterial.case_id == case.id))}
     paper = set(acceptance_hand_in(session, case).get("paper", ()))
     out = []
-    for material in case_materials(session, runtime, case=case, viewer=viewer):
+    declared = case_materials(session, runtime, case=case, viewer=viewer)
+    for material in declared:
         if not may_read_material(viewer, case, spec, material.name):
             continue
         promise = deferred.get(material.name)
@@ -436,6 +451,15 @@ def case_files(session: Session, runtime: Runtime, *, case: Case, viewer: Actor)
             files=tuple(file_view(r) for r in rows if r.material == material.name),
             deferred_until=promise.promised_on if promise else None,
             supplied_at=promise.supplied_at if promise else None, paper=material.name in paper, items=material.items))
+    # Files of materials a 补正 notice named in the officer's words: listed after the bundle's own,
+    # for those who may read the step they were handed in for.
+    listed = {m.name for m in declared}
+    extra: dict[str, list[CaseFile]] = {}
+    for row in rows:
+        if row.material not in listed and may_read_material(viewer, case, spec, row.material, step_id=row.step_id):
+            extra.setdefault(row.material, []).append(row)
+    out.extend(MaterialFiles(name=name, required=True, waived=False, reason="", files=tuple(file_view(r) for r in found))
+               for name, found in extra.items())
     return tuple(out)
 
 
@@ -477,7 +501,7 @@ def file_for_download(session: Session, runtime: Runtime, *, file_id: str, actor
     if case is None:
         if row.staged_by != actor.id:
             raise unknown
-    elif not may_read_material(actor, case, runtime.spec_for(session, case), row.material):
+    elif not may_read_material(actor, case, runtime.spec_for(session, case), row.material, step_id=row.step_id):
         raise unknown
     view = file_view(row)
     record_access(session, actor=actor, case_id=row.case_id, step_id=row.step_id,

@@ -179,7 +179,7 @@ def request_supplement(
 
 def _stored_first(
     session: Session, runtime: Runtime, *, actor: Actor, target: Callable[[], Target], access: Access, action: str,
-    material: str, uploads: Sequence[Upload],
+    material: str, uploads: Sequence[Upload], named_in_notice: bool = False,
 ) -> tuple[Inspected, ...]:
     """Inspect and store ``uploads`` before the transaction that references them, once the caller
     may ask for ``action`` at all (nothing of a stranger's is stored); a bad file refuses the
@@ -193,7 +193,9 @@ def _stored_first(
         authorize(actor, access, seen, action=action)
         assert seen.case is not None
         bundle = runtime.spec_for(session, seen.case)
-        return tuple(store_inspected(runtime, bundle=bundle, material=material, uploads=uploads))
+        # A 补正 notice may name a material in the officer's words; it is handed in as files too.
+        named = tuple(seen.step.supplement.get("requested", ())) if named_in_notice and seen.step is not None else ()
+        return tuple(store_inspected(runtime, bundle=bundle, material=material, uploads=uploads, named=named))
     finally:
         session.rollback()  # a read only: end it before storing takes its time and the lock is taken
 
@@ -229,7 +231,8 @@ def hand_in_supplement(
     if not name:
         raise DomainError("name the material handed in / 请注明所补材料", field="material")
     files = _stored_first(session, runtime, actor=actor, target=_step_target(session, step_id),
-                          access=Access.ACT_ON_STEP, action="hand_in_supplement", material=name, uploads=uploads)
+                          access=Access.ACT_ON_STEP, action="hand_in_supplement", material=name, uploads=uploads,
+                          named_in_notice=True)
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="hand_in_supplement", expected_version=expected_version,
         inputs=Inputs(hand_in=HandIn(material=name, files=files, paper=paper)),

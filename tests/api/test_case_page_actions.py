@@ -17,6 +17,7 @@ import pytest
 
 from engine.db.models import Step
 from tests.api.conftest import Api
+from tests.api.test_document_pages import JPEG, send
 from tests.api.test_pages import get, post
 from tests.api.test_step_page_actions import load, publicity, runtime  # noqa: F401  (the timed marriage bundle)
 
@@ -39,31 +40,35 @@ def all_step_forms(html: str) -> list[str]:
     return re.findall(r'<form method="post" action="/ui/steps/[0-9a-f]{32}/([a-z-]+)"', html)
 
 
-def test_the_applicant_hands_in_on_the_case_page_and_comes_back_to_it(api: Api) -> None:
+def test_the_applicant_uploads_on_the_case_page_and_the_officer_confirms(api: Api) -> None:
+    """补正 of a material the notice names in the officer's words (合影照片): nothing is ticked; the
+    applicant uploads a scan from the case page and comes back to it; the step waits for its
+    officer's confirmation, which alone restarts it."""
     case = api.case()
     step = api.advance(api.step(case.id), "supplement_requested")
     page = get(api, f"/ui/cases/{case.id}", "applicant_own").text
     entry = step_entry(page, "marriage_registration")
-    assert step_forms(entry, step) == {"hand-in"} and all_step_forms(page) == ["hand-in"]  # one form, in its step
-    assert 'name="back" value="case"' in entry and 'name="materials" value="合影照片" checked' in entry
-    assert f'name="version" value="{step.version}"' in entry
-    assert "请于2026年3月9日（含）前提交，逾期未补正的视为撤回申请" in entry
+    assert "合影照片" in entry and " checked" not in entry  # nothing pre-ticked
+    assert 'type="file" name="files"' in entry and 'name="back" value="case"' in entry
+    assert "请于该日（含）前提交，逾期未补正的视为撤回申请" in entry
     assert "/supplements" not in page  # the old case-level form is gone
-
-    # a clerk at the window hands in for the applicant; staff who cannot see the list only
-    assert all_step_forms(get(api, f"/ui/cases/{case.id}", "clerk").text) == ["hand-in"]
+    assert "hand-in" in all_step_forms(get(api, f"/ui/cases/{case.id}", "clerk").text)  # a window may, too
     for who in ("officer", "supervisor", "admin"):
         staff = get(api, f"/ui/cases/{case.id}", who).text
-        assert not all_step_forms(staff), who
+        assert "hand-in" not in all_step_forms(staff), who
         assert "合影照片" in step_entry(staff, "marriage_registration") and "补正期限" in staff, who
 
-    handed = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
-                  {"version": str(step.version), "materials": ["合影照片"], "back": "case"})
-    assert handed.status_code == 303 and handed.headers["location"] == f"/ui/cases/{case.id}?msg=supplement_received"
-    assert load(api, step.id).state == "in_progress"
-    after = get(api, handed.headers["location"], "applicant_own").text
-    assert "已确认提交补正材料" in after and not all_step_forms(after)
+    handed = send(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
+                  {"version": str(step.version), "material": "合影照片", "back": "case"}, [("files", JPEG)])
+    assert handed.status_code == 303, handed.text[:1000]
+    assert handed.headers["location"].startswith(f"/ui/cases/{case.id}?msg=supplement_handed_in")
+    assert load(api, step.id).state == "supplement_requested"  # waits for the officer's confirmation
+    confirmed = post(api, f"/ui/steps/{step.id}/receive-supplement", "officer",
+                     {"version": str(load(api, step.id).version)})
+    assert confirmed.status_code == 303 and load(api, step.id).state == "in_progress"
+    after = get(api, f"/ui/cases/{case.id}", "applicant_own").text
     assert 'class="in_progress" data-step="marriage_registration"' in after
+    assert "photo.jpg" in after  # the applicant's own file, listed
 
 
 def test_no_objection_is_declared_on_the_case_page(api: Api) -> None:

@@ -30,6 +30,7 @@ from engine.spec.models import BundleSpec
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from tests.api.conftest import Api
+from tests.api.test_document_pages import JPEG, send
 from tests.api.test_pages import get, post
 from tests.engine.sample_people import GROOM
 
@@ -176,20 +177,27 @@ def test_the_applicant_hands_in_on_the_step_page(api: Api) -> None:
     for other in ("officer", "supervisor"):
         assert "hand-in" not in forms_of(get(api, f"/ui/steps/{step.id}", other).text), other
 
-    nothing = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own", {"version": str(step.version)})
-    assert nothing.status_code == 422 and "still missing" in nothing.text
-    handed = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
-                  {"version": str(step.version), "materials": ["合影照片"]})
-    assert handed.headers["location"] == f"/ui/steps/{step.id}?msg=supplement_received"
-    assert load(api, step.id).state == "in_progress"
+    nothing = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
+                   {"version": str(step.version), "material": "合影照片"})
+    assert nothing.status_code == 422 and load(api, step.id).version == step.version  # no file, nothing recorded
+    paper = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
+                 {"version": str(step.version), "material": "合影照片", "paper": "true"})
+    assert paper.status_code == 403  # a paper original is a window's record
+    handed = send(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
+                  {"version": str(step.version), "material": "合影照片"}, [("files", JPEG)])
+    assert handed.headers["location"] == f"/ui/steps/{step.id}?msg=supplement_handed_in"
+    assert load(api, step.id).state == "supplement_requested"  # the officer confirms the receipt
+    confirmed = post(api, f"/ui/steps/{step.id}/receive-supplement", "officer",
+                     {"version": str(load(api, step.id).version)})
+    assert confirmed.status_code == 303 and load(api, step.id).state == "in_progress"
 
 
 def test_after_the_window_the_hand_in_is_refused_and_the_page_says_why_the_step_ended(api: Api) -> None:
     case = api.case()
     step = api.advance(api.step(case.id), "supplement_requested")
     api.clock.set_local(date(2026, 3, 10))  # the window ended on Monday 9 March
-    late = post(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
-                {"version": str(step.version), "materials": ["合影照片"]})
+    late = send(api, f"/ui/steps/{step.id}/hand-in", "applicant_own",
+                {"version": str(step.version), "material": "合影照片"}, [("files", JPEG)])
     assert late.status_code == 409 and "逾期未补正的视为撤回申请" in late.text
     with api.session() as session:
         assert lapse_supplement_windows(session, api.runtime) == [step.id]

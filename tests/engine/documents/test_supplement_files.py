@@ -149,3 +149,38 @@ def test_only_the_materials_of_the_notice_and_only_for_ones_own_case(session: Se
     session.refresh(step)
     assert step.version == version and session.scalars(select(CaseFile)).all() == []
     assert not runtime.files.exists(hashlib.sha256(image("PNG", (41, 31))).hexdigest())
+
+
+def test_a_material_the_notice_names_in_words_is_handed_in_as_files_and_read_by_the_steps_readers(
+    session: Session, runtime: Runtime, clock: FixedClock
+) -> None:
+    """户口簿原件 is no material of the bundle, only the officer's words in the notice: the applicant
+    uploads a scan (under the bundle's default limits), the step's officer and the applicant see and
+    download it, an officer of another department does not; a name the notice does not use is refused."""
+    from engine.documents.files import case_files, file_for_download
+    from tests.engine.sample_people import officer
+
+    case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
+                       answers=marriage_answers(), actor=CLERK)
+    step = next(s for s in case.steps if s.step_key == "marriage_registration")
+    desk = decider(step)
+    claim_step(session, runtime, step_id=step.id, actor=desk)
+    start_step(session, runtime, step_id=step.id, actor=desk)
+    request_supplement(session, runtime, step_id=step.id, actor=desk, materials=["户口簿原件"])
+    groom = applicant(GROOM)
+    with pytest.raises(DomainError, match="is not a material"):
+        hand_in_supplement(session, runtime, step_id=step.id, actor=groom, material="别的材料",
+                           uploads=[Upload("x.pdf", pdf(1))])
+    scan = pdf(2)
+    hand_in_supplement(session, runtime, step_id=step.id, actor=groom, material="户口簿原件",
+                       uploads=[Upload("hukou.pdf", scan)])
+    session.refresh(case)
+    for reader in (groom, desk):
+        (listed,) = [m for m in case_files(session, runtime, case=case, viewer=reader) if m.name == "户口簿原件"]
+        assert [(f.filename, f.pages) for f in listed.files] == [("hukou.pdf", 2)]
+        assert file_for_download(session, runtime, file_id=listed.files[0].id, actor=reader)[1] == scan
+    stranger = officer("09")  # 公安, no step of this material
+    assert "户口簿原件" not in {m.name for m in case_files(session, runtime, case=case, viewer=stranger)}
+    with pytest.raises(NotFound):
+        file_for_download(session, runtime, file_id=listed.files[0].id, actor=stranger)
+    receive_supplement(session, runtime, step_id=step.id, actor=desk)
