@@ -18,6 +18,7 @@ import pytest
 
 from api.demo import synthetic_person
 from engine.time.supervision import issue_cards
+from tests.engine.documents.test_inspection import image, pdf
 from tests.browser.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -138,17 +139,32 @@ def test_one_case_through_every_desk(browser: Any, live_server: LiveServer, scre
     police.shot("07-officer-supplement-requested")
     police.close()
 
-    # --- the applicant sees the list and confirms the hand-in -----------------------------
+    # --- the applicant sees the list and uploads each material from the phone -------------
     page = applicant.page
     page.reload()
     box = page.locator("li[data-step='marital_status_change'] .supplement")
     assert "户口簿原件" in box.inner_text() and "结婚证复印件" in box.inner_text()
     applicant.shot("08-applicant-supplements-phone")
-    box.locator("button[type=submit]").click()
-    assert "已确认提交补正材料" in page.inner_text(".flash")
-    assert "in_progress" in (page.get_attribute("li[data-step='marital_status_change']", "class") or "")
+    for name, scan in (("户口簿原件", pdf(2)), ("结婚证复印件", image("JPEG"))):
+        form = page.locator(f"li[data-step='marital_status_change'] form.hand-in[data-material='{name}']")
+        kind = "application/pdf" if scan.startswith(b"%PDF") else "image/jpeg"
+        form.locator("input[type=file][name=files]:not([capture])").set_input_files(
+            [{"name": f"{name}.{'pdf' if kind.endswith('pdf') else 'jpg'}", "mimeType": kind, "buffer": scan}])
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        assert "待办理部门确认收到" in page.inner_text(".flash")
+    assert "supplement_requested" in (page.get_attribute("li[data-step='marital_status_change']", "class") or "")
     applicant.shot("09-applicant-handed-in-phone")
     applicant.close()
+
+    # --- the officer confirms the receipt: only this restarts the clock (§32) ---------------
+    police = Desk(browser, live_server, screenshots, "officer09", DESKTOP)
+    police.login()
+    page = police.page
+    page.locator("#worklist tr[data-step='marital_status_change'] a").click()
+    page.click("form[action$='/receive-supplement'] button[type=submit]")
+    assert "已确认收到补正材料" in page.inner_text(".flash")
+    police.close()
 
     # --- weeks later: the card sweep, and the supervisor's dashboard ----------------------
     live_server.clock.advance(days=45)
