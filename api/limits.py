@@ -6,7 +6,7 @@
    counted while it streams and abandoned the moment it passes the limit (413 naming ``body``).
    The limit is ``ONEVISIT_MAX_BODY_BYTES`` for JSON and forms; an operation that takes files
    declares its own in its OpenAPI entry (``openapi_extra={UPLOAD_LIMIT: n}``, see
-   :func:`upload_limit`), so an upload's size is refused before a byte of it is read, too;
+   :func:`api.body_limits.upload_limit`), so an upload's size is refused before a byte of it is read, too;
 2. for an operation the OpenAPI document says needs a bearer token (its ``security``), the token
    is checked first, in a worker thread, and the decision is left on the request scope for
    :func:`api.deps.get_actor`: without a valid token the answer is a 401 before the body is read;
@@ -31,19 +31,11 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.body_limits import UPLOAD_LIMIT
 from api.deps import AUTH_STATE, Authentication, authenticate_bearer, depends_on, get_actor
 from api.errors import body_too_large, http_error
 from api.pages.common import COOKIE_PATH, bearer_or_cookie, page_authentication
 from engine.runtime import Runtime
-
-
-UPLOAD_LIMIT = "x-max-body-bytes"
-"""The OpenAPI extension in which an operation that takes files declares its body limit."""
-
-
-def upload_limit(max_bytes: int) -> dict[str, int]:
-    """``openapi_extra`` of an upload operation whose whole body may reach ``max_bytes``."""
-    return {UPLOAD_LIMIT: max_bytes}
 
 
 class BodyTooLarge(HTTPException):

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
-from api.limits import upload_limit
+from api.body_limits import upload_limit
 from api.pages.common import Csrf, FormDep, PageActor, PageRoute, form_text, redirect
 from api.schemas import ID_PATTERN
 from engine.db.models import Case, Step

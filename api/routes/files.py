@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
 from api.file_schemas import MATERIAL_NAME, UPLOAD_RULES, CheckIn, FileOut, MaterialFilesOut
-from api.limits import upload_limit
+from api.body_limits import upload_limit
 from api.schemas import BUNDLE_PATTERN, ID_PATTERN, StepActionOut, VersionIn
 from engine.db.models import Case, Step
 from engine.documents.files import case_files, check_material, file_for_download, stage_files, upload_limits

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 
 from api.app import create_app
-from api.limits import RequestLimits, upload_limit
+from api.body_limits import upload_limit
+from api.limits import RequestLimits
 from engine.people.application import validate_answers
 from engine.db.models import Case
 from engine.errors import InvalidApplication
