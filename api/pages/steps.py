@@ -31,7 +31,6 @@ from api.pages.common import (
     redirect,
 )
 from api.pages.materials import (
-    licence_views,
     page_upload_limit,
     requested_materials,
     shown,
@@ -39,6 +38,7 @@ from api.pages.materials import (
     uploads_in,
 )
 from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
+from engine.documents.licence_views import licence_views
 from engine.documents.files import case_files
 from engine.records.audit import case_history
 from engine.records.labels import STEP_STATE_EN, TIME_UNIT_LABELS, plain_reason
