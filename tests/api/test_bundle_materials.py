@@ -168,8 +168,9 @@ def test_the_case_page_lists_the_bundles_materials_when_their_step_is_skipped(dr
     rows = re.findall(r'<tr data-material="([^"]+)">(.*?)</tr>', page.text, flags=re.S)
     row = {name: text(html).strip() for name, html in rows}
     assert row[ID_CARD].startswith(ID_CARD) and f"{E_LICENCE} 免提交 waived" in row[ID_CARD]
-    assert row[ID_CARD].endswith(LABELS.whole_bundle)
-    assert PERSONAL_CENTRE in row[RESUME] and row[RESUME].endswith(LABELS.whole_bundle)
+    # the last column lists the files handed in (none: —), the one before it what needs the material
+    assert row[ID_CARD].endswith(f"{LABELS.whole_bundle} —")
+    assert PERSONAL_CENTRE in row[RESUME] and row[RESUME].endswith(f"{LABELS.whole_bundle} —")
     assert "任选其一：女方居民身份证 或 女方户口注销证明" in row[BRIDE_PROOF]
     assert f"女方居民身份证：{E_LICENCE} 或 女方户口注销证明：{APPLICANT_SUPPLIES}" in row[BRIDE_PROOF]
     assert "需提交 to supply" in row[BRIDE_PROOF]  # the applicant is told nothing of the bride's ID card
