@@ -139,3 +139,56 @@ def test_files_from_the_window_to_the_officer_and_a_supplement_from_a_phone(
     page.reload()
     assert "in_progress" in (page.get_attribute("li[data-step='marriage_registration']", "class") or "")
     applicant.close()
+
+
+def test_a_deferred_material_is_handed_in_from_a_phone_and_then_the_step_completes(
+        browser: Any, live_server: LiveServer, screenshots: Path) -> None:
+    """容缺受理: the window accepted a newborn case without the 知情告知书 (promised for 9 March); the
+    step needing it cannot complete; the applicant hands it in from a phone; the officer then may."""
+    from datetime import date
+
+    from engine.db.models import Step
+    from engine.documents.files import MaterialHandIn
+    from engine.errors import Conflict
+    from engine.machine.actions import claim_step, complete_step
+    from engine.machine.intake import Applicant, accept_case, preview_application
+    from tests.engine.machine.test_eligibility import newborn_answers
+    from tests.engine.sample_people import CLERK, decider
+
+    notice = "出生医学证明签发知情告知书"
+    father = synthetic_person(1)
+    # the names come from the demo father's e-licences (prefill locks them)
+    answers = {k: v for k, v in newborn_answers(father_id_number=father).items() if k not in ("applicant_name", "father_name")}
+    with live_server.sessions() as session:
+        runtime = live_server.runtime
+        preview = preview_application(session, runtime, bundle_id="newborn", applicant=Applicant(father, "person", "测试甲"),
+                                      answers=answers, actor=CLERK)
+        to_supply = {m.name for m in preview.prefill.to_supply} - {notice}
+        materials = {name: MaterialHandIn(paper=True, check="accepted") for name in to_supply}
+        materials[notice] = MaterialHandIn(deferred_until=date(2026, 3, 9))
+        case = accept_case(session, runtime, bundle_id="newborn", applicant=Applicant(father, "person", "测试甲"),
+                           answers=answers, actor=CLERK, region="430102", materials=materials)
+        needing = next(s for s in case.steps if s.state == "ready" and notice in {
+            m.name for m in runtime.spec_for(session, case).step(s.step_key).materials})
+        claim_step(session, runtime, step_id=needing.id, actor=decider(needing))
+        with pytest.raises(Conflict, match=notice):
+            complete_step(session, runtime, step_id=needing.id, actor=decider(needing))
+        case_id, step_id = case.id, needing.id
+
+    applicant = Desk(browser, live_server, screenshots, "applicant", PHONE)
+    applicant.login()
+    page = applicant.page
+    page.goto(f"{live_server.base_url}/ui/cases/{case_id}")
+    entry = page.locator(f"li[data-deferred='{notice}']")
+    assert "2026年3月9日" in entry.inner_text()
+    entry.locator("input[type=file][name=files]:not([capture])").set_input_files(
+        [upload("notice.pdf", pdf(1), "application/pdf")])
+    applicant.shot("documents-06-applicant-deferred-phone")
+    entry.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "容缺材料已补交" in page.inner_text(".flash") and "notice.pdf" in page.inner_text("body")
+    applicant.close()
+
+    with live_server.sessions() as session:
+        step = session.get_one(Step, step_id)
+        assert complete_step(session, live_server.runtime, step_id=step_id, actor=decider(step)).state == "done"

@@ -111,7 +111,7 @@ def guangdong_server() -> Iterator[Server]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield Server(url=f"http://127.0.0.1:{server.server_port}/gd/api", replay=replay, behaviour=behaviour)
