@@ -93,12 +93,31 @@ class _Doc:
         return best
 
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it (ten times faster), else the pure one."""
+
+
+def _pure_error(text: str, error: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+    """The pure-Python parser's account of a syntax error (its wording is the one users know)."""
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as pure:
+        return pure
+    return error
+
+
 def _read(path: Path, problems: list[SpecProblem]) -> _Doc | None:
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One parse (libyaml's when installed) gives the node tree (for line numbers) and the data.
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
+        exc = _pure_error(text, exc)
         mark = exc.problem_mark
         problems.append(SpecProblem(path, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}"))
         return None
