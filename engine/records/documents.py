@@ -30,7 +30,9 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+import segno
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from engine.time.clock import CHINA, SystemClock
 from engine.db.models import Case, Step
@@ -56,6 +58,7 @@ from engine.spec.models import BundleSpec, FieldSpec, ItemType, Material, Servic
 from engine.machine.states import CaseState, StepState
 from engine.people.validators import mask_id_number
 from engine.records.queries import MaterialOption, material_options
+from engine.records.tracking import short_code, track_url
 
 __all__ = [
     "CASE_STATE_LABELS",
@@ -552,6 +555,7 @@ def render_step_form(
 def render_receipt(
     case: Case, bundle: BundleSpec, registry: BundleRegistry, *, waived: Collection[str] | None = None,
     received: Sequence[ReceivedMaterial] | None = None, generated_at: datetime | None = None,
+    track_base: str | None = None,
 ) -> str:
     """受理回执: receipt number, applicant (ID masked), dates, every step with its due date and the
     case's materials.
@@ -566,7 +570,12 @@ def render_receipt(
     as 收件清单 — each material handed in with its file count and pages, paper originals seen at
     the window, deferred ones (容缺) with the promised date, what is still missing, and the waived
     ones with the reason.
+
+    一码通办: the receipt carries the short code and an inline SVG QR code (no external resource) of
+    the public track URL (:func:`engine.records.tracking.track_url`, ``track_base`` its origin);
+    the QR holds the receipt number only, never the second factor.
     """
+    url = track_url(case.receipt_no, base=track_base)
     steps = [_step_view(s, bundle, registry, case.answers) for s in case.steps]
     keys = dict.fromkeys(s.step_key for s in sorted(case.steps, key=lambda s: s.position)
                          if s.state != StepState.SKIPPED.value)
@@ -583,6 +592,9 @@ def render_receipt(
         supplied_materials=[m for m in materials if not m.waived],
         received=[m for m in received or () if not m.waived],
         waived_reasons=[m for m in received or () if m.waived],
+        track_url=url,
+        short_code=short_code(case.receipt_no),
+        qr=Markup(segno.make(url).svg_inline()),  # segno's own markup: no text of ours inside
     )
 
 
