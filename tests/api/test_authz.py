@@ -279,6 +279,9 @@ MATRIX = [
     Row("POST /cases/{id}/deferred/{material}", _supply_deferred, (401, 201, 404, 201, 404, 404, 404, 403, 403)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
+    # 一码通办: no token, the receipt number and the second factor (the last four of the applicant's ID).
+    Row("GET /track/{receipt_no}", lambda api: ("GET", f"/track/{api.case().receipt_no}?factor={GROOM[-4:]}", None, None),
+        (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     # Probes for the process supervisor and the monitoring: public, no case data.
     Row("GET /healthz", _fixed("GET", "/healthz"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /readyz", _fixed("GET", "/readyz"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
@@ -294,7 +297,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
     paths = api.get("/openapi.json", None).json()["paths"]
     routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
     named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}",
-             "{file_id}": "{x}"}
+             "{file_id}": "{x}", "{receipt_no}": "{x}"}
 
     def generic(endpoint: str) -> str:
         for name, placeholder in named.items():
@@ -302,7 +305,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 333
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 342
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

@@ -44,6 +44,7 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("get", "/departments/{code}/steps"): {403},
     ("get", "/supervision/cards"): {403},
     ("get", "/supervision/stats"): {403},
+    ("get", "/track/{receipt_no}"): {404, 422, 429},
 }
 
 
@@ -82,7 +83,7 @@ def test_token_endpoints_declare_bearer_security_and_public_ones_do_not(spec: di
     for method, path, op in _operations(spec):
         assert ("401" in op["responses"]) is bool(op.get("security")), (method, path)
         if (method, path) in DOMAIN:
-            assert bool(op.get("security")) is not path.startswith("/bundles"), (method, path)
+            assert bool(op.get("security")) is not path.startswith(("/bundles", "/track")), (method, path)
 
 
 def test_the_problem_schema_is_defined_once(spec: dict[str, Any]) -> None:

@@ -179,6 +179,11 @@ def _reassign(api: Api) -> Call:
     return "POST", f"/ui/steps/{step.id}/reassign", {"version": str(step.version), "to": colleague}, step.id
 
 
+def _track(api: Api) -> Call:
+    """一码通办: the receipt number and the last four of the applicant's ID, whoever asks."""
+    return "POST", "/ui/track", {"receipt_no": api.case().receipt_no, "factor": GROOM[-4:]}, None
+
+
 def _login(api: Api) -> Call:
     return "POST", "/ui/login", {}, None  # the token is the caller's own (see the test)
 
@@ -255,6 +260,10 @@ PAGES = [
         (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/receive-supplement", _receive, (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
+    # 一码通办: public, what the receipt's QR opens.
+    Row("GET /ui/track", _fixed("GET", "/ui/track?receipt_no=430102-20260101-00001"),
+        (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /ui/track", _track, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /ui/{rest}", _fixed("GET", "/ui/no/such/page"), (404, 404, 404, 404, 404, 404, 404, 404, 404)),
 ]
 CELLS = [pytest.param(row, who, status, id=f"{row.endpoint}-{who}")
