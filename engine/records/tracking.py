@@ -83,6 +83,9 @@ class TrackLimiter:
     several replicas each allow ``failures``. The clock is injected so tests move time.
     """
 
+    MAX_KEYS = 10_000
+    """Past this many keys, a failure first sweeps out the expired ones."""
+
     def __init__(self, *, clock: Clock, failures: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
         self.clock = clock
         self.failures = failures
@@ -108,9 +111,13 @@ class TrackLimiter:
             raise TooManyAttempts(max(1, int(max(waits) + 0.999)))
 
     def failed(self, keys: Iterable[str]) -> None:
-        """Count one failure against every key."""
+        """Count one failure against every key (and forget the keys whose failures all expired,
+        once there are many: a guesser's distinct receipt numbers do not pile up)."""
         now = self.clock.now().timestamp()
         with self._lock:
+            if len(self._seen) > self.MAX_KEYS:
+                for stale in list(self._seen):
+                    self._recent(stale, now)
             for key in keys:
                 times = self._recent(key, now)
                 times.append(now)

@@ -107,3 +107,13 @@ def test_the_receipt_carries_the_qr_of_the_track_url_and_the_short_code(session:
     assert url == f"https://zw.example.cn/ui/track?receipt_no={case.receipt_no}"
     assert segno.make(url).svg_inline() in html and short_code(case.receipt_no) in html
     assert GROOM[-4:] not in url and PHONE[-4:] not in url
+
+
+def test_the_limiter_forgets_expired_keys(clock: FixedClock) -> None:
+    limiter = _limiter(clock, failures=1)
+    limiter.MAX_KEYS = 3
+    limiter.failed([f"receipt:{n}" for n in range(4)])
+    clock.advance(minutes=16)
+    limiter.failed(["client:late"])
+    limiter.check([f"receipt:{n}" for n in range(4)])  # expired: not locked any more
+    assert len(limiter._seen) == 1
