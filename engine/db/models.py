@@ -481,3 +481,47 @@ class AuditSealEntry(Base):
     receipt_no: Mapped[str] = mapped_column(String(32), default="")
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Notification(Base):
+    """One notice to one recipient on one channel (engine.notify): the applicant's inbox row,
+    or an email or SMS, sent through the outbox (``outbox_id``). The text is rendered once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_recipient", "recipient", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_notifications_case_id_cases"))
+    recipient: Mapped[str] = mapped_column(String(64))
+    """Who it is for: the applicant's id (an officer's id for reminders)."""
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    outbox_id: Mapped[int | None] = mapped_column(_restrict("outbox.id", "fk_notifications_outbox_id_outbox"))
+    """The outbox message that sends it (NULL for the inbox, which needs no sending)."""
+    sent_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
+    outbox: Mapped[OutboxMessage | None] = relationship()
+    """Set when the notice is queued (engine.notify.queue); the flush fills ``outbox_id``."""
+
+
+class NotificationAttempt(Base):
+    """One attempt to send a notification over its channel: when, and whether it went."""
+
+    __tablename__ = "notification_attempts"
+    __table_args__ = (UniqueConstraint("notification_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("notifications.id", name="fk_notification_attempts_notification_id", ondelete="RESTRICT"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str] = mapped_column(Text, default="")
