@@ -1,5 +1,5 @@
-"""Deployment plugins: department-system adapters (automated-step handlers) and prefill
-providers that a province adds without changing onevisit.
+"""Deployment plugins: department-system adapters (automated-step handlers), prefill
+providers and notification channels that a province adds without changing onevisit.
 
 A plugin is a function ``register(registry) -> None`` that registers its handlers (or prefill
 providers) on the registry it is given, as Open Forms' plugins register on theirs. onevisit
@@ -10,7 +10,8 @@ finds plugins in two places, both read once when the runtime is built:
       [project.entry-points."onevisit.handlers"]
       hunan_civil_affairs = "hunan_adapters.civil_affairs:register"
 
-* the settings ``ONEVISIT_HANDLER_PLUGINS`` / ``ONEVISIT_PREFILL_PLUGINS``: comma-separated
+* the settings ``ONEVISIT_HANDLER_PLUGINS`` / ``ONEVISIT_PREFILL_PLUGINS`` /
+  ``ONEVISIT_NOTIFY_PLUGINS`` (group ``onevisit.notify``): comma-separated
   ``module:function`` names (for a module that is not packaged).
 
 A plugin that cannot be imported, or that registers a name twice, stops start-up with one
@@ -28,6 +29,8 @@ from engine.errors import DomainError
 
 HANDLERS_GROUP = "onevisit.handlers"
 PREFILL_GROUP = "onevisit.prefill"
+NOTIFY_GROUP = "onevisit.notify"
+"""Notification channel plugins: each is called with the :class:`engine.notify.channels.ChannelRegistry`."""
 
 TargetRegistry = TypeVar("TargetRegistry")
 """The registry the plugins register on (handlers or prefill providers), handed back as given."""

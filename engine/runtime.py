@@ -27,6 +27,7 @@ from engine.documents.storage import FileStore, LocalFileStore
 from engine.errors import DomainError, NotFound
 from engine.interprovince.systems import ProvinceSystems
 from engine.machine.handlers import HandlerRegistry, default_handlers
+from engine.notify.channels import ChannelRegistry
 from engine.spec.loader import BundleRegistry, load_registry
 from engine.spec.models import BundleSpec
 from engine.spec.versions import SPEC_SCHEMA_VERSION, BundleDiff, diff_specs, legacy_hash
@@ -58,6 +59,8 @@ class Runtime:
     """Prefill providers in priority order (licences, the case's own steps, earlier cases, plugins)."""
     provinces: ProvinceSystems = field(default_factory=ProvinceSystems)
     """Other provinces' systems (跨省通办) by province code, from plugins (:mod:`engine.interprovince`)."""
+    channels: ChannelRegistry = field(default_factory=ChannelRegistry)
+    """Notification channels besides the inbox (email, SMS, plugins; :mod:`engine.notify`); none by default."""
     region: str = "430100"
     """Region code (GB/T 2260) for receipts when neither the request nor the clerk names one."""
     files: FileStore = field(default_factory=LocalFileStore.temporary)
@@ -74,7 +77,8 @@ class Runtime:
         from engine.people.prefill import default_providers
         from engine.interprovince.http import configured_provinces
         from engine.interprovince.systems import INTERPROVINCE_GROUP
-        from engine.plugins import HANDLERS_GROUP, PREFILL_GROUP, install_plugins
+        from engine.notify.channels import default_channels
+        from engine.plugins import HANDLERS_GROUP, NOTIFY_GROUP, PREFILL_GROUP, install_plugins
         from engine.settings import get_settings
 
         settings = get_settings()
@@ -87,6 +91,8 @@ class Runtime:
             prefill=install_plugins(default_providers(), group=PREFILL_GROUP, configured=settings.prefill_plugins),
             provinces=install_plugins(configured_provinces(settings.interprovince_endpoints),
                                       group=INTERPROVINCE_GROUP, configured=settings.interprovince_plugins),
+            channels=install_plugins(default_channels(settings), group=NOTIFY_GROUP,
+                                     configured=settings.notify_plugins),
             region=settings.region,
             files=file_store(settings),
         )

@@ -84,6 +84,23 @@ class Settings(BaseSettings):
         description="Plugins registering other provinces' systems for 跨省通办, comma-separated module:function "
         "(besides entry points of group onevisit.interprovince); each is called with the province-system registry.",
     )
+    notify_plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Notification channel plugins, comma-separated module:function (besides entry points of group "
+        "onevisit.notify); each is called with the channel registry.",
+    )
+    notify_locale: Literal["zh", "en"] = Field(default="zh", description="Language of the notices sent.")
+    notify_smtp_host: str | None = Field(
+        default=None, description="SMTP server of the email channel; unset: no email is sent (the inbox still is).")
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    notify_smtp_from: str = Field(default="noreply@onevisit.invalid", description="Sender address of notices.")
+    notify_smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    notify_smtp_user: str | None = Field(default=None, description="SMTP login name; unset: no login.")
+    notify_smtp_password: SecretStr | None = Field(default=None, description="SMTP password (never logged).")
+    notify_sms: Literal["off", "log"] = Field(
+        default="off", description="The SMS channel: off, or log (the built-in adapter logs the masked number and "
+        "the template; a gateway comes as a notify plugin).",
+    )
     interprovince_endpoints: dict[ProvinceCode, ProvinceEndpoint] = Field(
         default_factory=dict,
         description='Other provinces\' 跨省通办 systems reached over HTTP, a JSON object by two-digit province code: '
@@ -187,7 +204,8 @@ class Settings(BaseSettings):
             return self.storage_dir.expanduser().resolve()
         return self.data_path() / "files"
 
-    @field_validator("handler_plugins", "prefill_plugins", "interprovince_plugins", "upload_types", mode="before")
+    @field_validator("handler_plugins", "prefill_plugins", "interprovince_plugins", "notify_plugins", "upload_types",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

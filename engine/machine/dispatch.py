@@ -15,6 +15,9 @@ workers) later perform it in three short steps:
    the step completes (or is refused) and the message is marked processed in one transaction.
    The engine therefore changes a step exactly once, whatever crashed when.
 
+A notice (topic ``notify``, :mod:`engine.notify`) takes the same three steps without the case
+lock: its channel sends it, and the attempt is recorded whether it went or not.
+
 A failure (the handler raised, or completion did) is the engine's only retry mechanism:
 ``attempts`` goes up, the message waits 1, 2, 4 … minutes, and after :data:`MAX_ATTEMPTS` it
 becomes a **dead letter** (``dead_at``) that stays visible — ``onevisit outbox``,
@@ -45,6 +48,8 @@ from engine.runtime import Runtime
 from engine.machine.states import SYSTEM, StepState
 from engine.machine.transitions import transition_step
 from engine.machine.unit_of_work import in_transaction, load_step
+from engine.notify.delivery import Sending, prepare_notice, record_attempt, without_address
+from engine.notify.queue import NOTIFY_TOPIC
 
 MAX_ATTEMPTS = 8
 """Failed attempts after which a message is a dead letter."""
@@ -171,6 +176,8 @@ def _prepare(session: Session, runtime: Runtime, message_id: int, worker: str) -
     if message.claimed_by != worker[:64]:
         return MessageResult(message_id, Outcome.STALE, f"claimed by {message.claimed_by or 'nobody'}")
     now = runtime.clock.now()
+    if message.topic == NOTIFY_TOPIC:
+        return _prepare_notice(session, runtime, message)
     step = session.get(Step, message.step_id, populate_existing=True) if message.step_id else None
     if message.topic == TRANSFER_TOPIC and step is not None:
         return _prepare_transfer(session, runtime, message, step)
@@ -229,6 +236,48 @@ def _complete_transfer(session: Session, runtime: Runtime, message_id: int, prep
     message.claimed_by = message.claimed_until = None
     message.available_at = now + POLL_EVERY
     return MessageResult(message_id, Outcome.WAITING, f"{answer.remote_reference}: not decided yet")
+
+
+def _prepare_notice(session: Session, runtime: Runtime, message: OutboxMessage) -> _Prepared | MessageResult:
+    """A notice (engine.notify): sent outside any lock; a failed send is recorded, not raised."""
+    sending = prepare_notice(session, runtime.channels, message)
+    if isinstance(sending, str):
+        message.processed_at = runtime.clock.now()
+        return MessageResult(message.id, Outcome.STALE, sending)
+
+    def call() -> str:
+        try:
+            sending.send()
+        except Exception as exc:  # noqa: BLE001 - any failure of a channel is retried the same way
+            return without_address(one_line(exc), sending.address) or type(exc).__name__
+        return ""
+
+    def finish(session: Session, runtime: Runtime, message_id: int, _prepared: _Prepared, error: str) -> MessageResult:
+        return _complete_notice(session, runtime, message_id, sending, error)
+
+    return _Prepared("", 0, call, finish)
+
+
+def _complete_notice(session: Session, runtime: Runtime, message_id: int, sending: Sending,
+                     error: str) -> MessageResult:
+    """Record the attempt; a failure waits out the outbox's back-off, the last one is a dead letter."""
+    message = _fresh_message(session, message_id, lock=True)
+    assert message is not None  # outbox rows are never deleted
+    if message.processed_at is not None:
+        return MessageResult(message_id, Outcome.STALE, "already processed (by another dispatcher)")
+    now = runtime.clock.now()
+    record_attempt(session, sending, at=now, error=error)
+    if not error:
+        message.processed_at = now
+        return MessageResult(message_id, Outcome.COMPLETED)
+    message.attempts += 1
+    message.last_error = error
+    message.claimed_by = message.claimed_until = None
+    if message.attempts >= MAX_ATTEMPTS:
+        message.dead_at = now
+        return MessageResult(message_id, Outcome.DEAD, error)
+    message.available_at = now + backoff(message.attempts)
+    return MessageResult(message_id, Outcome.FAILED, error)
 
 
 def _complete(session: Session, runtime: Runtime, message_id: int, prepared: _Prepared,

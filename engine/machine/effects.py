@@ -289,13 +289,22 @@ def _queue_run(change: Change, step: Step) -> None:
     change.details["queued"] = {"topic": "run_step", "handler": handler}
 
 
+def queue_message(session: Session, *, topic: str, case_id: str, step_id: str | None, payload: dict[str, Any],
+                  at: datetime) -> OutboxMessage:
+    """Queue outbox work, due at once, in the caller's (the gate's) transaction: a step for another
+    province, or a notice to send (engine.notify.queue, which the gate calls after each change)."""
+    message = OutboxMessage(topic=topic, case_id=case_id, step_id=step_id, payload=payload, created_at=at,
+                            available_at=at)
+    session.add(message)
+    return message
+
+
 def _queue_transfer(change: Change, step: Step) -> None:
     province = decided_elsewhere(change.case, step, home=home_province(change.runtime.region))
     if province is None:
         return  # decided here: the office routing chose works it
-    change.session.add(OutboxMessage(topic=TRANSFER_TOPIC, case_id=change.case.id, step_id=step.id,
-                                     payload={"step": step.step_key, "province": province}, created_at=change.at,
-                                     available_at=change.at))
+    queue_message(change.session, topic=TRANSFER_TOPIC, case_id=change.case.id, step_id=step.id,
+                  payload={"step": step.step_key, "province": province}, at=change.at)
     change.details["queued"] = {"topic": TRANSFER_TOPIC, "province": province}
 
 

@@ -52,6 +52,7 @@ from engine.machine.effects import (
     Inputs,
     check_inputs,
 )
+from engine.notify.queue import EVENTS, queue_notices
 from engine.runtime import Runtime
 from engine.spec.models import StepKind
 
@@ -247,6 +248,21 @@ def _write(
     )
 
 
+def _notify(session: Session, runtime: Runtime, *, case: Case, event: str, at: datetime,
+            step: Step | None = None) -> None:
+    """Queue the notices ``event`` sends the applicant (engine.notify), in this same transaction."""
+    if event not in EVENTS:
+        return
+    english = runtime.channels.locale == "en"
+    names = runtime.spec_for(session, case).name
+    step_name = ""
+    if step is not None:
+        item = runtime.registry.catalog.items.get(step.item_code)
+        step_name = item.name if item else step.item_code
+    queue_notices(session, runtime.channels, case=case, event=event, at=at, step=step,
+                  bundle=names.en if english else names.zh, step_name=step_name)
+
+
 def transition_step(
     session: Session,
     runtime: Runtime,
@@ -281,6 +297,7 @@ def transition_step(
         if effect in rule.effects:
             apply(change, step)
     _write(session, step, rule, current, change=change, action=f"step.{action}", step_id=step.id)
+    _notify(session, runtime, case=case, event=f"step.{action}", at=at, step=step)
     return rule.target
 
 
@@ -310,4 +327,5 @@ def transition_case(
         if effect in rule.effects:
             apply(change, case)
     _write(session, case, rule, current, change=change, action=f"case.{action}")
+    _notify(session, runtime, case=case, event=f"case.{action}", at=at)
     return rule.target
