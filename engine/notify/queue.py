@@ -92,3 +92,26 @@ def inbox(session: Session, *, recipient: str, case_id: str | None = None, limit
     if case_id is not None:
         stmt = stmt.where(Notification.case_id == case_id)
     return session.scalars(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).all()
+
+
+def queue_officer_reminder(session: Session, channels: ChannelRegistry, *, case: Case, step: Step, officer: str,
+                           at: datetime, step_name: str) -> Notification:
+    """An inbox notice to ``officer`` that ``step`` is due on its due date (the supervision sweep
+    sends it some working days before); officers are reached in their inbox only."""
+    context = _context(case, step, bundle="", step_name=step_name)
+    context["due_on"] = step.due_on.isoformat() if step.due_on is not None else case.due_on.isoformat()
+    subject, body = render(Notice.OFFICER_REMINDER, locale=channels.locale, context=context)
+    row = Notification(case_id=case.id, recipient=officer, channel=INBOX, template=Notice.OFFICER_REMINDER.value,
+                       locale=channels.locale, subject=subject, body=body, created_at=at, sent_at=at)
+    session.add(row)
+    return row
+
+
+def mark_read(session: Session, *, recipient: str, notification_id: int, at: datetime) -> bool:
+    """Mark one of ``recipient``'s inbox notices read (the first time only); False: not theirs."""
+    row = session.get(Notification, notification_id)
+    if row is None or row.recipient != recipient or row.channel != INBOX:
+        return False
+    if row.read_at is None:
+        row.read_at = at
+    return True

@@ -31,7 +31,7 @@ from engine.notify.channels import (
     SmsChannel,
     default_channels,
 )
-from engine.notify.queue import inbox
+from engine.notify.queue import inbox, mark_read, queue_officer_reminder
 from engine.notify.templates import LOCALES, Notice, render
 from engine.plugins import NOTIFY_GROUP, PluginError, install_plugins
 from engine.runtime import Runtime
@@ -251,3 +251,22 @@ def test_settings_and_plugins_make_the_channels() -> None:
         install_plugins(channels, group=NOTIFY_GROUP, configured=["tests.engine.notify.test_notify:register_flaky"])
     with pytest.raises(ValueError, match="built in"):
         ChannelRegistry().add("inbox", FlakyChannel())
+
+
+def test_an_officer_is_reminded_in_their_inbox_and_the_applicant_reads_theirs(session: Session, runtime: Runtime,
+                                                                             clock: FixedClock) -> None:
+    case = _accept(session, runtime)
+    step = case.steps[0]
+    officer = decider(step).id
+    queue_officer_reminder(session, runtime.channels, case=case, step=step, officer=officer, at=clock.now(),
+                           step_name="婚姻登记")
+    session.commit()
+    [reminder] = inbox(session, recipient=officer)
+    assert reminder.subject == f"办理提醒：婚姻登记（回执号 {case.receipt_no}）"
+    assert "将于 2026-03-30 到期" in reminder.body
+    assert _templates(session, case) == ["case_accepted"]  # the applicant's inbox is their own
+    [accepted] = inbox(session, recipient=case.applicant_id)
+    assert not mark_read(session, recipient=officer, notification_id=accepted.id, at=clock.now())
+    assert mark_read(session, recipient=case.applicant_id, notification_id=accepted.id, at=clock.now())
+    session.commit()
+    assert inbox(session, recipient=case.applicant_id)[0].read_at == clock.now()
