@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="Notification channel plugins, comma-separated module:function (besides entry points of group "
         "onevisit.notify); each is called with the channel registry.",
     )
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The public origin of the pages (https://zwfw.example.gov.cn): the receipt's 一码通办 QR opens "
+        "<public_url>/ui/track; unset, the QR carries the path only.",
+    )
     notify_locale: Literal["zh", "en"] = Field(default="zh", description="Language of the notices sent.")
     notify_smtp_host: str | None = Field(
         default=None, description="SMTP server of the email channel; unset: no email is sent (the inbox still is).")

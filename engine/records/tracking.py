@@ -16,7 +16,6 @@ per receipt number within a window; past the limit every attempt is :class:`TooM
 from __future__ import annotations
 
 import hmac
-import os
 import re
 import threading
 from collections import deque
@@ -38,7 +37,6 @@ from engine.time.clock import Clock
 
 __all__ = [
     "FACTOR_LENGTH",
-    "PUBLIC_URL_ENV",
     "TooManyAttempts",
     "TrackLimiter",
     "TrackStep",
@@ -51,10 +49,6 @@ __all__ = [
 
 FACTOR_LENGTH = 4
 """The second factor: the last four characters of the applicant's ID number or of a phone."""
-
-PUBLIC_URL_ENV = "ONEVISIT_PUBLIC_URL"
-"""The public origin the QR's track URL starts with (e.g. ``https://zwfw.example.gov.cn``); a
-path relative to the site when unset."""
 
 NOT_FOUND_MESSAGE = ("No case matches this receipt number and check code / "
                      "未找到与该回执号和验证码相符的办件")
@@ -178,8 +172,13 @@ def receipt_from_code(text: str) -> str:
 
 def track_url(receipt_no: str, *, base: str | None = None) -> str:
     """The public progress page for ``receipt_no`` (what the receipt's QR encodes): the origin
-    ``base`` (default: ``$ONEVISIT_PUBLIC_URL``, else none) + ``/ui/track?receipt_no=…``."""
-    origin = (os.environ.get(PUBLIC_URL_ENV, "") if base is None else base).rstrip("/")
+    ``base`` (default: the ``public_url`` setting, else none) + ``/ui/track?receipt_no=…``."""
+    if base is None:
+        from engine.settings import get_settings
+
+        configured = get_settings().public_url
+        base = str(configured) if configured is not None else ""
+    origin = base.rstrip("/")
     return f"{origin}/ui/track?receipt_no={quote(receipt_no, safe='-')}"
 
 

@@ -117,3 +117,18 @@ def test_the_limiter_forgets_expired_keys(clock: FixedClock) -> None:
     limiter.failed(["client:late"])
     limiter.check([f"receipt:{n}" for n in range(4)])  # expired: not locked any more
     assert len(limiter._seen) == 1
+
+
+def test_the_track_url_starts_with_the_public_url_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.records.tracking import track_url
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("ONEVISIT_PUBLIC_URL", "https://zwfw.example.gov.cn/")
+    get_settings.cache_clear()
+    try:
+        assert track_url("430102-20260302-0001") == "https://zwfw.example.gov.cn/ui/track?receipt_no=430102-20260302-0001"
+    finally:
+        get_settings.cache_clear()
+    monkeypatch.delenv("ONEVISIT_PUBLIC_URL")
+    assert track_url("430102-20260302-0001") == "/ui/track?receipt_no=430102-20260302-0001"
+    get_settings.cache_clear()
