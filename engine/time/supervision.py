@@ -9,6 +9,9 @@ unique indexes and ``ON CONFLICT DO NOTHING``, so sweeps may overlap or repeat.
   (``clock_stopped_on`` is null: a 补正 notice or a §45 excluded step stops the clock).
 - Red: the same, still open ``red_after_working_days`` working days or more after the due date.
 - A card is resolved when its step (or case) is closed; it is never deleted.
+
+A step (or a case at case level) shows one card, its highest: once red, its yellow card stays in
+the table (the history) but every list and count reads the red one only (:func:`highest_card`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine.time.calendar import WorkingCalendar
 from engine.db.models import Card, Case, Step, UTCDateTime
@@ -183,14 +186,27 @@ class CardView:
     resolved_at: datetime | None
 
 
+def highest_card() -> ColumnElement[bool]:
+    """Over ``cards``: the card is its step's (or its case's, at case level) highest, i.e. not a
+    yellow card superseded by a red one of the same step (or case)."""
+    red = aliased(Card)
+    same = or_(
+        and_(Card.step_id.is_not(None), red.step_id == Card.step_id),
+        and_(Card.step_id.is_(None), red.step_id.is_(None), red.case_id == Card.case_id),
+    )
+    superseded = select(red.id).where(red.colour == "red", same).exists()
+    return or_(Card.colour != "yellow", ~superseded)
+
+
 def list_cards(
     session: Session, *, region: str | None, colour: str | None = None, open_only: bool = True, limit: int = 500,
     offset: int = 0,
 ) -> list[CardView]:
-    """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``."""
+    """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``. Each
+    step (or case) lists its highest card only: a red card hides the same step's yellow one."""
     if colour is not None and colour not in COLOURS:
         raise DomainError(f"colour must be one of {', '.join(COLOURS)}", field="colour")
-    where = _card_scope(region)
+    where = [*_card_scope(region), highest_card()]
     if colour is not None:
         where.append(Card.colour == colour)
     if open_only:
@@ -312,7 +328,7 @@ def _card_scope(region: str | None) -> list[ColumnElement[bool]]:
 
 def supervision_stats(session: Session, *, region: str | None, today: date) -> SupervisionStats:
     """Open and overdue steps per department and per office, their rollup per region level, cases
-    per state and open cards (per colour and per office), in ``region``.
+    per state and open cards (per colour and per office; a step's highest card only), in ``region``.
 
     Open work is :func:`engine.records.queries.open_work`, the worklists' own predicate, so each
     department's ``open`` is the length of its worklist in ``region`` and ``overdue`` that of the
@@ -333,7 +349,7 @@ def supervision_stats(session: Session, *, region: str | None, today: date) -> S
     cards = session.execute(
         select(Card.colour, card_office, func.count())
         .join(Case, Case.id == Card.case_id).outerjoin(Step, Step.id == Card.step_id)
-        .where(Card.resolved_at.is_(None), *_card_scope(region)).group_by(Card.colour, card_office)
+        .where(Card.resolved_at.is_(None), highest_card(), *_card_scope(region)).group_by(Card.colour, card_office)
     ).all()
     by_department: dict[str, list[int]] = {}
     work: dict[str, list[int]] = {}

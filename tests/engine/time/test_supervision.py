@@ -91,10 +91,10 @@ def test_stopped_clocks_get_no_card_and_closed_work_resolves(
     assert resolve_cards(session, runtime) == 2  # the step's two cards; the case is still open
     assert resolve_cards(session, runtime) == 0
     open_cards = list_cards(session, region="430100")
-    assert {(c.colour, c.step_id, c.receipt_no) for c in open_cards} == {
-        ("yellow", None, working.receipt_no), ("red", None, working.receipt_no)
-    }
-    assert len(list_cards(session, region="430000", open_only=False)) == 4
+    # the case's red card supersedes its yellow one: one card shown per case (and per step)
+    assert {(c.colour, c.step_id, c.receipt_no) for c in open_cards} == {("red", None, working.receipt_no)}
+    assert len(list_cards(session, region="430000", open_only=False)) == 2
+    assert session.scalar(select(func.count()).select_from(Card)) == 4  # both rows kept as history
     assert [c.step_key for c in list_cards(session, region=None, colour="red", open_only=False)
             if c.step_id] == ["marriage_registration"]
     assert list_cards(session, region="430200") == []

@@ -158,7 +158,7 @@ def test_rollups_add_up_across_levels(session: Session, runtime: Runtime, clock:
         assert sum(r.yellow_cards + r.red_cards for r in tops) + sum(o.yellow_cards + o.red_cards for o in outside) \
             == step_cards
     everywhere = supervision_stats(session, region=None, today=runtime.today())
-    assert sum(o.yellow_cards for o in everywhere.offices) > 0 and sum(o.overdue for o in everywhere.offices) > 0
+    assert sum(o.yellow_cards + o.red_cards for o in everywhere.offices) > 0 and sum(o.overdue for o in everywhere.offices) > 0
 
 
 def test_a_supervisor_of_430100_sees_its_districts_only(session: Session, runtime: Runtime) -> None:
