@@ -36,7 +36,19 @@ from api.deps import depends_on, get_actor
 from api.errors import STATUS_DESCRIPTIONS, body_too_large, domain_status, http_error, problem_response, problems
 from api.limits import BodyTooLarge, RequestLimits
 from api.pages.common import csrf_key
-from api.routes import bundles, cases, departments, files, health, items, prefill, steps, supervision, track
+from api.routes import (
+    bundles,
+    cases,
+    departments,
+    files,
+    health,
+    items,
+    notifications,
+    prefill,
+    steps,
+    supervision,
+    track,
+)
 from api.schemas import JSON_VALUE_SCHEMA, Problem
 from engine.errors import (
     DomainError,
@@ -226,7 +238,8 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes if max_body_bytes is None
                        else max_body_bytes)
     routers = [module.router
-               for module in (bundles, items, prefill, cases, files, steps, departments, supervision, track)]
+               for module in (bundles, items, prefill, cases, notifications, files, steps, departments, supervision,
+                             track)]
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine.db.models import ApiToken, Case, Step
+from engine.db.models import ApiToken, Case, Notification, Step
 from engine.documents.files import MaterialHandIn, stage_files
 from engine.documents.inspection import Upload
 from engine.errors import DomainError, NotFound
@@ -107,6 +107,15 @@ def _download_staged(api: Api) -> Call:
 
 def _materials(api: Api) -> Call:
     return "GET", f"/cases/{api.case().id}/materials", None, None
+
+
+def _read_notice(api: Api) -> Call:
+    """The applicant's acceptance notice in their case's inbox, to mark read."""
+    case = api.case()
+    with api.session() as session:
+        notice = session.scalars(select(Notification.id).where(Notification.case_id == case.id,
+                                                               Notification.channel == "inbox")).one()
+    return "POST", f"/cases/{case.id}/notifications/{notice}/read", None, None
 
 
 def _check(api: Api) -> Call:
@@ -270,6 +279,11 @@ MATRIX = [
                                                                (("合影.png", image("PNG")),))),
         (401, 201, 201, 201, 201, 403, 403, 403, 201)),
     Row("GET /cases/{id}/materials", _materials, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    # A case's inbox: whoever sees the case reads their own notices about it; a notice is its recipient's alone.
+    Row("GET /cases/{id}/notifications", lambda api: ("GET", f"/cases/{api.case().id}/notifications", None, None),
+        (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    Row("POST /cases/{id}/notifications/{notification_id}/read", _read_notice,
+        (401, 200, 404, 404, 404, 404, 404, 404, 404)),
     Row("GET /files/{id}", _download, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("GET /files/{id}", _download_staged, (401, 200, 404, 404, 404, 404, 404, 404, 404)),
     Row("POST /cases/{id}/materials/{material}/check", _check, (401, 403, 404, 200, 404, 200, 404, 403, 200)),
@@ -297,7 +311,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
     paths = api.get("/openapi.json", None).json()["paths"]
     routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
     named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}",
-             "{file_id}": "{x}", "{receipt_no}": "{x}"}
+             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}"}
 
     def generic(endpoint: str) -> str:
         for name, placeholder in named.items():
@@ -305,7 +319,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 342
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 360
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

@@ -30,6 +30,8 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("post", "/cases/{case_id}/handover"): {403, 404, 409, 422},
     ("post", "/uploads"): {403, 404, 413, 422},
     ("get", "/cases/{case_id}/materials"): {404},
+    ("get", "/cases/{case_id}/notifications"): {404},
+    ("post", "/cases/{case_id}/notifications/{notification_id}/read"): {404},
     ("get", "/files/{file_id}"): {404},
     ("post", "/cases/{case_id}/materials/{material}/check"): {403, 404, 422},
     ("post", "/steps/{step_id}/supplement-files"): {403, 404, 409, 413, 422},
