@@ -35,6 +35,7 @@ from engine.documents.files import case_files
 from engine.records.documents import render_completion_notice, render_missing_materials_notice, render_receipt
 from engine.errors import DomainError
 from engine.interprovince.exchange import transfers_of
+from engine.notify.reading import case_inbox
 from engine.machine.handover import METHODS, RECIPIENTS, hand_over, handover_of, may_hand_over
 from engine.people.regions import province_name, region_full_name
 from engine.records.labels import plain_reason
@@ -112,6 +113,9 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
                  for s in case.steps if s.state == StepState.SUPPLEMENT_REQUESTED.value and s.id in shown_requests}
     may_supply = CaseState(case.state) in CASE_OPEN and \
         refusal(actor, Access.ACT_ON_CASE, Target(case=case), action="supply_deferred") is None
+    # 消息: the reader's own inbox notices about the case (the engine decides whose), read as plain data.
+    notices = [{"id": n.id, "subject": n.subject, "body": n.body, "created_at": n.created_at, "unread": n.read_at is None}
+               for n in case_inbox(session, actor=actor, case_id=case_id)]
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = step_names(runtime, case)
@@ -131,7 +135,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "provinces": {t.province: province_name(t.province) or t.province for t in transfers.values()},
         "files": {m.name: m for m in files}, "listed": {m.name: [file_shown(f) for f in m.files] for m in files}, "requested": requested, "failed": failed,
         "may_supply": may_supply, "rules": {d.material: upload_rule(spec, d.material) for d in found.deferred},
-        "window": actor.role is Role.CLERK,
+        "window": actor.role is Role.CLERK, "notices": notices,
     }, status=status, actor=actor)
 
 

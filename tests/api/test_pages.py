@@ -184,6 +184,11 @@ def _track(api: Api) -> Call:
     return "POST", "/ui/track", {"receipt_no": api.case().receipt_no, "factor": GROOM[-4:]}, None
 
 
+def _read_notices(api: Api) -> Call:
+    """标为已读 on the case page: every unread notice of the caller's about the case."""
+    return "POST", f"/ui/cases/{api.case().id}/notifications/read", {}, None
+
+
 def _login(api: Api) -> Call:
     return "POST", "/ui/login", {}, None  # the token is the caller's own (see the test)
 
@@ -222,6 +227,8 @@ PAGES = [
     Row("POST /ui/cases/{case_id}/materials/check", _check, (303, 403, 404, 303, 404, 303, 404, 403, 303)),
     Row("POST /ui/cases/{case_id}/deferred", _deferred, (303, 403, 404, 303, 404, 404, 404, 403, 403)),
     Row("POST /ui/cases/{case_id}/withdraw", _withdraw, (303, 303, 404, 303, 404, 403, 404, 403, 303)),
+    # 消息: whoever sees the case marks their own notices about it read.
+    Row("POST /ui/cases/{case_id}/notifications/read", _read_notices, (303, 303, 404, 303, 404, 303, 404, 303, 303)),
     # 出件: only a clerk of the receiving window (430102's) hands the results out.
     Row("POST /ui/cases/{case_id}/handover", _handover, (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
