@@ -191,6 +191,16 @@ class Settings(BaseSettings):
         description="容缺受理: the sweep reminds the applicant of a deferred material this many working days before "
         "the promised date (shown on the case's progress; email and SMS come with the notifications).",
     )
+    red_after_days: int = Field(
+        default=5, ge=1, le=60,
+        description="电子监察: a step (or case) still open this many working days after its due date gets a red card "
+        "(yellow at the due date).",
+    )
+    remind_before_days: int = Field(
+        default=2, ge=0, le=30,
+        description="电子监察: the sweep reminds the officer of an open step this many working days before its due "
+        "date, once per step (0: no reminders).",
+    )
 
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""

@@ -55,7 +55,8 @@ def test_dispatch_and_sweep_flows_drive_automated_and_timer_steps(
             completions = session.scalar(select(func.count()).select_from(AuditEvent)
                                          .where(AuditEvent.action == "step.complete"))
             assert completions == 3
-        quiet = {"timers_released": 0, "supplements_lapsed": 0, "deferred_reminded": 0, "yellow_cards": 0, "red_cards": 0,
+        quiet = {"timers_released": 0, "supplements_lapsed": 0, "deferred_reminded": 0, "officers_reminded": 0,
+                 "yellow_cards": 0, "red_cards": 0,
                  "cards_resolved": 0}
         assert deadline_sweep() == quiet  # the publicity period is still running
         clock.advance(days=5)

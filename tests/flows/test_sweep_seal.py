@@ -44,7 +44,8 @@ def test_the_sweep_seals_the_audit_heads_only_with_a_key(
             publish_bundles(session, runtime)
             case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
                                answers=marriage_answers(), actor=CLERK)
-        quiet = {"timers_released": 0, "supplements_lapsed": 0, "deferred_reminded": 0, "yellow_cards": 0, "red_cards": 0,
+        quiet = {"timers_released": 0, "supplements_lapsed": 0, "deferred_reminded": 0, "officers_reminded": 0,
+                 "yellow_cards": 0, "red_cards": 0,
                  "cards_resolved": 0}
         assert deadline_sweep() == quiet
         with db.session() as session:

@@ -1,0 +1,113 @@
+"""Supervision that follows through (issue 13.3): a reminder some working days before the due
+date, once; yellow at the due date; red the configured working days later, and then the step
+shows its red card only. The clock jumps working days; the thresholds come from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import AuditEvent, Card, Case
+from engine.machine.intake import Applicant, accept_case
+from engine.notify.queue import inbox
+from engine.runtime import Runtime
+from engine.settings import get_settings
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import FixedClock
+from engine.time.reminders import REMIND_ACTION, remind_officers
+from engine.time.supervision import list_cards, supervision_stats
+from flows.context import FlowContext
+from flows.sweep import sweep_once
+from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
+
+
+def _case(session: Session, runtime: Runtime) -> Case:
+    return accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person", "测试甲"),
+                       answers=marriage_answers(**another_couple()), actor=CLERK)
+
+
+def _day_before(calendar: WorkingCalendar, due: date, working_days: int) -> date:
+    """The first day from which ``due`` is at most ``working_days`` working days away."""
+    day = due - timedelta(days=3 * working_days + 14)
+    while calendar.working_days_between(day, due) > working_days:
+        day += timedelta(days=1)
+    return day
+
+
+def _day_after(calendar: WorkingCalendar, due: date, working_days: int) -> date:
+    day = due
+    while calendar.working_days_between(due, day) < working_days:
+        day += timedelta(days=1)
+    return day
+
+
+@pytest.fixture
+def thresholds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Remind two working days before the due date, red three working days after it."""
+    monkeypatch.setenv("ONEVISIT_REMIND_BEFORE_DAYS", "2")
+    monkeypatch.setenv("ONEVISIT_RED_AFTER_DAYS", "3")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_reminder_then_yellow_then_red_one_card_shown(
+    session: Session, runtime: Runtime, clock: FixedClock, db: object, thresholds: None
+) -> None:
+    context = FlowContext(db.sessions, runtime)  # type: ignore[attr-defined]
+    case = _case(session, runtime)
+    step = case.steps[0]
+    step_id, due, office = step.id, step.due_on, step.office or f"{step.department}@{case.region}"
+    assert due is not None
+    calendar = runtime.calendar
+
+    remind_on = _day_before(calendar, due, 2)
+    clock.set_local(remind_on - timedelta(days=1))
+    assert sweep_once(context)["officers_reminded"] == 0  # three working days away: not yet
+    clock.set_local(remind_on)
+    assert sweep_once(context)["officers_reminded"] == 1
+    assert sweep_once(context)["officers_reminded"] == 0  # once per step
+    clock.set_local(due)
+    assert sweep_once(context)["officers_reminded"] == 0
+    session.rollback()
+    [reminder] = inbox(session, recipient=office)
+    assert reminder.template == "officer_reminder" and due.isoformat() in reminder.body
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == REMIND_ACTION)).all()
+    assert [(e.step_id, e.payload["due_on"]) for e in events] == [(step_id, due.isoformat())]
+
+    clock.set_local(due + timedelta(days=1))
+    sweep_once(context)
+    session.rollback()  # read what the sweep's own sessions committed
+    assert [(c.colour, c.step_id) for c in list_cards(session, region=None) if c.step_id] == [("yellow", step_id)]
+
+    red_on = _day_after(calendar, due, 3)
+    clock.set_local(red_on - timedelta(days=1))
+    assert sweep_once(context)["red_cards"] == 0  # the case (due earlier) is red already; the step not yet
+    session.rollback()
+    assert [c.colour for c in list_cards(session, region=None) if c.step_id] == ["yellow"]
+    clock.set_local(red_on)
+    assert sweep_once(context)["red_cards"] == 1
+    session.rollback()
+    shown = [c for c in list_cards(session, region=None, open_only=False) if c.step_id]
+    assert [(c.colour, c.working_days_overdue) for c in shown] == [("red", 3)]  # one card, the highest
+    assert [c.colour for c in list_cards(session, region=None, colour="yellow") if c.step_id] == []
+    assert session.scalar(select(func.count()).select_from(Card).where(Card.step_id == step_id)) == 2  # history
+    stats = supervision_stats(session, region=None, today=runtime.today())
+    assert [(o.yellow_cards, o.red_cards) for o in stats.offices if o.office == office] == [(0, 1)]
+    assert stats.open_cards == {"yellow": 0, "red": 2}
+
+
+def test_no_reminder_when_turned_off_or_the_clock_is_stopped(
+    session: Session, runtime: Runtime, clock: FixedClock
+) -> None:
+    case = _case(session, runtime)
+    due = case.steps[0].due_on
+    assert due is not None
+    clock.set_local(due)
+    assert remind_officers(session, runtime, days_before=0) == []
+    clock.set_local(due + timedelta(days=1))  # overdue: cards, not reminders
+    assert remind_officers(session, runtime, days_before=2) == []
