@@ -143,7 +143,7 @@ def dashboard(
     own = desk_region(actor)
     scope = desk_region(actor, region)
     stats = supervision_stats(session, region=scope, today=runtime.today())
-    cards = list_cards(session, region=scope, open_only=True, limit=CARDS_SHOWN)
+    cards = list_cards(session, region=scope, open_only=True, limit=CARDS_SHOWN, viewer=actor)
     outbox = outbox_health(session, runtime, region=scope)
     steps = step_names(session, runtime, [(c.case_id, c.step_key) for c in cards if c.step_key]
                        + [(m.case_id, m.step_key) for m in outbox.dead_letters if m.step_key])

@@ -23,8 +23,11 @@ def cards(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[CardOut]:
-    """Cards issued by the deadline sweep in the caller's region, newest first."""
-    found = list_cards(session, region=desk_region(actor), colour=colour, open_only=open_only, limit=limit, offset=offset)
+    """Cards issued by the deadline sweep in the caller's region, newest first; a step shows its
+    highest card only (a red card supersedes its yellow one), and a card of a ``for_each`` step
+    names its list entry (``instance_label``)."""
+    found = list_cards(session, region=desk_region(actor), colour=colour, open_only=open_only, limit=limit, offset=offset,
+                       viewer=actor)
     return [from_view(CardOut, card) for card in found]
 
 

@@ -47,7 +47,7 @@ from engine.people.identifiers import InvalidValue
 from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_name
 from engine.people.validators import validate_region_code
 from engine.records.queries import in_scope, open_work, overdue_work, work_scope
-from engine.machine.access import Access, list_scope, region_covers
+from engine.machine.access import Access, Target, list_scope, permits, region_covers
 from engine.runtime import Runtime
 from engine.spec.models import Catalog
 from engine.machine.states import CASE_OPEN, CASE_TERMINAL, STEP_ACTIVE, STEP_TERMINAL, Actor
@@ -184,6 +184,10 @@ class CardView:
     issued_on: date
     working_days_overdue: int
     resolved_at: datetime | None
+    instance_label: str = ""
+    """Which list entry of a ``for_each`` step the card is for (the employee, the vehicle), as the
+    worklists label it; empty for a single step, a case-level card, or a reader who may not see
+    the step in full (:data:`~engine.machine.access.Access.SEE_STEP`)."""
 
 
 def highest_card() -> ColumnElement[bool]:
@@ -200,10 +204,12 @@ def highest_card() -> ColumnElement[bool]:
 
 def list_cards(
     session: Session, *, region: str | None, colour: str | None = None, open_only: bool = True, limit: int = 500,
-    offset: int = 0,
+    offset: int = 0, viewer: Actor | None = None,
 ) -> list[CardView]:
     """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``. Each
-    step (or case) lists its highest card only: a red card hides the same step's yellow one."""
+    step (or case) lists its highest card only: a red card hides the same step's yellow one. A
+    step's card names its list entry (``instance_label``) when ``viewer`` may see the step in full
+    (None: the engine itself, always)."""
     if colour is not None and colour not in COLOURS:
         raise DomainError(f"colour must be one of {', '.join(COLOURS)}", field="colour")
     where = [*_card_scope(region), highest_card()]
@@ -212,22 +218,24 @@ def list_cards(
     if open_only:
         where.append(Card.resolved_at.is_(None))
     rows = session.execute(
-        select(Card, Case.receipt_no, Step.step_key)
+        select(Card, Case, Step)
         .join(Case, Case.id == Card.case_id)
         .outerjoin(Step, Step.id == Card.step_id)
         .where(*where)
         .order_by(Card.issued_at.desc(), Card.id.desc())
         .limit(limit).offset(offset)
     ).all()
-    return [_view(card, receipt_no, step_key) for card, receipt_no, step_key in rows]
+    return [_view(card, case, step, viewer) for card, case, step in rows]
 
 
-def _view(card: Card, receipt_no: str, step_key: str | None) -> CardView:
+def _view(card: Card, case: Case, step: Step | None, viewer: Actor | None) -> CardView:
+    shown = step is not None and (viewer is None or permits(viewer, Access.SEE_STEP, Target(case=case, step=step)))
     return CardView(
-        id=card.id, colour=card.colour, case_id=card.case_id, receipt_no=receipt_no, step_id=card.step_id,
-        step_key=step_key, department=card.department, region=card.region, reason=card.reason,
-        issued_at=card.issued_at, issued_on=card.issued_on, working_days_overdue=card.working_days_overdue,
-        resolved_at=card.resolved_at,
+        id=card.id, colour=card.colour, case_id=card.case_id, receipt_no=case.receipt_no, step_id=card.step_id,
+        step_key=step.step_key if step is not None else None, department=card.department, region=card.region,
+        reason=card.reason, issued_at=card.issued_at, issued_on=card.issued_on,
+        working_days_overdue=card.working_days_overdue, resolved_at=card.resolved_at,
+        instance_label=step.instance_label if shown and step is not None else "",
     )
 
 

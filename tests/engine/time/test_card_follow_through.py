@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Card, Case
+from engine.machine.actions import claim_step, complete_step
 from engine.machine.intake import Applicant, accept_case
 from engine.notify.queue import inbox
 from engine.runtime import Runtime
@@ -19,10 +20,19 @@ from engine.settings import get_settings
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from engine.time.reminders import REMIND_ACTION, remind_officers
-from engine.time.supervision import list_cards, supervision_stats
+from engine.time.supervision import issue_cards, list_cards, supervision_stats
 from flows.context import FlowContext
 from flows.sweep import sweep_once
-from tests.engine.sample_people import CLERK, GROOM, another_couple, marriage_answers
+from tests.engine.sample_people import (
+    CHILD,
+    CLERK,
+    GROOM,
+    another_couple,
+    decider,
+    marriage_answers,
+    officer,
+    post_death_answers,
+)
 
 
 def _case(session: Session, runtime: Runtime) -> Case:
@@ -111,3 +121,23 @@ def test_no_reminder_when_turned_off_or_the_clock_is_stopped(
     assert remind_officers(session, runtime, days_before=0) == []
     clock.set_local(due + timedelta(days=1))  # overdue: cards, not reminders
     assert remind_officers(session, runtime, days_before=2) == []
+
+
+def test_a_card_of_a_for_each_step_names_its_entry(session: Session, runtime: Runtime, clock: FixedClock) -> None:
+    case = accept_case(session, runtime, bundle_id="post_death", applicant=Applicant(CHILD, "person", "测试丙"),
+                       answers=post_death_answers(death_kind="natural"), actor=CLERK)
+    certificate = next(s for s in case.steps if s.step_key == "death_certificate")
+    claim_step(session, runtime, step_id=certificate.id, actor=decider(certificate))
+    complete_step(session, runtime, step_id=certificate.id, actor=decider(certificate))  # releases the heirs' steps
+    per_entry = {s.id: s for s in case.steps if s.instance_label}
+    clock.advance(days=90)
+    issue_cards(session, runtime)
+    cards = [c for c in list_cards(session, region=None) if c.step_id in per_entry]
+    assert cards and {c.instance_label for c in cards} == {per_entry[c.step_id].instance_label for c in cards}
+    assert {c.instance_label for c in cards} <= {"测试丙", "测试戊"}
+    # whoever may see the step in full reads the entry; another department's officer does not
+    step = per_entry[cards[0].step_id]
+    own = list_cards(session, region=None, viewer=decider(step))
+    other = list_cards(session, region=None, viewer=officer("99" if step.department != "99" else "98"))
+    assert {c.instance_label for c in own if c.step_id == step.id} == {step.instance_label}
+    assert {c.instance_label for c in other if c.step_id == step.id} == {""}
