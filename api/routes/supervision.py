@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
 from api.errors import problems
 from api.schemas import REGION_PATTERN, CardOut, StatsOut, from_view
+from engine.time.performance import office_performance, performance_csv
 from engine.time.supervision import desk_names, desk_region, list_cards, supervision_stats
 
 router = APIRouter(prefix="/supervision", tags=["supervision"])
@@ -46,3 +47,26 @@ def stats(
     scope = desk_region(actor, region)
     result = supervision_stats(session, region=scope, today=runtime.today())
     return StatsOut.of(result, names=desk_names(runtime.registry.catalog, result))
+
+
+@router.get(
+    "/stats.csv", response_class=Response, summary="Per-office performance (CSV)",
+    responses={200: {"description": "One line per office", "content": {"text/csv": {"schema": {"type": "string"}}}},
+               **problems(403)},
+)
+def stats_csv(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: SupervisorActor,
+    region: Annotated[str | None, Query(pattern=REGION_PATTERN, description=(
+        "Only this region, within the caller's; a region outside it is 403"))] = None,
+) -> Response:
+    """Each office's decided steps in the caller's region (or ``region`` within it): how many, how
+    many on time, the on-time rate, the average and 90th-percentile working days per step, and its
+    yellow and red cards (a step's highest only, resolved ones included), as CSV."""
+    scope = desk_region(actor, region)
+    rows = office_performance(session, runtime.calendar, region=scope)
+    offices = runtime.registry.catalog.offices
+    names = {row.office: listed.name for row in rows if (listed := offices.get(row.office)) is not None}
+    return Response(performance_csv(rows, names=names), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="supervision-stats.csv"'})

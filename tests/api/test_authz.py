@@ -293,6 +293,8 @@ MATRIX = [
     Row("POST /cases/{id}/deferred/{material}", _supply_deferred, (401, 201, 404, 201, 404, 404, 404, 403, 403)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
+    Row("GET /supervision/stats.csv", _fixed("GET", "/supervision/stats.csv"),
+        (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     # 一码通办: no token, the receipt number and the second factor (the last four of the applicant's ID).
     Row("GET /track/{receipt_no}", lambda api: ("GET", f"/track/{api.case().receipt_no}?factor={GROOM[-4:]}", None, None),
         (200, 200, 200, 200, 200, 200, 200, 200, 200)),
@@ -319,7 +321,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 360
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 369
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

@@ -46,6 +46,7 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("get", "/departments/{code}/steps"): {403},
     ("get", "/supervision/cards"): {403},
     ("get", "/supervision/stats"): {403},
+    ("get", "/supervision/stats.csv"): {403},
     ("get", "/track/{receipt_no}"): {404, 422, 429},
 }
 
