@@ -128,14 +128,14 @@ def register(sub: Any) -> None:
     worker.add_argument("--runs", type=int, default=4, metavar="N",
                         help="flow runs this worker executes at once (default 4)")
     worker.add_argument("--batch", type=int, default=100, metavar="N", help="messages claimed at a time (default 100)")
-    worker.add_argument("--red-after", type=int, default=5, metavar="DAYS",
-                        help="working days overdue before a yellow card turns red (default 5)")
+    worker.add_argument("--red-after", type=int, default=None, metavar="DAYS",
+                        help="working days overdue before a yellow card turns red (default: ONEVISIT_RED_AFTER_DAYS)")
     worker.set_defaults(func=cmd_worker)
 
     sweep = sub.add_parser("sweep", help="run one deadline sweep now and print what it released, lapsed and issued")
     sweep.add_argument("--db", help="database URL (default: ONEVISIT_DB)")
-    sweep.add_argument("--red-after", type=int, default=5, metavar="DAYS",
-                       help="working days overdue before a yellow card turns red (default 5)")
+    sweep.add_argument("--red-after", type=int, default=None, metavar="DAYS",
+                       help="working days overdue before a yellow card turns red (default: ONEVISIT_RED_AFTER_DAYS)")
     sweep.set_defaults(func=cmd_sweep)
 
     outbox = sub.add_parser("outbox", help="list stuck outbox messages (dead letters, failing, abandoned) "

@@ -47,7 +47,8 @@ class Schedules:
     batch: int = 100
     chunk: int = 10
     max_seconds: float = 60.0
-    red_after_working_days: int = 5
+    red_after_working_days: int | None = None
+    """Overrides the ``red_after_days`` setting for the deployed sweep (None: the setting applies)."""
 
     def dispatch_parameters(self) -> dict[str, Any]:
         # An idle run lingers until the next one is due, plus a margin for that one's process to
@@ -61,7 +62,7 @@ class Schedules:
             (dispatch_outbox, timedelta(seconds=self.dispatch_every), self.dispatch_parameters(),
              "Perform the automated steps waiting in the onevisit outbox."),
             (deadline_sweep, timedelta(seconds=self.sweep_every),
-             {"red_after_working_days": self.red_after_working_days},
+             {} if self.red_after_working_days is None else {"red_after_working_days": self.red_after_working_days},
              "Release due timer steps; issue and resolve supervision cards."),
         ]
 
