@@ -43,7 +43,9 @@ from engine.interprovince.systems import (
     home_province,
 )
 from engine.machine.effects import Inputs
+from engine.machine.handover import receiving_window
 from engine.machine.progress import settle
+from engine.machine.routing import deciding_region
 from engine.machine.states import SYSTEM, StepState
 from engine.machine.transitions import transition_step
 from engine.runtime import Runtime
@@ -71,7 +73,7 @@ def _transfer(session: Session, runtime: Runtime, case: Case, step: Step, today:
         reference=transfer_reference(step), receipt_no=case.receipt_no, step_key=step.step_key,
         item_code=step.item_code, item_name=item.name if item else step.item_code, department=step.department,
         department_name=department.name.zh if department else step.department,
-        decided_for=step.decided_in or case.region, received_in=case.received_in or case.region,
+        decided_for=deciding_region(case, step), received_in=receiving_window(case),
         applicant_kind=case.applicant_kind, applicant_id=case.applicant_id, applicant_name=case.applicant_name,
         fields={name: values.get(name) for name in spec.fields}, sent_on=today,
     )
@@ -82,10 +84,10 @@ def prepare_transfer(session: Session, runtime: Runtime, *, case: Case, step: St
     """The call to make outside the lock for a transfer message of ``step`` (read without a lock):
     send it (the step is ready) or ask where it stands (the step was sent); or, as a string, why
     the message has nothing left to do (the step moved on: withdrawn, cancelled, decided)."""
-    province = (step.decided_in or case.region)[:2]
+    province = deciding_region(case, step)[:2]
     if province == home_province(runtime.region):
         return f"step is decided in province {province}, here"
-    system = runtime.provinces.for_region(step.decided_in or case.region)
+    system = runtime.provinces.for_region(deciding_region(case, step))
     record = step.outputs.get(TRANSFER)
     if step.state == StepState.READY.value and record is None:
         transfer = _transfer(session, runtime, case, step, local_date(now))
@@ -113,8 +115,8 @@ def take_answer(session: Session, runtime: Runtime, *, case: Case, step: Step, a
     """Apply the other system's ``answer`` to ``step`` (its case locked) through the gate; True if
     the step is decided now, False if it still waits there (ask again later)."""
     if step.state == StepState.READY.value:
-        system = runtime.provinces.for_region(step.decided_in or case.region)
-        record = {"province": (step.decided_in or case.region)[:2], "system": system.name if system else "",
+        system = runtime.provinces.for_region(deciding_region(case, step))
+        record = {"province": deciding_region(case, step)[:2], "system": system.name if system else "",
                   "reference": transfer_reference(step), "remote_reference": answer.remote_reference,
                   "sent_on": local_date(at).isoformat()}
         transition_step(session, runtime, case=case, step=step, action="send_away", actor=SYSTEM, at=at,
@@ -166,7 +168,7 @@ def transfers_of(session: Session, case: Case) -> Mapping[str, TransferView]:
             continue
         pending = message is not None and message.processed_at is None
         views[step.id] = TransferView(
-            step_id=step.id, province=str(record.get("province") or (step.decided_in or case.region)[:2]),
+            step_id=step.id, province=str(record.get("province") or deciding_region(case, step)[:2]),
             system=str(record.get("system", "")), remote_reference=record.get("remote_reference"),
             sent_on=date.fromisoformat(record["sent_on"]) if record.get("sent_on") else None,
             decided=record.get("decided"), attempts=message.attempts if pending and message else 0,
