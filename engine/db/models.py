@@ -419,15 +419,18 @@ class AccessRecord(Base):
 class Card(Base):
     """A yellow or red card (电子监察) for an overdue step, or for an overdue case (no step).
 
-    A step gets at most one card of each colour, and so does a case at case level; the partial
-    unique index covers the case-level cards, whose ``step_id`` is NULL (NULLs never collide).
+    A step gets at most one card of each colour, and so does a follow-up, and a case at case level;
+    the partial unique index covers the case-level cards, whose ``step_id`` and ``followup_id`` are
+    NULL (NULLs never collide).
     """
 
     __tablename__ = "cards"
     __table_args__ = (
         UniqueConstraint("step_id", "colour", name="uq_cards_step_colour"),
+        UniqueConstraint("followup_id", "colour", name="uq_cards_followup_colour"),
         Index("uq_cards_case_colour", "case_id", "colour", unique=True,
-              postgresql_where=text("step_id IS NULL"), sqlite_where=text("step_id IS NULL")),
+              postgresql_where=text("step_id IS NULL AND followup_id IS NULL"),
+              sqlite_where=text("step_id IS NULL AND followup_id IS NULL")),
         Index("ix_cards_open_region", "region", "colour",
               postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),
     )
@@ -443,6 +446,16 @@ class Card(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     working_days_overdue: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None]
+    followup_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("followups.id", name="fk_cards_followup_id_followups", ondelete="RESTRICT"))
+    """The overdue follow-up (a rectification, a post-check, a complaint) the card is for; NULL for a
+    step's or a case's card."""
+    explanation_state: Mapped[str] = mapped_column(String(16), default="")
+    """A red card's explanation (情况说明): ``required`` when issued, ``submitted`` by the office,
+    ``accepted`` or ``returned`` (to submit again) by a supervisor; empty for a yellow card."""
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The explanation in force and its history: who, reason, corrective action, when; the decisions."""
 
 
 class AuditSeal(Base):
@@ -525,3 +538,125 @@ class NotificationAttempt(Base):
     at: Mapped[datetime]
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+_BIGID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Rating(Base):
+    """好差评: an applicant's rating of a finished case (一事一评, ``step_id`` NULL) or of one of its
+    steps; once each. Five levels, 5 非常满意 … 1 非常不满意 (engine.governance.ratings)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("step_id", name="uq_ratings_step"),
+        Index("uq_ratings_case", "case_id", unique=True,
+              postgresql_where=text("step_id IS NULL"), sqlite_where=text("step_id IS NULL")),
+        Index("ix_ratings_office", "office", "rated_on"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_ratings_case_id_cases"))
+    step_id: Mapped[str | None] = mapped_column(_restrict("steps.id", "fk_ratings_step_id_steps"))
+    rater: Mapped[str] = mapped_column(String(64))
+    """The actor id of who rated (the applicant's token, or a clerk recording it at the window)."""
+    level: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(16))
+    """Where the rating came from: ``web`` (the progress page), ``api``, ``notice`` (the link in a notice), ``window``."""
+    office: Mapped[str | None] = mapped_column(String(32))
+    """The office rated: the step's office (a case rating: the receiving window's, ``<dept>@<region>`` or NULL)."""
+    department: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(12))
+    rated_at: Mapped[datetime]
+    rated_on: Mapped[date] = mapped_column(Date)
+
+
+class Followup(Base):
+    """A task that follows a case after the gate's work on it, with its own working-day deadline:
+    a rectification of a bad rating (整改), a post-check of a commitment (事中事后核查), a 12345
+    hotline complaint (诉求). Its state changes go through engine.governance.followups (one
+    audit event on the case each); overdue ones get cards like steps (``cards.followup_id``)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        UniqueConstraint("kind", "source_ref", name="uq_followups_kind_source_ref"),
+        Index("ix_followups_open_due", "due_on",
+              postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL")),
+        Index("ix_followups_office", "office", "state"),
+        Index("ix_followups_case", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_followups_case_id_cases"))
+    step_id: Mapped[str | None] = mapped_column(_restrict("steps.id", "fk_followups_step_id_steps"))
+    rating_id: Mapped[int | None] = mapped_column(
+        _BIGID, ForeignKey("ratings.id", name="fk_followups_rating_id_ratings", ondelete="RESTRICT"))
+    source_ref: Mapped[str | None] = mapped_column(String(64))
+    """An outside reference that makes receiving it idempotent (the 12345 ticket number); NULL otherwise."""
+    office: Mapped[str | None] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(12))
+    state: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What the kind records as it goes (the complaint's text, the rectification's plan and 回访 records,
+    the post-check's findings, an appeal); each change's audit event carries what it added."""
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    opened_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    closed_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
+    step: Mapped[Step | None] = relationship(**_UOW_ORDER)
+    rating: Mapped[Rating | None] = relationship(**_UOW_ORDER)
+
+
+class Commitment(Base):
+    """告知承诺: the commitment an applicant signed for a ``commitment`` step: who, when, and the
+    exact text (and its SHA-256) they were shown."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (UniqueConstraint("step_id", name="uq_commitments_step"),)
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_commitments_case_id_cases"))
+    step_id: Mapped[str] = mapped_column(_restrict("steps.id", "fk_commitments_step_id_steps"))
+    signer: Mapped[str] = mapped_column(String(64))
+    """The actor id that signed (the applicant's token, or a clerk for an applicant at the window)."""
+    holder_id: Mapped[str] = mapped_column(String(32))
+    """Whose promise it is: the case's applicant (ID number or credit code)."""
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
+    step: Mapped[Step] = relationship(**_UOW_ORDER)
+
+
+class CreditMark(Base):
+    """A mark in the applicant's credit record (信用记录): a false commitment found by a post-check.
+    A ``serious`` mark in force keeps its holder off the commitment path (normal review instead)."""
+
+    __tablename__ = "credit_marks"
+    __table_args__ = (Index("ix_credit_marks_holder", "holder_id"),)
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[str] = mapped_column(_restrict("cases.id", "fk_credit_marks_case_id_cases"))
+    followup_id: Mapped[int | None] = mapped_column(
+        _BIGID, ForeignKey("followups.id", name="fk_credit_marks_followup_id_followups", ondelete="RESTRICT"))
+    marked_at: Mapped[datetime]
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    lifted_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(**_UOW_ORDER)
+    followup: Mapped[Followup | None] = relationship(**_UOW_ORDER)

@@ -58,6 +58,8 @@ def with_new_columns(before: dict[str, list[dict[str, Any]]]) -> dict[str, list[
         step.update(office=None, decided_in=None)
     for case in after["cases"]:
         case["received_in"] = None
+    for card in after.get("cards", []):  # revision 0011: cards for follow-ups, red-card explanations
+        card.update(followup_id=None, explanation_state="", explanation={})
     return after
 
 
