@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         "date, once per step (0: no reminders).",
     )
 
+    rectification_working_days: int = Field(
+        default=15, ge=1, le=120,
+        description="好差评: working days an office has to rectify a bad rating (整改, with its 回访 call-back).",
+    )
+
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""
         if self.data_dir is not None:

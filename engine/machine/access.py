@@ -100,6 +100,8 @@ class Access(StrEnum):
     materials, as seeing the step: :func:`engine.documents.files.may_read_material`)."""
     CHECK_MATERIAL = "check_material"
     """材料核验: accept a handed-in material, or return it with a reason."""
+    RATE_CASE = "rate_case"
+    """好差评: rate a finished case or one of its steps (the applicant; a window recording it for them)."""
 
 
 class Reach(StrEnum):
@@ -201,6 +203,10 @@ ACCESS_RULES: tuple[Grant, ...] = (
     _grant(Access.CHECK_MATERIAL, {Role.CLERK}, Reach.CASE_REGION),
     _grant(Access.CHECK_MATERIAL, {Role.CLERK}, Reach.RECEIVED),
     _grant(Access.CHECK_MATERIAL, DEPARTMENT_OFFICERS, Reach.DEPARTMENT, Reach.OFFICE),
+    # 好差评: the applicant rates their own case; a window holding it records a rating given there.
+    _grant(Access.RATE_CASE, {Role.APPLICANT}, Reach.OWN_CASE),
+    _grant(Access.RATE_CASE, {Role.CLERK}, Reach.CASE_REGION),
+    _grant(Access.RATE_CASE, {Role.CLERK}, Reach.RECEIVED),
 )
 
 SIGHT: Mapping[Access, Access] = MappingProxyType({
@@ -209,6 +215,7 @@ SIGHT: Mapping[Access, Access] = MappingProxyType({
     Access.READ_DOCUMENTS: Access.SEE_CASE,
     Access.READ_CASE_FILES: Access.SEE_CASE,
     Access.CHECK_MATERIAL: Access.SEE_CASE,
+    Access.RATE_CASE: Access.SEE_CASE,
 })
 """What one must see before being told one may not do something to it: out of sight, the case
 or step does not exist for the caller (NotFound), so a refusal never tells that it exists."""
@@ -224,6 +231,7 @@ _WORDS: Mapping[Access, str] = MappingProxyType({
     Access.SEE_WHO_ACTED: "see who acted / 查看经办人",
     Access.READ_CASE_FILES: "read this case's files / 查看办件材料", Access.CHECK_MATERIAL:
     "check this material: the windows holding the case or the officer of a step needing it / 核验材料（受理窗口或所需事项的部门）",
+    Access.RATE_CASE: "rate this case: its applicant, or a window recording it / 评价办件（申请人本人或窗口代录）",
 })
 
 
