@@ -9,6 +9,11 @@ unique indexes and ``ON CONFLICT DO NOTHING``, so sweeps may overlap or repeat.
   (``clock_stopped_on`` is null: a 补正 notice or a §45 excluded step stops the clock).
 - Red: the same, still open ``red_after_working_days`` working days or more after the due date.
 - A card is resolved when its step (or case) is closed; it is never deleted.
+- Follow-ups (a rectification, a post-check, a 12345 complaint: ``engine.db.models.Followup``) get
+  cards the same way: open or appealed, past ``due_on``, yellow at due and red the same working days
+  later; resolved when the follow-up closes (the follow-up gate resolves them too).
+- A red card asks the office for an explanation (情况说明): it is issued ``required``
+  (:mod:`engine.governance.explanations`).
 
 A step (or a case at case level) shows one card, its highest: once red, its yellow card stays in
 the table (the history) but every list and count reads the red one only (:func:`highest_card`).
@@ -25,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     DateTime,
+    Integer,
     String,
     and_,
     case as when_then,
@@ -41,10 +47,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from engine.time.calendar import WorkingCalendar
-from engine.db.models import Card, Case, Step, UTCDateTime
+from engine.db.models import Card, Case, Followup, Step, UTCDateTime
 from engine.errors import DomainError, Forbidden
 from engine.people.identifiers import InvalidValue
-from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_name
+from engine.people.regions import Level, ancestor_at, canonical_region, level_of, region_name, region_prefix
 from engine.people.validators import validate_region_code
 from engine.records.queries import in_scope, open_work, overdue_work, work_scope
 from engine.machine.access import Access, Target, list_scope, permits, region_covers
@@ -57,7 +63,18 @@ COLOURS: tuple[Colour, ...] = ("yellow", "red")
 _ACTIVE = [s.value for s in STEP_ACTIVE]
 _CASE_OPEN = [s.value for s in CASE_OPEN]
 _COLUMNS = ["case_id", "step_id", "colour", "reason", "department", "region", "issued_at", "issued_on",
-            "working_days_overdue", "resolved_at"]
+            "working_days_overdue", "resolved_at", "followup_id", "explanation_state"]
+_FOLLOWUP_OPEN = ["open", "appealed"]
+FOLLOWUP_KIND_LABELS: dict[str, str] = {
+    "rectification": "差评整改 / rectification",
+    "post_check": "事中事后核查 / post-check",
+    "complaint": "12345 诉求 / complaint",
+}
+"""What a card names the follow-up it is for, by ``Followup.kind``."""
+
+
+def _overdue_followups(today: date) -> list[ColumnElement[bool]]:
+    return [Followup.state.in_(_FOLLOWUP_OPEN), Followup.closed_at.is_(None), Followup.due_on < today]
 
 
 def red_cutoff(calendar: WorkingCalendar, today: date, working_days: int) -> date:
@@ -85,7 +102,8 @@ def _overdue_days(session: Session, calendar: WorkingCalendar, today: date) -> d
     case_dues = select(Case.due_on).where(
         Case.state.in_(_CASE_OPEN), Case.due_on < today, Case.clock_stopped_on.is_(None)
     ).distinct()
-    dues = set(session.scalars(step_dues)) | set(session.scalars(case_dues))
+    followup_dues = select(Followup.due_on).where(*_overdue_followups(today)).distinct()
+    dues = set(session.scalars(step_dues)) | set(session.scalars(case_dues)) | set(session.scalars(followup_dues))
     return {due: calendar.working_days_between(due, today) for due in dues if due is not None}
 
 
@@ -96,7 +114,8 @@ def _insert(session: Session, rows: Any) -> list[int]:
 
 
 def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: int = 5) -> list[Card]:
-    """Issue the yellow and red cards now due; return only the new ones. Idempotent; commits."""
+    """Issue the yellow and red cards now due (steps, cases at case level, follow-ups); return only
+    the new ones. A red card is issued with its explanation ``required``. Idempotent; commits."""
     now = runtime.clock.now()
     today = runtime.today()
     cutoffs: dict[Colour, date] = {
@@ -118,21 +137,28 @@ def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: i
             return when_then(overdue, value=column, else_=0)
 
         issued_at, issued_on = literal(now, UTCDateTime()), literal(today, Date())
-        no_text, no_time = cast(null(), String()), cast(null(), DateTime())
+        no_text, no_time, no_id = cast(null(), String()), cast(null(), DateTime()), cast(null(), Integer())
         ids: list[int] = []
         for colour in COLOURS:
+            explain = literal("required" if colour == "red" else "")
             steps = (
                 select(Step.case_id, Step.id, literal(colour), literal(reasons[colour]), Step.department, Case.region,
-                       issued_at, issued_on, days(Step.due_on), no_time)
+                       issued_at, issued_on, days(Step.due_on), no_time, no_id, explain)
                 .join(Case, Case.id == Step.case_id)
                 .where(Step.state.in_(_ACTIVE), Step.due_on <= cutoffs[colour], Step.clock_stopped_on.is_(None))
             )
             cases = (
                 select(Case.id, no_text, literal(colour), literal(reasons[colour]), no_text, Case.region,
-                       issued_at, issued_on, days(Case.due_on), no_time)
+                       issued_at, issued_on, days(Case.due_on), no_time, no_id, explain)
                 .where(Case.state.in_(_CASE_OPEN), Case.due_on <= cutoffs[colour], Case.clock_stopped_on.is_(None))
             )
-            ids += _insert(session, steps) + _insert(session, cases)
+            followups = (
+                select(Followup.case_id, no_text, literal(colour),
+                       literal(f"{reasons[colour]} ({_kind_label()})"), Followup.department, Followup.region,
+                       issued_at, issued_on, days(Followup.due_on), no_time, Followup.id, explain)
+                .where(*_overdue_followups(today), Followup.due_on <= cutoffs[colour])
+            )
+            ids += _insert(session, steps) + _insert(session, cases) + _insert(session, followups)
         cards = list(session.scalars(select(Card).where(Card.id.in_(ids)).order_by(Card.id))) if ids else []
         session.commit()
         return cards
@@ -141,9 +167,16 @@ def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: i
         raise
 
 
+def _kind_label() -> ColumnElement[str]:
+    """The follow-up's kind, bilingual, in SQL (for the card's reason)."""
+    return when_then(FOLLOWUP_KIND_LABELS, value=Followup.kind, else_=Followup.kind)
+
+
 def resolve_cards(session: Session, runtime: Runtime) -> int:
-    """Mark the open cards of closed steps and closed cases resolved; return how many. Commits."""
+    """Mark the open cards of closed steps, closed cases and closed follow-ups resolved; return how
+    many. Commits."""
     closed_steps = select(Step.id).where(Step.state.in_([s.value for s in STEP_TERMINAL]))
+    closed_followups = select(Followup.id).where(Followup.closed_at.is_not(None))
     closed_cases = select(Case.id).where(Case.state.in_([s.value for s in CASE_TERMINAL]))
     stmt = (
         update(Card)
@@ -151,7 +184,8 @@ def resolve_cards(session: Session, runtime: Runtime) -> int:
             Card.resolved_at.is_(None),
             or_(
                 and_(Card.step_id.is_not(None), Card.step_id.in_(closed_steps)),
-                and_(Card.step_id.is_(None), Card.case_id.in_(closed_cases)),
+                and_(Card.step_id.is_(None), Card.followup_id.is_(None), Card.case_id.in_(closed_cases)),
+                and_(Card.followup_id.is_not(None), Card.followup_id.in_(closed_followups)),
             ),
         )
         .values(resolved_at=runtime.clock.now())
@@ -188,6 +222,15 @@ class CardView:
     """Which list entry of a ``for_each`` step the card is for (the employee, the vehicle), as the
     worklists label it; empty for a single step, a case-level card, or a reader who may not see
     the step in full (:data:`~engine.machine.access.Access.SEE_STEP`)."""
+    followup_id: int | None = None
+    """The overdue follow-up the card is for (None: a step's or a case's card)."""
+    followup_kind: str = ""
+    """rectification, post_check or complaint ('' for a step's or a case's card)."""
+    kind_label: str = ""
+    """What the card is for, bilingual: the follow-up's kind (差评整改 / rectification …), else ''."""
+    explanation_state: str = ""
+    """A red card's 情况说明: required, submitted, accepted, returned ('' for a yellow card, or a red
+    card issued before explanations)."""
 
 
 def highest_card() -> ColumnElement[bool]:
@@ -197,6 +240,10 @@ def highest_card() -> ColumnElement[bool]:
     same = or_(
         and_(Card.step_id.is_not(None), red.step_id == Card.step_id),
         and_(Card.step_id.is_(None), red.step_id.is_(None), red.case_id == Card.case_id),
+    )
+    same = or_(
+        and_(Card.followup_id.is_not(None), red.followup_id == Card.followup_id),
+        and_(Card.followup_id.is_(None), red.followup_id.is_(None), same),
     )
     superseded = select(red.id).where(red.colour == "red", same).exists()
     return or_(Card.colour != "yellow", ~superseded)
@@ -218,17 +265,18 @@ def list_cards(
     if open_only:
         where.append(Card.resolved_at.is_(None))
     rows = session.execute(
-        select(Card, Case, Step)
+        select(Card, Case, Step, Followup.kind)
         .join(Case, Case.id == Card.case_id)
         .outerjoin(Step, Step.id == Card.step_id)
+        .outerjoin(Followup, Followup.id == Card.followup_id)
         .where(*where)
         .order_by(Card.issued_at.desc(), Card.id.desc())
         .limit(limit).offset(offset)
     ).all()
-    return [_view(card, case, step, viewer) for card, case, step in rows]
+    return [_view(card, case, step, viewer, kind) for card, case, step, kind in rows]
 
 
-def _view(card: Card, case: Case, step: Step | None, viewer: Actor | None) -> CardView:
+def _view(card: Card, case: Case, step: Step | None, viewer: Actor | None, kind: str | None = None) -> CardView:
     shown = step is not None and (viewer is None or permits(viewer, Access.SEE_STEP, Target(case=case, step=step)))
     return CardView(
         id=card.id, colour=card.colour, case_id=card.case_id, receipt_no=case.receipt_no, step_id=card.step_id,
@@ -236,6 +284,9 @@ def _view(card: Card, case: Case, step: Step | None, viewer: Actor | None) -> Ca
         reason=card.reason, issued_at=card.issued_at, issued_on=card.issued_on,
         working_days_overdue=card.working_days_overdue, resolved_at=card.resolved_at,
         instance_label=step.instance_label if shown and step is not None else "",
+        followup_id=card.followup_id, followup_kind=kind or "",
+        kind_label=FOLLOWUP_KIND_LABELS.get(kind, kind) if kind else "",
+        explanation_state=card.explanation_state or "",
     )
 
 
@@ -331,7 +382,10 @@ def _card_scope(region: str | None) -> list[ColumnElement[bool]]:
     in its case's region."""
     if region is None:
         return []
-    return [or_(and_(Card.step_id.is_not(None), *work_scope(region)), and_(Card.step_id.is_(None), *in_scope(region)))]
+    # A follow-up's card lies in the follow-up's region (its office's), which the card copies.
+    followup = and_(Card.followup_id.is_not(None), Card.region.startswith(region_prefix(region), autoescape=True))
+    case_level = and_(Card.step_id.is_(None), Card.followup_id.is_(None), *in_scope(region))
+    return [or_(and_(Card.step_id.is_not(None), *work_scope(region)), case_level, followup)]
 
 
 def supervision_stats(session: Session, *, region: str | None, today: date) -> SupervisionStats:
@@ -353,10 +407,13 @@ def supervision_stats(session: Session, *, region: str | None, today: date) -> S
     ).all()
     cases = session.execute(select(Case.state, func.count()).where(*in_scope(region)).group_by(Case.state)).all()
     # A step's card counts under its step's office; a case-level card under none.
-    card_office = when_then((Card.step_id.is_(None), null()), else_=office)
+    # A follow-up's card counts under the follow-up's office.
+    card_office = when_then((Card.followup_id.is_not(None), Followup.office), (Card.step_id.is_(None), null()),
+                            else_=office)
     cards = session.execute(
         select(Card.colour, card_office, func.count())
         .join(Case, Case.id == Card.case_id).outerjoin(Step, Step.id == Card.step_id)
+        .outerjoin(Followup, Followup.id == Card.followup_id)
         .where(Card.resolved_at.is_(None), highest_card(), *_card_scope(region)).group_by(Card.colour, card_office)
     ).all()
     by_department: dict[str, list[int]] = {}
