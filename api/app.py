@@ -45,6 +45,7 @@ from api.routes import (
     items,
     notifications,
     prefill,
+    ratings,
     steps,
     supervision,
     track,
@@ -238,8 +239,8 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes if max_body_bytes is None
                        else max_body_bytes)
     routers = [module.router
-               for module in (bundles, items, prefill, cases, notifications, files, steps, departments, supervision,
-                             track)]
+               for module in (bundles, items, prefill, cases, notifications, ratings, files, steps, departments,
+                             supervision, track)]
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)

@@ -22,19 +22,20 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, false, select, update
+from sqlalchemy.orm import Session, contains_eager
 
 from engine.db.models import Card, Case, Followup, Step
 from engine.errors import Forbidden, IllegalTransition, NotFound, StaleVersion
 from engine.machine.access import region_covers
+from engine.people.regions import region_prefix
 from engine.machine.states import LEADS, SYSTEM, Actor, Role
 from engine.records.audit import append_event
 from engine.runtime import Runtime
 from engine.time.clock import local_date
 
 __all__ = ["FOLLOWUP_OPEN", "FOLLOWUP_RULES", "FollowupChange", "FollowupKind", "FollowupRule", "FollowupState",
-           "authorize_followup", "followup_rule", "open_followup", "transition_followup"]
+           "authorize_followup", "followup_rule", "list_followups", "open_followup", "transition_followup"]
 
 
 class FollowupKind(StrEnum):
@@ -258,3 +259,47 @@ def transition_followup(
 def due_today(followup: Followup, today: date) -> bool:
     """Whether an open follow-up is past its deadline on ``today``."""
     return followup.closed_at is None and today > followup.due_on
+
+
+def _visible_to(actor: Actor) -> list[ColumnElement[bool]]:
+    """:func:`followup_visible` as SQL over follow-ups joined to their cases. An office's region is
+    the follow-up's ``region`` (open_followup stores the office's region there)."""
+    def within(scope: str | None) -> list[ColumnElement[bool]]:
+        return [] if scope is None else [Followup.region.startswith(region_prefix(scope), autoescape=True)]
+
+    match actor.role:
+        case Role.SYSTEM:
+            return []
+        case Role.OFFICER:
+            if actor.department is None:
+                return [false()]
+            return [Followup.department == actor.department, *within(actor.region)]
+        case Role.SUPERVISOR | Role.ADMIN:
+            return within(actor.region)
+        case Role.APPLICANT if actor.subject is not None:
+            return [Case.applicant_id == actor.subject]
+        case _:
+            return [false()]
+
+
+def list_followups(
+    session: Session,
+    *,
+    actor: Actor,
+    kind: FollowupKind | None = None,
+    open_only: bool = True,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Followup]:
+    """The follow-ups ``actor`` sees (:func:`followup_visible`), of ``kind`` (None: all), open or
+    appealed only unless ``open_only`` is False; the earliest due first, then the newest."""
+    where = _visible_to(actor)
+    if kind is not None:
+        where.append(Followup.kind == kind.value)
+    if open_only:
+        where.append(Followup.closed_at.is_(None))
+    query = (select(Followup).join(Case, Case.id == Followup.case_id).options(contains_eager(Followup.case))
+             .where(*where)
+             .order_by(Followup.closed_at.is_not(None), Followup.due_on, Followup.id.desc())
+             .limit(limit).offset(offset))
+    return list(session.scalars(query))

@@ -53,6 +53,11 @@ RATABLE_CASE_STATES = frozenset({CaseState.COMPLETED, CaseState.PARTIALLY_COMPLE
 RATABLE_STEP_STATES = frozenset({StepState.DONE, StepState.REJECTED})
 
 
+def default_channel(actor: Actor) -> str:
+    """Where a rating comes from when the caller does not say: a window's pad for a clerk, else the API."""
+    return "window" if actor.role is Role.CLERK else "api"
+
+
 def _check(level: int, reasons: Sequence[str], comment: str, channel: str, actor: Actor) -> tuple[list[str], str]:
     """The rating as given, checked before any work (bilingual, naming the field)."""
     if level not in LEVELS:
@@ -105,13 +110,14 @@ def rate(
     level: int,
     reasons: Sequence[str] = (),
     comment: str = "",
-    channel: str = "api",
+    channel: str | None = None,
     step_id: str | None = None,
 ) -> Rating:
     """Rate case ``case_id`` (``step_id`` None: 一事一评) or one of its decided steps, once; a bad
     rating opens a rectification. Conflict (409) names the first rating when one exists."""
     from engine.governance.rectification import open_rectification
 
+    channel = channel or default_channel(actor)
     picked, text = _check(level, reasons, comment, channel, actor)
     case = load_case(session, case_id)
     step: Step | None = None

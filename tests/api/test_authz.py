@@ -15,16 +15,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine.db.models import ApiToken, Case, Notification, Step
+from engine.db.models import ApiToken, Case, Followup, Notification, Step
 from engine.documents.files import MaterialHandIn, stage_files
 from engine.documents.inspection import Upload
 from engine.errors import DomainError, NotFound
+from engine.governance.ratings import rate
+from engine.governance.rectification import appeal
+from engine.machine.unit_of_work import in_transaction
 from engine.records.queries import region_covers, region_prefix
 from engine.machine.actions import claim_step, hand_in_supplement, request_extension, request_supplement
 from engine.machine.intake import Applicant, accept_case
 from engine.machine.states import Actor, Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
-from tests.api.conftest import Api, case_body, prefill_body, problem
+from tests.api.conftest import Api, actor_of, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
 from tests.engine.documents.test_inspection import image, pdf
 from tests.engine.machine.test_access import _land_use
@@ -167,6 +170,42 @@ def _handover(api: Api) -> Call:
     return "POST", f"/cases/{case.id}/handover", {"recipient": "applicant", "method": "window"}, None
 
 
+def _decided(api: Api) -> Case:
+    """The marriage case with every step decided by its office (ready to be rated)."""
+    with api.session() as session:
+        return work_off(session, api.runtime, api.case())
+
+
+def _rated(api: Api) -> Call:
+    case = _decided(api)
+    with api.session() as session:
+        in_transaction(session, lambda: rate(session, api.runtime, case_id=case.id, actor=actor_of("applicant_own"),
+                                             level=4))
+    return "GET", f"/cases/{case.id}/ratings", None, None
+
+
+def _rectification(api: Api, *, appealed: bool = False) -> int:
+    """A bad rating of the case's registration (民政 11 at 430102): its rectification's id."""
+    case = _decided(api)
+    registration = api.step(case.id)
+    with api.session() as session:
+        rating = in_transaction(session, lambda: rate(session, api.runtime, case_id=case.id, step_id=registration.id,
+                                                      actor=actor_of("applicant_own"), level=1))
+        followup = session.scalars(select(Followup.id).where(Followup.rating_id == rating.id)).one()
+        if appealed:
+            in_transaction(session, lambda: appeal(session, api.runtime, followup_id=followup,
+                                                   actor=api.officer_for("11"), reason="非本部门原因"))
+    return followup
+
+
+def _on_rectification(action: str, body: dict[str, Any], *, appealed: bool = False) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        followup = _rectification(api, appealed=appealed)
+        return "POST", f"/rectifications/{followup}/{action}", {"version": 1 if appealed else 0, **body}, None
+
+    return prepare
+
+
 def _step_detail(api: Api) -> Call:
     return "GET", f"/steps/{api.step(api.case().id).id}", None, None
 
@@ -291,6 +330,21 @@ MATRIX = [
     Row("POST /steps/{id}/supplement-files", _supplement_files, (401, 201, 404, 201, 404, 403, 404, 403, 403)),
     Row("POST /steps/{id}/receive-supplement", _receive_supplement, (401, 403, 404, 403, 404, 200, 404, 403, 403)),
     Row("POST /cases/{id}/deferred/{material}", _supply_deferred, (401, 201, 404, 201, 404, 404, 404, 403, 403)),
+    # 好差评: the applicant (or the window holding the case, recording it) rates a decided case once.
+    Row("POST /cases/{id}/ratings", lambda api: ("POST", f"/cases/{_decided(api).id}/ratings", {"level": 5}, None),
+        (401, 201, 404, 201, 404, 403, 404, 403, 403)),
+    Row("GET /cases/{id}/ratings", _rated, (401, 200, 404, 200, 404, 200, 404, 200, 200)),
+    # 整改: each sees the rectifications in reach (a list, possibly empty); the office's officer works
+    # one, a supervisor over its region decides an appeal; the applicant sees their own rating's.
+    Row("GET /rectifications", _fixed("GET", "/rectifications"), (401, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /rectifications/{followup_id}/rectify", _on_rectification("rectify", {
+        "measures": "已整改", "called_at": "2026-01-01T08:00:00+08:00", "reached": True}),
+        (401, 403, 404, 404, 404, 200, 404, 403, 403)),
+    Row("POST /rectifications/{followup_id}/appeal", _on_rectification("appeal", {"reason": "非本部门原因"}),
+        (401, 403, 404, 404, 404, 200, 404, 403, 403)),
+    Row("POST /rectifications/{followup_id}/decide-appeal",
+        _on_rectification("decide-appeal", {"uphold": True}, appealed=True),
+        (401, 403, 404, 404, 404, 403, 404, 200, 200)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats.csv", _fixed("GET", "/supervision/stats.csv"),
@@ -313,7 +367,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
     paths = api.get("/openapi.json", None).json()["paths"]
     routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
     named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}",
-             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}"}
+             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}", "{followup_id}": "{x}"}
 
     def generic(endpoint: str) -> str:
         for name, placeholder in named.items():
@@ -321,7 +375,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 369
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 423
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

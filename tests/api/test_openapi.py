@@ -47,6 +47,12 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("get", "/supervision/cards"): {403},
     ("get", "/supervision/stats"): {403},
     ("get", "/supervision/stats.csv"): {403},
+    ("post", "/cases/{case_id}/ratings"): {403, 404, 409},
+    ("get", "/cases/{case_id}/ratings"): {403, 404},
+    ("get", "/rectifications"): set(),
+    ("post", "/rectifications/{followup_id}/rectify"): {403, 404, 409},
+    ("post", "/rectifications/{followup_id}/appeal"): {403, 404, 409},
+    ("post", "/rectifications/{followup_id}/decide-appeal"): {403, 404, 409},
     ("get", "/track/{receipt_no}"): {404, 422, 429},
 }
 
