@@ -206,6 +206,10 @@ class Settings(BaseSettings):
         default=15, ge=1, le=120,
         description="好差评: working days an office has to rectify a bad rating (整改, with its 回访 call-back).",
     )
+    complaint_working_days: int = Field(
+        default=5, ge=1, le=60,
+        description="12345 诉求: working days the responsible office has to answer a hotline complaint about a case.",
+    )
 
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""
