@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api import pages
 from api.deps import depends_on, get_actor
@@ -40,6 +41,7 @@ from api.routes import (
     bundles,
     cases,
     departments,
+    explanations,
     files,
     health,
     items,
@@ -138,9 +140,21 @@ def validation_problem(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "invalid_request", "Invalid request", detail, errors)
 
 
-def http_problem(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette names only the first route that matched
+    the path, but FastAPI registers GET and POST of one path as two routes (RFC 9110 §15.5.6)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+def http_problem(request: Request, exc: Exception) -> JSONResponse:
     """Framework HTTP errors (401, unknown routes, wrong methods) as problem+json."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return http_error(405, str(exc.detail), headers={"Allow": _allowed_methods(request)})
     errors: list[dict[str, Any]]
     if isinstance(exc, BodyTooLarge):
         return body_too_large(exc.limit)
@@ -240,7 +254,7 @@ def create_app(
                        else max_body_bytes)
     routers = [module.router
                for module in (bundles, items, prefill, cases, notifications, ratings, files, steps, departments,
-                             supervision, track)]
+                             supervision, explanations, track)]
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)

@@ -319,6 +319,10 @@ def test_supervision_cards_and_stats(api: Api) -> None:
 def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
     assert problem(api.get("/nowhere", None), 404)["type"] == "/problems/not_found"
     assert problem(api.client.delete("/bundles"), 405)["status"] == 405
+    # GET and POST of one path are two routes: a wrong method names both (RFC 9110 §15.5.6).
+    wrong = api.client.options("/cases/abc/ratings")
+    assert problem(wrong, 405)["type"] == "/problems/method_not_allowed"
+    assert wrong.headers["Allow"] == "GET, POST"
     assert api.get("/openapi.json", None).json()["components"]["schemas"]["CaseCreate"]["examples"]
 
 
