@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine.db.models import ApiToken, Case, Followup, Notification, Step
+from engine.db.models import ApiToken, Card, Case, Followup, Notification, Step
 from engine.documents.files import MaterialHandIn, stage_files
 from engine.documents.inspection import Upload
 from engine.errors import DomainError, NotFound
+from engine.governance.explanations import submit_explanation
 from engine.governance.ratings import rate
 from engine.governance.rectification import appeal
 from engine.machine.unit_of_work import in_transaction
+from engine.time.supervision import issue_cards
 from engine.records.queries import region_covers, region_prefix
 from engine.machine.actions import claim_step, hand_in_supplement, request_extension, request_supplement
 from engine.machine.intake import Applicant, accept_case
@@ -206,6 +208,29 @@ def _on_rectification(action: str, body: dict[str, Any], *, appealed: bool = Fal
     return prepare
 
 
+def _red_card(api: Api, *, explained: bool = False) -> int:
+    """The marriage registration claimed by ``officer`` and left until its red card: the card's id
+    (``explained``: with the office's explanation submitted)."""
+    step = api.advance(api.step(api.case().id), "assigned")
+    assert step.due_on is not None
+    api.clock.set_local(api.runtime.calendar.add_working_days(step.due_on, 5))
+    with api.session() as session:
+        issue_cards(session, api.runtime, red_after_working_days=5)
+        card = session.scalars(select(Card.id).where(Card.step_id == step.id, Card.colour == "red")).one()
+        if explained:
+            in_transaction(session, lambda: submit_explanation(session, api.runtime, card_id=card,
+                                                               actor=api.officer_for("11"), reason="病假",
+                                                               corrective_action="AB岗"))
+    return card
+
+
+def _on_red_card(action: str, body: dict[str, Any], *, explained: bool = False) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        return "POST", f"/cards/{_red_card(api, explained=explained)}/{action}", body, None
+
+    return prepare
+
+
 def _step_detail(api: Api) -> Call:
     return "GET", f"/steps/{api.step(api.case().id).id}", None, None
 
@@ -346,6 +371,15 @@ MATRIX = [
         _on_rectification("decide-appeal", {"uphold": True}, appealed=True),
         (401, 403, 404, 404, 404, 403, 404, 200, 200)),
     Row("GET /supervision/cards", _fixed("GET", "/supervision/cards"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
+    # 情况说明: the late office's officer explains its red card; a supervisor of the region or an admin decides.
+    Row("GET /explanations", _fixed("GET", "/explanations"), (401, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /cards/{card_id}/explanation",
+        _on_red_card("explanation", {"reason": "病假", "corrective_action": "AB岗"}),
+        (401, 404, 404, 404, 404, 200, 404, 403, 403)),
+    Row("POST /cards/{card_id}/explanation/accept", _on_red_card("explanation/accept", {}, explained=True),
+        (401, 404, 404, 404, 404, 403, 404, 200, 200)),
+    Row("POST /cards/{card_id}/explanation/return", _on_red_card("explanation/return", {"note": "不具体"}, explained=True),
+        (401, 404, 404, 404, 404, 403, 404, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats.csv", _fixed("GET", "/supervision/stats.csv"),
         (401, 403, 403, 403, 403, 403, 403, 200, 200)),
@@ -367,7 +401,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
     paths = api.get("/openapi.json", None).json()["paths"]
     routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
     named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}",
-             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}", "{followup_id}": "{x}"}
+             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}", "{followup_id}": "{x}", "{card_id}": "{x}"}
 
     def generic(endpoint: str) -> str:
         for name, placeholder in named.items():
@@ -375,7 +409,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 423
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 459
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

@@ -53,6 +53,10 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("post", "/rectifications/{followup_id}/rectify"): {403, 404, 409},
     ("post", "/rectifications/{followup_id}/appeal"): {403, 404, 409},
     ("post", "/rectifications/{followup_id}/decide-appeal"): {403, 404, 409},
+    ("get", "/explanations"): set(),
+    ("post", "/cards/{card_id}/explanation"): {403, 404, 409},
+    ("post", "/cards/{card_id}/explanation/accept"): {403, 404, 409},
+    ("post", "/cards/{card_id}/explanation/return"): {403, 404, 409, 422},
     ("get", "/track/{receipt_no}"): {404, 422, 429},
 }
 
