@@ -20,19 +20,27 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Followup, Step
 from engine.errors import Conflict, DomainError, Forbidden, NotFound
-from engine.governance.followups import FollowupChange, FollowupKind, open_followup, transition_followup
+from engine.governance.followups import (
+    FollowupChange,
+    FollowupKind,
+    followup_rule,
+    list_followups,
+    open_followup,
+    transition_followup,
+)
 from engine.machine.access import region_covers
-from engine.machine.states import CASE_OPEN, STEP_OPEN, Actor, Role, StepState
+from engine.machine.states import CASE_OPEN, STEP_OPEN, Actor, StepState
 from engine.machine.unit_of_work import load_case
 from engine.people.regions import region_prefix
 from engine.runtime import Runtime
+from engine.settings import get_settings
 
 __all__ = ["MAX_CATEGORY", "MAX_TEXT", "NO_OFFICE", "RECEIVERS", "ComplaintCounts", "answer_complaint",
            "complaint_counts", "list_complaints", "receive_complaint", "reopen_complaint"]
@@ -40,11 +48,11 @@ __all__ = ["MAX_CATEGORY", "MAX_TEXT", "NO_OFFICE", "RECEIVERS", "ComplaintCount
 MAX_TEXT = 2000
 """The longest complaint text, answer or reopening reason (characters, after stripping)."""
 MAX_CATEGORY = 64
-MAX_LIST = 500
 NO_OFFICE = "-"
 """The key of :func:`complaint_counts` for complaints about a case with no office (nothing routed yet)."""
-RECEIVERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
-"""Who may deliver a complaint: the 12345 centre's integration token is a supervisor's."""
+RECEIVERS = followup_rule(FollowupKind.COMPLAINT, "open", None).roles
+"""Who may deliver a complaint (the gate's ``open`` rule): the 12345 centre's integration token is a
+supervisor's."""
 
 _TICKET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PHONE_LAST4 = re.compile(r"(?:[0-9]{4})?")
@@ -186,8 +194,6 @@ def receive_complaint(
     else the applicant's (``applicant_id``) newest open case in the actor's region, else newest;
     NotFound when there is none or it lies outside the actor's region. Only the hotline
     (a supervisor's or admin's token) or the engine delivers (Forbidden otherwise)."""
-    from engine.settings import get_settings
-
     if actor.role not in RECEIVERS:
         raise Forbidden(f"a {actor.role.value} may not receive a 12345 complaint / 无权登记12345诉求")
     ticket, body, kind, phone = _check(ticket_no, text, category, caller_phone_last4)
@@ -202,7 +208,6 @@ def receive_complaint(
     details = {"ticket_no": ticket, "text": body, "category": kind, "caller_phone_last4": phone}
 
     def effect(change: FollowupChange) -> None:
-        # The gate opens follow-ups as the engine; who delivered it is recorded with it.
         change.audit["received_by"] = {"id": actor.id, "role": actor.role.value}
 
     try:
@@ -210,7 +215,7 @@ def receive_complaint(
             followup = open_followup(session, runtime, case=case, kind=FollowupKind.COMPLAINT,
                                      working_days=get_settings().complaint_working_days, region=region,
                                      office=office, department=department, step=step, source_ref=ticket,
-                                     details=details, effect=effect)
+                                     details=details, actor=actor, effect=effect)
     except IntegrityError:
         # Another delivery of the same ticket (about another case, so not waiting on our lock)
         # committed between our look and our insert: the unique index decided, theirs stands.
@@ -252,8 +257,7 @@ def reopen_complaint(session: Session, runtime: Runtime, *, followup_id: int, ac
     not satisfied with. The reopening (reason, by, at, the answer rejected) is appended to
     ``details["reopens"]`` and ``details["reopen_count"]`` counts them; the answer is cleared.
 
-    The deadline stays the original ``due_on``: the gate writes a follow-up's state and has no
-    way to set a new due date, so a complaint reopened after its deadline is overdue at once."""
+    The office gets a new deadline, ``complaint_working_days`` working days from the reopening."""
     body = _text(reason, "reason", "the reason", "重新办理理由")
     case, followup = _load(session, followup_id)
 
@@ -266,7 +270,8 @@ def reopen_complaint(session: Session, runtime: Runtime, *, followup_id: int, ac
         change.details["answer"] = None
 
     transition_followup(session, runtime, case=case, followup=followup, action="reopen", actor=actor,
-                        expected_version=expected_version, effect=effect)
+                        expected_version=expected_version, effect=effect,
+                        restart_working_days=get_settings().complaint_working_days)
     return followup
 
 
@@ -293,37 +298,10 @@ def complaint_counts(session: Session, *, region: str | None, today: date) -> di
             for key, received, opened, overdue, answered, again in session.execute(query)}
 
 
-def _visible_to(actor: Actor) -> list[ColumnElement[bool]]:
-    """Who sees a complaint (:func:`engine.governance.followups.followup_visible`) as SQL over
-    complaints joined to their cases. The office's region is the complaint's ``region``
-    (:func:`receive_complaint` stores it there)."""
-    match actor.role:
-        case Role.SYSTEM:
-            return []
-        case Role.OFFICER:
-            if actor.department is None:
-                return [false()]
-            return [Followup.department == actor.department, *_within(actor.region)]
-        case Role.SUPERVISOR | Role.ADMIN:
-            return _within(actor.region)
-        case Role.APPLICANT if actor.subject is not None:
-            return [Case.applicant_id == actor.subject]
-        case _:
-            return [false()]
-
-
 def list_complaints(session: Session, *, actor: Actor, open_only: bool = True, limit: int = 100,
                     offset: int = 0) -> list[Followup]:
     """The complaints ``actor`` sees (an officer: their department's within their region; a
     supervisor or admin: their region's; an applicant: their cases'), open only unless
     ``open_only`` is False, newest first."""
-    if not 1 <= limit <= MAX_LIST:
-        raise DomainError(f"limit must be 1 to {MAX_LIST} / 每页条数须为1至{MAX_LIST}", field="limit")
-    if offset < 0:
-        raise DomainError("offset must not be negative / 偏移量不能为负", field="offset")
-    where = [Followup.kind == _KIND, *_visible_to(actor)]
-    if open_only:
-        where.append(Followup.closed_at.is_(None))
-    query = (select(Followup).join(Case, Case.id == Followup.case_id).where(*where)
-             .order_by(Followup.opened_at.desc(), Followup.id.desc()).limit(limit).offset(offset))
-    return list(session.scalars(query))
+    return list_followups(session, actor=actor, kind=FollowupKind.COMPLAINT, open_only=open_only,
+                          newest_first=True, limit=limit, offset=offset)

@@ -22,11 +22,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, update
+from sqlalchemy import ColumnElement, false, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from engine.db.models import Card, Case, Followup, Step
-from engine.errors import Forbidden, IllegalTransition, NotFound, StaleVersion
+from engine.errors import DomainError, Forbidden, IllegalTransition, NotFound, StaleVersion
 from engine.machine.access import region_covers
 from engine.people.regions import region_prefix
 from engine.machine.states import LEADS, SYSTEM, Actor, Role
@@ -35,7 +35,7 @@ from engine.runtime import Runtime
 from engine.time.clock import local_date
 
 __all__ = ["FOLLOWUP_OPEN", "FOLLOWUP_RULES", "FollowupChange", "FollowupKind", "FollowupRule", "FollowupState",
-           "authorize_followup", "followup_rule", "list_followups", "open_followup", "transition_followup"]
+           "authorize_followup", "followup_rule", "followups_visible_to", "list_followups", "open_followup", "transition_followup"]
 
 
 class FollowupKind(StrEnum):
@@ -56,6 +56,9 @@ class FollowupState(StrEnum):
 
 FOLLOWUP_OPEN = frozenset({FollowupState.OPEN, FollowupState.APPEALED})
 """States in which a follow-up's deadline runs (and it may be carded)."""
+
+MAX_FOLLOWUPS_PAGE = 500
+"""The longest page of follow-ups one request may ask for."""
 
 OFFICERS = frozenset({Role.OFFICER})
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
@@ -99,7 +102,7 @@ FOLLOWUP_RULES: tuple[FollowupRule, ...] = (
             ("fail", {_O}, _C, OFFICERS, "failed")),
     # 12345 诉求: the office answers; the hotline (or a supervisor) reopens an answer the caller rejects.
     *_rules(FollowupKind.COMPLAINT,
-            ("open", {None}, _O, SYSTEM_ONLY, ""),
+            ("open", {None}, _O, SYSTEM_ONLY | LEADS, ""),
             ("answer", {_O}, _C, OFFICERS, "answered"),
             ("reopen", {_C}, _O, SYSTEM_ONLY | LEADS, "")),
 )
@@ -130,7 +133,7 @@ def authorize_followup(actor: Actor, followup: Followup, case: Case, rule: Follo
 
 def followup_visible(actor: Actor, followup: Followup, case: Case) -> bool:
     """Who sees a follow-up: its office's officers (department, region covering the office's),
-    supervisors and admins over its region, the case's applicant, the engine."""
+    supervisors and admins over its office's region or the case's, the case's applicant, the engine."""
     match actor.role:
         case Role.SYSTEM:
             return True
@@ -138,7 +141,7 @@ def followup_visible(actor: Actor, followup: Followup, case: Case) -> bool:
             office_region = followup.office.split("@", 1)[1] if followup.office else followup.region
             return actor.department == followup.department and region_covers(actor.region, office_region)
         case Role.SUPERVISOR | Role.ADMIN:
-            return region_covers(actor.region, followup.region)
+            return region_covers(actor.region, followup.region) or region_covers(actor.region, case.region)
         case Role.APPLICANT:
             return actor.subject is not None and actor.subject == case.applicant_id
         case _:
@@ -219,10 +222,12 @@ def transition_followup(
     expected_version: int | None = None,
     details: dict[str, Any] | None = None,
     effect: Effect | None = None,
+    restart_working_days: int | None = None,
 ) -> FollowupState:
     """Apply ``action`` to ``followup`` if a rule allows it and ``actor`` may: write the state (and,
-    closing it, the outcome, ``closed_at`` and its cards' resolution), merge ``details``, run the
-    kind's ``effect`` and append one audit event carrying all of it."""
+    closing it, the outcome, ``closed_at`` and its cards' resolution; with ``restart_working_days``,
+    a new deadline that many working days from today), merge ``details``, run the kind's ``effect``
+    and append one audit event carrying all of it."""
     rule = followup_rule(followup.kind, action, followup.state)
     authorize_followup(actor, followup, case, rule)
     if expected_version is not None and followup.version != expected_version:
@@ -249,6 +254,10 @@ def transition_followup(
     elif before == FollowupState.CLOSED.value:  # reopened
         followup.outcome = ""
         followup.closed_at = None
+    if restart_working_days is not None:
+        followup.due_on = runtime.calendar.add_working_days(local_date(at), restart_working_days)
+        closing["due_on"] = followup.due_on.isoformat()
+        closing["working_days"] = restart_working_days
     append_event(session, case=case, actor=actor, action=f"followup.{followup.kind}.{action}", at=at,
                  step_id=followup.step_id, from_state=before, to_state=followup.state,
                  payload={"followup": followup.id, "kind": followup.kind, **change.details, **change.audit,
@@ -261,7 +270,7 @@ def due_today(followup: Followup, today: date) -> bool:
     return followup.closed_at is None and today > followup.due_on
 
 
-def _visible_to(actor: Actor) -> list[ColumnElement[bool]]:
+def followups_visible_to(actor: Actor) -> list[ColumnElement[bool]]:
     """:func:`followup_visible` as SQL over follow-ups joined to their cases. An office's region is
     the follow-up's ``region`` (open_followup stores the office's region there)."""
     def within(scope: str | None) -> list[ColumnElement[bool]]:
@@ -275,7 +284,10 @@ def _visible_to(actor: Actor) -> list[ColumnElement[bool]]:
                 return [false()]
             return [Followup.department == actor.department, *within(actor.region)]
         case Role.SUPERVISOR | Role.ADMIN:
-            return within(actor.region)
+            if actor.region is None:
+                return []
+            return [or_(Followup.region.startswith(region_prefix(actor.region), autoescape=True),
+                        Case.region.startswith(region_prefix(actor.region), autoescape=True))]
         case Role.APPLICANT if actor.subject is not None:
             return [Case.applicant_id == actor.subject]
         case _:
@@ -288,18 +300,25 @@ def list_followups(
     actor: Actor,
     kind: FollowupKind | None = None,
     open_only: bool = True,
+    newest_first: bool = False,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Followup]:
     """The follow-ups ``actor`` sees (:func:`followup_visible`), of ``kind`` (None: all), open or
-    appealed only unless ``open_only`` is False; the earliest due first, then the newest."""
-    where = _visible_to(actor)
+    appealed only unless ``open_only`` is False; the earliest due first (open before closed), or
+    with ``newest_first`` the most recently opened first."""
+    if not 1 <= limit <= MAX_FOLLOWUPS_PAGE:
+        raise DomainError(f"limit must be 1 to {MAX_FOLLOWUPS_PAGE} / 每页条数须为1至{MAX_FOLLOWUPS_PAGE}",
+                          field="limit")
+    if offset < 0:
+        raise DomainError("offset must not be negative / 偏移量不能为负", field="offset")
+    where = followups_visible_to(actor)
     if kind is not None:
         where.append(Followup.kind == kind.value)
     if open_only:
         where.append(Followup.closed_at.is_(None))
+    order = ((Followup.opened_at.desc(), Followup.id.desc()) if newest_first
+             else (Followup.closed_at.is_not(None), Followup.due_on, Followup.id.desc()))
     query = (select(Followup).join(Case, Case.id == Followup.case_id).options(contains_eager(Followup.case))
-             .where(*where)
-             .order_by(Followup.closed_at.is_not(None), Followup.due_on, Followup.id.desc())
-             .limit(limit).offset(offset))
+             .where(*where).order_by(*order).limit(limit).offset(offset))
     return list(session.scalars(query))

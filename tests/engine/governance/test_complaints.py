@@ -29,7 +29,7 @@ from engine.machine.states import SYSTEM, Actor, CaseState, Role
 from engine.records.audit import verify_audit
 from engine.runtime import Runtime
 from engine.settings import get_settings
-from engine.time.clock import FixedClock
+from engine.time.clock import FixedClock, local_date
 from engine.time.supervision import issue_cards
 from tests.conftest import Database
 from tests.engine.machine.test_handover import FAR_CLERK, fresh, province_officer, received, work_off
@@ -258,10 +258,14 @@ def test_answered_by_the_office_reopened_by_the_hotline_answered_again(session: 
         reopen_complaint(session, runtime, followup_id=complaint.id, actor=FAR_HOTLINE, reason="x")
     session.rollback()
 
+    clock.advance(days=9)  # the caller rejects the answer a week and more later
     reopen_complaint(session, runtime, followup_id=complaint.id, actor=HOTLINE, reason="来电人对答复不满意")
     session.commit()
     [row] = complaints(session)
-    assert (row.state, row.outcome, row.closed_at, row.due_on) == ("open", "", None, due)  # same deadline
+    # The office gets a fresh deadline from the reopening, not the old one (long past by now).
+    renewed = runtime.calendar.add_working_days(local_date(clock.now()), get_settings().complaint_working_days)
+    assert (row.state, row.outcome, row.closed_at, row.due_on) == ("open", "", None, renewed)
+    assert renewed > due
     assert row.details["reopen_count"] == 1 and row.details["answer"] is None
     assert row.details["reopens"][0]["reason"] == "来电人对答复不满意"
     assert row.details["reopens"][0]["rejected_answer"]["text"] == "已批评教育当事人员"
