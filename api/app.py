@@ -40,6 +40,7 @@ from api.pages.common import csrf_key
 from api.routes import (
     bundles,
     cases,
+    complaints,
     departments,
     explanations,
     files,
@@ -254,7 +255,7 @@ def create_app(
                        else max_body_bytes)
     routers = [module.router
                for module in (bundles, items, prefill, cases, notifications, ratings, files, steps, departments,
-                             supervision, explanations, track)]
+                             supervision, explanations, complaints, track)]
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)

@@ -142,8 +142,8 @@ def _find_case(session: Session, actor: Actor, *, receipt_no: str | None, applic
         if newest is None:
             raise NotFound("no case of this applicant / 未找到该申请人的办件", field="applicant_id")
         return newest
-    raise NotFound("give the receipt number or the applicant's ID number / 请提供受理编号或申请人证件号码",
-                   field="receipt_no")
+    raise DomainError("give the receipt number or the applicant's ID number / 请提供受理编号或申请人证件号码",
+                      field="receipt_no")
 
 
 def _current_step(steps: list[Step]) -> Step | None:

@@ -19,6 +19,7 @@ from engine.db.models import ApiToken, Card, Case, Followup, Notification, Step
 from engine.documents.files import MaterialHandIn, stage_files
 from engine.documents.inspection import Upload
 from engine.errors import DomainError, NotFound
+from engine.governance.complaints import answer_complaint, receive_complaint
 from engine.governance.explanations import submit_explanation
 from engine.governance.ratings import rate
 from engine.governance.rectification import appeal
@@ -231,6 +232,29 @@ def _on_red_card(action: str, body: dict[str, Any], *, explained: bool = False) 
     return prepare
 
 
+def _complaint(api: Api, *, answered: bool = False) -> int:
+    """A 12345 complaint about the marriage registration (民政 11 at 430102), delivered by the city's
+    hotline (``supervisor``); ``answered``: with the office's answer."""
+    case = api.case()
+    registration = api.step(case.id)
+    with api.session() as session:
+        complaint, _ = in_transaction(session, lambda: receive_complaint(
+            session, api.runtime, actor=actor_of("supervisor"), ticket_no="T-1", receipt_no=case.receipt_no,
+            step_id=registration.id, text="等候时间过长"))
+        if answered:
+            in_transaction(session, lambda: answer_complaint(session, api.runtime, followup_id=complaint.id,
+                                                             actor=api.officer_for("11"), answer="已致歉"))
+    return complaint.id
+
+
+def _on_complaint(action: str, body: dict[str, Any], *, answered: bool = False) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        followup = _complaint(api, answered=answered)
+        return "POST", f"/complaints/{followup}/{action}", {"version": 1 if answered else 0, **body}, None
+
+    return prepare
+
+
 def _step_detail(api: Api) -> Call:
     return "GET", f"/steps/{api.step(api.case().id).id}", None, None
 
@@ -380,6 +404,16 @@ MATRIX = [
         (401, 404, 404, 404, 404, 403, 404, 200, 200)),
     Row("POST /cards/{card_id}/explanation/return", _on_red_card("explanation/return", {"note": "不具体"}, explained=True),
         (401, 404, 404, 404, 404, 403, 404, 200, 200)),
+    # 12345 诉求: only the hotline's token (a supervisor's, an admin's) delivers; the office answers;
+    # the hotline reopens; each lists what it reaches.
+    Row("POST /complaints", lambda api: ("POST", "/complaints", {
+        "ticket_no": "T-1", "receipt_no": api.case().receipt_no, "text": "等候时间过长"}, None),
+        (401, 403, 403, 403, 403, 403, 403, 201, 201)),
+    Row("GET /complaints", _fixed("GET", "/complaints"), (401, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /complaints/{followup_id}/answer", _on_complaint("answer", {"answer": "已致歉"}),
+        (401, 403, 404, 404, 404, 200, 404, 403, 403)),
+    Row("POST /complaints/{followup_id}/reopen", _on_complaint("reopen", {"reason": "不满意"}, answered=True),
+        (401, 403, 404, 404, 404, 403, 404, 200, 200)),
     Row("GET /supervision/stats", _fixed("GET", "/supervision/stats"), (401, 403, 403, 403, 403, 403, 403, 200, 200)),
     Row("GET /supervision/stats.csv", _fixed("GET", "/supervision/stats.csv"),
         (401, 403, 403, 403, 403, 403, 403, 200, 200)),
@@ -409,7 +443,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 459
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 495
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)
