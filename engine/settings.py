@@ -210,6 +210,21 @@ class Settings(BaseSettings):
         default=5, ge=1, le=60,
         description="12345 诉求: working days the responsible office has to answer a hotline complaint about a case.",
     )
+    post_check_rate: float = Field(
+        default=1.0, ge=0, le=1,
+        description=("告知承诺: the share of signed commitments checked afterwards (事中事后核查) where a step's "
+                     "post_check gives no rate; 1 checks every one."),
+    )
+    post_check_seed: str = Field(
+        default="onevisit", min_length=1, max_length=64,
+        description=("告知承诺: the seed of the post-check draw; a step's draw is a hash of the seed and the step's "
+                     "id, so the same commitment is always drawn the same way (reproducible, auditable)."),
+    )
+    credit_mark_years: int = Field(
+        default=3, ge=1, le=10,
+        description=("告知承诺: years a serious credit mark for a false commitment stays in force; meanwhile its "
+                     "holder's commitment steps go to normal review."),
+    )
 
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from engine.db.models import Case, Handover, OutboxMessage, Step
 from engine.errors import Conflict, DomainError, IllegalTransition
 from engine.interprovince.systems import TRANSFER_TOPIC, decided_elsewhere, home_province
-from engine.machine import material_effects
+from engine.machine import commitment_effects, material_effects
+from engine.machine.commitment_effects import Signed
 from engine.machine.material_effects import HandIn
 from engine.machine.states import Actor, Role, StepState
 from engine.machine.routing import route_step
@@ -118,6 +119,15 @@ class Effect(StrEnum):
     HAND_OVER = "hand_over"
     """出件: the hand-over of a finished case's results (to whom, how, when) is recorded, once
     (a :class:`~engine.db.models.Handover` row; refused if the case was handed over already)."""
+    CHECK_CREDIT = "check_credit"
+    """告知承诺: a holder with a serious credit mark in force takes normal review instead (the step's
+    ``kind`` commitment → human; the event names the mark)."""
+    RECORD_COMMITMENT = "record_commitment"
+    """告知承诺: the letter signed (the exact text, its SHA-256, who, when) is stored and the step's
+    outputs point at it; refused without the bundle's letter or for a holder with a serious mark."""
+    REVOKE_RESULT = "revoke_result"
+    """A failed post-check (事中事后核查): the licences the step issued are revoked and its result is
+    marked revoked (when, why); the state stays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +150,13 @@ class Inputs:
     """补正 or 容缺: the files (stored already) or the paper original handed in for one material."""
     files: Sequence[str] | None = None
     """Retention: the ids of the files to mark purged."""
+    commitment: Signed | None = None
+    """告知承诺: the letter the applicant signed."""
 
 
 INPUT_EFFECTS: dict[str, tuple[Effect, ...]] = {
-    "reason": (Effect.SET_REASON, Effect.TO_DESK, Effect.REQUEST_EXTENSION, Effect.REFUSE_EXTENSION,),
+    "reason": (Effect.SET_REASON, Effect.TO_DESK, Effect.REQUEST_EXTENSION, Effect.REFUSE_EXTENSION,
+               Effect.REVOKE_RESULT),
     "assignee": (Effect.ASSIGN,),
     "outputs": (Effect.RECORD_OUTPUTS,),
     "materials": (Effect.REQUEST_MATERIALS, Effect.REMIND_DEFERRED),
@@ -152,11 +165,12 @@ INPUT_EFFECTS: dict[str, tuple[Effect, ...]] = {
     "handover": (Effect.HAND_OVER,),
     "hand_in": (Effect.HAND_IN_MATERIAL, Effect.SUPPLY_DEFERRED),
     "files": (Effect.PURGE_FILES,),
+    "commitment": (Effect.RECORD_COMMITMENT,),
 }
 _REFUSAL = {"reason": "sets no reason", "assignee": "assigns nobody", "outputs": "records no outputs",
             "materials": "takes no materials", "days": "extends nothing", "transfer": "sends nothing away",
             "handover": "hands nothing over", "hand_in": "takes no hand-in",
-            "files": "purges no files"}
+            "files": "purges no files", "commitment": "records no commitment"}
 
 
 def check_inputs(inputs: Inputs, effects: frozenset[Effect], *, action: str) -> None:
@@ -599,6 +613,8 @@ def declared_for(effects: frozenset[Effect], step: Step, *, spec: StepSpec | Non
         return False
     if Effect.END_WAIT in effects and (spec is None or spec.on_no_objection is None):
         return False
+    if Effect.RECORD_COMMITMENT in effects and (spec is None or spec.commitment is None):
+        return False
     if Effect.TO_DESK in effects and (spec is None or spec.on_objection is None):
         return False
     if Effect.RECEIVE_MATERIALS in effects and not material_effects.all_handed_in(step):
@@ -622,6 +638,7 @@ STEP_GUARDS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.REFUSE_EXTENSION: _guard_decide_extension,
     Effect.SEND_AWAY: _guard_send_away,
     Effect.REMOTE_DECISION: _guard_remote_decision,
+    Effect.RECORD_COMMITMENT: commitment_effects.guard_commitment,
 }
 """What an effect requires of the step and its bundle; the gate checks every guard of a rule's
 effects before it applies any effect, so a refused transition changes nothing."""
@@ -632,6 +649,7 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.SET_REASON: _set_reason,
     Effect.ASSIGN: _assign,
     Effect.UNASSIGN: _unassign,
+    Effect.CHECK_CREDIT: commitment_effects.check_credit,
     Effect.ROUTE: _route,
     Effect.START_CLOCK: _start_step_clock,
     Effect.STOP_CLOCK: _stop_step_clock,
@@ -641,6 +659,8 @@ STEP_EFFECTS: dict[Effect, Callable[[Change, Step], None]] = {
     Effect.SEND_AWAY: _send_away,
     Effect.RECORD_OUTPUTS: _record_outputs,
     Effect.REVOKE_LICENCES: _revoke_licences,
+    Effect.RECORD_COMMITMENT: commitment_effects.record_commitment,  # after the outputs it adds to
+    Effect.REVOKE_RESULT: commitment_effects.revoke_result,
     Effect.REQUEST_MATERIALS: _request_materials,
     Effect.HAND_IN_MATERIAL: material_effects.hand_in_material,
     Effect.RECEIVE_MATERIALS: material_effects.receive_materials,

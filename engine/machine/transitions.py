@@ -108,7 +108,8 @@ FINISH = (Effect.RECORD_OUTPUTS, Effect.REVOKE_LICENCES, Effect.CLOSE)
 """A step that is done: its outputs are stored (and its licences issued), the licences it cancels
 are revoked, and it closes."""
 DECLARERS = frozenset({Role.APPLICANT, Role.CLERK})
-"""Who may declare, for the applicant, no objection or an objection during a timer's wait."""
+"""Who may declare, for the applicant, no objection or an objection during a timer's wait, or sign
+a commitment (a window records the applicant's signature on paper)."""
 TAKEN = (StepState.ASSIGNED, StepState.IN_PROGRESS, StepState.SUPPLEMENT_REQUESTED)
 """States in which a desk step has an assignee."""
 
@@ -118,8 +119,11 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
     # Released: the step goes to its deciding office, its clock starts (and its minimum wait); an
     # automated step is queued for a worker.
     # A desk step routed to another province is queued to be sent there (跨省通办).
-    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, KINDS - {StepKind.AUTOMATED},
+    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, KINDS - {StepKind.AUTOMATED, StepKind.COMMITMENT},
           effects={Effect.ROUTE, Effect.START_CLOCK, Effect.QUEUE_TRANSFER}),
+    # 告知承诺: a holder with a serious credit mark gets normal review (the step turns human).
+    _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, {StepKind.COMMITMENT},
+          effects={Effect.CHECK_CREDIT, Effect.ROUTE, Effect.START_CLOCK, Effect.QUEUE_TRANSFER}),
     _rule("release", {StepState.PENDING}, StepState.READY, SYSTEM_ONLY, {StepKind.AUTOMATED},
           effects={Effect.ROUTE, Effect.START_CLOCK, Effect.QUEUE_RUN}),
     _rule("claim", {StepState.READY}, StepState.ASSIGNED, DEPARTMENT_OFFICERS, DESK_KINDS, effects={Effect.ASSIGN}),
@@ -176,6 +180,15 @@ STEP_RULES: tuple[Rule[StepState], ...] = (
           effects={Effect.REMOTE_DECISION, *FINISH}),
     _rule("receive_refusal", {StepState.IN_PROGRESS}, StepState.REJECTED, SYSTEM_ONLY, DESK_KINDS,
           effects={Effect.REMOTE_DECISION, *CLOSE_WITH_REASON}),
+    # 告知承诺: the applicant (or a window for them) signs the letter and the step is approved at once,
+    # its result and licences issued; a mark found only at signing turns it to normal review first;
+    # a failed post-check revokes what it issued (the state stays: decided, then revoked).
+    _rule("sign", {StepState.READY}, StepState.DONE, DECLARERS, {StepKind.COMMITMENT},
+          effects={Effect.RECORD_COMMITMENT, *FINISH}),
+    _rule("review_instead", {StepState.READY}, StepState.READY, SYSTEM_ONLY, {StepKind.COMMITMENT},
+          effects={Effect.CHECK_CREDIT}),
+    _rule("revoke_result", {StepState.DONE}, StepState.DONE, SYSTEM_ONLY, {StepKind.COMMITMENT},
+          effects={Effect.REVOKE_RESULT}),
     _rule("skip", STEP_OPEN, StepState.SKIPPED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
     _rule("cancel", STEP_OPEN, StepState.CANCELLED, SYSTEM_ONLY, effects=CLOSE_WITH_REASON),
 )

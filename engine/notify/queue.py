@@ -33,6 +33,8 @@ EVENTS: dict[str, tuple[Notice, ...]] = {
     "step.complete": (Notice.STEP_DONE,),
     "step.end_wait": (Notice.STEP_DONE,),
     "step.receive_decision": (Notice.STEP_DONE,),
+    "step.sign": (Notice.STEP_DONE,),
+    "step.revoke_result": (Notice.RESULT_REVOKED,),
     "case.complete": (Notice.CASE_COMPLETED, Notice.RESULTS_READY, Notice.RATING_INVITATION),
     "case.partially_complete": (Notice.CASE_PARTIALLY_COMPLETED, Notice.RESULTS_READY, Notice.RATING_INVITATION),
     "case.reject": (Notice.CASE_REJECTED, Notice.RATING_INVITATION),
@@ -86,9 +88,12 @@ def queue_notices(session: Session, channels: ChannelRegistry, *, case: Case, ev
     return written
 
 
-def inbox(session: Session, *, recipient: str, case_id: str | None = None, limit: int = 50) -> Sequence[Notification]:
-    """``recipient``'s inbox, newest first (of one case when ``case_id`` is given)."""
-    stmt = select(Notification).where(Notification.recipient == recipient, Notification.channel == INBOX)
+def inbox(session: Session, *, recipient: str | Sequence[str], case_id: str | None = None,
+          limit: int = 50) -> Sequence[Notification]:
+    """``recipient``'s inbox (several: an officer's own and their office's), newest first (of one
+    case when ``case_id`` is given)."""
+    recipients = [recipient] if isinstance(recipient, str) else list(recipient)
+    stmt = select(Notification).where(Notification.recipient.in_(recipients), Notification.channel == INBOX)
     if case_id is not None:
         stmt = stmt.where(Notification.case_id == case_id)
     return session.scalars(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).all()
@@ -107,10 +112,24 @@ def queue_officer_reminder(session: Session, channels: ChannelRegistry, *, case:
     return row
 
 
-def mark_read(session: Session, *, recipient: str, notification_id: int, at: datetime) -> bool:
+def queue_office_notice(session: Session, channels: ChannelRegistry, *, case: Case, step: Step, office: str,
+                        at: datetime, step_name: str, later_step: str, reason: str) -> Notification:
+    """An inbox notice to ``office`` (``<department>@<region>``; every officer of it reads it) that
+    the result of ``step``, which its own later step ``later_step`` used, was revoked."""
+    context = _context(case, step, bundle="", step_name=step_name)
+    context.update(later_step=later_step, reason=reason)
+    subject, body = render(Notice.OFFICE_RESULT_REVOKED, locale=channels.locale, context=context)
+    row = Notification(case_id=case.id, recipient=office, channel=INBOX, template=Notice.OFFICE_RESULT_REVOKED.value,
+                       locale=channels.locale, subject=subject, body=body, created_at=at, sent_at=at)
+    session.add(row)
+    return row
+
+
+def mark_read(session: Session, *, recipient: str | Sequence[str], notification_id: int, at: datetime) -> bool:
     """Mark one of ``recipient``'s inbox notices read (the first time only); False: not theirs."""
+    recipients = [recipient] if isinstance(recipient, str) else list(recipient)
     row = session.get(Notification, notification_id)
-    if row is None or row.recipient != recipient or row.channel != INBOX:
+    if row is None or row.recipient not in recipients or row.channel != INBOX:
         return False
     if row.read_at is None:
         row.read_at = at

@@ -25,6 +25,15 @@ def reader_of(actor: Actor) -> str:
     return (actor.subject or "") if actor.role is Role.APPLICANT else actor.id
 
 
+def readers_of(actor: Actor) -> tuple[str, ...]:
+    """Every recipient whose notices ``actor`` reads: their own, and an officer's office's
+    (``<department>@<region>``: a notice to the office is every one of its officers')."""
+    own = reader_of(actor)
+    if actor.role is Role.OFFICER and actor.department and actor.region:
+        return own, f"{actor.department}@{actor.region}"
+    return (own,)
+
+
 def _seen_case(session: Session, actor: Actor, case_id: str) -> Case:
     case = session.get(Case, case_id)
     if case is None:
@@ -36,7 +45,7 @@ def _seen_case(session: Session, actor: Actor, case_id: str) -> Case:
 def case_inbox(session: Session, *, actor: Actor, case_id: str, limit: int = 50) -> Sequence[Notification]:
     """The reader's inbox notices about ``case_id``, newest first; NotFound if they may not see it."""
     _seen_case(session, actor, case_id)
-    return inbox(session, recipient=reader_of(actor), case_id=case_id, limit=limit)
+    return inbox(session, recipient=readers_of(actor), case_id=case_id, limit=limit)
 
 
 def mark_case_notice_read(session: Session, *, actor: Actor, case_id: str, notification_id: int,
@@ -46,7 +55,7 @@ def mark_case_notice_read(session: Session, *, actor: Actor, case_id: str, notif
     _seen_case(session, actor, case_id)
     row = session.get(Notification, notification_id)
     if row is None or row.case_id != case_id or \
-            not mark_read(session, recipient=reader_of(actor), notification_id=notification_id, at=at):
+            not mark_read(session, recipient=readers_of(actor), notification_id=notification_id, at=at):
         session.rollback()
         raise NotFound(f"no notification {notification_id}", field="notification_id")
     session.commit()

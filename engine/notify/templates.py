@@ -36,6 +36,10 @@ class Notice(StrEnum):
     RATING_INVITATION = "rating_invitation"
     OFFICER_REMINDER = "officer_reminder"
     """To an officer: a step of theirs is due soon."""
+    RESULT_REVOKED = "result_revoked"
+    """告知承诺: a post-check found the commitment false; the step's result and licences are revoked."""
+    OFFICE_RESULT_REVOKED = "office_result_revoked"
+    """To an office whose later step of the case used a result now revoked (a failed post-check)."""
 
 
 @lru_cache(maxsize=1)

@@ -205,3 +205,14 @@ def revoke_holder_licences(
     for licence in found:
         licence.revoked_at = now
     return found
+
+
+def revoke_step_licences(session: Session, *, step_id: str, now: datetime) -> list[Licence]:
+    """Revoke (撤销) every licence step ``step_id`` issued that is not revoked yet; return them (a
+    commitment found false: what it was granted on stops being valid)."""
+    session.flush()  # licences issued earlier in this transaction are revoked too
+    found = list(session.scalars(select(Licence).where(Licence.source_step_id == step_id,
+                                                       Licence.revoked_at.is_(None)).order_by(Licence.number)))
+    for licence in found:
+        licence.revoked_at = now
+    return found

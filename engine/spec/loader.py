@@ -22,6 +22,7 @@ from engine.spec.conditions import Condition, fields_of
 from engine.spec.graph_checks import check_graph
 from engine.spec.material_checks import check_materials
 from engine.spec.routing_checks import check_routing
+from engine.spec.commitment_checks import check_commitments
 from engine.spec.fact_checks import check_requirements
 from engine.spec.models import (
     BundleSpec,
@@ -484,6 +485,7 @@ def check_bundle(
     check_graph(bundle, handlers=handlers, add=add, warn=warn)
     check_materials(bundle, catalog=catalog, declared=declared, add=add, check_condition=check_condition)
     check_routing(bundle, catalog=catalog, fields=fields, declared=declared, add=add)
+    check_commitments(bundle, add=add, warn=warn)
     check_requirements(bundle, catalog=catalog, fields=fields, add=add, check_condition=check_condition)
     if not any(p.problem.startswith("unknown dependency") for p in problems):
         graph = {s.id: set(s.prerequisites) for s in bundle.steps}

@@ -432,6 +432,25 @@ class Requirement(Frozen):
     field>``). A rule of a ``for_each`` step reads that step's entries without naming the list."""
 
 
+class PostCheck(Frozen):
+    """事中事后核查 of a commitment step: which signed commitments are checked and how soon."""
+
+    working_days: PositiveInt = 20
+    """The office's time to check a sampled commitment, from the signing."""
+    rate: float | None = Field(default=None, ge=0, le=1)
+    """The share of commitments checked, drawn reproducibly per step (1: every one, 全覆盖核查;
+    none: the setting ``post_check_rate``)."""
+
+
+class Commitment(Frozen):
+    """告知承诺 (国办发〔2020〕42号): the conditions the applicant promises to meet and the consequence of a
+    false promise, rendered into the commitment letter the applicant signs instead of proving them."""
+
+    conditions: tuple[Names, ...] = Field(min_length=1)
+    consequence: Names
+    post_check: PostCheck = PostCheck()
+
+
 class StepSpec(Frozen):
     """One department step of a bundle."""
 
@@ -483,6 +502,10 @@ class StepSpec(Frozen):
     """Licences revoked when the step completes (YAML a mapping or a list of them)."""
     handler: str | None = None
     """Automated steps: the registered handler that performs the step."""
+    commitment: Commitment | None = None
+    """Commitment steps: what the applicant promises (the letter's conditions and consequence). The
+    loader requires it of every commitment step (:mod:`engine.spec.commitment_checks`); a snapshot
+    stored before it existed has none, and its commitment step is reviewed by an officer."""
 
     @model_validator(mode="before")
     @classmethod

@@ -130,7 +130,6 @@ def test_nothing_to_link_or_outside_the_region_is_not_found(session: Session, ru
     tries: list[tuple[Actor, dict[str, str], str]] = [
         (HOTLINE, {"receipt_no": "430102-20990101-99999"}, "receipt_no"),
         (HOTLINE, {"applicant_id": "430102199001019999"}, "applicant_id"),
-        (HOTLINE, {}, "receipt_no"),
         (FAR_HOTLINE, {"receipt_no": case.receipt_no}, "receipt_no"),
         (FAR_HOTLINE, {"applicant_id": case.applicant_id}, "applicant_id"),
         # a receipt whose case is someone else's: the hotline's data disagree, link nothing
@@ -142,6 +141,10 @@ def test_nothing_to_link_or_outside_the_region_is_not_found(session: Session, ru
         assert missing.value.field == field and " / " in missing.value.message
         assert case.applicant_id not in missing.value.message  # the ID number is never echoed
         session.rollback()
+    with pytest.raises(DomainError) as nameless:  # naming no case is bad input, not a missing case
+        receive_complaint(session, runtime, actor=HOTLINE, ticket_no="N-1", text="x")
+    assert nameless.value.field == "receipt_no" and not isinstance(nameless.value, NotFound)
+    session.rollback()
     with pytest.raises(NotFound) as no_step:
         receive_complaint(session, runtime, actor=HOTLINE, ticket_no="N-2", receipt_no=case.receipt_no,
                           text="x", step_id="no-such-step")

@@ -64,6 +64,7 @@ from engine.spec.conditions import Comparison
 from engine.spec.loader import BUNDLES_DIR, BundleRegistry, check_bundle, load_catalog
 from engine.spec.models import (
     BundleSpec,
+    Commitment,
     Catalog,
     FieldSpec,
     FieldType,
@@ -121,6 +122,9 @@ FIELDS = {
 """The fields the generated bundles use, declared here so the tests do not depend on forms/."""
 MATERIALS = ["身份证复印件"]
 REVOKED_TYPE = "L2000016"  # the applicant's licence a generated step may revoke (stored before acceptance)
+PROMISE = Commitment(conditions=(Names(zh="所报信息真实", en="the information is true"),),
+                     consequence=Names(zh="虚假承诺将被撤销并记入信用记录", en="a false one is revoked and recorded"))
+"""The letter of a generated commitment step (the loader asks every commitment step for one)."""
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Beijing
 CLOSING_EVENTS = {"case.complete", "case.partially_complete", "case.reject", "case.withdraw"}
 
@@ -214,6 +218,7 @@ def bundles(draw: st.DrawFn) -> BundleSpec:
                 excluded_from_limit=draw(st.integers(min_value=0, max_value=4)) == 0,
                 for_each="heirs" if i in heirs_steps else None,
                 revokes=(Revocation(licence=REVOKED_TYPE),) if revoking == i else (),
+                commitment=PROMISE if kind is StepKind.COMMITMENT else None,
             )
         )
     return make_bundle(

@@ -273,3 +273,36 @@ def test_bundles_check_reads_onevisit_bundles_dir(
         assert out.splitlines() == ["sample 1 steps=1"], err
     finally:
         get_settings.cache_clear()
+
+
+# --- 告知承诺 ------------------------------------------------------------------------------------
+
+
+def test_a_commitment_step_without_its_letter_is_warned_and_a_letter_elsewhere_refused(bundles: Path) -> None:
+    text = bundle("""\
+        - id: first
+          item: 11-JHDJ
+          kind: commitment
+          time_limit: {working_days: 1}
+        """)
+    path = write(bundles, "sample.yaml", text)
+    registry = load(bundles)
+    assert registry.get("sample").step("first").commitment is None  # loads; an officer reviews it
+    [warning] = registry.warnings
+    assert (warning.file, warning.line, warning.step) == (path, line_of(text, "kind: commitment"), "first")
+    assert "no letter to sign" in warning.problem and "无承诺书可签" in warning.problem
+
+    text = bundle("""\
+        - id: first
+          item: 11-JHDJ
+          time_limit: {working_days: 1}
+          commitment:
+            conditions: [{zh: 信息真实, en: the information is true}]
+            consequence: {zh: 撤销, en: revoked}
+        """)
+    path = write(bundles, "sample.yaml", text)
+    with pytest.raises(SpecError) as raised:
+        load(bundles)
+    [problem] = raised.value.problems
+    assert (problem.file, problem.line, problem.step) == (path, line_of(text, "commitment:"), "first")
+    assert problem.problem.startswith("only a commitment step has a commitment block (this one is human)")
