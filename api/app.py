@@ -40,6 +40,7 @@ from api.pages.common import csrf_key
 from api.routes import (
     bundles,
     cases,
+    commitments,
     complaints,
     departments,
     explanations,
@@ -255,7 +256,7 @@ def create_app(
                        else max_body_bytes)
     routers = [module.router
                for module in (bundles, items, prefill, cases, notifications, ratings, files, steps, departments,
-                             supervision, explanations, complaints, track)]
+                             supervision, explanations, complaints, commitments, track)]
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.time.clock import FixedClock
 from engine.records.audit import case_history
-from engine.db.models import Licence, Step
+from engine.db.models import Case, Licence, Step
 from engine.machine.dispatch import drain_outbox
 from engine.people.identifiers import make_credit_code, make_id_number
 from engine.machine.intake import Applicant, accept_case
@@ -93,6 +93,7 @@ class DemoData:
     people: dict[int, dict[str, str]]
     companies: dict[int, dict[str, str]]
     scenarios: dict[str, dict[str, Any]]
+    governance: dict[str, Any]
 
 
 def load_demo_data(path: Path = SCENARIOS) -> DemoData:
@@ -101,6 +102,7 @@ def load_demo_data(path: Path = SCENARIOS) -> DemoData:
         people={int(k): v for k, v in data["people"].items()},
         companies={int(k): v for k, v in data["companies"].items()},
         scenarios={bundle_id: _expand(s) for bundle_id, s in data["scenarios"].items()},
+        governance=_expand(data.get("governance", {})),
     )
 
 
@@ -153,25 +155,7 @@ def run_case(session: Session, runtime: Runtime, clock: FixedClock, *, bundle_id
     report(f"[{bundle_id}] accepted {case.receipt_no}: {len(case.steps)} steps, due {case.due_on}; "
            f"{len(intake.get('prefilled', {}))} fields prefilled, {len(intake.get('waived', []))} materials waived")
     started = clock.now()
-    for _ in range(400):  # a bound, not an expectation: every demo case closes in far fewer rounds
-        session.refresh(case)
-        if CaseState(case.state) not in CASE_OPEN:
-            break
-        drain_outbox(session, runtime)
-        for step_id in release_due_timers(session, runtime):
-            report(f"[{bundle_id}]   timer released {_key(session, step_id)}")
-        ready = session.scalars(
-            select(Step).where(Step.case_id == case.id, Step.state == StepState.READY.value, Step.kind != "timer",
-                               Step.kind != "automated").order_by(Step.position)
-        ).all()
-        for step in ready:
-            actor = officer_for(step)
-            claim_step(session, runtime, step_id=step.id, actor=actor)
-            complete_step(session, runtime, step_id=step.id, actor=actor, outputs={"result": "办结"})
-            report(f"[{bundle_id}]   dept {step.department} completed {step.step_key}"
-                   + (f" ({step.instance_label})" if step.instance_label else ""))
-        clock.advance(days=1)
-    session.refresh(case)
+    work_off(session, runtime, clock, case=case, report=report)
     done = sum(1 for s in case.steps if s.state == StepState.DONE.value)
     days = (clock.now() - started).days
     skipped = frozenset(s.step_key for s in case.steps if s.state == StepState.SKIPPED.value)
@@ -180,14 +164,43 @@ def run_case(session: Session, runtime: Runtime, clock: FixedClock, *, bundle_id
                       frozenset(scenario.get("expect_skipped", [])))
 
 
+def work_off(session: Session, runtime: Runtime, clock: FixedClock, *, case: Case, report: Report) -> None:
+    """Simulate every department until ``case`` closes: a day at a time, the officers claim and
+    complete what is ready (a commitment step too: an officer reviews what nobody signed), the
+    outbox runs the automated steps, the sweep releases the timers."""
+    for _ in range(400):  # a bound, not an expectation: every demo case closes in far fewer rounds
+        session.refresh(case)
+        if CaseState(case.state) not in CASE_OPEN:
+            break
+        drain_outbox(session, runtime)
+        for step_id in release_due_timers(session, runtime):
+            report(f"[{case.bundle_id}]   timer released {_key(session, step_id)}")
+        ready = session.scalars(
+            select(Step).where(Step.case_id == case.id, Step.state == StepState.READY.value, Step.kind != "timer",
+                               Step.kind != "automated").order_by(Step.position)
+        ).all()
+        for step in ready:
+            actor = officer_for(step)
+            claim_step(session, runtime, step_id=step.id, actor=actor)
+            complete_step(session, runtime, step_id=step.id, actor=actor, outputs={"result": "办结"})
+            report(f"[{case.bundle_id}]   dept {step.department} completed {step.step_key}"
+                   + (f" ({step.instance_label})" if step.instance_label else ""))
+        clock.advance(days=1)
+    session.refresh(case)
+
+
 def _key(session: Session, step_id: str) -> str:
     step = session.get(Step, step_id)
     return step.step_key if step else step_id
 
 
 def run_demo(session: Session, runtime: Runtime, clock: FixedClock, *, report: Report = print,
-             bundles: list[str] | None = None) -> list[DemoResult]:
-    """Seed the demo licences, then run one case of each bundle from intake to completion."""
+             bundles: list[str] | None = None, governance: bool = True) -> list[DemoResult]:
+    """Seed the demo licences, then run one case of each bundle from intake to completion; with
+    every bundle run (and ``governance``), the governance part after them (ratings, commitments,
+    a red card's explanation, a complaint: :mod:`api.demo_governance`)."""
+    from api.demo_governance import run_governance
+
     data = load_demo_data()
     scenarios = data.scenarios
     seed_licences(session, runtime, data, report=report)
@@ -196,6 +209,8 @@ def run_demo(session: Session, runtime: Runtime, clock: FixedClock, *, report: R
         if (bundles and spec.id not in bundles) or spec.id not in scenarios:
             continue
         results.append(run_case(session, runtime, clock, bundle_id=spec.id, scenario=scenarios[spec.id], report=report))
+    if governance and not bundles:
+        run_governance(session, runtime, clock, data=data, results=results, report=report)
     return results
 
 

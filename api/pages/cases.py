@@ -29,6 +29,7 @@ from api.pages.common import (
 )
 from api.pages.materials import requested_materials, shown as file_shown, split_message, upload_rule
 from api.schemas import ID_PATTERN
+from engine.governance.commitments import commitment_letter
 from engine.db.models import Case
 from engine.documents.files import receipt_materials
 from engine.documents.files import case_files
@@ -97,6 +98,9 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     # allowed actions for this caller, with the case's bundle (what it declares).
     spec = runtime.spec_for(session, case)
     step_actions = {s.id: allowed_actions(actor, s, case=case, spec=spec) for s in case.steps}
+    # 告知承诺: the letter each step the caller may sign would be signed as (its exact text and hash).
+    letters = {step_id: commitment_letter(session, runtime, step_id=step_id, actor=actor)
+               for step_id, actions in step_actions.items() if "sign" in actions}
     # The case's own buttons, as the engine's access rules answer for this caller and case.
     can_withdraw = refusal(actor, Access.ACT_ON_CASE, Target(case=case), action="withdraw") is None
     documents = permits(actor, Access.READ_DOCUMENTS, Target(case=case))
@@ -135,7 +139,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "provinces": {t.province: province_name(t.province) or t.province for t in transfers.values()},
         "files": {m.name: m for m in files}, "listed": {m.name: [file_shown(f) for f in m.files] for m in files}, "requested": requested, "failed": failed,
         "may_supply": may_supply, "rules": {d.material: upload_rule(spec, d.material) for d in found.deferred},
-        "window": actor.role is Role.CLERK, "notices": notices,
+        "window": actor.role is Role.CLERK, "notices": notices, "letters": letters,
     }, status=status, actor=actor)
 
 

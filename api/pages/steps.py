@@ -45,6 +45,7 @@ from engine.records.labels import STEP_STATE_EN, TIME_UNIT_LABELS, plain_reason
 from engine.db.models import Step
 from engine.records.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
+from engine.governance.commitments import sign_commitment
 from engine.people.regions import region_name
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail, step_names
 from engine.runtime import Runtime
@@ -79,7 +80,7 @@ DUE_SOON_DAYS = 3
 STEP_PAGE_ACTIONS = frozenset({
     "claim", "start", "complete", "reject", "request_supplement", "unclaim", "reassign",
     "request_extension", "approve_extension", "refuse_extension", "end_wait", "raise_objection", "hand_in_supplement",
-    "receive_supplement",
+    "receive_supplement", "sign",
 })
 """Gate actions the step page has a form for (the case page has the applicant's too)."""
 ACTION_LABELS = {
@@ -89,6 +90,7 @@ ACTION_LABELS = {
     "receive_supplement": "确认收到补正材料",
     "lapse_supplement": "逾期未补正，视为撤回", "request_extension": "申请延长办理时限", "approve_extension": "批准延期",
     "refuse_extension": "不予批准延期", "end_wait": "声明无异议，等待期提前结束", "raise_objection": "提出异议",
+    "sign": "签署告知承诺书，即时办结", "review_instead": "转一般程序审查（信用记录）", "revoke_result": "核查不实，撤销办理结果",
     "skip": "无需办理", "cancel": "终止",
 }
 STATE_FILTERS = [s for s in StepState if s in STEP_ACTIVE]
@@ -352,6 +354,31 @@ def no_objection(request: Request, session: SessionDep, runtime: RuntimeDep, act
     """声明无异议: where the bundle lets it, the wait ends today and the step completes."""
     return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=lambda v: declare_no_objection(
         session, runtime, step_id=step_id, actor=actor, expected_version=v), done="no_objection_declared")
+
+
+@router.post("/steps/{step_id}/sign", dependencies=[Csrf])
+def sign(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+         step_id: StepId, form: FormDep) -> Response:
+    """签署告知承诺书: the letter shown (its hash in the form) is signed; the step is done at once, or
+    goes to normal review for a holder with a serious credit mark."""
+    text_hash = form_text(form, "text_hash", 64)
+    locale = form_text(form, "locale", 2) or "zh"
+    outcome: list[bool] = []
+
+    def run(version: int) -> Step:
+        if form_text(form, "agree", 1) != "1":
+            raise DomainError("confirm that you read the commitment / 请确认已阅读承诺内容", field="agree")
+        signing = sign_commitment(session, runtime, step_id=step_id, actor=actor, text_hash=text_hash,
+                                  locale=locale, expected_version=version)
+        outcome.append(signing.review_instead)
+        return signing.step
+
+    response = _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=run,
+                                done="commitment_signed")
+    if outcome and outcome[0] and response.status_code in (302, 303):
+        target = response.headers["location"].replace("msg=commitment_signed", "msg=review_instead")
+        return redirect(target)
+    return response
 
 
 @router.post("/steps/{step_id}/raise-objection", dependencies=[Csrf])

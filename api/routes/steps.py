@@ -61,7 +61,7 @@ def _offered(session: Session, runtime: Runtime, viewer: Actor, step: Step) -> l
     return allowed_actions(viewer, step, case=step.case, spec=runtime.spec_for(session, step.case))
 
 
-def _out(runtime: Runtime, viewer: Actor, step: Step) -> StepActionOut:
+def action_out(runtime: Runtime, viewer: Actor, step: Step) -> StepActionOut:
     """The step after an action (still in the request's session), with what ``viewer`` may do next."""
     session = object_session(step)
     offered = (_offered(session, runtime, viewer, step) if session is not None
@@ -83,13 +83,13 @@ def get_step(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step
 @router.post("/steps/{step_id}/claim", response_model=StepActionOut, responses=CONFLICT, summary="Claim a ready step")
 def claim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """Take a ready step from the department's worklist."""
-    return _out(runtime, actor, claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
+    return action_out(runtime, actor, claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
 
 
 @router.post("/steps/{step_id}/start", response_model=StepActionOut, responses=CONFLICT, summary="Start a claimed step")
 def start(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """Begin working on a claimed step."""
-    return _out(runtime, actor, start_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
+    return action_out(runtime, actor, start_step(session, runtime, step_id=step_id, actor=actor, expected_version=body.version))
 
 
 @router.post("/steps/{step_id}/complete", response_model=StepActionOut, responses=CONFLICT, summary="Complete a step")
@@ -97,14 +97,14 @@ def complete(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step
     """Finish the step with its outputs; steps waiting on it are released exactly once."""
     step = complete_step(session, runtime, step_id=step_id, actor=actor, outputs=body.outputs,
                          expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/reject", response_model=StepActionOut, responses=CONFLICT, summary="Reject a step")
 def reject(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: RejectIn) -> StepActionOut:
     """不予许可, with the reason the applicant will read."""
     step = reject_step(session, runtime, step_id=step_id, actor=actor, reason=body.reason, expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/request-supplement", response_model=StepActionOut, responses=CONFLICT,
@@ -115,7 +115,7 @@ def ask_for_supplement(
     """One notice listing everything missing (一次性告知); the step's clock stops until it arrives."""
     step = request_supplement(session, runtime, step_id=step_id, actor=actor, materials=body.materials, note=body.note,
                               expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 HANDOVER = {status: {**answer, "description": description} for (status, answer), description in zip(
@@ -141,7 +141,7 @@ class ReassignIn(VersionIn):
 def unclaim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: VersionIn) -> StepActionOut:
     """The assignee hands the step back, or a supervisor of the region (or an admin) takes it off the
     assignee; it is ready to claim again. The audit chain records who did it and from whom."""
-    return _out(runtime, actor, unclaim_step(session, runtime, step_id=step_id, actor=actor,
+    return action_out(runtime, actor, unclaim_step(session, runtime, step_id=step_id, actor=actor,
                                              expected_version=body.version))
 
 
@@ -150,7 +150,7 @@ def unclaim(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_
 def reassign(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: ReassignIn) -> StepActionOut:
     """A supervisor of the region (or an admin) gives the claimed step to another officer of its
     department; the state stays. The audit chain records who reassigned, from whom and to whom."""
-    return _out(runtime, actor, reassign_step(session, runtime, step_id=step_id, actor=actor, to=body.to,
+    return action_out(runtime, actor, reassign_step(session, runtime, step_id=step_id, actor=actor, to=body.to,
                                               expected_version=body.version))
 
 
@@ -199,7 +199,7 @@ def no_objection(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, 
     """The applicant (or a clerk) declares no objection during a timer step's wait; where the bundle
     declares ``on_no_objection: end_wait`` the wait ends today and the step is done."""
     step = declare_no_objection(session, runtime, step_id=step_id, actor=actor, expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/raise-objection", response_model=StepActionOut, responses=TIMING,
@@ -210,7 +210,7 @@ def objection(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, ste
     ``on_objection: officer_decides`` the timer becomes a human step in its department's worklist."""
     step = raise_objection(session, runtime, step_id=step_id, actor=actor, grounds=body.grounds,
                            expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/request-extension", response_model=StepActionOut, responses=TIMING,
@@ -221,7 +221,7 @@ def ask_for_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentAc
     within the bundle's maximum extension."""
     step = request_extension(session, runtime, step_id=step_id, actor=actor, days=body.days, reason=body.reason,
                              expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/approve-extension", response_model=StepActionOut, responses=TIMING,
@@ -231,7 +231,7 @@ def grant_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentActo
     """A supervisor of the region (or an admin) grants the pending request: the step's due date moves,
     recorded from → to in the audit chain."""
     step = approve_extension(session, runtime, step_id=step_id, actor=actor, expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)
 
 
 @router.post("/steps/{step_id}/refuse-extension", response_model=StepActionOut, responses=TIMING,
@@ -241,4 +241,4 @@ def deny_extension(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor
     """A supervisor of the region (or an admin) refuses the pending request; the due date stays."""
     step = refuse_extension(session, runtime, step_id=step_id, actor=actor, reason=body.reason,
                             expected_version=body.version)
-    return _out(runtime, actor, step)
+    return action_out(runtime, actor, step)

@@ -569,6 +569,17 @@ class OnStepRejected(StrEnum):
     """The whole case is rejected and every open step cancelled."""
 
 
+class Supervision(Frozen):
+    """电子监察 thresholds of one bundle, where they differ from the settings ``remind_before_days``
+    and ``red_after_days`` (none: the setting). Read from the current bundle file, like an
+    operating rule, not from the version a case was accepted under."""
+
+    remind_before_days: int | None = Field(default=None, ge=0, le=30)
+    """Remind the officer this many working days before a step's due date (0: no reminders)."""
+    red_after_days: int | None = Field(default=None, ge=1, le=60)
+    """A step or case still open this many working days after its due date gets a red card."""
+
+
 class BundleSpec(Frozen):
     """A bundle: one life or business event served across departments."""
 
@@ -590,6 +601,8 @@ class BundleSpec(Frozen):
     waived or requested once, whichever steps apply."""
     files: FileRule | None = None
     """The default file rule of the bundle's materials (each key a material's own rule leaves out)."""
+    supervision: Supervision = Supervision()
+    """电子监察 thresholds of this bundle (reminders, red cards) where they differ from the settings."""
     steps: tuple[StepSpec, ...] = Field(min_length=1)
 
     def all_materials(self) -> tuple[Material, ...]:

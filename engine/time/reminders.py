@@ -1,5 +1,6 @@
 """Reminders before a due date (电子监察 预警): the deadline sweep reminds the officer of every open
-step whose due date is at most ``remind_before_days`` working days away, once per step.
+step whose due date is at most ``remind_before_days`` working days away (a bundle may set its own,
+``supervision.remind_before_days``), once per step.
 
 The reminder is an inbox notice (:func:`engine.notify.queue.queue_officer_reminder`) to the
 officer the step is assigned to (who claimed it), or, unclaimed, to its office (``<department>@<region>``), and an
@@ -23,7 +24,7 @@ from engine.notify.queue import queue_officer_reminder
 from engine.records.audit import append_event
 from engine.records.queries import open_work
 from engine.runtime import Runtime
-from engine.time.supervision import office_of_step
+from engine.time.supervision import bundle_thresholds, office_of_step
 
 REMIND_ACTION = "step.remind_officer"
 """The audit action recording a step's reminder (at most one per step)."""
@@ -44,28 +45,31 @@ def step_name(session: Session, runtime: Runtime, case: Case, step: Step) -> str
 
 def remind_officers(session: Session, runtime: Runtime, *, days_before: int, limit: int = 500) -> list[str]:
     """Remind the officer of each open, released step due within ``days_before`` working days
-    (today included, not yet overdue) and not reminded before; return the step ids reminded.
-    ``days_before`` 0 turns reminders off."""
-    if days_before < 1:
+    (a bundle's own ``supervision.remind_before_days`` for its steps; today included, not yet
+    overdue) and not reminded before; return the step ids reminded. 0 turns reminders off."""
+    own = bundle_thresholds(runtime, "remind_before_days", days_before)
+    longest = max([days_before, *own.values()])
+    if longest < 1:
         return []
     today = runtime.today()
     # working days are at most this many calendar days (weekends, the longest holidays): a bound for SQL
-    horizon = today + timedelta(days=2 * days_before + 14)
+    horizon = today + timedelta(days=2 * longest + 14)
     rows = session.execute(
-        select(Step.id, Step.due_on, Step.assigned_to, office_of_step())
+        select(Step.id, Step.due_on, Step.assigned_to, office_of_step(), Case.bundle_id)
         .join(Case, Case.id == Step.case_id)
         .where(*open_work(None), Step.due_on >= today, Step.due_on <= horizon, Step.clock_stopped_on.is_(None),
                ~_reminded(Step.id))
         .order_by(Step.due_on, Step.id)
         .limit(limit)
     ).all()
-    due = [(step_id, assigned_to or office) for step_id, due_on, assigned_to, office in rows
-           if due_on is not None and runtime.calendar.working_days_between(today, due_on) <= days_before]
+    due = [(step_id, assigned_to or office, own.get(bundle_id, days_before))
+           for step_id, due_on, assigned_to, office, bundle_id in rows
+           if due_on is not None and runtime.calendar.working_days_between(today, due_on) <= own.get(bundle_id, days_before)]
     session.rollback()  # end the read transaction before locking case by case
     done = []
-    for step_id, recipient in due:
+    for step_id, recipient, ahead in due:
 
-        def work(step_id: str = step_id, recipient: str = recipient) -> bool:
+        def work(step_id: str = step_id, recipient: str = recipient, ahead: int = ahead) -> bool:
             case, step = load_step(session, step_id)
             if session.scalar(select(_reminded(step_id))) or step.clock_stopped_on is not None:
                 return False  # reminded by another pass, or its clock stopped meanwhile
@@ -73,7 +77,7 @@ def remind_officers(session: Session, runtime: Runtime, *, days_before: int, lim
             queue_officer_reminder(session, runtime.channels, case=case, step=step, officer=recipient, at=now,
                                    step_name=step_name(session, runtime, case, step))
             append_event(session, case=case, actor=SYSTEM, action=REMIND_ACTION, at=now, step_id=step.id,
-                         payload={"due_on": step.due_on, "days_before": days_before})
+                         payload={"due_on": step.due_on, "days_before": ahead})
             return True
 
         if in_transaction(session, work):

@@ -113,20 +113,49 @@ def _insert(session: Session, rows: Any) -> list[int]:
     return list(session.scalars(stmt))
 
 
+def _red_reason(working_days: int) -> str:
+    return (f"超期 {working_days} 个工作日以上仍未办结 / "
+            f"still open {working_days} or more working days after its due date")
+
+
+def bundle_thresholds(runtime: Runtime, key: str, default: int) -> dict[str, int]:
+    """The bundles whose ``supervision.<key>`` differs from ``default`` (the setting): id → days."""
+    found = {bundle_id: getattr(spec.supervision, key) for bundle_id, spec in runtime.registry.bundles.items()}
+    return {bundle_id: days for bundle_id, days in found.items() if days is not None and days != default}
+
+
+def _per_bundle(values: dict[str, Any], default: Any, type_: Any) -> ColumnElement[Any]:
+    """``default``, or the value of the case's bundle where it has its own (a CASE on the bundle id)."""
+    if not values:
+        return literal(default, type_)
+    return when_then(*((Case.bundle_id == bundle_id, literal(value, type_)) for bundle_id, value in sorted(values.items())),
+                    else_=literal(default, type_))
+
+
 def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: int = 5) -> list[Card]:
     """Issue the yellow and red cards now due (steps, cases at case level, follow-ups); return only
-    the new ones. A red card is issued with its explanation ``required``. Idempotent; commits."""
+    the new ones. A red card is issued with its explanation ``required``. Red comes
+    ``red_after_working_days`` working days after the due date, or after a bundle's own
+    ``supervision.red_after_days`` for its steps and cases. Idempotent; commits."""
     now = runtime.clock.now()
     today = runtime.today()
+    own = bundle_thresholds(runtime, "red_after_days", red_after_working_days)
+    red_on = {bundle_id: red_cutoff(runtime.calendar, today, days) for bundle_id, days in own.items()}
     cutoffs: dict[Colour, date] = {
         "yellow": today - timedelta(days=1),
         "red": red_cutoff(runtime.calendar, today, red_after_working_days),
     }
     reasons: dict[Colour, str] = {
         "yellow": "超过办理时限 / past its due date",
-        "red": f"超期 {red_after_working_days} 个工作日以上仍未办结 / "
-               f"still open {red_after_working_days} or more working days after its due date",
+        "red": _red_reason(red_after_working_days),
     }
+
+    def cutoff(colour: Colour) -> ColumnElement[Any]:
+        return _per_bundle(red_on if colour == "red" else {}, cutoffs[colour], Date())
+
+    def reason(colour: Colour) -> ColumnElement[Any]:
+        return _per_bundle({b: _red_reason(d) for b, d in own.items()} if colour == "red" else {}, reasons[colour],
+                           String())
     try:
         overdue = _overdue_days(session, runtime.calendar, today)
         if not overdue:
@@ -142,15 +171,15 @@ def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: i
         for colour in COLOURS:
             explain = literal("required" if colour == "red" else "")
             steps = (
-                select(Step.case_id, Step.id, literal(colour), literal(reasons[colour]), Step.department, Case.region,
+                select(Step.case_id, Step.id, literal(colour), reason(colour), Step.department, Case.region,
                        issued_at, issued_on, days(Step.due_on), no_time, no_id, explain)
                 .join(Case, Case.id == Step.case_id)
-                .where(Step.state.in_(_ACTIVE), Step.due_on <= cutoffs[colour], Step.clock_stopped_on.is_(None))
+                .where(Step.state.in_(_ACTIVE), Step.due_on <= cutoff(colour), Step.clock_stopped_on.is_(None))
             )
             cases = (
-                select(Case.id, no_text, literal(colour), literal(reasons[colour]), no_text, Case.region,
+                select(Case.id, no_text, literal(colour), reason(colour), no_text, Case.region,
                        issued_at, issued_on, days(Case.due_on), no_time, no_id, explain)
-                .where(Case.state.in_(_CASE_OPEN), Case.due_on <= cutoffs[colour], Case.clock_stopped_on.is_(None))
+                .where(Case.state.in_(_CASE_OPEN), Case.due_on <= cutoff(colour), Case.clock_stopped_on.is_(None))
             )
             followups = (
                 select(Followup.case_id, no_text, literal(colour),

@@ -111,5 +111,6 @@ def test_the_schema_lists_the_actions_a_caller_may_be_offered(api: Api) -> None:
         assert "allowed_actions" in schemas[name]["required"]
         assert field["type"] == "array" and field["items"]["enum"] == [
             "claim", "unclaim", "reassign", "start", "complete", "reject", "request_supplement", "hand_in_supplement",
-            "receive_supplement", "end_wait", "raise_objection", "request_extension", "approve_extension", "refuse_extension"]
+            "receive_supplement", "end_wait", "raise_objection", "request_extension", "approve_extension", "refuse_extension",
+            "sign"]
         assert "POST /steps/{id}/<action>" in field["description"]

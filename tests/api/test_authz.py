@@ -19,6 +19,7 @@ from engine.db.models import ApiToken, Card, Case, Followup, Notification, Step
 from engine.documents.files import MaterialHandIn, stage_files
 from engine.documents.inspection import Upload
 from engine.errors import DomainError, NotFound
+from engine.governance.commitments import commitment_letter, sign_commitment
 from engine.governance.complaints import answer_complaint, receive_complaint
 from engine.governance.explanations import submit_explanation
 from engine.governance.ratings import rate
@@ -28,11 +29,12 @@ from engine.time.supervision import issue_cards
 from engine.records.queries import region_covers, region_prefix
 from engine.machine.actions import claim_step, hand_in_supplement, request_extension, request_supplement
 from engine.machine.intake import Applicant, accept_case
-from engine.machine.states import Actor, Role
+from engine.machine.states import SYSTEM, Actor, Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, actor_of, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
 from tests.engine.documents.test_inspection import image, pdf
+from tests.engine.governance.test_commitments import COMPANY, land_use
 from tests.engine.machine.test_access import _land_use
 from tests.engine.machine.test_eligibility import newborn_answers
 from tests.engine.machine.test_handover import work_off
@@ -255,6 +257,41 @@ def _on_complaint(action: str, body: dict[str, Any], *, answered: bool = False) 
     return prepare
 
 
+def _filing(api: Api) -> Step:
+    """A company's filed project, accepted by ``clerk`` in 430102: its 项目备案, a commitment step, ready."""
+    with api.session() as session:
+        case = land_use(session, api.runtime, COMPANY)
+        return session.scalars(select(Step).where(Step.case_id == case.id, Step.step_key == "project_filing")).one()
+
+
+def _letter(api: Api) -> Call:
+    return "GET", f"/steps/{_filing(api).id}/commitment", None, None
+
+
+def _sign(api: Api) -> Call:
+    step = _filing(api)
+    with api.session() as session:
+        letter = commitment_letter(session, api.runtime, step_id=step.id, actor=SYSTEM)
+    return "POST", f"/steps/{step.id}/sign", {"version": step.version, "text_hash": letter.text_hash}, step.id
+
+
+def _post_check(api: Api) -> int:
+    """The post-check of a signed filing (the 发改 office of the filing decides it)."""
+    step = _filing(api)
+    with api.session() as session:
+        letter = commitment_letter(session, api.runtime, step_id=step.id, actor=SYSTEM)
+        signed = sign_commitment(session, api.runtime, step_id=step.id, actor=CLERK, text_hash=letter.text_hash)
+        assert signed.post_check is not None
+        return signed.post_check.id
+
+
+def _on_post_check(action: str) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        return "POST", f"/post-checks/{_post_check(api)}/{action}", {"version": 0, "findings": "经核查"}, None
+
+    return prepare
+
+
 def _step_detail(api: Api) -> Call:
     return "GET", f"/steps/{api.step(api.case().id).id}", None, None
 
@@ -404,6 +441,14 @@ MATRIX = [
         (401, 404, 404, 404, 404, 403, 404, 200, 200)),
     Row("POST /cards/{card_id}/explanation/return", _on_red_card("explanation/return", {"note": "不具体"}, explained=True),
         (401, 404, 404, 404, 404, 403, 404, 200, 200)),
+    # 告知承诺: whoever sees the step reads its letter; the applicant or a window holding the case signs
+    # (the company has no caller here: ``applicant_own`` is a person); the office's officer decides
+    # the post-check (04 发改, not ``officer``'s 11), a supervisor sees it.
+    Row("GET /steps/{id}/commitment", _letter, (401, 404, 404, 200, 404, 404, 404, 200, 200)),
+    Row("POST /steps/{id}/sign", _sign, (401, 404, 404, 200, 404, 404, 404, 403, 403)),
+    Row("GET /post-checks", _fixed("GET", "/post-checks"), (401, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /post-checks/{followup_id}/pass", _on_post_check("pass"), (401, 404, 404, 404, 404, 404, 404, 403, 403)),
+    Row("POST /post-checks/{followup_id}/fail", _on_post_check("fail"), (401, 404, 404, 404, 404, 404, 404, 403, 403)),
     # 12345 诉求: only the hotline's token (a supervisor's, an admin's) delivers; the office answers;
     # the hotline reopens; each lists what it reaches.
     Row("POST /complaints", lambda api: ("POST", "/complaints", {
@@ -443,7 +488,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 495
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 540
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

@@ -112,3 +112,29 @@ def test_another_applicant_sees_nothing_of_the_case(api: Api) -> None:
                        {"version": str(step.version), "materials": ["合影照片"], "back": "case"})
         assert refused.status_code == 404 and case.id not in refused.headers.get("location", ""), who
     assert load(api, step.id).state == "supplement_requested"
+
+
+def test_a_window_signs_the_commitment_shown_on_the_case_page(api: Api) -> None:
+    """告知承诺 at the window: the case page shows the letter with its fingerprint and a form that
+    needs the ticked confirmation; signed, the step is done and the page says so."""
+    from tests.engine.governance.test_commitments import COMPANY, land_use
+
+    with api.session() as session:
+        case = land_use(session, api.runtime, COMPANY)
+    filing = api.step(case.id, "project_filing")
+    page = get(api, f"/ui/cases/{case.id}", "clerk").text
+    entry = step_entry(page, "project_filing")
+    assert step_forms(entry, filing) == {"sign"} and "项目符合国家产业政策" in entry and 'name="text_hash"' in entry
+    for who in ("officer", "supervisor"):  # staff read the case, the signature is not theirs
+        assert "sign" not in all_step_forms(get(api, f"/ui/cases/{case.id}", who).text), who
+    text_hash = re.search(r'name="text_hash" value="([0-9a-f]{64})"', entry)
+    assert text_hash
+    unticked = post(api, f"/ui/steps/{filing.id}/sign", "clerk",
+                    {"version": str(filing.version), "back": "case", "text_hash": text_hash[1]})
+    assert unticked.status_code == 422 and load(api, filing.id).state == "ready"
+    signed = post(api, f"/ui/steps/{filing.id}/sign", "clerk",
+                  {"version": str(filing.version), "back": "case", "text_hash": text_hash[1], "agree": "1"})
+    assert signed.headers["location"] == f"/ui/cases/{case.id}?msg=commitment_signed"
+    assert load(api, filing.id).state == "done"
+    after = get(api, signed.headers["location"], "clerk").text
+    assert "已签署告知承诺书" in after and "sign" not in all_step_forms(after)

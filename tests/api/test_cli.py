@@ -270,7 +270,7 @@ def test_demo_runs_a_marriage_case(capsys: pytest.CaptureFixture[str], tmp_path:
     code, out, err = run(capsys, "demo", "--db", sqlite_url(path), "--bundle", "marriage")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "seeded 17 e-licences for 8 people and 1 companies"
+    assert lines[0] == "seeded 18 e-licences for 8 people and 2 companies"
     assert re.fullmatch(r"\[marriage\] accepted \d{6}-\d{8}-\d{5}: 4 steps, due \d{4}-\d{2}-\d{2}; "
                         r"3 fields prefilled, 9 materials waived", lines[1])
     assert any(re.fullmatch(r"\[marriage\]   dept 11 completed marriage_registration", line) for line in lines)

@@ -24,10 +24,11 @@ def test_demo_runs_every_bundle_to_completion(session: Session, runtime: Runtime
     for result in results:
         assert result.state == "completed", result
         assert result.skipped == result.expected_skipped, result
-    assert session.scalar(select(func.count()).select_from(Case)) == 11
+    # the eleven, and the governance part's three filings (land use, 告知承诺)
+    assert session.scalar(select(func.count()).select_from(Case)) == 14
     assert verify_audit(session).ok
     # progress is printed as it goes, and intake prefilled from the seeded licences
-    assert lines[0].startswith("seeded 17 e-licences")
+    assert lines[0].startswith("seeded 18 e-licences")
     assert any("[marriage] accepted" in line and "3 fields prefilled" in line for line in lines)
     marriage = session.scalars(select(Case).where(Case.bundle_id == "marriage")).one()
     assert marriage.answers["groom_name"] == "测试甲"  # from the groom's ID card, not typed
@@ -40,7 +41,7 @@ def test_demo_seeding_is_idempotent(session: Session, runtime: Runtime, clock: F
     from api.demo import seed_licences
 
     data = load_demo_data()
-    assert seed_licences(session, runtime, data, report=lambda _: None) == 17
+    assert seed_licences(session, runtime, data, report=lambda _: None) == 18
     assert seed_licences(session, runtime, data, report=lambda _: None) == 0
 
 
@@ -52,3 +53,29 @@ def test_synthetic_identifiers_are_valid_and_fictitious() -> None:
         assert validate_credit_code(synthetic_company(n)) == synthetic_company(n)
     assert all(p["name"].startswith("测试") for p in data.people.values())
     assert all(c["name"].startswith("示例") for c in data.companies.values())
+
+
+def test_the_demo_exercises_every_governance_rule(session: Session, runtime: Runtime, clock: FixedClock) -> None:
+    """好差评 and a rectification, 告知承诺 checked true and found false (revoked, marked, the next
+    filing reviewed, its red card explained and accepted), a 12345 complaint answered."""
+    from api.demo_governance import run_governance
+    from engine.db.models import Card, CreditMark, Followup, Rating
+
+    clock.set_local(date(2026, 9, 1))
+    lines: list[str] = []
+    results = run_demo(session, runtime, clock, report=lines.append, governance=False)
+    done = run_governance(session, runtime, clock, data=load_demo_data(), results=results, report=lines.append)
+    assert (done.ratings, done.rectified, done.post_checks_passed, done.post_checks_failed, done.reviewed_instead,
+            done.explanations_accepted, done.complaints_answered) == (2, 1, 1, 1, True, 1, 1)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Rating)) == 2
+    outcomes = {(f.kind, f.outcome) for f in session.scalars(select(Followup))}
+    assert outcomes == {("rectification", "rectified"), ("post_check", "passed"), ("post_check", "failed"),
+                        ("complaint", "answered")}
+    [mark] = session.scalars(select(CreditMark)).all()
+    assert mark.holder_id == synthetic_company(2) and mark.severity == "serious"
+    assert session.scalars(select(Card.explanation_state).where(Card.colour == "red",
+                                                                 Card.step_id.is_not(None))).all() == ["accepted"]
+    assert all(c.state == "completed" for c in session.scalars(select(Case)))
+    assert any("post-check" in line and "failed" in line for line in lines)
+    assert verify_audit(session).ok

@@ -260,6 +260,9 @@ PAGES = [
         (303, 409, 404, 409, 404, 409, 404, 409, 409)),
     Row("POST /ui/steps/{step_id}/raise-objection", _act(None, "raise-objection", lambda s: {"grounds": "信息有误"}),
         (303, 409, 404, 409, 404, 409, 404, 409, 409)),
+    # 告知承诺 on a marriage step, which is no commitment step: scope first, then the gate (409).
+    Row("POST /ui/steps/{step_id}/sign", _act(None, "sign", lambda s: {"text_hash": "0" * 64, "agree": "1"}),
+        (303, 409, 404, 409, 404, 409, 404, 409, 409)),
     # 补正: a paper original is the window's to record (the applicant's files: test_document_pages);
     # only the step's officer confirms the receipt.
     Row("POST /ui/steps/{step_id}/hand-in",

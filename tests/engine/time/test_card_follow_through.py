@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ from engine.machine.intake import Applicant, accept_case
 from engine.notify.queue import inbox
 from engine.runtime import Runtime
 from engine.settings import get_settings
+from engine.spec.loader import BUNDLES_DIR, load_draft
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import FixedClock
 from engine.time.reminders import REMIND_ACTION, remind_officers
@@ -141,3 +143,39 @@ def test_a_card_of_a_for_each_step_names_its_entry(session: Session, runtime: Ru
     other = list_cards(session, region=None, viewer=officer("99" if step.department != "99" else "98"))
     assert {c.instance_label for c in own if c.step_id == step.id} == {step.instance_label}
     assert {c.instance_label for c in other if c.step_id == step.id} == {""}
+
+
+def test_a_bundle_sets_its_own_thresholds(session: Session, runtime: Runtime, clock: FixedClock,
+                                          tmp_path: Path) -> None:
+    """Marriage reminds four working days ahead and cards red two working days late; post-death
+    keeps the settings (remind two ahead, red five late)."""
+    text = (BUNDLES_DIR / "marriage.yaml").read_text(encoding="utf-8")
+    assert "\nsteps:\n" in text
+    text = text.replace("\nsteps:\n", "\nsupervision: {remind_before_days: 4, red_after_days: 2}\nsteps:\n", 1)
+    path = tmp_path / "marriage.yaml"
+    path.write_text(text, encoding="utf-8")
+    strict = runtime.with_draft(load_draft(path, runtime.registry))
+    assert strict.registry.bundles["marriage"].supervision.red_after_days == 2
+    settings = get_settings()
+    case = _case(session, strict)
+    step = case.steps[0]
+    assert step.due_on is not None
+    calendar = strict.calendar
+
+    clock.set_local(_day_before(calendar, step.due_on, 4))
+    assert remind_officers(session, strict, days_before=settings.remind_before_days) == [step.id]
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == REMIND_ACTION)).all()
+    assert event.payload["days_before"] == 4
+
+    clock.set_local(_day_after(calendar, step.due_on, 2))
+    issue_cards(session, strict, red_after_working_days=settings.red_after_days)
+    red = [c for c in list_cards(session, region=None) if c.step_id == step.id]
+    assert [c.colour for c in red] == ["red"] and "超期 2 个工作日以上" in red[0].reason
+    # the same lateness in a bundle without its own thresholds is only yellow
+    later = accept_case(session, strict, bundle_id="post_death", applicant=Applicant(CHILD, "person", "测试丁"),
+                        answers=post_death_answers(), actor=CLERK)
+    other = next(s for s in later.steps if s.due_on is not None and s.state == "ready")
+    assert other.due_on is not None
+    clock.set_local(_day_after(calendar, other.due_on, 2))
+    issue_cards(session, strict, red_after_working_days=settings.red_after_days)
+    assert {c.colour for c in list_cards(session, region=None) if c.step_id == other.id} == {"yellow"}
