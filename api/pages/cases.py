@@ -22,6 +22,7 @@ from api.pages.common import (
     PageRoute,
     error_page,
     finish,
+    form_int,
     form_text,
     page,
     redirect,
@@ -29,6 +30,8 @@ from api.pages.common import (
 )
 from api.pages.materials import requested_materials, shown as file_shown, split_message, upload_rule
 from api.schemas import ID_PATTERN
+from engine.governance.ratings import LEVELS, MAX_COMMENT, MAX_REASONS, REASONS, rate, rating_choices
+from engine.machine.unit_of_work import in_transaction
 from engine.governance.commitments import commitment_letter
 from engine.db.models import Case
 from engine.documents.files import receipt_materials
@@ -120,6 +123,15 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
     # 消息: the reader's own inbox notices about the case (the engine decides whose), read as plain data.
     notices = [{"id": n.id, "subject": n.subject, "body": n.body, "created_at": n.created_at, "unread": n.read_at is None}
                for n in case_inbox(session, actor=actor, case_id=case_id)]
+    # 好差评: what the caller may still rate (the engine's rule), the levels and reasons to choose from.
+    choices = rating_choices(session, case=case, actor=actor)
+    rating = {"case": choices.case, "steps": [(s.id, s.item_name) for s in found.steps if s.id in choices.steps],
+              "given": [{"label": LEVELS[r.level], "reasons": list(r.reasons), "comment": r.comment,
+                         "what": next((s.item_name for s in found.steps if s.id == r.step_id), "")}
+                        for r in choices.given],
+              "levels": list(LEVELS.items()), "reasons": list(REASONS[3]),
+              "channel": "window" if actor.role is Role.CLERK else (
+                  "notice" if request.query_params.get("via") == "notice" else "web")}
     session.rollback()
     shown = [s for s in found.steps if s.state != StepState.SKIPPED.value]
     names = step_names(runtime, case)
@@ -139,7 +151,7 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "provinces": {t.province: province_name(t.province) or t.province for t in transfers.values()},
         "files": {m.name: m for m in files}, "listed": {m.name: [file_shown(f) for f in m.files] for m in files}, "requested": requested, "failed": failed,
         "may_supply": may_supply, "rules": {d.material: upload_rule(spec, d.material) for d in found.deferred},
-        "window": actor.role is Role.CLERK, "notices": notices, "letters": letters,
+        "window": actor.role is Role.CLERK, "notices": notices, "letters": letters, "rating": rating,
     }, status=status, actor=actor)
 
 
@@ -184,6 +196,26 @@ def withdraw(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     return _run_case_action(
         request, session, runtime, actor, case_id=case_id,
         action=lambda: withdraw_case(session, runtime, case_id=case_id, actor=actor, reason=reason), done="withdrawn")
+
+
+@router.post("/cases/{case_id}/rate", dependencies=[Csrf])
+def rate_case(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+              case_id: CaseId, form: FormDep) -> Response:
+    """好差评 from the progress page (or the notice's link): the case, or one decided step, once."""
+    check_case_scope(session, actor=actor, case_id=case_id)
+    level = form_int(form, "level")
+    reasons = [form_text({"r": r}, "r", 80) for r in form.getlist("reasons")][:MAX_REASONS + 1]
+    step_id = form_text(form, "step_id", 32) or None
+    channel = form_text(form, "channel", 8) or None
+
+    def work() -> object:
+        if level is None:
+            raise DomainError("choose a level / 请选择评价等级", field="level")
+        return in_transaction(session, lambda: rate(
+            session, runtime, case_id=case_id, actor=actor, level=level, reasons=[r for r in reasons if r],
+            comment=form_text(form, "comment", MAX_COMMENT + 1), channel=channel, step_id=step_id))
+
+    return _run_case_action(request, session, runtime, actor, case_id=case_id, action=work, done="rated")
 
 
 def _handed_at(value: str) -> datetime | None:

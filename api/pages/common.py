@@ -80,6 +80,7 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     "extension_approved": ("ok", "已批准延长办理时限", "Extension approved: the due date moved"),
     "extension_refused": ("ok", "已不予批准延期，办理时限不变", "Extension refused: the due date stays"),
     "no_objection_declared": ("ok", "已声明无异议，等待期提前结束", "No objection declared: the wait ended today"),
+    "rated": ("ok", "感谢您的评价", "Thank you for your rating"),
     "commitment_signed": ("ok", "已签署告知承诺书，该事项已办结；行政机关将依法进行核查",
                           "Commitment signed: the step is done; the authority will check it afterwards"),
     "review_instead": ("warn", "因存在严重失信记录，该事项不适用告知承诺，已转由工作人员按一般程序审查",

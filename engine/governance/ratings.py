@@ -11,6 +11,7 @@ transaction. The caller commits (:func:`engine.machine.unit_of_work.in_transacti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Rating, Step
 from engine.errors import Conflict, DomainError, IllegalTransition, NotFound
-from engine.machine.access import Access, Target, authorize
+from engine.machine.access import Access, Target, authorize, refusal
 from engine.machine.handover import receiving_window
 from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.machine.unit_of_work import load_case
@@ -27,7 +28,7 @@ from engine.runtime import Runtime
 from engine.time.clock import local_date
 
 __all__ = ["BAD_AT_MOST", "CHANNELS", "LEVELS", "MAX_COMMENT", "REASONS", "RATABLE_CASE_STATES",
-           "RATABLE_STEP_STATES", "case_ratings", "rate"]
+           "RATABLE_STEP_STATES", "RatingChoices", "case_ratings", "rate", "rating_choices"]
 
 LEVELS: Mapping[int, str] = MappingProxyType({
     5: "very satisfied / 非常满意", 4: "satisfied / 满意", 3: "fairly satisfied / 基本满意",
@@ -160,3 +161,30 @@ def case_ratings(session: Session, *, case_id: str, actor: Actor) -> list[Rating
     authorize(actor, Access.SEE_CASE, Target(case=case))
     rows = session.scalars(select(Rating).where(Rating.case_id == case_id).order_by(Rating.id))
     return sorted(rows, key=lambda r: (r.step_id is not None, r.id))
+
+
+@dataclass(frozen=True, slots=True)
+class RatingChoices:
+    """What ``actor`` may still rate of a case (the progress page's form): the case as a whole, and
+    its decided steps not rated yet; and the ratings given so far."""
+
+    case: bool
+    steps: tuple[str, ...]
+    given: tuple[Rating, ...]
+
+    @property
+    def any(self) -> bool:
+        return self.case or bool(self.steps)
+
+
+def rating_choices(session: Session, *, case: Case, actor: Actor) -> RatingChoices:
+    """:func:`rate`'s rules, asked before the form is shown: nothing for whoever may not rate the
+    case (not its applicant, nor a window holding it) or while it is open or withdrawn."""
+    given = tuple(sorted(session.scalars(select(Rating).where(Rating.case_id == case.id)),
+                         key=lambda r: (r.step_id is not None, r.id)))
+    if refusal(actor, Access.RATE_CASE, Target(case=case)) is not None or case.state not in RATABLE_CASE_STATES:
+        return RatingChoices(case=False, steps=(), given=given)
+    rated = {r.step_id for r in given}
+    steps = tuple(s.id for s in sorted(case.steps, key=lambda s: s.position)
+                  if s.state in RATABLE_STEP_STATES and s.id not in rated)
+    return RatingChoices(case=None not in rated, steps=steps, given=given)

@@ -28,6 +28,7 @@ from engine.people.tokens import issue_token
 from engine.people.validators import mask_id_number
 from engine.machine.actions import claim_step, hand_in_supplement, withdraw_case
 from tests.api.conftest import Api
+from tests.api.test_licence_qr_routes import show as show_licence, stored as stored_licence
 from tests.engine.machine.test_handover import work_off
 from tests.engine.sample_people import BRIDE, CLERK, GROOM, another_couple, marriage_answers, post_death_answers
 
@@ -171,6 +172,13 @@ def _handover(api: Api) -> Call:
     return "POST", f"/ui/cases/{case.id}/handover", {"recipient": "applicant", "method": "window"}, None
 
 
+def _rate(api: Api) -> Call:
+    """A decided case: 好差评 from its progress page (the applicant; a window records it as the window's)."""
+    with api.session() as session:
+        case = work_off(session, api.runtime, api.case())
+    return "POST", f"/ui/cases/{case.id}/rate", {"level": "5"}, None
+
+
 def _reassign(api: Api) -> Call:
     step = api.advance(api.step(api.case().id), "in_progress")
     with api.session() as session:
@@ -231,6 +239,7 @@ PAGES = [
     Row("POST /ui/cases/{case_id}/notifications/read", _read_notices, (303, 303, 404, 303, 404, 303, 404, 303, 303)),
     # 出件: only a clerk of the receiving window (430102's) hands the results out.
     Row("POST /ui/cases/{case_id}/handover", _handover, (303, 403, 404, 303, 404, 403, 404, 403, 403)),
+    Row("POST /ui/cases/{case_id}/rate", _rate, (303, 303, 404, 303, 404, 403, 404, 403, 403)),
     Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
     Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 404, 303, 404, 403, 403)),
@@ -274,6 +283,9 @@ PAGES = [
     Row("GET /ui/track", _fixed("GET", "/ui/track?receipt_no=430102-20260101-00001"),
         (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("POST /ui/track", _track, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    # 扫码亮证: public, what a licence's QR opens.
+    Row("GET /ui/verify/licence/{token}", lambda api: ("GET", show_licence(api, stored_licence(api))["page_url"], None, None),
+        (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /ui/{rest}", _fixed("GET", "/ui/no/such/page"), (404, 404, 404, 404, 404, 404, 404, 404, 404)),
 ]
 CELLS = [pytest.param(row, who, status, id=f"{row.endpoint}-{who}")

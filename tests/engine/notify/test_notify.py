@@ -229,7 +229,7 @@ def test_no_personal_data_in_log_lines(session: Session, runtime: Runtime, smtp_
 def test_every_notice_reads_in_both_languages(notice: Notice, locale: str) -> None:
     context = {"receipt_no": "430102-20260302-00001", "bundle": "结婚登记", "accepted_on": "2026-03-02",
                "due_on": "2026-03-23", "step": "婚姻登记", "reason": "户口簿", "hand_in_by": "2026-03-09",
-               "later_step": "户口登记"}  # an office's notice of a revoked result names its own later step
+               "later_step": "户口登记", "rating_url": "/ui/cases/x?via=notice#rating"}  # an office's notice of a revoked result names its own later step
     subject, body = render(notice, locale=locale, context=context)
     assert "430102-20260302-00001" in subject and body and "\n" not in subject
 
