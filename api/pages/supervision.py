@@ -17,6 +17,8 @@ from api.deps import RuntimeDep, SessionDep
 from api.pages.common import PageActor, PageRoute, page
 from api.schemas import REGION_PATTERN
 from api.routes.health import background_of
+from api.routes.supervision import report_csv
+from engine.governance.office_report import office_report
 from engine.db.models import Case
 from engine.machine.dispatch import outbox_health
 from engine.people.regions import region_name, region_prefix
@@ -133,6 +135,13 @@ def rollup_rows(stats: SupervisionStats) -> list[RegionLoad]:
     return sorted(stats.rollup, key=lambda row: region_prefix(row.region))
 
 
+@router.get("/supervision/report.csv")
+def report(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+           region: Annotated[str | None, Query(pattern=REGION_PATTERN)] = None) -> Response:
+    """The dashboard's per-office report as CSV (the same as ``GET /supervision/stats.csv``)."""
+    return report_csv(session, runtime, region=desk_region(actor, region))
+
+
 @router.get("/supervision")
 def dashboard(
     request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
@@ -144,6 +153,10 @@ def dashboard(
     scope = desk_region(actor, region)
     stats = supervision_stats(session, region=scope, today=runtime.today())
     cards = list_cards(session, region=scope, open_only=True, limit=CARDS_SHOWN, viewer=actor)
+    # 好差评, 情况说明 owed and 12345 per office (the CSV's governance columns), offices with any.
+    governance = [row for row in office_report(session, runtime.calendar, region=scope, today=runtime.today())
+                  if row.ratings.ratings or row.ratings.rectifications_open or row.unexplained_red_cards
+                  or row.complaints.received]
     outbox = outbox_health(session, runtime, region=scope)
     steps = step_names(session, runtime, [(c.case_id, c.step_key) for c in cards if c.step_key]
                        + [(m.case_id, m.step_key) for m in outbox.dead_letters if m.step_key])
@@ -154,9 +167,9 @@ def dashboard(
         "chart": bar_chart(stats.departments, names.departments),
         "open_total": sum(d.open for d in stats.departments),
         "overdue_total": sum(d.overdue for d in stats.departments),
-        "background": _background_problems(request), "outbox": outbox,
+        "background": _background_problems(request), "outbox": outbox, "governance": governance,
         "rollup": rollup_rows(stats), "level_labels": LEVEL_LABELS,
         # The department worklists cover the reader's own region: link them only there.
-        "drilled": scope != own, "own_region": own,
+        "drilled": scope != own, "own_region": own, "scope": scope,
         "region_name": (names.regions.get(scope) or region_name(scope) or scope) if scope else None,
     }, actor=actor)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
 from api.deps import RuntimeDep, SessionDep, SupervisorActor
 from api.errors import problems
 from api.schemas import REGION_PATTERN, CardOut, StatsOut, from_view
-from engine.time.performance import office_performance, performance_csv
+from engine.governance.office_report import office_report, office_report_csv
+from engine.runtime import Runtime
 from engine.time.supervision import desk_names, desk_region, list_cards, supervision_stats
 
 router = APIRouter(prefix="/supervision", tags=["supervision"])
@@ -50,7 +52,7 @@ def stats(
 
 
 @router.get(
-    "/stats.csv", response_class=Response, summary="Per-office performance (CSV)",
+    "/stats.csv", response_class=Response, summary="Per-office report: timeliness, cards, ratings, complaints (CSV)",
     responses={200: {"description": "One line per office", "content": {"text/csv": {"schema": {"type": "string"}}}},
                **problems(403)},
 )
@@ -61,12 +63,19 @@ def stats_csv(
     region: Annotated[str | None, Query(pattern=REGION_PATTERN, description=(
         "Only this region, within the caller's; a region outside it is 403"))] = None,
 ) -> Response:
-    """Each office's decided steps in the caller's region (or ``region`` within it): how many, how
-    many on time, the on-time rate, the average and 90th-percentile working days per step, and its
-    yellow and red cards (a step's highest only, resolved ones included), as CSV."""
-    scope = desk_region(actor, region)
-    rows = office_performance(session, runtime.calendar, region=scope)
+    """Each office in the caller's region (or ``region`` within it), as CSV: its decided steps (how
+    many, how many on time, the on-time rate, the average and 90th-percentile working days), its
+    yellow and red cards (a step's highest only, resolved ones included) and the red ones whose
+    情况说明 it still owes, its 好差评 (ratings, mean level, share satisfied, bad ones, rectifications
+    open / overdue / closed, appeals upheld) and its 12345 complaints (received, open, overdue,
+    reopened)."""
+    return report_csv(session, runtime, region=desk_region(actor, region))
+
+
+def report_csv(session: Session, runtime: Runtime, *, region: str | None) -> Response:
+    """The per-office report of ``region`` as a CSV download (this API's and the dashboard's)."""
+    rows = office_report(session, runtime.calendar, region=region, today=runtime.today())
     offices = runtime.registry.catalog.offices
     names = {row.office: listed.name for row in rows if (listed := offices.get(row.office)) is not None}
-    return Response(performance_csv(rows, names=names), media_type="text/csv; charset=utf-8",
+    return Response(office_report_csv(rows, names=names), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="supervision-stats.csv"'})

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from engine.db.models import Followup, Rating
 from engine.governance.followups import FollowupKind
-from engine.machine.access import region_covers
+from engine.governance.ratings import BAD_AT_MOST
+from engine.people.regions import region_prefix
 
 __all__ = ["OfficeRatingStats", "rating_stats"]
 
@@ -42,33 +45,40 @@ class OfficeRatingStats:
         return round(self.satisfied / self.ratings, 4) if self.ratings else None
 
 
+def _within(column: Any, region: str | None) -> list[ColumnElement[bool]]:
+    return [] if region is None else [column.startswith(region_prefix(region), autoescape=True)]
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
+
+
 def rating_stats(session: Session, *, region: str | None, today: date) -> dict[str, OfficeRatingStats]:
     """Per office (``<dept>@<region>``; ``"-"`` for none) within ``region`` (None: everywhere):
     ratings, mean level, share satisfied, bad ratings, rectifications open / overdue on ``today`` /
-    closed, appeals upheld."""
+    closed, appeals upheld. Two grouped statements, whatever the number of ratings."""
+    rectification = Followup.kind == FollowupKind.RECTIFICATION.value
+    upheld = (select(Followup.id).where(rectification, Followup.outcome == "appeal_upheld",
+                                        Followup.rating_id == Rating.id).exists())
+    office = func.coalesce(Rating.office, NO_OFFICE).label("office")
+    ratings = session.execute(
+        select(office, func.count(Rating.id), func.coalesce(func.sum(Rating.level), 0),
+               _count(Rating.level >= 4), _count(Rating.level <= BAD_AT_MOST))
+        .where(~upheld, *_within(Rating.region, region)).group_by(office)
+    ).all()
+    is_open = Followup.closed_at.is_(None)
+    followup_office = func.coalesce(Followup.office, NO_OFFICE).label("office")
+    followups = session.execute(
+        select(followup_office, _count(is_open), _count(and_(is_open, Followup.due_on < today)),
+               _count(Followup.closed_at.is_not(None)), _count(Followup.outcome == "appeal_upheld"))
+        .where(rectification, *_within(Followup.region, region)).group_by(followup_office)
+    ).all()
     stats: dict[str, OfficeRatingStats] = {}
-
-    def row(office: str | None) -> OfficeRatingStats:
-        key = office or NO_OFFICE
-        return stats.setdefault(key, OfficeRatingStats(office=key))
-
-    followups = [f for f in session.scalars(select(Followup).where(Followup.kind == FollowupKind.RECTIFICATION.value))
-                 if region_covers(region, f.region)]
-    upheld = {f.rating_id for f in followups if f.outcome == "appeal_upheld"}
-    for rating in session.scalars(select(Rating)):
-        if not region_covers(region, rating.region) or rating.id in upheld:
-            continue
-        entry = row(rating.office)
-        entry.ratings += 1
-        entry.level_sum += rating.level
-        entry.satisfied += rating.level >= 4
-        entry.bad += rating.level <= 2
-    for f in followups:
-        entry = row(f.office)
-        if f.closed_at is None:
-            entry.rectifications_open += 1
-            entry.rectifications_overdue += today > f.due_on
-        else:
-            entry.rectifications_closed += 1
-            entry.appeals_upheld += f.outcome == "appeal_upheld"
+    for key, count, level_sum, satisfied, bad in ratings:
+        stats[str(key)] = OfficeRatingStats(office=str(key), ratings=int(count), level_sum=int(level_sum),
+                                            satisfied=int(satisfied), bad=int(bad))
+    for key, opened, overdue, closed, appeals in followups:
+        entry = stats.setdefault(str(key), OfficeRatingStats(office=str(key)))
+        entry.rectifications_open, entry.rectifications_overdue = int(opened), int(overdue)
+        entry.rectifications_closed, entry.appeals_upheld = int(closed), int(appeals)
     return stats

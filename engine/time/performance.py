@@ -4,15 +4,13 @@ For every office (``<department>@<region>``, as :func:`~engine.time.supervision.
 counts it) within a region: the steps it decided (done or rejected), how many of those on time
 (closed on or before the due date), the average and the 90th percentile of the working days each
 took (clock start to closing, on the working calendar), and its cards (yellow and red, a step's
-highest only, resolved ones included). The supervision desk exports this as CSV.
+highest only, resolved ones included). The supervision desk's report
+(:mod:`engine.governance.office_report`) adds ratings, explanations and complaints and exports it as CSV.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -91,22 +89,3 @@ def office_performance(session: Session, calendar: WorkingCalendar, *, region: s
             yellow_cards=counts.get("yellow", 0), red_cards=counts.get("red", 0),
         ))
     return rows
-
-
-CSV_HEADER = ("office", "office_name", "decided", "on_time", "on_time_rate", "average_working_days",
-              "p90_working_days", "yellow_cards", "red_cards")
-
-
-def performance_csv(rows: Iterable[OfficePerformance], *, names: dict[str, str]) -> str:
-    """``rows`` as CSV (a header, then one line per office; empty cells for what is undefined)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for row in rows:
-        rate = row.on_time_rate
-        writer.writerow([
-            row.office, names.get(row.office, ""), row.decided, row.on_time, "" if rate is None else f"{rate:.3f}",
-            "" if row.average_working_days is None else f"{row.average_working_days:.2f}",
-            "" if row.p90_working_days is None else row.p90_working_days, row.yellow_cards, row.red_cards,
-        ])
-    return out.getvalue()
