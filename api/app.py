@@ -47,6 +47,7 @@ from api.routes import (
     files,
     health,
     items,
+    licence_qr,
     notifications,
     prefill,
     ratings,
@@ -256,7 +257,7 @@ def create_app(
                        else max_body_bytes)
     routers = [module.router
                for module in (bundles, items, prefill, cases, notifications, ratings, files, steps, departments,
-                             supervision, explanations, complaints, commitments, track)]
+                             supervision, explanations, complaints, commitments, licence_qr, track)]
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)

@@ -225,6 +225,16 @@ class Settings(BaseSettings):
         description=("告知承诺: years a serious credit mark for a false commitment stays in force; meanwhile its "
                      "holder's commitment steps go to normal review."),
     )
+    licence_qr_key: SecretStr | None = Field(
+        default=None, min_length=16,
+        description=("扫码亮证: secret that signs the licence QR tokens (HMAC-SHA256, kept outside the database); give "
+                     "every replica the same one. Unset: a random key per process, so QR codes shown before a "
+                     "restart no longer verify (never logged)."),
+    )
+    licence_qr_seconds: int = Field(
+        default=300, ge=30, le=3600,
+        description="扫码亮证: seconds a licence QR code stays valid after the holder shows it.",
+    )
 
     def data_path(self, db_url: str | None = None) -> Path:
         """The local data folder for ``db_url`` (default: the configured database), not yet created."""

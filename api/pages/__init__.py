@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.pages import auth, cases, inbox, intake, materials, missing, steps, supervision, track
+from api.pages import auth, cases, inbox, intake, licence_qr, materials, missing, steps, supervision, track
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-for _module in (auth, intake, cases, inbox, steps, materials, supervision, track, missing):  # missing: the catch-all, last
+for _module in (auth, intake, cases, inbox, steps, materials, supervision, track, licence_qr,
+                missing):  # missing: the catch-all, last
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -33,6 +33,7 @@ from engine.machine.states import SYSTEM, Actor, Role
 from engine.people.tokens import authenticate, hash_token, issue_token, revoke_token
 from tests.api.conftest import Api, actor_of, case_body, prefill_body, problem
 from tests.api.test_time_routes import runtime, timed_case, to_publicity
+from tests.api.test_licence_qr_routes import show as show_licence, stored as stored_licence
 from tests.engine.documents.test_inspection import image, pdf
 from tests.engine.governance.test_commitments import COMPANY, land_use
 from tests.engine.machine.test_access import _land_use
@@ -465,6 +466,11 @@ MATRIX = [
     # 一码通办: no token, the receipt number and the second factor (the last four of the applicant's ID).
     Row("GET /track/{receipt_no}", lambda api: ("GET", f"/track/{api.case().receipt_no}?factor={GROOM[-4:]}", None, None),
         (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    # 扫码亮证: only the holder shows a licence (anyone else: as an unknown id); anyone checks the code.
+    Row("POST /licences/{licence_id}/show", lambda api: ("POST", f"/licences/{stored_licence(api).id}/show", None, None),
+        (401, 200, 404, 404, 404, 404, 404, 404, 404)),
+    Row("GET /verify/licence/{token}", lambda api: ("GET", show_licence(api, stored_licence(api))["verify_url"], None, None),
+        (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     # Probes for the process supervisor and the monitoring: public, no case data.
     Row("GET /healthz", _fixed("GET", "/healthz"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /readyz", _fixed("GET", "/readyz"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
@@ -480,7 +486,8 @@ def test_matrix_covers_every_route(api: Api) -> None:
     paths = api.get("/openapi.json", None).json()["paths"]
     routes = {f"{method.upper()} {path}" for path, operations in paths.items() for method in operations}
     named = {"{bundle_id}": "{x}", "{case_id}": "{x}", "{step_id}": "{x}", "{code}": "{x}", "{id}": "{x}",
-             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}", "{followup_id}": "{x}", "{card_id}": "{x}"}
+             "{file_id}": "{x}", "{receipt_no}": "{x}", "{notification_id}": "{x}", "{followup_id}": "{x}", "{card_id}": "{x}",
+             "{licence_id}": "{x}", "{token}": "{x}"}
 
     def generic(endpoint: str) -> str:
         for name, placeholder in named.items():
@@ -488,7 +495,7 @@ def test_matrix_covers_every_route(api: Api) -> None:
         return endpoint
 
     assert {generic(r) for r in routes} == {generic(row.endpoint) for row in MATRIX}
-    assert len(CELLS) == len(MATRIX) * len(WHO) == 540
+    assert len(CELLS) == len(MATRIX) * len(WHO) == 558
 
 
 @pytest.mark.parametrize(("row", "who", "expected"), CELLS)

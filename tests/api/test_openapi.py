@@ -67,6 +67,9 @@ DOMAIN: dict[tuple[str, str], set[int]] = {
     ("post", "/complaints/{followup_id}/answer"): {403, 404, 409},
     ("post", "/complaints/{followup_id}/reopen"): {403, 404, 409},
     ("get", "/track/{receipt_no}"): {404, 422, 429},
+    # 扫码亮证: a licence not the caller's is a 404 (as an unknown id), one revoked or expired a 409.
+    ("post", "/licences/{licence_id}/show"): {404, 409},
+    ("get", "/verify/licence/{token}"): {404, 422, 429},
 }
 
 
@@ -110,7 +113,7 @@ def test_token_endpoints_declare_bearer_security_and_public_ones_do_not(spec: di
     for method, path, op in _operations(spec):
         assert ("401" in op["responses"]) is bool(op.get("security")), (method, path)
         if (method, path) in DOMAIN:
-            assert bool(op.get("security")) is not path.startswith(("/bundles", "/track")), (method, path)
+            assert bool(op.get("security")) is not path.startswith(("/bundles", "/track", "/verify")), (method, path)
 
 
 def test_the_problem_schema_is_defined_once(spec: dict[str, Any]) -> None:

@@ -279,6 +279,8 @@ PAGES = [
         (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/receive-supplement", _receive, (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
+    Row("GET /ui/supervision/report.csv", _fixed("GET", "/ui/supervision/report.csv"),
+        (303, 403, 403, 403, 403, 403, 403, 200, 200)),
     # 一码通办: public, what the receipt's QR opens.
     Row("GET /ui/track", _fixed("GET", "/ui/track?receipt_no=430102-20260101-00001"),
         (200, 200, 200, 200, 200, 200, 200, 200, 200)),
