@@ -291,3 +291,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def public_link(path: str) -> str:
+    """An absolute link to ``path`` (a page or API path) under the ``public_url`` setting, or the
+    path alone when the public address is not configured (notices, QR codes, receipts)."""
+    base = get_settings().public_url
+    return f"{str(base).rstrip('/')}{path}" if base is not None else path

@@ -364,7 +364,7 @@ async def read_form(request: Request) -> FormData:
 FormDep = Annotated[FormData, Depends(read_form)]
 
 
-NAV_ORDER = (Desk.INTAKE, Desk.WORKLIST, Desk.OWN_CASES, Desk.SUPERVISION)
+NAV_ORDER = (Desk.INTAKE, Desk.WORKLIST, Desk.OWN_CASES, Desk.SUPERVISION, Desk.LICENCES, Desk.INBOX)
 """The main menu's order of the desks."""
 
 
@@ -380,6 +380,10 @@ def desk_labels(desk: Desk, available: Mapping[Desk, str]) -> tuple[str, str]:
             return "我的办件", "My cases"
         case Desk.SUPERVISION:
             return "电子监察", "Supervision"
+        case Desk.LICENCES:
+            return "我的证照", "My licences"
+        case Desk.INBOX:
+            return "消息", "Inbox"
 
 
 def desk_url(actor: Actor, desk: Desk) -> str:
@@ -393,6 +397,10 @@ def desk_url(actor: Actor, desk: Desk) -> str:
             return "/ui/intake"
         case Desk.WORKLIST:
             return f"/ui/departments/{actor.department}"
+        case Desk.LICENCES:
+            return "/ui/licences"
+        case Desk.INBOX:
+            return "/ui/inbox"
 
 
 def home_url(actor: Actor) -> str:

@@ -32,7 +32,7 @@ from engine.documents.licence_qr import (
 )
 from engine.records.tracking import TooManyAttempts, TrackLimiter
 from engine.runtime import Runtime
-from engine.settings import get_settings
+from engine.settings import get_settings, public_link
 
 router = APIRouter(tags=["licences"])
 
@@ -98,12 +98,6 @@ def limiter_of(app: FastAPI, runtime: Runtime) -> TrackLimiter:
     return limiter
 
 
-def absolute(path: str) -> str:
-    """``path`` under the ``public_url`` setting (the path alone when it is unset)."""
-    configured = get_settings().public_url
-    return (str(configured).rstrip("/") if configured is not None else "") + path
-
-
 def checked(request: Request, session: SessionDep, runtime: RuntimeDep, token: str) -> VerifiedLicence:
     """The engine's check of ``token`` for this request's client (shared with the page)."""
     return verify_licence(session, token=token, now=runtime.clock.now(), key=qr_key_of(request.app),
@@ -124,8 +118,8 @@ def show(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Curr
     """扫码亮证: the holder's short-lived QR code of one licence in force (nothing is stored)."""
     shown = show_licence(session, actor=actor, licence_id=licence_id, now=runtime.clock.now(),
                          key=qr_key_of(request.app), ttl_seconds=get_settings().licence_qr_seconds)
-    page_url = absolute(shown.page_path)
-    return ShownOut(token=shown.token, expires_at=shown.expires_at, verify_url=absolute(shown.verify_path),
+    page_url = public_link(shown.page_path)
+    return ShownOut(token=shown.token, expires_at=shown.expires_at, verify_url=public_link(shown.verify_path),
                     page_url=page_url, qr_svg=segno.make(page_url).svg_inline())
 
 

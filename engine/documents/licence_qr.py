@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Licence
@@ -50,6 +51,8 @@ __all__ = [
     "licence_qr_key",
     "licence_token",
     "page_path",
+    "HeldLicence",
+    "held_licences",
     "show_licence",
     "verify_limiter",
     "verify_licence",
@@ -263,3 +266,39 @@ def verify_licence(
         status=_status(licence, local_date(now)), holder=holder,
         holder_name=_masked_name((licence.attributes or {}).get("name")), checked_at=now,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLicence:
+    """One of the holder's own licences, as their 我的证照 page lists it."""
+
+    licence_id: str
+    type_code: str
+    type_name_zh: str
+    type_name_en: str
+    number: str
+    issuer: str
+    valid_from: date
+    valid_to: date | None
+    status: LicenceStatus
+    showable: bool
+    """In force today: it may be shown as a QR code."""
+
+
+def held_licences(session: Session, *, actor: Actor, catalog: Catalog, today: date, limit: int = 200) -> list[HeldLicence]:
+    """The licences the applicant ``actor`` holds (their subject), in force first, then the newest;
+    nobody else's (another role: none)."""
+    if actor.role is not Role.APPLICANT or not actor.subject:
+        return []
+    rows = session.scalars(select(Licence).where(Licence.holder_id == actor.subject)
+                           .order_by(Licence.valid_from.desc(), Licence.number).limit(limit)).all()
+    found = []
+    for licence in rows:
+        status = _status(licence, today)
+        kind = catalog.licences.get(licence.type_code)
+        found.append(HeldLicence(
+            licence_id=licence.id, type_code=licence.type_code, type_name_zh=kind.name.zh if kind else licence.type_code,
+            type_name_en=kind.name.en if kind else licence.type_code, number=licence.number, issuer=licence.issuer,
+            valid_from=licence.valid_from, valid_to=licence.valid_to, status=status,
+            showable=status == "valid" and licence.valid_from <= today))
+    return sorted(found, key=lambda h: not h.showable)

@@ -18,7 +18,7 @@ from enum import StrEnum
 from engine.db.models import Case, Step
 from engine.machine.access import Access, Target, permits, refusal, sole_applicant, start_refusal
 from engine.machine.effects import declared_for
-from engine.machine.states import Actor, StepState
+from engine.machine.states import Actor, Role, StepState
 from engine.machine.transitions import STEP_RULES
 from engine.spec.models import BundleSpec, StepKind
 
@@ -59,11 +59,16 @@ class Desk(StrEnum):
     """Starting a case: a window's intake, an applicant's online application."""
     WORKLIST = "worklist"
     """One's own department's worklist."""
+    LICENCES = "licences"
+    """One's own e-licences, to show as a QR code (扫码亮证)."""
+    INBOX = "inbox"
+    """One's notices (and an officer's office's), about every case."""
 
 
 def desks(actor: Actor) -> list[Desk]:
     """The desks ``actor`` may use, as the access rules answer, their home first: one's own
-    cases, the supervision desk, intake, one's department's worklist."""
+    cases, the supervision desk, intake, one's department's worklist; then one's licences (an
+    applicant) and one's notices (everyone)."""
     found = []
     if sole_applicant(actor) is not None:
         found.append(Desk.OWN_CASES)
@@ -73,4 +78,8 @@ def desks(actor: Actor) -> list[Desk]:
         found.append(Desk.INTAKE)
     if actor.department is not None and permits(actor, Access.READ_WORKLIST, Target(department=actor.department)):
         found.append(Desk.WORKLIST)
+    if sole_applicant(actor) is not None:
+        found.append(Desk.LICENCES)
+    if actor.role is not Role.SYSTEM:
+        found.append(Desk.INBOX)
     return found

@@ -23,7 +23,7 @@ from engine.db.models import Case, Notification, Step
 from engine.machine.effects import queue_message
 from engine.notify.channels import INBOX, ChannelRegistry
 from engine.notify.templates import Notice, render
-from engine.settings import get_settings
+from engine.settings import public_link
 
 NOTIFY_TOPIC = "notify"
 
@@ -44,19 +44,12 @@ EVENTS: dict[str, tuple[Notice, ...]] = {
 """The gate's audit action → the notices it sends the applicant, in order."""
 
 
-def page_link(path: str) -> str:
-    """An absolute link to one of the pages (``public_url`` + path), or the path alone when the
-    public address is not configured."""
-    base = get_settings().public_url
-    return f"{str(base).rstrip('/')}{path}" if base is not None else path
-
-
 def _context(case: Case, step: Step | None, *, bundle: str, step_name: str) -> dict[str, Any]:
     context: dict[str, Any] = {
         "receipt_no": case.receipt_no, "bundle": bundle, "accepted_on": case.accepted_on.isoformat(),
         "due_on": case.due_on.isoformat(), "step": step_name, "reason": "", "hand_in_by": "",
         # The rating invitation's link: the progress page's form, the channel recorded as the notice's.
-        "rating_url": page_link(f"/ui/cases/{case.id}?via=notice#rating"),
+        "rating_url": public_link(f"/ui/cases/{case.id}?via=notice#rating"),
     }
     if step is not None:
         if step.due_on is not None and step_name:

@@ -70,3 +70,9 @@ def mark_case_inbox_read(session: Session, *, actor: Actor, case_id: str, at: da
         row.read_at = at
     session.commit()
     return len(unread)
+
+
+def reader_inbox(session: Session, *, actor: Actor, limit: int = 50) -> Sequence[Notification]:
+    """Every inbox notice addressed to ``actor`` (their own; an officer's office's too), about any
+    case, newest first: what the 消息 page lists."""
+    return inbox(session, recipient=readers_of(actor), limit=limit)

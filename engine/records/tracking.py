@@ -173,13 +173,12 @@ def receipt_from_code(text: str) -> str:
 def track_url(receipt_no: str, *, base: str | None = None) -> str:
     """The public progress page for ``receipt_no`` (what the receipt's QR encodes): the origin
     ``base`` (default: the ``public_url`` setting, else none) + ``/ui/track?receipt_no=…``."""
+    path = f"/ui/track?receipt_no={quote(receipt_no, safe='-')}"
     if base is None:
-        from engine.settings import get_settings
+        from engine.settings import public_link
 
-        configured = get_settings().public_url
-        base = str(configured) if configured is not None else ""
-    origin = base.rstrip("/")
-    return f"{origin}/ui/track?receipt_no={quote(receipt_no, safe='-')}"
+        return public_link(path)
+    return base.rstrip("/") + path
 
 
 def _normalise(factor: str) -> str:

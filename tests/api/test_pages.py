@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api import pages
-from engine.db.models import ApiToken, Case, Step
+from engine.db.models import ApiToken, Case, Licence, Step
 from api.demo import load_demo_data, seed_licences, synthetic_person
 from engine.machine.intake import Applicant, accept_case
 from engine.time.supervision import issue_cards
@@ -179,6 +179,15 @@ def _rate(api: Api) -> Call:
     return "POST", f"/ui/cases/{case.id}/rate", {"level": "5"}, None
 
 
+def _show_licence(api: Api) -> Call:
+    """The groom's marriage certificate, once the case is worked off: only he may show it."""
+    with api.session() as session:
+        work_off(session, api.runtime, api.case())
+        licence = session.scalars(select(Licence.id).where(Licence.holder_id == GROOM,
+                                                           Licence.type_code == "L2000025")).one()
+    return "POST", f"/ui/licences/{licence}/show", {}, None
+
+
 def _reassign(api: Api) -> Call:
     step = api.advance(api.step(api.case().id), "in_progress")
     with api.session() as session:
@@ -279,6 +288,10 @@ PAGES = [
         (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/receive-supplement", _receive, (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
+    # 我的证照 (an applicant's own) and 消息 (everyone's own notices).
+    Row("GET /ui/licences", _fixed("GET", "/ui/licences"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
+    Row("POST /ui/licences/{licence_id}/show", _show_licence, (303, 200, 404, 404, 404, 404, 404, 404, 404)),
+    Row("GET /ui/inbox", _fixed("GET", "/ui/inbox"), (303, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("GET /ui/supervision/report.csv", _fixed("GET", "/ui/supervision/report.csv"),
         (303, 403, 403, 403, 403, 403, 403, 200, 200)),
     # 一码通办: public, what the receipt's QR opens.
