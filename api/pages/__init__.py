@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.pages import auth, cases, inbox, intake, licence_qr, materials, missing, steps, supervision, track
+from api.pages import (
+    auth,
+    cases,
+    explanations,
+    inbox,
+    intake,
+    licence_qr,
+    materials,
+    missing,
+    steps,
+    supervision,
+    track,
+)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-for _module in (auth, intake, cases, inbox, steps, materials, supervision, track, licence_qr,
+for _module in (auth, intake, cases, inbox, steps, materials, supervision, explanations, track, licence_qr,
                 missing):  # missing: the catch-all, last
     router.include_router(_module.router)
 

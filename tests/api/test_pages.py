@@ -179,6 +179,15 @@ def _rate(api: Api) -> Call:
     return "POST", f"/ui/cases/{case.id}/rate", {"level": "5"}, None
 
 
+def _explain(action: str, body: dict[str, Any], *, explained: bool = False) -> Callable[[Api], Call]:
+    def prepare(api: Api) -> Call:
+        from tests.api.test_authz import _red_card
+
+        return "POST", f"/ui/cards/{_red_card(api, explained=explained)}/{action}", body, None
+
+    return prepare
+
+
 def _show_licence(api: Api) -> Call:
     """The groom's marriage certificate, once the case is worked off: only he may show it."""
     with api.session() as session:
@@ -288,6 +297,14 @@ PAGES = [
         (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("POST /ui/steps/{step_id}/receive-supplement", _receive, (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     Row("GET /ui/supervision", _fixed("GET", "/ui/supervision"), (303, 403, 403, 403, 403, 403, 403, 200, 200)),
+    # 情况说明: the late office's officer explains its red card; a supervisor of the region (or an admin) decides.
+    Row("GET /ui/explanations", _fixed("GET", "/ui/explanations"), (303, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /ui/cards/{card_id}/explanation", _explain("explanation", {"reason": "病假", "corrective_action": "AB岗"}),
+        (303, 404, 404, 404, 404, 303, 404, 403, 403)),
+    Row("POST /ui/cards/{card_id}/explanation/accept", _explain("explanation/accept", {}, explained=True),
+        (303, 404, 404, 404, 404, 403, 404, 303, 303)),
+    Row("POST /ui/cards/{card_id}/explanation/return", _explain("explanation/return", {"note": "不具体"}, explained=True),
+        (303, 404, 404, 404, 404, 403, 404, 303, 303)),
     # 我的证照 (an applicant's own) and 消息 (everyone's own notices).
     Row("GET /ui/licences", _fixed("GET", "/ui/licences"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
     Row("POST /ui/licences/{licence_id}/show", _show_licence, (303, 200, 404, 404, 404, 404, 404, 404, 404)),
