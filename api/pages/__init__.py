@@ -13,6 +13,7 @@ from api.pages import (
     auth,
     cases,
     explanations,
+    followups,
     inbox,
     intake,
     licence_qr,
@@ -24,7 +25,7 @@ from api.pages import (
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-for _module in (auth, intake, cases, inbox, steps, materials, supervision, explanations, track, licence_qr,
+for _module in (auth, intake, cases, inbox, steps, materials, supervision, explanations, followups, track, licence_qr,
                 missing):  # missing: the catch-all, last
     router.include_router(_module.router)
 

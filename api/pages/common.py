@@ -81,6 +81,7 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     "extension_refused": ("ok", "已不予批准延期，办理时限不变", "Extension refused: the due date stays"),
     "no_objection_declared": ("ok", "已声明无异议，等待期提前结束", "No objection declared: the wait ended today"),
     "rated": ("ok", "感谢您的评价", "Thank you for your rating"),
+    "followup_done": ("ok", "已办理", "Done"),
     "explanation_submitted": ("ok", "情况说明已提交，待监察人员审核", "Explanation submitted for review"),
     "explanation_accepted": ("ok", "情况说明已通过", "Explanation accepted"),
     "explanation_returned": ("warn", "情况说明已退回，请该单位重新说明", "Explanation returned to the office"),

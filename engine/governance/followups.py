@@ -35,7 +35,7 @@ from engine.runtime import Runtime
 from engine.time.clock import local_date
 
 __all__ = ["FOLLOWUP_OPEN", "FOLLOWUP_RULES", "FollowupChange", "FollowupKind", "FollowupRule", "FollowupState",
-           "authorize_followup", "followup_rule", "followups_visible_to", "list_followups", "open_followup", "transition_followup"]
+           "authorize_followup", "followup_actions", "followup_rule", "followups_visible_to", "list_followups", "open_followup", "transition_followup"]
 
 
 class FollowupKind(StrEnum):
@@ -263,6 +263,17 @@ def transition_followup(
                  payload={"followup": followup.id, "kind": followup.kind, **change.details, **change.audit,
                           **closing})
     return rule.target
+
+
+def followup_actions(actor: Actor, followup: Followup, case: Case) -> list[str]:
+    """The actions of :data:`FOLLOWUP_RULES` ``actor`` may ask for on ``followup`` now (its kind and
+    state, the actor's role, in sight): what a page offers, from the gate's own table."""
+    if actor.role is Role.SYSTEM or not followup_visible(actor, followup, case):
+        return []
+    state = FollowupState(followup.state)
+    return [rule.action for rule in FOLLOWUP_RULES
+            if rule.kind == followup.kind and rule.action != "open" and state in rule.sources
+            and actor.role in rule.roles]
 
 
 def due_today(followup: Followup, today: date) -> bool:

@@ -188,6 +188,12 @@ def _explain(action: str, body: dict[str, Any], *, explained: bool = False) -> C
     return prepare
 
 
+def _answer_complaint(api: Api) -> Call:
+    from tests.api.test_authz import _complaint
+
+    return "POST", f"/ui/followups/{_complaint(api)}/answer", {"version": "0", "answer": "已致歉"}, None
+
+
 def _show_licence(api: Api) -> Call:
     """The groom's marriage certificate, once the case is worked off: only he may show it."""
     with api.session() as session:
@@ -305,6 +311,9 @@ PAGES = [
         (303, 404, 404, 404, 404, 403, 404, 303, 303)),
     Row("POST /ui/cards/{card_id}/explanation/return", _explain("explanation/return", {"note": "不具体"}, explained=True),
         (303, 404, 404, 404, 404, 403, 404, 303, 303)),
+    # 整改, 核查, 诉求: each reaches its own (a list, possibly empty); here the office's officer answers a complaint.
+    Row("GET /ui/followups", _fixed("GET", "/ui/followups"), (303, 200, 200, 200, 200, 200, 200, 200, 200)),
+    Row("POST /ui/followups/{followup_id}/{action}", _answer_complaint, (303, 403, 404, 404, 404, 303, 404, 403, 403)),
     # 我的证照 (an applicant's own) and 消息 (everyone's own notices).
     Row("GET /ui/licences", _fixed("GET", "/ui/licences"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
     Row("POST /ui/licences/{licence_id}/show", _show_licence, (303, 200, 404, 404, 404, 404, 404, 404, 404)),
