@@ -79,7 +79,7 @@ def load_demo(served: Served, *, say: Callable[[str], None] = print) -> dict[str
             clock = demo_clock()
             done = run_demo(session, Runtime(registry=served.runtime.registry, calendar=served.runtime.calendar,
                                              clock=clock), clock, report=lambda line: None)
-            say(f"demo: {len(done)} bundles run to completion (two months ago)")
+            say(f"demo: {len(done)} bundles run to completion (two months ago), then ratings, 告知承诺 and 12345")
             _open_cases(session, served.runtime)
         else:
             seed_licences(session, served.runtime, load_demo_data(), report=lambda line: None)

@@ -22,8 +22,9 @@ def test_serve_loads_demo_data_and_runs_automated_steps_in_the_background(tmp_pa
     lines: list[str] = []
     tokens = load_demo(served, say=lines.append)
     with served.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Case)) == 14  # eleven done, three open
-    assert lines == ["demo: 11 bundles run to completion (two months ago)"]
+        # eleven done, the governance part's three filings (告知承诺), three open
+        assert session.scalar(select(func.count()).select_from(Case)) == 17
+    assert lines == ["demo: 11 bundles run to completion (two months ago), then ratings, 告知承诺 and 12345"]
     client = TestClient(served.app)
     clerk = {"Authorization": f"Bearer {tokens['clerk (430102)']}"}
     scenario = load_demo_data().scenarios["policy_benefit"]
@@ -55,4 +56,4 @@ def test_serve_loads_demo_data_and_runs_automated_steps_in_the_background(tmp_pa
     again = load_demo(served, say=lines.append)
     assert again.keys() == tokens.keys() and again != tokens
     with served.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Case)) == 15  # and the one filed above
+        assert session.scalar(select(func.count()).select_from(Case)) == 18  # and the one filed above
