@@ -29,7 +29,13 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Commitment, CreditMark, Followup, Step
 from engine.errors import Conflict, DomainError, IllegalTransition, NotFound
-from engine.governance.followups import FollowupChange, FollowupKind, open_followup, transition_followup
+from engine.governance.followups import (
+    FollowupChange,
+    FollowupKind,
+    load_followup,
+    open_followup,
+    transition_followup,
+)
 from engine.machine.access import Access, Target, authorize
 from engine.machine.commitment_effects import SERIOUS, Signed, serious_mark
 from engine.machine.effects import Inputs
@@ -37,7 +43,7 @@ from engine.machine.progress import settle
 from engine.machine.routing import deciding_region
 from engine.machine.states import SYSTEM, Actor, StepState
 from engine.machine.transitions import transition_step
-from engine.machine.unit_of_work import check_version, in_transaction, load_case, load_step
+from engine.machine.unit_of_work import check_version, in_transaction, load_step
 from engine.notify.queue import queue_office_notice
 from engine.people.identifiers import mask_id_number
 from engine.runtime import Runtime
@@ -195,12 +201,7 @@ def _findings(value: str) -> str:
 
 
 def _load(session: Session, followup_id: int) -> tuple[Case, Followup]:
-    found = session.get(Followup, followup_id)
-    if found is None or found.kind != FollowupKind.POST_CHECK.value:
-        raise NotFound(f"no post-check {followup_id} / 未找到该核查任务", field="followup_id")
-    case = load_case(session, found.case_id)
-    session.refresh(found)
-    return case, found
+    return load_followup(session, followup_id, kind=FollowupKind.POST_CHECK, missing=f"no post-check {followup_id} / 未找到该核查任务")
 
 
 def pass_post_check(session: Session, runtime: Runtime, *, followup_id: int, actor: Actor, findings: str,

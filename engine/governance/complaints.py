@@ -30,6 +30,7 @@ from engine.errors import Conflict, DomainError, Forbidden, NotFound
 from engine.governance.followups import (
     FollowupChange,
     FollowupKind,
+    load_followup,
     followup_rule,
     list_followups,
     open_followup,
@@ -227,12 +228,7 @@ def receive_complaint(
 
 
 def _load(session: Session, followup_id: int) -> tuple[Case, Followup]:
-    found = session.get(Followup, followup_id)
-    if found is None or found.kind != _KIND:
-        raise NotFound(f"no complaint {followup_id} / 未找到该诉求", field="followup_id")
-    case = load_case(session, found.case_id)
-    session.refresh(found)
-    return case, found
+    return load_followup(session, followup_id, kind=FollowupKind.COMPLAINT, missing=f"no complaint {followup_id} / 未找到该诉求")
 
 
 def answer_complaint(session: Session, runtime: Runtime, *, followup_id: int, actor: Actor, answer: str,

@@ -30,12 +30,14 @@ from engine.errors import DomainError, Forbidden, IllegalTransition, NotFound, S
 from engine.machine.access import region_covers
 from engine.people.regions import region_prefix
 from engine.machine.states import LEADS, SYSTEM, Actor, Role
+from engine.machine.unit_of_work import load_case
 from engine.records.audit import append_event
 from engine.runtime import Runtime
 from engine.time.clock import local_date
 
 __all__ = ["FOLLOWUP_OPEN", "FOLLOWUP_RULES", "FollowupChange", "FollowupKind", "FollowupRule", "FollowupState",
-           "authorize_followup", "followup_actions", "followup_rule", "followups_visible_to", "list_followups", "open_followup", "transition_followup"]
+           "authorize_followup", "followup_actions", "followup_rule", "followups_visible_to", "list_followups",
+           "load_followup", "open_followup", "transition_followup"]
 
 
 class FollowupKind(StrEnum):
@@ -274,6 +276,17 @@ def followup_actions(actor: Actor, followup: Followup, case: Case) -> list[str]:
     return [rule.action for rule in FOLLOWUP_RULES
             if rule.kind == followup.kind and rule.action != "open" and state in rule.sources
             and actor.role in rule.roles]
+
+
+def load_followup(session: Session, followup_id: int, *, kind: FollowupKind, missing: str) -> tuple[Case, Followup]:
+    """Follow-up ``followup_id`` of ``kind`` with its case locked and the follow-up read after the
+    lock; NotFound (``missing``, on ``followup_id``) for another kind or none."""
+    found = session.get(Followup, followup_id)
+    if found is None or found.kind != kind.value:
+        raise NotFound(missing, field="followup_id")
+    case = load_case(session, found.case_id)
+    session.refresh(found)
+    return case, found
 
 
 def due_today(followup: Followup, today: date) -> bool:

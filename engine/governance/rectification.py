@@ -15,10 +15,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Followup, Rating, Step
-from engine.errors import DomainError, NotFound
-from engine.governance.followups import FollowupChange, FollowupKind, open_followup, transition_followup
+from engine.errors import DomainError
+from engine.governance.followups import FollowupChange, FollowupKind, load_followup, open_followup, transition_followup
 from engine.machine.states import Actor
-from engine.machine.unit_of_work import load_case
 from engine.runtime import Runtime
 
 __all__ = ["MAX_TEXT", "appeal", "decide_appeal", "open_rectification", "rectify"]
@@ -47,12 +46,7 @@ def _text(value: str, field: str, what: str) -> str:
 
 
 def _load(session: Session, followup_id: int) -> tuple[Case, Followup]:
-    found = session.get(Followup, followup_id)
-    if found is None or found.kind != FollowupKind.RECTIFICATION.value:
-        raise NotFound(f"no rectification {followup_id}", field="followup_id")
-    case = load_case(session, found.case_id)
-    session.refresh(found)
-    return case, found
+    return load_followup(session, followup_id, kind=FollowupKind.RECTIFICATION, missing=f"no rectification {followup_id}")
 
 
 def rectify(session: Session, runtime: Runtime, *, followup_id: int, actor: Actor, measures: str,
