@@ -94,8 +94,10 @@ OFFERED_WITHOUT_A_BUNDLE = {"claim", "unclaim", "reassign", "start", "complete",
 """The actions allowed_actions offers without the case's bundle (the others need what a bundle declares;
 the receipt of 补正 materials is offered once the step records each as handed in: a step built here
 asks for none)."""
-ENGINE_ONLY = {"create", "release", "skip", "cancel", "lapse_supplement", "send_away", "receive_decision", "receive_refusal"}
-"""What the engine itself does to steps (releases, skips, cascades, the sweep, 跨省通办 hand-offs): nobody else."""
+ENGINE_ONLY = {"create", "release", "skip", "cancel", "lapse_supplement", "send_away", "receive_decision", "receive_refusal",
+               "review_instead", "revoke_result"}
+"""What the engine itself does to steps (releases, skips, cascades, the sweep, 跨省通办 hand-offs, 告知承诺
+fall-backs and revocations): nobody else."""
 DOCUMENTS = {A, C, S, D, SYS}
 
 
