@@ -54,6 +54,12 @@ OPEN_WORK_STATES = ("ready", "assigned", "in_progress", "supplement_requested")
 """Released open steps (engine.machine.states.STEP_ACTIVE): what worklists and supervision count.
 A query matches the partial index ix_steps_open_department by naming exactly these, as literals."""
 OPEN_WORK_PREDICATE = "state IN (" + ",".join(f"'{s}'" for s in OPEN_WORK_STATES) + ")"
+ACTIVE_STEP_PREDICATE = "state IN ('ready','assigned','in_progress','supplement_requested')"
+"""Steps whose clock runs (``engine.machine.states.STEP_ACTIVE``): what the sweep cards."""
+OPEN_CASE_PREDICATE = "state IN ('accepted','in_progress','supplement_requested')"
+"""Open cases (``engine.machine.states.CASE_OPEN``)."""
+WAITING_TIMER_PREDICATE = "kind = 'timer' AND state = 'ready'"
+"""Timers waiting for the end of their minimum wait (``not_before``)."""
 
 
 def _restrict(target: str, name: str) -> ForeignKey:
@@ -98,6 +104,8 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_applicant", "applicant_id"),
         Index("ix_cases_state_region", "state", "region"),
+        Index("ix_cases_open_due", "due_on", postgresql_where=text(OPEN_CASE_PREDICATE),
+              sqlite_where=text(OPEN_CASE_PREDICATE)),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -147,6 +155,11 @@ class Step(Base):
             postgresql_where=text(OPEN_WORK_PREDICATE),
             sqlite_where=text(OPEN_WORK_PREDICATE),
         ),
+        # The sweep's: active steps by due date, waiting timers by the end of their wait (revision 0012).
+        Index("ix_steps_active_due", "due_on", postgresql_where=text(ACTIVE_STEP_PREDICATE),
+              sqlite_where=text(ACTIVE_STEP_PREDICATE)),
+        Index("ix_steps_waiting_timers", "not_before", postgresql_where=text(WAITING_TIMER_PREDICATE),
+              sqlite_where=text(WAITING_TIMER_PREDICATE)),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -141,4 +141,7 @@ def require_current_schema(engine: Engine) -> None:
 def lock_case(session: Session, case_id: str) -> Case | None:
     """Load a case holding its lock for the rest of the transaction (see module docstring):
     its row lock on PostgreSQL, the write lock on SQLite."""
-    return session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
+    # populate_existing: a copy this session kept from an earlier transaction is overwritten by the
+    # row as it is now, under the lock (no second read of it).
+    return session.scalars(select(Case).where(Case.id == case_id).with_for_update()
+                           .execution_options(populate_existing=True)).one_or_none()

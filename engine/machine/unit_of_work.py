@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.db.models import Case, Step
 from engine.db.session import lock_case
@@ -41,8 +42,12 @@ def _refresh_steps(session: Session, case: Case) -> list[Step]:
     earlier transaction, changed since by another session, would otherwise be taken for the
     truth (a join never released, a done step cancelled again).
     """
-    stmt = select(Step).where(Step.case_id == case.id).execution_options(populate_existing=True)
-    return list(session.scalars(stmt))
+    stmt = (select(Step).where(Step.case_id == case.id).order_by(Step.position)
+            .execution_options(populate_existing=True))
+    steps = list(session.scalars(stmt))
+    # The same rows are the case's collection: ``case.steps`` is not read a second time.
+    set_committed_value(case, "steps", steps)
+    return steps
 
 
 def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
@@ -52,7 +57,6 @@ def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
         raise NotFound(f"no step {step_id}", field="step_id")
     case = lock_case(session, case_id)
     assert case is not None  # steps are never deleted
-    session.refresh(case)
     step = next(s for s in _refresh_steps(session, case) if s.id == step_id)
     return case, step
 
@@ -62,7 +66,6 @@ def load_case(session: Session, case_id: str) -> Case:
     case = lock_case(session, case_id)
     if case is None:
         raise NotFound(f"no case {case_id}", field="case_id")
-    session.refresh(case)
     _refresh_steps(session, case)
     return case
 

@@ -188,7 +188,10 @@ def issue_cards(session: Session, runtime: Runtime, *, red_after_working_days: i
                 .where(*_overdue_followups(today), Followup.due_on <= cutoffs[colour])
             )
             ids += _insert(session, steps) + _insert(session, cases) + _insert(session, followups)
-        cards = list(session.scalars(select(Card).where(Card.id.in_(ids)).order_by(Card.id))) if ids else []
+        # This pass's cards are those issued at its moment: one parameter, not a list of every new id
+        # (SQLite refuses more than 32,766 parameters).
+        cards = list(session.scalars(select(Card).where(Card.issued_at == now, Card.id >= min(ids))
+                                     .order_by(Card.id))) if ids else []
         session.commit()
         return cards
     except BaseException:
@@ -204,17 +207,23 @@ def _kind_label() -> ColumnElement[str]:
 def resolve_cards(session: Session, runtime: Runtime) -> int:
     """Mark the open cards of closed steps, closed cases and closed follow-ups resolved; return how
     many. Commits."""
-    closed_steps = select(Step.id).where(Step.state.in_([s.value for s in STEP_TERMINAL]))
-    closed_followups = select(Followup.id).where(Followup.closed_at.is_not(None))
-    closed_cases = select(Case.id).where(Case.state.in_([s.value for s in CASE_TERMINAL]))
+    # Correlated EXISTS on each card's own step, case or follow-up (by primary key): a semi-join the
+    # planners run per open card, instead of materialising every closed step's id (issue 14: an
+    # IN list of a million closed steps rescanned for each open card).
+    closed_step = select(Step.id).where(Step.id == Card.step_id,
+                                        Step.state.in_([s.value for s in STEP_TERMINAL])).exists()
+    closed_followup = select(Followup.id).where(Followup.id == Card.followup_id,
+                                                Followup.closed_at.is_not(None)).exists()
+    closed_case = select(Case.id).where(Case.id == Card.case_id,
+                                        Case.state.in_([s.value for s in CASE_TERMINAL])).exists()
     stmt = (
         update(Card)
         .where(
             Card.resolved_at.is_(None),
             or_(
-                and_(Card.step_id.is_not(None), Card.step_id.in_(closed_steps)),
-                and_(Card.step_id.is_(None), Card.followup_id.is_(None), Card.case_id.in_(closed_cases)),
-                and_(Card.followup_id.is_not(None), Card.followup_id.in_(closed_followups)),
+                and_(Card.step_id.is_not(None), closed_step),
+                and_(Card.step_id.is_(None), Card.followup_id.is_(None), closed_case),
+                and_(Card.followup_id.is_not(None), closed_followup),
             ),
         )
         .values(resolved_at=runtime.clock.now())

@@ -141,3 +141,17 @@ def test_each_revision_downgrades_one_step_on_sqlite(tmp_path: Path) -> None:
         assert schema_differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_the_sweep_index_predicates_name_the_states_of_the_engine() -> None:
+    """The partial indexes of revision 0012 hold exactly the rows the sweep can act on."""
+    import re
+
+    from engine.db.models import ACTIVE_STEP_PREDICATE, OPEN_CASE_PREDICATE
+    from engine.machine.states import CASE_OPEN, STEP_ACTIVE
+
+    def named(predicate: str) -> set[str]:
+        return set(re.findall(r"'([a-z_]+)'", predicate))
+
+    assert named(ACTIVE_STEP_PREDICATE) == {s.value for s in STEP_ACTIVE}
+    assert named(OPEN_CASE_PREDICATE) == {s.value for s in CASE_OPEN}
