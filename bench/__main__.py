@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bench import engine_flow, intake, sweep
+from bench import engine_flow, intake, sweep, worklist
 from bench.common import DEFAULT_PG, Figure, machine, pg_available, scratch_pg, scratch_sqlite, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,6 +27,8 @@ ROWS: dict[str, Row] = {
         engine, backend=backend, cases=4 if quick else 60, rounds=rounds),
     "sweep": lambda engine, backend, quick, rounds: sweep.run(
         engine, backend=backend, steps=2_000 if quick else 200_000, rounds=rounds),
+    "worklist": lambda engine, backend, quick, rounds: worklist.run(
+        engine, backend=backend, steps=2_000 if quick else 100_000, rounds=rounds),
 }
 """Each row on a fresh database of its own, so one row's rows never slow another's."""
 
