@@ -622,10 +622,12 @@ class BundleSpec(Frozen):
         return tuple(s for s in self.steps if any(m.name == name for m in s.materials))
 
     def step(self, step_id: str) -> StepSpec:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        """The step ``step_id`` (KeyError if none): a dict lookup, every gate effect asks for it."""
+        return self._steps_by_id[step_id]
+
+    @cached_property
+    def _steps_by_id(self) -> dict[str, StepSpec]:
+        return {step.id: step for step in self.steps}
 
     def canonical(self) -> dict[str, Any]:
         """The bundle as data: every value the author gave, none of the models' defaults (what the

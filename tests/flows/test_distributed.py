@@ -28,7 +28,7 @@ from tests.flows.cluster import AUTOMATED_PER_CASE, Cluster, pg_server_url, writ
 SERVER = pg_server_url()
 pytestmark = pytest.mark.skipif(SERVER is None, reason="needs a PostgreSQL server (ONEVISIT_TEST_PG or 127.0.0.1:5432)")
 
-CASES = scaled(25, 50)
+CASES = scaled(25, 35)
 LEASE_SECONDS = 8
 
 

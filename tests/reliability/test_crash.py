@@ -35,7 +35,7 @@ from tests.api.test_cli import onevisit_script
 from tests.conftest import BACKENDS, fresh_pg_database, scaled
 from tests.engine.sample_people import marriage_answers
 
-INTAKES = scaled(60, 120, env="ONEVISIT_CRASH_INTAKES")
+INTAKES = scaled(60, 90, env="ONEVISIT_CRASH_INTAKES")
 CLIENTS = 4
 START_DEADLINE = 300.0  # seconds: a loaded CI machine can be slow to import and migrate
 

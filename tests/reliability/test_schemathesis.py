@@ -49,12 +49,12 @@ coverage phase, the same in every profile, makes most of them."""
 # takes half the examples of CI's thorough profile (the coverage phase is the same in both)
 EVERY_PHASE = "examples,coverage,fuzzing,stateful"
 CALLERS: dict[str, tuple[dict[str, str] | None, int, str]] = {
-    "officer": ({"role": "officer", "department": "11", "region": "430102"}, scaled(3, 6), EVERY_PHASE),
-    "applicant": ({"role": "applicant", "subject": GROOM}, scaled(3, 5), EVERY_PHASE),
-    "clerk": ({"role": "clerk", "region": "430102"}, scaled(3, 6), EVERY_PHASE),
+    "officer": ({"role": "officer", "department": "11", "region": "430102"}, scaled(3, 4), EVERY_PHASE),
+    "applicant": ({"role": "applicant", "subject": GROOM}, scaled(3, 4), EVERY_PHASE),
+    "clerk": ({"role": "clerk", "region": "430102"}, scaled(3, 4), EVERY_PHASE),
     # everything but the bundle catalogue answers nobody with 401 (the others' ignored_auth check
     # drops their tokens too), so the coverage phase would only add a thousand more 401s
-    "anonymous": (None, scaled(3, 5), "examples,fuzzing"),
+    "anonymous": (None, scaled(3, 4), "examples,fuzzing"),
 }
 # Operations of the process, not of the API: no token, no body, no JSON (Prometheus text).
 EXCLUDED = r"^/(healthz|readyz|metrics)$"

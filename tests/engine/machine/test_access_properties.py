@@ -297,7 +297,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Actor, Case, Step, str]:
     return actor, case, step, action
 
 
-@settings(max_examples=scaled(400, 3000))
+@settings(max_examples=scaled(400, 1200))
 @given(scenario=scenarios(), department=st.sampled_from(DEPARTMENTS),
        region=st.sampled_from(REGIONS), applicant_id=st.sampled_from(SUBJECTS))
 def test_the_engine_answers_as_the_table_in_memory(scenario: tuple[Actor, Case, Step, str], department: str,
@@ -384,7 +384,7 @@ def real_cases(session: Session, runtime: Runtime) -> list[str]:
     return [s.id for case in cases_ for s in case.steps]
 
 
-@settings(max_examples=scaled(60, 300),
+@settings(max_examples=scaled(60, 150),
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(moves=st.lists(st.tuples(DB_ACTORS, st.integers(0, 10_000), DB_ACTIONS), min_size=1, max_size=6))
 def test_the_engines_actions_answer_as_the_table(session: Session, runtime: Runtime, real_cases: list[str],

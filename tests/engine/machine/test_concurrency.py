@@ -46,7 +46,7 @@ requires_pg = pytest.mark.skipif(
     "the join race tests the case row lock, which only PostgreSQL takes",
 )
 
-CASES = scaled(120, 240)
+CASES = scaled(120, 180)
 THREADS = 16
 SAME_STEP_CASES = 30
 BARRIER_TIMEOUT = 60.0

@@ -709,7 +709,7 @@ def check_history(run: Run) -> set[str]:
 # --- the properties -----------------------------------------------------------------------------
 
 
-EXAMPLES = scaled(40, 120, env="ONEVISIT_PROPERTY_EXAMPLES")
+EXAMPLES = scaled(40, 80, env="ONEVISIT_PROPERTY_EXAMPLES")
 """Examples of the main property (about 0.3 s each): 120 in the ``ci`` profile (derandomised, see
 tests/conftest.py), 40 in the default ``dev`` one; raise it for a longer hunt."""
 
