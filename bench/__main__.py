@@ -9,12 +9,13 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bench import engine_flow, intake, sweep, worklist
+from bench import engine_flow, http_intake, intake, sweep, worklist
 from bench.common import DEFAULT_PG, Figure, machine, pg_available, scratch_pg, scratch_sqlite, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small data, one round: keeps the rows working (CI)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per row (default 3; --quick: 1)")
-    parser.add_argument("--only", action="append", choices=sorted(ROWS), help="run only these rows")
+    parser.add_argument("--only", action="append", choices=sorted([*ROWS, "http"]), help="run only these rows")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL URL (a scratch schema is made and dropped)")
     parser.add_argument("--name", default=None, help="results/<name>.json (default: quick or full)")
@@ -49,11 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: PostgreSQL at {args.pg} does not answer: SQLite only", file=sys.stderr)
     figures: list[Figure] = []
     started = time.perf_counter()
-    for name in args.only or list(ROWS):
+    def scratch(backend: str) -> Any:
+        return scratch_sqlite() if backend == "sqlite" else scratch_pg(args.pg)
+
+    for name in args.only or [*ROWS, "http"]:
         for backend in backends:
-            scratch = scratch_sqlite() if backend == "sqlite" else scratch_pg(args.pg)
-            with scratch as (_url, engine):
-                found = ROWS[name](engine, backend, args.quick, rounds)
+            if name == "http":  # two servers, two databases
+                with scratch(backend) as (url, engine), scratch(backend) as (peer_url, peer_engine):
+                    found = http_intake.run(engine, peer_engine, backend=backend, url=url, peer_url=peer_url,
+                                            seconds=2 if args.quick else 10, rounds=rounds)
+            else:
+                with scratch(backend) as (_url, engine):
+                    found = ROWS[name](engine, backend, args.quick, rounds)
             for figure in found:
                 print(f"{figure.label:70s} ours {figure.ours:10.2f}  peer {figure.peer:10.2f} {figure.unit:22s} "
                       f"ratio {figure.ratio:6.2f}  (target: {figure.target})", flush=True)

@@ -23,9 +23,15 @@ from engine.time.clock import FixedClock
 CLERK = Actor(id="bench-clerk", role=Role.CLERK, region="430102")
 
 
+REGIONS = ("430102", "430103", "430104", "430105", "430111", "430112", "430121", "430181")
+
+
 def answers(i: int) -> tuple[str, dict[str, object]]:
-    groom = make_id_number("430102", date(1960, 1, 1) + timedelta(days=i), (2 * i + 1) % 1000)
-    bride = make_id_number("430104", date(1962, 1, 1) + timedelta(days=i), (2 * i) % 1000)
+    """The ``i``-th couple: distinct ID numbers, both of age (birth dates wrap every 12,000 days,
+    the household region changing with each wrap)."""
+    wrap, day = divmod(i, 12_000)
+    groom = make_id_number(REGIONS[(2 * wrap) % len(REGIONS)], date(1960, 1, 1) + timedelta(days=day), (2 * i + 1) % 1000)
+    bride = make_id_number(REGIONS[(2 * wrap + 1) % len(REGIONS)], date(1962, 1, 1) + timedelta(days=day), (2 * i) % 1000)
     return groom, {
         "groom_name": f"测试{i}", "groom_id_number": groom, "bride_name": f"测试{i}乙", "bride_id_number": bride,
         "applicant_phone": "13800000000", "previously_married": False, "both_hunan_household": True,

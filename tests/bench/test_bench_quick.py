@@ -21,7 +21,7 @@ def test_the_quick_run_writes_every_row_with_its_peer_and_ratio(tmp_path: Path) 
     result = json.loads((tmp_path / "ci.json").read_text(encoding="utf-8"))
     keys = {row["key"] for row in result["rows"]}
     assert {"intake_inprocess_sqlite", "spiff_forkjoin_sqlite", "sweep_first_pass_sqlite",
-            "worklist_deep_page_sqlite"} <= keys
+            "worklist_deep_page_sqlite", "intake_http_sqlite"} <= keys
     for row in result["rows"]:
         assert row["ours"] > 0 and row["peer"] > 0, row
         assert result[f"{row['key']}_ratio"] == row["ratio"] > 0
