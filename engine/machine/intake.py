@@ -367,7 +367,8 @@ def _create(
                                 inputs=Inputs(reason=skipped))
     if all(s.state == "skipped" for s in case.steps):
         raise nothing_applies(spec, eligibility or Assessment(()))
-    session.flush()
+    # No flush before settling: the case, its steps and every event are written once, in their final
+    # state, when the caller commits (or when a query needs them), not inserted and then updated.
     settle(session, runtime, case=case, spec=spec, at=now)
     return case
 

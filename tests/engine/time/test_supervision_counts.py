@@ -271,4 +271,5 @@ def test_the_scoped_count_is_served_by_the_open_steps_index(session: Session, ru
         rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + loads, parameters)  # type: ignore[arg-type]
         plan = "\n".join(str(r[-1]) for r in rows)
     session.rollback()
-    assert "ix_steps_open_department" in plan, plan
+    # either partial index of the open steps (revision 0012 added one by due date): never all steps
+    assert "ix_steps_open_department" in plan or "ix_steps_active_due" in plan, plan
