@@ -19,17 +19,17 @@ from bench import engine_flow, http_intake, intake, sweep, worklist
 from bench.common import DEFAULT_PG, Figure, machine, pg_available, scratch_pg, scratch_sqlite, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
-Row = Callable[[Engine, str, bool, int], list[Figure]]
+Row = Callable[[Engine, str, bool, int, float], list[Figure]]
 
 ROWS: dict[str, Row] = {
-    "intake": lambda engine, backend, quick, rounds: intake.run(
+    "intake": lambda engine, backend, quick, rounds, scale: intake.run(
         engine, backend=backend, cases=20 if quick else 300, rounds=rounds),
-    "engine": lambda engine, backend, quick, rounds: engine_flow.run(
+    "engine": lambda engine, backend, quick, rounds, scale: engine_flow.run(
         engine, backend=backend, cases=4 if quick else 60, rounds=rounds),
-    "sweep": lambda engine, backend, quick, rounds: sweep.run(
-        engine, backend=backend, steps=2_000 if quick else 200_000, rounds=rounds),
-    "worklist": lambda engine, backend, quick, rounds: worklist.run(
-        engine, backend=backend, steps=2_000 if quick else 100_000, rounds=rounds),
+    "sweep": lambda engine, backend, quick, rounds, scale: sweep.run(
+        engine, backend=backend, steps=2_000 if quick else int(200_000 * scale), rounds=rounds),
+    "worklist": lambda engine, backend, quick, rounds, scale: worklist.run(
+        engine, backend=backend, steps=2_000 if quick else int(100_000 * scale), rounds=rounds),
 }
 """Each row on a fresh database of its own, so one row's rows never slow another's."""
 
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted([*ROWS, "http"]), help="run only these rows")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL URL (a scratch schema is made and dropped)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply the sweep's and the worklist's data (5: the issue's million open steps)")
     parser.add_argument("--name", default=None, help="results/<name>.json (default: quick or full)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the results")
     args = parser.parse_args(argv)
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                             seconds=2 if args.quick else 10, rounds=rounds)
             else:
                 with scratch(backend) as (_url, engine):
-                    found = ROWS[name](engine, backend, args.quick, rounds)
+                    found = ROWS[name](engine, backend, args.quick, rounds, args.scale)
             for figure in found:
                 print(f"{figure.label:70s} ours {figure.ours:10.2f}  peer {figure.peer:10.2f} {figure.unit:22s} "
                       f"ratio {figure.ratio:6.2f}  (target: {figure.target})", flush=True)
