@@ -426,8 +426,8 @@ class WorklistOut(Page):
     """One page of a department's worklist (the engine's Page), soonest due first, with the department."""
 
     items: tuple[WorkItemOut, ...]
-    department: str
-    department_name: str
+    department: str = ""
+    department_name: str = ""
 
     @classmethod
     def of(cls, page: Page, *, department: str, department_name: str) -> WorklistOut:

@@ -1,11 +1,9 @@
-"""The department worklist (the officers' 待办): the first page and a page deep in the list, as
-``department_worklist`` reads them (the count, the page of steps with their cases) — against raw
-SQL reading the same page by offset, and a raw keyset page on the open-steps index (what the
-target, p50 ≤ 20 ms at any depth, asks of ours)."""
+"""The department worklist (the officers' 待办): the first page and a page deep in the list by
+offset, as ``department_worklist`` reads them (the count, the page of steps with their cases),
+against raw SQL reading the same page by offset; and the deep page by keyset (``after``, no
+count) against a raw keyset read (the target: p50 ≤ 20 ms at any depth)."""
 
 from __future__ import annotations
-
-import statistics
 
 from sqlalchemy import Engine, text
 
@@ -44,20 +42,31 @@ def run(engine: Engine, *, backend: str, steps: int, rounds: int) -> list[Figure
     with engine.connect() as conn:  # where the deep page starts, for the keyset read
         after, due, _receipt = conn.execute(_OFFSET_SQL, {"limit": 1, "offset": deep}).one()
 
+    with sessions() as session:  # the cursor of the deep page, as the page before it names it
+        cursor = department_worklist(session, actor=OFFICER, department="11", today=TODAY, limit=PAGE,
+                                     offset=deep - PAGE).next_after
+    assert cursor is not None
+
+    def ours_keyset() -> None:
+        with sessions() as session:
+            page = department_worklist(session, actor=OFFICER, department="11", today=TODAY, limit=PAGE, after=cursor)
+            assert len(page.items) == PAGE
+
     def keyset() -> None:
         with engine.connect() as conn:
             assert len(conn.execute(_KEYSET_SQL, {"limit": PAGE, "due": due, "after": after}).all()) == PAGE
 
     first: tuple[list[float], list[float]] = ([], [])
     deeper: tuple[list[float], list[float]] = ([], [])
-    keyed: list[float] = []
+    keyed: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
         for _ in range(5):  # five reads a round: a page view is short, its median steadier
             first[0].append(seconds(lambda: ours(0)) * 1000)
             first[1].append(seconds(lambda: peer(0)) * 1000)
             deeper[0].append(seconds(lambda: ours(deep)) * 1000)
             deeper[1].append(seconds(lambda: peer(deep)) * 1000)
-            keyed.append(seconds(keyset) * 1000)
+            keyed[0].append(seconds(ours_keyset) * 1000)
+            keyed[1].append(seconds(keyset) * 1000)
     label = f"{steps:,} open steps of one department ({backend})"
     return [
         Figure(key=f"worklist_first_page_{backend}", label=f"worklist, first page, {label}", ours=median(first[0]),
@@ -65,7 +74,7 @@ def run(engine: Engine, *, backend: str, steps: int, rounds: int) -> list[Figure
         Figure(key=f"worklist_deep_page_{backend}", label=f"worklist, page at {deep:,}, {label}",
                ours=median(deeper[0]), peer=median(deeper[1]), unit="ms", better="lower",
                target="p50 ≤ 20 ms at any depth"),
-        Figure(key=f"worklist_keyset_vs_deep_page_{backend}", label=f"raw keyset page vs our deep page, {label}",
-               ours=median(deeper[0]), peer=statistics.median(keyed), unit="ms", better="lower",
-               target="what a keyset page on the index costs"),
+        Figure(key=f"worklist_keyset_page_{backend}", label=f"worklist, keyset page at {deep:,}, {label}",
+               ours=median(keyed[0]), peer=median(keyed[1]), unit="ms", better="lower",
+               target="p50 ≤ 20 ms at any depth"),
     ]

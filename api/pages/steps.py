@@ -125,7 +125,7 @@ def worklist(
         "item_names": {i.item: items[i.item].name if i.item in items else i.item for i in found.items},
         "bundle_names": {b.id: b.name.zh for b in runtime.registry},
         "prev": link(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
-        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < found.total else None,
+        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < (found.total or 0) else None,
         "first": offset + 1 if found.items else 0, "last": offset + len(found.items),
     }, actor=actor)
 

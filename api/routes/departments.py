@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentActor, RuntimeDep, SessionDep
 from api.errors import problems
 from api.schemas import DEPARTMENT_PATTERN, WorklistOut
-from engine.records.queries import department_worklist
+from engine.records.queries import CURSOR_PATTERN, department_worklist
 from engine.machine.states import StepState
 
 router = APIRouter(tags=["departments"])
@@ -24,6 +24,9 @@ class WorklistQuery(BaseModel):
     overdue: bool = Field(default=False, description="Only steps past their due date whose clock runs")
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
+    after: str | None = Field(default=None, pattern=CURSOR_PATTERN, description=(
+        "The next_after of the page before: the next page by keyset, as quick deep in the list as at its start "
+        "(its total is null; with offset 0)"))
 
 
 @router.get("/departments/{code}/steps", response_model=WorklistOut, responses=problems(403),
@@ -40,7 +43,7 @@ def list_steps(
     page = department_worklist(
         session, actor=actor, department=code, state=query.state.value if query.state else None,
         due_within_days=query.due_within_days, overdue=query.overdue, today=runtime.today(), limit=query.limit,
-        offset=query.offset,
+        offset=query.offset, after=query.after,
     )
     department = runtime.registry.catalog.departments.get(code)
     return WorklistOut.of(page, department=code, department_name=department.name.zh if department else "")

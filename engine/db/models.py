@@ -54,7 +54,7 @@ OPEN_WORK_STATES = ("ready", "assigned", "in_progress", "supplement_requested")
 """Released open steps (engine.machine.states.STEP_ACTIVE): what worklists and supervision count.
 A query matches the partial index ix_steps_open_department by naming exactly these, as literals."""
 OPEN_WORK_PREDICATE = "state IN (" + ",".join(f"'{s}'" for s in OPEN_WORK_STATES) + ")"
-ACTIVE_STEP_PREDICATE = "state IN ('ready','assigned','in_progress','supplement_requested')"
+ACTIVE_STEP_PREDICATE = OPEN_WORK_PREDICATE
 """Steps whose clock runs (``engine.machine.states.STEP_ACTIVE``): what the sweep cards."""
 OPEN_CASE_PREDICATE = "state IN ('accepted','in_progress','supplement_requested')"
 """Open cases (``engine.machine.states.CASE_OPEN``)."""
@@ -155,6 +155,9 @@ class Step(Base):
             postgresql_where=text(OPEN_WORK_PREDICATE),
             sqlite_where=text(OPEN_WORK_PREDICATE),
         ),
+        # A worklist page by keyset: a department's open steps by due date, read in order (revision 0012).
+        Index("ix_steps_open_department_due", "department", "due_on",
+              postgresql_where=text(OPEN_WORK_PREDICATE), sqlite_where=text(OPEN_WORK_PREDICATE)),
         # The sweep's: active steps by due date, waiting timers by the end of their wait (revision 0012).
         Index("ix_steps_active_due", "due_on", postgresql_where=text(ACTIVE_STEP_PREDICATE),
               sqlite_where=text(ACTIVE_STEP_PREDICATE)),

@@ -30,6 +30,7 @@ documents all get it):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from collections import defaultdict
 from contextlib import suppress
@@ -37,7 +38,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from engine.db.models import OPEN_WORK_STATES, AccessRecord, Case, DeferredMaterial, Step
@@ -596,12 +597,14 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class Page:
-    """A page of a list and the total number of matching rows."""
+    """A page of a list, the total number of matching rows (None for a page asked by cursor: the
+    first page told it) and the cursor of the next page (None on the last)."""
 
-    total: int
+    total: int | None
     limit: int
     offset: int
     items: tuple[WorkItem, ...]
+    next_after: str | None = None
 
 
 def work_scope(scope: str | None) -> list[ColumnElement[bool]]:
@@ -629,30 +632,60 @@ def overdue_work(today: date) -> ColumnElement[bool]:
     return (Step.due_on < today) & Step.clock_stopped_on.is_(None)
 
 
+_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}|-)~([0-9A-Za-z-]{1,32})~(\d{1,6})$")
+CURSOR_PATTERN = _CURSOR.pattern
+
+
+def worklist_cursor(item: WorkItem, position: int) -> str:
+    """The cursor of the page after ``item`` (at ``position`` in its case): ``<due date or ->~<receipt>~<position>``."""
+    return f"{item.due_on.isoformat() if item.due_on is not None else '-'}~{item.receipt_no}~{position}"
+
+
+def _after(cursor: str) -> ColumnElement[bool]:
+    """The steps after the cursor's in the worklist's order: due date (none last), receipt, position."""
+    found = _CURSOR.match(cursor)
+    if found is None:
+        raise DomainError("after is not a cursor of this list (give next_after as it came) / 翻页参数无效",
+                          field="after")
+    receipt, position = found[2], int(found[3])
+    later_in_day = or_(Case.receipt_no > receipt, and_(Case.receipt_no == receipt, Step.position > position))
+    if found[1] == "-":
+        return and_(Step.due_on.is_(None), later_in_day)
+    day = date.fromisoformat(found[1])
+    return or_(Step.due_on > day, and_(Step.due_on == day, later_in_day), Step.due_on.is_(None))
+
+
 def worklist(
     session: Session, *, department: str, region: str | None, state: str | None, due_within_days: int | None,
-    overdue: bool, today: date, limit: int = 50, offset: int = 0,
+    overdue: bool, today: date, limit: int = 50, offset: int = 0, after: str | None = None,
 ) -> Page:
     """A department's open steps (:func:`open_work`, or those in ``state``) in ``region``, soonest
-    due first."""
+    due first, the earlier receipt first within a day (first come, first served). Pages by
+    ``offset`` (with the total), or by ``after``, the ``next_after`` of the page before (keyset:
+    the page starts where the last ended, read along the open steps' index by department and due
+    date, so a deep page costs what the first does; no total)."""
     try:
         chosen = StepState(state).value if state else None
     except ValueError:
         raise DomainError(f"unknown step state {state!r}", field="state") from None
+    if after is not None and offset:
+        raise DomainError("give after or offset, not both / 翻页参数只能二选一", field="offset")
     where = [Step.department == department,
              *(open_work(region) if chosen is None else [Step.state == chosen, *work_scope(region)])]
     if due_within_days is not None:
         where.append(Step.due_on <= today + timedelta(days=due_within_days))
     if overdue:
         where.append(overdue_work(today))
-    total = session.scalar(select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
+    total = None if after is not None else session.scalar(
+        select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
     rows = session.execute(
         select(Step.id, Step.version, Step.step_key, Step.item_code, Step.state, Step.due_on, Step.due_provisional,
                Step.clock_stopped_on, Step.instance_label, Case.id, Case.receipt_no, Case.bundle_id, Case.region,
-               Case.applicant_name, Case.applicant_id)
-        .join(Case, Case.id == Step.case_id).where(*where)
-        .order_by(Step.due_on.asc().nulls_last(), Case.receipt_no, Step.position).limit(limit).offset(offset)
+               Case.applicant_name, Case.applicant_id, Step.position)
+        .join(Case, Case.id == Step.case_id).where(*where, *([_after(after)] if after is not None else []))
+        .order_by(Step.due_on.asc().nulls_last(), Case.receipt_no, Step.position).limit(limit + 1).offset(offset)
     ).all()
+    more, rows = len(rows) > limit, rows[:limit]
     items = tuple(
         WorkItem(step_id=r[0], version=r[1], step_key=r[2], item=r[3], state=r[4], due_on=r[5], due_provisional=r[6],
                  overdue=r[5] is not None and r[5] < today and r[7] is None, instance_label=r[8], case_id=r[9],
@@ -660,18 +693,19 @@ def worklist(
                  applicant_id_masked=mask_id_number(r[14]))
         for r in rows
     )
-    return Page(total=total, limit=limit, offset=offset, items=items)
+    cursor = worklist_cursor(items[-1], rows[-1][15]) if more and items else None
+    return Page(total=total, limit=limit, offset=offset, items=items, next_after=cursor)
 
 
 def department_worklist(
     session: Session, *, actor: Actor, department: str, state: str | None = None, due_within_days: int | None = None,
-    overdue: bool = False, today: date, limit: int = 50, offset: int = 0,
+    overdue: bool = False, today: date, limit: int = 50, offset: int = 0, after: str | None = None,
 ) -> Page:
     """:func:`worklist` for an officer of that department, a supervisor or an admin
     (:data:`~engine.machine.access.Access.READ_WORKLIST`), of the offices in their region."""
     region = list_scope(actor, Access.READ_WORKLIST, Target(department=department))
     return worklist(session, department=department, region=region, state=state, due_within_days=due_within_days,
-                    overdue=overdue, today=today, limit=limit, offset=offset)
+                    overdue=overdue, today=today, limit=limit, offset=offset, after=after)
 
 
 def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: int = 100) -> list[CaseStatus]:

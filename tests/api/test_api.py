@@ -136,6 +136,15 @@ def test_worklist_masks_ids_paginates_and_filters(api: Api) -> None:
     assert GROOM not in page.text and BRIDE not in page.text
     second = api.get("/departments/11/steps?limit=2&offset=2", "officer").json()
     assert second["total"] == 3 and [i["receipt_no"] for i in second["items"]] == [cases[2].receipt_no]
+    # by keyset: the first page names the next; a page by cursor has no total, the last no next
+    first = api.get("/departments/11/steps?limit=2", "officer").json()
+    assert first["next_after"] and [i["receipt_no"] for i in first["items"]] == [c.receipt_no for c in cases[:2]]
+    rest = api.get(f"/departments/11/steps?limit=2&after={first['next_after']}", "officer").json()
+    assert (rest["total"], rest["next_after"]) == (None, None)
+    assert [i["receipt_no"] for i in rest["items"]] == [cases[2].receipt_no]
+    assert problem(api.get(f"/departments/11/steps?after={first['next_after']}&offset=2", "officer"),
+                   422)["field"] == "offset"
+    assert problem(api.get("/departments/11/steps?after=nonsense", "officer"), 422)["field"] == "after"
     api.advance(api.step(cases[0].id), "assigned")
     assigned = api.get("/departments/11/steps?state=assigned", "officer").json()
     assert [i["case_id"] for i in assigned["items"]] == [cases[0].id]

@@ -1,4 +1,4 @@
-"""partial indexes for the deadline sweep: open steps and cases by due date, waiting timers
+"""partial indexes for the deadline sweep and the worklist: open steps and cases by due date, waiting timers
 
 Revision ID: 0012
 Revises: 0011
@@ -8,6 +8,7 @@ The sweep asks, every pass, for the open steps and cases due before a day and fo
 whose wait ended (issue 14: parallel sequential scans of every step and case, also closed ones,
 since closed steps keep their old due dates). Each of these indexes holds only the rows the
 sweep can act on, so an empty pass reads nearly nothing and a busy one reads only the overdue.
+A department's open steps by due date serve a worklist page by keyset at any depth.
 The predicates are the models' (``engine.db.models``), written out: a migration is frozen.
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ _WAITING_TIMER = "kind = 'timer' AND state = 'ready'"
 
 
 def upgrade() -> None:
+    op.create_index('ix_steps_open_department_due', 'steps', ['department', 'due_on'],
+                    postgresql_where=sa.text(_ACTIVE_STEP), sqlite_where=sa.text(_ACTIVE_STEP))
     op.create_index('ix_steps_active_due', 'steps', ['due_on'],
                     postgresql_where=sa.text(_ACTIVE_STEP), sqlite_where=sa.text(_ACTIVE_STEP))
     op.create_index('ix_cases_open_due', 'cases', ['due_on'],
@@ -35,6 +38,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_steps_open_department_due', table_name='steps')
     op.drop_index('ix_steps_waiting_timers', table_name='steps')
     op.drop_index('ix_cases_open_due', table_name='cases')
     op.drop_index('ix_steps_active_due', table_name='steps')
