@@ -36,6 +36,7 @@ from api import pages
 from api.deps import depends_on, get_actor
 from api.errors import STATUS_DESCRIPTIONS, body_too_large, domain_status, http_error, problem_response, problems
 from api.limits import BodyTooLarge, RequestLimits
+from api.overload import LoadShedding
 from api.pages.common import csrf_key
 from api.routes import (
     bundles,
@@ -184,7 +185,7 @@ def document_problems(routers: Iterable[APIRouter]) -> None:
         for route in router.routes:
             if not isinstance(route, APIRoute) or not route.include_in_schema:
                 continue
-            implied = set()
+            implied = {503}  # api.overload: a full server sheds load
             if depends_on(route.dependant, get_actor):
                 implied.add(401)
             if route.body_field is not None:
@@ -255,6 +256,9 @@ def create_app(
     app.add_exception_handler(Exception, server_problem)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes if max_body_bytes is None
                        else max_body_bytes)
+    # Outermost: a full server answers 503 before authenticating (no database work at all).
+    app.add_middleware(LoadShedding, max_in_flight=settings.max_in_flight_requests,
+                       queue_seconds=settings.overload_queue_seconds)
     routers = [module.router
                for module in (bundles, items, prefill, cases, notifications, ratings, files, steps, departments,
                              supervision, explanations, complaints, commitments, licence_qr, track)]

@@ -61,6 +61,7 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
          "or a number already used",
     413: "The request body is larger than the server accepts (field body); nothing was read past the limit",
     422: "Invalid input: problem+json naming every wrong field",
+    503: "The server is full (too many requests in flight): retry after the Retry-After seconds",
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,8 @@ class Metrics:
             "onevisit_flow_pass_duration_seconds", "Duration of one background flow pass (dispatch, sweep).",
             ["flow", "outcome"], buckets=PASS_BUCKETS, registry=self.registry,
         )
+        self.shed = Counter("onevisit_requests_shed", "Requests answered 503 because the server was full (api.overload).",
+                            registry=self.registry)
         self._background: BackgroundCollector | None = None
 
     def observe_pass(self, flow: str, seconds: float, ok: bool) -> None:

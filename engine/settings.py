@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1024,
         description="Largest JSON request body accepted, in bytes; larger bodies get 413 before they are read.",
     )
+    max_in_flight_requests: int = Field(
+        default=32, ge=1, le=1000,
+        description=("Requests inside the app at once (keep it below the thread pool's 40); more wait "
+                     "overload_queue_seconds for a place, then get 503 with Retry-After: an overloaded server sheds "
+                     "load instead of seizing up. The probes are never held back."),
+    )
+    overload_queue_seconds: float = Field(
+        default=5.0, ge=0, le=60,
+        description="How long a request waits for a place when max_in_flight_requests are inside, before its 503.",
+    )
     secure_cookies: bool = Field(
         default=False, description="Mark the pages' cookies Secure (set when served over https)."
     )

@@ -176,7 +176,7 @@ def test_an_unknown_case_is_a_404(api: Api) -> None:
 def test_the_openapi_document_declares_every_answer(api: Api) -> None:
     spec = api.get("/openapi.json", None).json()
     operation = spec["paths"]["/cases/{case_id}/handover"]["post"]
-    assert set(operation["responses"]) == {"201", "401", "403", "404", "409", "413", "422"}
+    assert set(operation["responses"]) == {"201", "401", "403", "404", "409", "413", "422", "503"}
     assert operation["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/HandoverOut"}
     schema = spec["components"]["schemas"]["HandoverIn"]["properties"]
