@@ -2,7 +2,8 @@
 
 Rows (``bench/<row>.py``), each run for several rounds, ours and the peer interleaved within a
 round so that a noisy machine slows both: the intake over HTTP (eight closed-loop clients against
-our server and a bare FastAPI + SQLAlchemy server, real uvicorn processes) and in process against
+our server and a bare FastAPI + SQLAlchemy server, real uvicorn processes; then requests sent at
+half the peer's maximum rate whatever the answers) and in process against
 bare SQLAlchemy inserts of the same rows; the engine working off an 8-step fork/join bundle against SpiffWorkflow running the
 same process as BPMN, serialised to the same database after every step; the deadline sweep (first
 pass, the next pass with the open cards, the empty pass) against raw SQL doing the same inserts and

@@ -105,6 +105,50 @@ def closed_loop(url: str, headers: dict[str, str], *, seconds: float, counter: i
     return len(latencies) / elapsed, ordered[max(0, int(0.99 * len(ordered)) - 1)]
 
 
+def open_loop(url: str, headers: dict[str, str], *, rate: float, seconds: float,
+              counter: itertools.count[int]) -> tuple[float, float, float]:
+    """Requests sent at a fixed ``rate`` whatever the answers (an open loop, as citizens arrive):
+    the p99 latency (ms) of those answered 201, the share shed (503) and the share that failed
+    otherwise or timed out (30 s)."""
+    total = max(1, int(rate * seconds))
+    latencies: list[float] = []
+    shed = [0]
+    failed = [0]
+    lock = threading.Lock()
+    began = time.monotonic()
+
+    def send(i: int) -> None:
+        delay = began + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        with lock:
+            n = next(counter)
+        applicant, form = answers(n)
+        body = {"bundle_id": "marriage", "applicant": {"id": applicant, "kind": "person", "name": f"测试{n}"},
+                "answers": form}
+        start = time.perf_counter()
+        try:
+            response = httpx.post(f"{url}/cases", json=body, headers=headers, timeout=30)
+            status = response.status_code
+        except httpx.HTTPError:
+            status = 0
+        took = (time.perf_counter() - start) * 1000
+        with lock:
+            if status == 201:
+                latencies.append(took)
+            elif status == 503:
+                shed[0] += 1
+            else:
+                failed[0] += 1
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=96) as pool:
+        list(pool.map(send, range(total)))
+    ordered = sorted(latencies) or [30_000.0]
+    return ordered[max(0, int(0.99 * len(ordered)) - 1)], shed[0] / total, failed[0] / total
+
+
 def run(engine: Engine, peer_engine: Engine, *, backend: str, url: str, peer_url: str, seconds: float,
         rounds: int) -> list[Figure]:
     with make_sessionmaker(engine)() as session:
@@ -122,10 +166,26 @@ def run(engine: Engine, peer_engine: Engine, *, backend: str, url: str, peer_url
             rate, tail = closed_loop(peer.url, {}, seconds=seconds, counter=counter)
             throughput[1].append(rate)
             p99[1].append(tail)
+        # At half the peer's maximum, sent whatever the answers: ours must shed or keep up, never seize up.
+        rate = median(throughput[1]) / 2
+        loaded: tuple[list[float], list[float]] = ([], [])
+        lost: list[float] = []
+        sheds: list[float] = []
+        for _ in range(rounds):
+            tail, shed, failed = open_loop(ours.url, {"Authorization": f"Bearer {token}"}, rate=rate,
+                                           seconds=seconds, counter=counter)
+            loaded[0].append(tail)
+            lost.append(failed)
+            sheds.append(shed)
+            loaded[1].append(open_loop(peer.url, {}, rate=rate, seconds=seconds, counter=counter)[0])
     finally:
         ours.stop()
         peer.stop()
     return [
+        Figure(key=f"intake_http_fixed_rate_p99_{backend}",
+               label=f"intake p99 at {rate:.0f} req/s sent open-loop (half the peer's maximum) ({backend})",
+               ours=median(loaded[0]), peer=median(loaded[1]), unit="ms", better="lower",
+               target=f"p99 ≤ 2× the peer's; ours shed {median(sheds):.1%} (503), failed or timed out {max(lost):.1%}"),
         Figure(key=f"intake_http_{backend}", label=f"intake POST /cases, {CLIENTS} clients closed loop ({backend})",
                ours=median(throughput[0]), peer=median(throughput[1]), unit="req/s", better="higher",
                target="≥ 0.5× the bare peer's throughput"),
