@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             if name == "http":  # two servers, two databases
                 with scratch(backend) as (url, engine), scratch(backend) as (peer_url, peer_engine):
                     found = http_intake.run(engine, peer_engine, backend=backend, url=url, peer_url=peer_url,
-                                            seconds=2 if args.quick else 10, rounds=rounds)
+                                            seconds=1 if args.quick else 10, rounds=rounds)
             else:
                 with scratch(backend) as (_url, engine):
                     found = ROWS[name](engine, backend, args.quick, rounds, args.scale)

@@ -117,6 +117,7 @@ LONGEST_FIRST = (
     "tests/reliability/test_schemathesis.py",
     "tests/reliability/test_crash.py",
     "tests/browser/test_e2e.py",
+    "tests/bench/test_bench_quick.py",
 )
 
 
