@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or [*ROWS, "http"]:
         for backend in backends:
             if name == "http":  # two servers, two databases
-                with scratch(backend) as (url, engine), scratch(backend) as (peer_url, peer_engine):
-                    found = http_intake.run(engine, peer_engine, backend=backend, url=url, peer_url=peer_url,
+                with scratch(backend) as (url, engine), scratch(backend) as (peer_url, _peer_engine):
+                    found = http_intake.run(engine, backend=backend, url=url, peer_url=peer_url,
                                             seconds=1 if args.quick else 10, rounds=rounds)
             else:
                 with scratch(backend) as (_url, engine):

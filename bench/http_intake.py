@@ -149,8 +149,9 @@ def open_loop(url: str, headers: dict[str, str], *, rate: float, seconds: float,
     return ordered[max(0, int(0.99 * len(ordered)) - 1)], shed[0] / total, failed[0] / total
 
 
-def run(engine: Engine, peer_engine: Engine, *, backend: str, url: str, peer_url: str, seconds: float,
-        rounds: int) -> list[Figure]:
+def run(engine: Engine, *, backend: str, url: str, peer_url: str, seconds: float, rounds: int) -> list[Figure]:
+    """Our server on ``url`` (whose schema ``engine`` reaches: it seeds the bundles and a clerk's token)
+    beside the bare server on ``peer_url``, closed loop then open loop, ``rounds`` times."""
     with make_sessionmaker(engine)() as session:
         publish_bundles(session, Runtime.default())
         token = issue_token(session, role="clerk", region="430102", label="bench", now=datetime.now(UTC))
