@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -23,6 +22,7 @@ from api.pages.common import (
     error_page,
     finish,
     form_int,
+    form_moment,
     form_text,
     page,
     redirect,
@@ -52,7 +52,6 @@ from engine.records.queries import (
     step_names,
 )
 from engine.runtime import Runtime
-from engine.time.clock import CHINA
 from engine.machine.states import (
     CASE_OPEN,
     Actor,
@@ -218,17 +217,6 @@ def rate_case(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
     return _run_case_action(request, session, runtime, actor, case_id=case_id, action=work, done="rated")
 
 
-def _handed_at(value: str) -> datetime | None:
-    """The form's 出件时间 (a ``datetime-local`` value, Beijing time); empty: now."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise DomainError("the hand-over time is not a date and time / 出件时间格式不正确", field="handed_at") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA)
-
-
 @router.post("/cases/{case_id}/handover", dependencies=[Csrf])
 def handover(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor, case_id: CaseId,
              form: FormDep) -> Response:
@@ -240,7 +228,8 @@ def handover(request: Request, session: SessionDep, runtime: RuntimeDep, actor: 
     try:
         hand_over(session, runtime, case_id=case_id, actor=actor, recipient=given["recipient"], method=given["method"],
                   agent_name=given["agent_name"], agent_id_number=given["agent_id_number"] or None,
-                  tracking_no=given["tracking_no"] or None, handed_at=_handed_at(given["handed_at"]),
+                  tracking_no=given["tracking_no"] or None, handed_at=form_moment(given["handed_at"], field="handed_at", what_en="hand-over time",
+                                                                what_zh="出件时间"),
                   note=given["note"])
     except DomainError as exc:
         session.rollback()

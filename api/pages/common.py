@@ -24,6 +24,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -53,6 +54,7 @@ from engine.runtime import Runtime
 from engine.machine.permissions import Desk, desks
 from engine.machine.states import Actor, CaseState, Role, StepState
 from engine.people.tokens import authenticate, hash_token
+from engine.time.clock import CHINA
 
 TOKEN_COOKIE = "onevisit_token"
 CSRF_COOKIE = "onevisit_csrf"
@@ -449,6 +451,18 @@ def form_text(form: Mapping[str, Any], name: str, limit: int = 2000) -> str:
     ``limit`` characters."""
     value = form.get(name)
     return plain(value)[:limit] if isinstance(value, str) else ""
+
+
+def form_moment(value: str, *, field: str, what_en: str, what_zh: str) -> datetime | None:
+    """A form's ``datetime-local`` value, read as Beijing time (None when empty); a value that is no
+    date and time is a DomainError on ``field``."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise DomainError(f"the {what_en} is not a date and time / {what_zh}格式不正确", field=field) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA)
 
 
 def form_int(form: Mapping[str, Any], name: str) -> int | None:

@@ -8,7 +8,6 @@ complaint; a supervisor upholds or dismisses an appeal and reopens an answer the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request, Response
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import RuntimeDep, SessionDep
 from api.errors import domain_status
-from api.pages.common import Csrf, FormDep, PageActor, PageRoute, form_int, form_text, page, redirect
+from api.pages.common import Csrf, FormDep, PageActor, PageRoute, form_int, form_moment, form_text, page, redirect
 from engine.db.models import Case
 from engine.errors import DomainError
 from engine.governance.commitments import MAX_FINDINGS, fail_post_check, pass_post_check
@@ -26,7 +25,6 @@ from engine.governance.rectification import MAX_TEXT, appeal, decide_appeal, rec
 from engine.machine.states import Actor
 from engine.machine.unit_of_work import in_transaction
 from engine.runtime import Runtime
-from engine.time.clock import CHINA
 
 router = APIRouter(route_class=PageRoute)
 
@@ -61,17 +59,6 @@ def followups(request: Request, session: SessionDep, actor: PageActor) -> Respon
     return _page(request, session, actor)
 
 
-def _called_at(value: str, now: datetime) -> datetime:
-    """The form's 回访时间 (``datetime-local``, Beijing time); empty: now."""
-    if not value:
-        return now
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise DomainError("the call-back time is not a date and time / 回访时间格式不正确", field="called_at") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA)
-
-
 def _work(session: Session, runtime: Runtime, actor: Actor, followup_id: int, action: Action, form: Any,
           version: int) -> Callable[[], object]:
     """The engine call the form asks for (each through the follow-up gate)."""
@@ -82,7 +69,9 @@ def _work(session: Session, runtime: Runtime, actor: Actor, followup_id: int, ac
     match action:
         case "rectify":
             return lambda: rectify(session, runtime, measures=text("measures", MAX_TEXT),
-                                   called_at=_called_at(form_text(form, "called_at", 40), runtime.clock.now()),
+                                   called_at=form_moment(form_text(form, "called_at", 40), field="called_at",
+                                                         what_en="call-back time", what_zh="回访时间")
+                                   or runtime.clock.now(),
                                    reached=form_text(form, "reached", 4) == "true",
                                    applicant_view=text("applicant_view", MAX_TEXT), **common)
         case "appeal":
