@@ -225,10 +225,10 @@ def step_page(request: Request, session: SessionDep, runtime: RuntimeDep, actor:
 
 
 def _run_step_action(request: Request, session: Session, runtime: Runtime, actor: Actor, *, step_id: str,
-                     form: Any, action: Callable[[int], Step], done: str) -> Response:
+                     form: Any, action: Callable[[int], Step], done: str | Callable[[], str]) -> Response:
     """Run ``action`` with the step version from the form and redirect to the step with ``done``
-    (to its case with ``back=case``, the case page's forms); a domain error reloads the step page
-    with its message."""
+    (the message key, or what gives it once the action has run), to its case with ``back=case``
+    (the case page's forms); a domain error reloads the step page with its message."""
     case_id = check_step_scope(session, actor=actor, step_id=step_id).case_id
     version = form_int(form, "version")
     try:
@@ -244,9 +244,10 @@ def _run_step_action(request: Request, session: Session, runtime: Runtime, actor
         session.rollback()
         status, _title, zh = domain_status(exc)
         return _step_page(request, session, runtime, actor, step_id=step_id, status=status, error=("error", zh, exc.message))
+    message = done if isinstance(done, str) else done()
     if form_text(form, "back", 8) == "case":
-        return redirect(f"/ui/cases/{case_id}?msg={done}")
-    return redirect(f"/ui/steps/{step_id}?msg={done}")
+        return redirect(f"/ui/cases/{case_id}?msg={message}")
+    return redirect(f"/ui/steps/{step_id}?msg={message}")
 
 
 @router.post("/steps/{step_id}/claim", dependencies=[Csrf])
@@ -373,12 +374,8 @@ def sign(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Page
         outcome.append(signing.review_instead)
         return signing.step
 
-    response = _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=run,
-                                done="commitment_signed")
-    if outcome and outcome[0] and response.status_code in (302, 303):
-        target = response.headers["location"].replace("msg=commitment_signed", "msg=review_instead")
-        return redirect(target)
-    return response
+    return _run_step_action(request, session, runtime, actor, step_id=step_id, form=form, action=run,
+                            done=lambda: "review_instead" if outcome[0] else "commitment_signed")
 
 
 @router.post("/steps/{step_id}/raise-objection", dependencies=[Csrf])

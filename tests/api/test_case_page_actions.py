@@ -138,3 +138,25 @@ def test_a_window_signs_the_commitment_shown_on_the_case_page(api: Api) -> None:
     assert load(api, filing.id).state == "done"
     after = get(api, signed.headers["location"], "clerk").text
     assert "已签署告知承诺书" in after and "sign" not in all_step_forms(after)
+
+
+def test_a_mark_found_at_signing_sends_the_page_to_normal_review(api: Api) -> None:
+    """A serious credit mark recorded after the step was released: signing on the page turns the step
+    to an officer's review and says so."""
+    from engine.db.models import CreditMark
+    from tests.engine.governance.test_commitments import COMPANY, land_use
+
+    with api.session() as session:
+        case = land_use(session, api.runtime, COMPANY)
+        session.add(CreditMark(holder_id=COMPANY, severity="serious", reason="虚假承诺", case_id=case.id,
+                               marked_at=api.clock.now()))
+        session.commit()
+    filing = api.step(case.id, "project_filing")
+    entry = step_entry(get(api, f"/ui/cases/{case.id}", "clerk").text, "project_filing")
+    text_hash = re.search(r'name="text_hash" value="([0-9a-f]{64})"', entry)
+    assert text_hash
+    signed = post(api, f"/ui/steps/{filing.id}/sign", "clerk",
+                  {"version": str(filing.version), "back": "case", "text_hash": text_hash[1], "agree": "1"})
+    assert signed.headers["location"] == f"/ui/cases/{case.id}?msg=review_instead"
+    turned = load(api, filing.id)
+    assert (turned.kind, turned.state) == ("human", "ready")
