@@ -71,7 +71,7 @@ def run(engine: Engine, *, backend: str, cases: int, rounds: int) -> list[Figure
                                      department="11", kind="human", state="pending"))
                 for seq in range(1, 7):
                     session.add(AuditEvent(case_id=case_id, seq=seq, actor_id="peer", role="system", at=now,
-                                           action="x", payload={}, prev_hash="0" * 64, hash="0" * 64))
+                                           action="x", payload={}, prev_hash="0" * 64, hash=f"{case_id}{seq:032d}"))
                 session.commit()
         return cases
 

@@ -50,7 +50,7 @@ def bare_app(db: str) -> FastAPI:
                                  department="11", kind="human", state="pending"))
             for seq in range(1, 7):
                 session.add(AuditEvent(case_id=case_id, seq=seq, actor_id="bare", role="system", at=now, action="x",
-                                       payload={}, prev_hash="0" * 64, hash="0" * 64))
+                                       payload={}, prev_hash="0" * 64, hash=f"{case_id}{seq:032d}"))
             session.commit()
         return {"id": case_id}
 

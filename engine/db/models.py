@@ -216,7 +216,9 @@ class AuditEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    # The sentinel: the chain's hashes are unique, so the unit of work may insert a flush's events in
+    # one statement and still match each returned id to its event (SQLite's ROWIDs cannot be matched).
+    hash: Mapped[str] = mapped_column(String(64), insert_sentinel=True)
 
     # Never read or set: it makes the unit of work insert the case before its events (see _UOW_ORDER).
     case: Mapped[Case] = relationship(**_UOW_ORDER)

@@ -22,11 +22,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import Case
+from engine.db.models import Case, Step
 from engine.errors import DomainError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -138,10 +138,21 @@ def require_current_schema(engine: Engine) -> None:
                               "run `onevisit db upgrade` first")
 
 
+# populate_existing: a copy this session kept from an earlier transaction is overwritten by the
+# row as it is now, under the lock (no second read of it). Built once, bound per call.
+_LOCK_CASE = (select(Case).where(Case.id == bindparam("case_id")).with_for_update()
+              .execution_options(populate_existing=True))
+_LOCK_CASE_OF_STEP = (select(Case).where(Case.id == select(Step.case_id).where(Step.id == bindparam("step_id"))
+                                         .scalar_subquery())
+                      .with_for_update().execution_options(populate_existing=True))
+
+
+def lock_case_of_step(session: Session, step_id: str) -> Case | None:
+    """:func:`lock_case` for the case a step belongs to, found and locked in one statement."""
+    return session.scalars(_LOCK_CASE_OF_STEP, {"step_id": step_id}).one_or_none()
+
+
 def lock_case(session: Session, case_id: str) -> Case | None:
     """Load a case holding its lock for the rest of the transaction (see module docstring):
     its row lock on PostgreSQL, the write lock on SQLite."""
-    # populate_existing: a copy this session kept from an earlier transaction is overwritten by the
-    # row as it is now, under the lock (no second read of it).
-    return session.scalars(select(Case).where(Case.id == case_id).with_for_update()
-                           .execution_options(populate_existing=True)).one_or_none()
+    return session.scalars(_LOCK_CASE, {"case_id": case_id}).one_or_none()

@@ -27,20 +27,21 @@ refuse, warn, or, on a step, skip that step), and this module decides them:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import String, cast, false, select, text
+from sqlalchemy import Select, String, bindparam, cast, false, select, text
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case
 from engine.errors import FieldProblem, InvalidApplication
 from engine.machine.scope import ENTRY_PREFIX, condition_scope
 from engine.machine.states import CASE_OPEN
-from engine.people.licences import valid_licences
+from engine.people.licences import LicenceReads, valid_licences
 from engine.people.validators import (
     InvalidValue,
     id_number_birth_date,
@@ -172,13 +173,18 @@ def bundle_facts(spec: BundleSpec) -> list[Fact]:
     return list(found.values())
 
 
+def fact_licence_types(spec: BundleSpec) -> set[str]:
+    """The licence types the bundle's ``holds_licence`` facts read (see :class:`LicenceReads`)."""
+    return {t for fact in bundle_facts(spec) if fact.fact == "holds_licence" for t in fact.licence}
+
+
 def _per_entry(fact: Fact) -> bool:
     return any(name.startswith(ENTRY_PREFIX) for name in fact.of)
 
 
 def assess(
     session: Session, *, spec: BundleSpec, answers: Mapping[str, Any], applicant_id: str, today: date,
-    others: bool = True,
+    others: bool = True, licences: LicenceReads | None = None,
 ) -> Assessment:
     """Decide the bundle's eligibility rules for these answers at ``today`` (the acceptance date).
 
@@ -187,7 +193,7 @@ def assess(
     submitting.
     """
     facts, looked_up = resolve_facts(session, spec=spec, answers=answers, applicant_id=applicant_id, today=today,
-                                     others=others)
+                                     others=others, licences=licences)
     scope = {**answers, **facts}
     verdicts: list[Verdict] = []
     for rule in spec.requires:
@@ -261,7 +267,7 @@ def nothing_applies(spec: BundleSpec, assessment: Assessment) -> InvalidApplicat
 
 def resolve_facts(
     session: Session, *, spec: BundleSpec, answers: Mapping[str, Any], applicant_id: str, today: date,
-    others: bool = True,
+    others: bool = True, licences: LicenceReads | None = None,
 ) -> tuple[dict[str, Any], frozenset[str]]:
     """The value of every fact the bundle names, by scope key (None: cannot be computed), and the
     other people whose records were read. Every ``holds_licence`` fact shares one query; each
@@ -279,7 +285,8 @@ def resolve_facts(
     licence_facts = [f for f in facts if f.fact == "holds_licence"]
     holders = {h for f in licence_facts for h in _ids(operands[f.key]) if allowed([h])}
     types = {t for f in licence_facts for t in f.licence}
-    held = valid_licences(session, holders=holders, types=types, today=today) if holders and types else {}
+    held = ({} if not holders or not types else licences.valid(holders=holders, types=types) if licences is not None
+            else valid_licences(session, holders=holders, types=types, today=today))
     looked_up: set[str] = set(holders)
     for fact in licence_facts:
         ids = _ids(operands[fact.key])
@@ -402,15 +409,27 @@ def _normal(value: Any) -> str | None:
 def _open_cases(session: Session, *, spec: BundleSpec, fact: Fact, people: list[str], applicant_id: str) -> int:
     """Open cases of this bundle whose ``of`` fields name the same people (in any order), or, with
     no ``of``, whose applicant is this applicant."""
-    query = select(Case.applicant_id, Case.answers).where(
-        Case.bundle_id == spec.id, Case.state.in_(sorted(s.value for s in CASE_OPEN)))
     if not fact.of:
-        return len(session.execute(query.where(Case.applicant_id == applicant_id)).all())
-    for person in people:  # narrows the rows in the database; the exact match is below
-        query = query.where(cast(Case.answers, String).contains(person, autoescape=True))
+        return len(session.execute(_OPEN_OF_APPLICANT, {"bundle": spec.id, "applicant": applicant_id}).all())
+    # the LIKE narrows the rows in the database; the exact match is below
+    found = session.execute(_open_naming(len(people)), {"bundle": spec.id, **{
+        f"p{i}": "%" + person.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        for i, person in enumerate(people)}})
     wanted = sorted(people)
-    return sum(1 for holder, answers in session.execute(query)
+    return sum(1 for holder, answers in found
                if sorted(_ids(_operand(n, answers or {}, holder) for n in fact.of)) == wanted)
+
+
+_OPEN_CASES = select(Case.applicant_id, Case.answers).where(
+    Case.bundle_id == bindparam("bundle"), Case.state.in_(sorted(s.value for s in CASE_OPEN)))
+_OPEN_OF_APPLICANT = _OPEN_CASES.where(Case.applicant_id == bindparam("applicant"))
+
+
+@functools.cache
+def _open_naming(people: int) -> Select[tuple[str, Any]]:
+    """Open cases of a bundle whose answers contain each of ``people`` patterns (``p0``, ``p1``…)."""
+    return _OPEN_CASES.where(*(cast(Case.answers, String).like(bindparam(f"p{i}"), escape="/")
+                               for i in range(people)))
 
 
 # --- serialising open_cases ------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +25,18 @@ from engine.time.clock import local_date
 from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.documents.files import MaterialHandIn, check_hand_ins, link_hand_ins
 from engine.errors import FieldProblem, IdempotencyConflict, InvalidApplication
-from engine.people.prefill import PrefillContext, PrefillResult, prefill
+from engine.people.licences import LicenceReads
+from engine.people.prefill import PrefillContext, PrefillResult, licence_types, prefill
 from engine.machine.access import Access, Target, authorize
 from engine.machine.effects import Inputs
-from engine.machine.eligibility import Assessment, assess, hold_open_case_keys, nothing_applies, open_case_keys
+from engine.machine.eligibility import (
+    Assessment,
+    assess,
+    fact_licence_types,
+    hold_open_case_keys,
+    nothing_applies,
+    open_case_keys,
+)
 from engine.machine.progress import settle
 from engine.machine.scope import condition_scope, reads_steps
 from engine.records.queries import authorize_intake, record_access
@@ -89,17 +97,19 @@ def idempotency_scope(actor: Actor, key: str) -> str:
     return hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()
 
 
+_NEXT_RECEIPT = {
+    dialect: insert(ReceiptCounter)
+    .values(region=bindparam("region"), day=bindparam("day"), last=1)
+    .on_conflict_do_update(index_elements=["region", "day"], set_={"last": ReceiptCounter.last + 1})
+    .returning(ReceiptCounter.last)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 def next_receipt_no(session: Session, *, region: str, day: str) -> str:
     """``<region>-<yyyymmdd>-<sequence>``: readable at the window, unique under concurrency."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ReceiptCounter)
-        .values(region=region, day=day, last=1)
-        .on_conflict_do_update(index_elements=["region", "day"], set_={"last": ReceiptCounter.last + 1})
-        .returning(ReceiptCounter.last)
-    )
-    sequence = session.execute(stmt).scalar_one()
+    sequence = session.execute(_NEXT_RECEIPT[session.get_bind().dialect.name], {"region": region, "day": day}
+                               ).scalar_one()
     return f"{region}-{day}-{sequence:05d}"
 
 
@@ -145,7 +155,9 @@ def accept_case(
     where = _region(region or actor.region or runtime.region)
     authorize(actor, Access.START_CASE, Target(applicant_id=applicant.id, region=where))
     others = actor.role is not Role.APPLICANT
-    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, discloses_others=others)
+    licences = intake_licence_reads(session, runtime, spec)
+    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, discloses_others=others,
+                                   licences=licences)
     cleaned = validate_answers(spec, runtime.registry.fields, merged)
     keys = open_case_keys(spec, answers=cleaned, applicant_id=applicant.id, others=others)
     try:
@@ -162,7 +174,7 @@ def accept_case(
         # applicant applying for themselves learns nothing about other people: rules on another person's
         # licences or cases stay undecided here and are left to the department (recorded as deferred).
         eligibility = assess(session, spec=spec, answers=cleaned, applicant_id=applicant.id, today=runtime.today(),
-                             others=others)
+                             others=others, licences=licences)
         eligibility.refuse()
         intake = {**intake, **eligibility.record()}
         plan = None
@@ -192,7 +204,7 @@ def accept_case(
 
 def apply_prefill(
     session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any],
-    *, discloses_others: bool = True,
+    *, discloses_others: bool = True, licences: LicenceReads | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Merge prefilled values under the typed answers; refuse changes to locked prefilled fields.
 
@@ -200,7 +212,8 @@ def apply_prefill(
     waived materials and materials to supply) in the acceptance audit event.
     """
     result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
-                                             discloses_others=discloses_others), providers=runtime.prefill)
+                                             discloses_others=discloses_others, licences=licences),
+                     providers=runtime.prefill)
     merged = {name: found.value for name, found in result.values.items()}
     problems: list[FieldProblem] = []
     corrections = []
@@ -259,12 +272,14 @@ def preview_application(
     authorize_intake(actor, applicant_id=applicant.id, region=None)  # before anyone's data is read
     spec = runtime.current_spec(bundle_id)
     applicant = check_applicant(applicant, spec)
+    licences = intake_licence_reads(session, runtime, spec)
     context = PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
-                             discloses_others=actor.role is not Role.APPLICANT)
+                             discloses_others=actor.role is not Role.APPLICANT, licences=licences)
     result = prefill(session, context, providers=runtime.prefill)
     typed = {name: value for name, value in answers.items() if value not in (None, "")}
     eligibility = assess(session, spec=spec, answers={**{n: f.value for n, f in result.values.items()}, **typed},
-                         applicant_id=applicant.id, today=runtime.today(), others=actor.role is not Role.APPLICANT)
+                         applicant_id=applicant.id, today=runtime.today(), others=actor.role is not Role.APPLICANT,
+                         licences=licences)
     others = result.other_holders | eligibility.looked_up
     if others:
         people = " ".join(sorted(mask_id_number(h) for h in others))
@@ -274,6 +289,13 @@ def preview_application(
     return Preview(result, eligibility)
 
 
+def intake_licence_reads(session: Session, runtime: Runtime, spec: BundleSpec) -> LicenceReads:
+    """The licences an intake of ``spec`` reads, shared by prefill, the waivers and the eligibility
+    facts: each person's valid licences of every type the bundle may ask about, in one query."""
+    return LicenceReads(session, today=runtime.today(),
+                        types=licence_types(spec, runtime.registry) | fact_licence_types(spec))
+
+
 def _region(code: str) -> str:
     try:
         return validate_region_code(code)
@@ -281,8 +303,11 @@ def _region(code: str) -> str:
         raise InvalidApplication([FieldProblem("region", exc.code, exc.message_zh, exc.message_en)]) from None
 
 
+_BY_KEY = select(Case).where(Case.idempotency_key == bindparam("key"))
+
+
 def _by_key(session: Session, key: str, fingerprint: str) -> Case | None:
-    case = session.scalars(select(Case).where(Case.idempotency_key == key)).one_or_none()
+    case = session.scalars(_BY_KEY, {"key": key}).one_or_none()
     if case is not None and case.request_hash != fingerprint:
         raise IdempotencyConflict(
             "this Idempotency-Key was already used for a different application", field="Idempotency-Key"

@@ -177,6 +177,8 @@ def guard_deferred_open(change: Change, step: Step) -> None:
     """A step cannot complete while a material it needs was deferred and is not supplied yet."""
     bundle = change.runtime.spec_for(change.session, change.case)
     names = needed_by(bundle, step.step_key)
+    if not names:  # a step needing no material waits for none (and asks the database nothing)
+        return
     waiting = change.session.scalars(select(DeferredMaterial).where(
         DeferredMaterial.case_id == change.case.id, DeferredMaterial.supplied_at.is_(None),
         DeferredMaterial.material.in_(sorted(names))).order_by(DeferredMaterial.promised_on, DeferredMaterial.material)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.db.models import Case, Step
-from engine.db.session import lock_case
+from engine.db.session import lock_case, lock_case_of_step
 from engine.errors import NotFound, StaleVersion
 
 T = TypeVar("T")
@@ -34,6 +34,10 @@ def in_transaction(session: Session, work: Callable[[], T]) -> T:
         raise
 
 
+_STEPS_OF_CASE = (select(Step).where(Step.case_id == bindparam("case_id")).order_by(Step.position)
+                  .execution_options(populate_existing=True))
+
+
 def _refresh_steps(session: Session, case: Case) -> list[Step]:
     """Re-read every step of a locked case, overwriting what this session remembers of them.
 
@@ -42,9 +46,7 @@ def _refresh_steps(session: Session, case: Case) -> list[Step]:
     earlier transaction, changed since by another session, would otherwise be taken for the
     truth (a join never released, a done step cancelled again).
     """
-    stmt = (select(Step).where(Step.case_id == case.id).order_by(Step.position)
-            .execution_options(populate_existing=True))
-    steps = list(session.scalars(stmt))
+    steps = list(session.scalars(_STEPS_OF_CASE, {"case_id": case.id}))
     # The same rows are the case's collection: ``case.steps`` is not read a second time.
     set_committed_value(case, "steps", steps)
     return steps
@@ -52,11 +54,9 @@ def _refresh_steps(session: Session, case: Case) -> list[Step]:
 
 def load_step(session: Session, step_id: str) -> tuple[Case, Step]:
     """The step and its case, with the case locked and it and all its steps read fresh after the lock."""
-    case_id = session.scalar(select(Step.case_id).where(Step.id == step_id))
-    if case_id is None:
+    case = lock_case_of_step(session, step_id)
+    if case is None:
         raise NotFound(f"no step {step_id}", field="step_id")
-    case = lock_case(session, case_id)
-    assert case is not None  # steps are never deleted
     step = next(s for s in _refresh_steps(session, case) if s.id == step_id)
     return case, step
 

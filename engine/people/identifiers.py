@@ -10,6 +10,7 @@ for display, and builders of valid numbers for demo data and tests. Also home to
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import date, datetime
 from typing import Literal
 
@@ -147,6 +148,13 @@ def validate_id_number(value: object, *, today: date | None = None) -> str:
             "身份证号应为文本",
             f"an identity card number must be given as text, not {_type_name(value)}",
         )
+    return _checked_id_number(value, date.today() if today is None else today)
+
+
+@functools.lru_cache(maxsize=8192)
+def _checked_id_number(value: str, today: date) -> str:
+    """:func:`validate_id_number` of a text, remembered: an intake checks the same numbers many
+    times over (answers, prefill holders, facts, waivers); a refusal raises and is not remembered."""
     number = _compact(value).upper()
 
     if len(number) != 18:
@@ -186,7 +194,7 @@ def validate_id_number(value: object, *, today: date | None = None) -> str:
             f"the birth date {number[6:14]} in the number is not a real date: {problem[1]}",
         )
     birth = date(year, month, day)
-    if birth > (date.today() if today is None else today):
+    if birth > today:
         raise InvalidValue(
             "id_number.birth_date",
             f"身份证号中的出生日期 {birth.isoformat()} 晚于今天",

@@ -13,12 +13,27 @@ import calendar
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.db.models import Licence, new_id
 from engine.errors import Conflict, DomainError, FieldProblem, InvalidApplication
+
+
+# Built once: the hot paths' statements are bound, not rebuilt per call (building one costs more
+# than running it on SQLite).
+_VALID_LICENCES = (
+    select(Licence)
+    .where(
+        Licence.holder_id.in_(bindparam("holders", expanding=True)),
+        Licence.type_code.in_(bindparam("types", expanding=True)),
+        Licence.revoked_at.is_(None),
+        Licence.valid_from <= bindparam("today"),
+        or_(Licence.valid_to.is_(None), Licence.valid_to >= bindparam("today")),
+    )
+    .order_by(Licence.valid_from.desc(), Licence.created_at.desc())
+)
 
 
 def valid_licences(
@@ -30,21 +45,39 @@ def valid_licences(
     """
     if not holders or not types:
         return {}
-    rows = session.scalars(
-        select(Licence)
-        .where(
-            Licence.holder_id.in_(sorted(holders)),
-            Licence.type_code.in_(sorted(types)),
-            Licence.revoked_at.is_(None),
-            Licence.valid_from <= today,
-            or_(Licence.valid_to.is_(None), Licence.valid_to >= today),
-        )
-        .order_by(Licence.valid_from.desc(), Licence.created_at.desc())
-    )
+    rows = session.scalars(_VALID_LICENCES, {"holders": sorted(holders), "types": sorted(types), "today": today})
     found: dict[tuple[str, str], Licence] = {}
     for licence in rows:
         found.setdefault((licence.holder_id, licence.type_code), licence)
     return found
+
+
+class LicenceReads:
+    """The valid licences one piece of work reads (an intake's prefill, waivers and eligibility
+    facts), read once: every holder is fetched with all of ``types``, the licence types the work
+    may ask about, so the later asks about the same people are answered without a query. Holders
+    not seen yet are fetched when first asked about. Live for one unit of work, before it writes
+    a licence: it never sees a licence stored or revoked after its reads."""
+
+    def __init__(self, session: Session, *, today: date, types: Collection[str]) -> None:
+        self._session = session
+        self._today = today
+        self._types = frozenset(types)
+        self._holders: set[str] = set()
+        self._found: dict[tuple[str, str], Licence] = {}
+
+    def valid(self, *, holders: Collection[str], types: Collection[str]) -> dict[tuple[str, str], Licence]:
+        """:func:`valid_licences` of ``holders`` × ``types``, from what was read or one new read."""
+        if not holders or not types:
+            return {}
+        wanted = set(types)
+        if not wanted <= self._types:  # a type the work did not announce: read it as asked
+            return valid_licences(self._session, holders=holders, types=wanted, today=self._today)
+        missing = set(holders) - self._holders
+        if missing:
+            self._found.update(valid_licences(self._session, holders=missing, types=self._types, today=self._today))
+            self._holders |= missing
+        return {key: licence for key, licence in self._found.items() if key[0] in holders and key[1] in wanted}
 
 
 def store_licence(

@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Licence
-from engine.people.licences import valid_licences
+from engine.people.licences import LicenceReads, valid_licences
 from engine.registry import Registry
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, Material, StepSpec, SupplyMode
@@ -79,6 +79,9 @@ class PrefillContext:
     today: date
     case: Case | None = None
     """The running case, once there is one (a step's materials); intake has none yet."""
+    licences: LicenceReads | None = None
+    """The unit of work's shared licence reads (an intake's): one query for prefill, waivers and the
+    eligibility facts; None: each lookup asks the store."""
     discloses_others: bool = True
     """Whether other people's licences (a spouse's, an heir's) may be read: to fill fields and to
     waive materials. Staff at a window have those people in front of them; a self-service
@@ -113,9 +116,7 @@ class PrefillRegistry(Registry[PrefillProvider]):
 
 def licence_provider(session: Session, context: PrefillContext, requests: Sequence[PrefillRequest]) -> dict[str, Prefilled]:
     """Fill from valid e-licences of the holders, one query for the whole application."""
-    found = valid_licences(
-        session, holders={r.holder for r in requests}, types={r.licence for r in requests}, today=context.today
-    )
+    found = _valid(session, context, holders={r.holder for r in requests}, types={r.licence for r in requests})
     values: dict[str, Prefilled] = {}
     for request in requests:
         licence = found.get((request.holder, request.licence))
@@ -125,6 +126,14 @@ def licence_provider(session: Session, context: PrefillContext, requests: Sequen
         if value not in (None, ""):
             values[request.field] = Prefilled(request.field, value, "licence", _describe(context, licence))
     return values
+
+
+_EARLIER_CASES = (
+    select(Case.receipt_no, Case.answers)
+    .where(Case.applicant_id == bindparam("applicant"), Case.id != bindparam("case_id"))
+    .order_by(Case.accepted_at.desc())
+    .limit(20)
+)
 
 
 def earlier_case_provider(
@@ -138,16 +147,11 @@ def earlier_case_provider(
     wanted = {r.field for r in requests if r.holder == context.applicant_id}
     if not wanted:
         return {}
-    stmt = (
-        select(Case.receipt_no, Case.answers)
-        .where(Case.applicant_id == context.applicant_id)
-        .order_by(Case.accepted_at.desc())
-        .limit(20)
-    )
-    if context.case is not None:
-        stmt = stmt.where(Case.id != context.case.id)  # its own answers are not "earlier"
+    # a running case's own answers are not "earlier" (ids are never empty: "" excludes nothing)
+    rows = session.execute(_EARLIER_CASES, {"applicant": context.applicant_id,
+                                            "case_id": context.case.id if context.case is not None else ""})
     values: dict[str, Prefilled] = {}
-    for receipt_no, answers in session.execute(stmt):
+    for receipt_no, answers in rows:
         for name in wanted - values.keys():
             if answers.get(name) not in (None, ""):
                 values[name] = Prefilled(name, answers[name], "earlier_case", f"受理编号 {receipt_no}")
@@ -166,6 +170,21 @@ def _describe(context: PrefillContext, licence: Licence) -> str:
     licence_type = context.registry.catalog.licences.get(licence.type_code)
     name = licence_type.name.zh if licence_type else licence.type_code
     return f"{name} {licence.number}"
+
+
+def _valid(session: Session, context: PrefillContext, *, holders: set[str], types: set[str]
+           ) -> dict[tuple[str, str], Licence]:
+    if context.licences is not None:
+        return context.licences.valid(holders=holders, types=types)
+    return valid_licences(session, holders=holders, types=types, today=context.today)
+
+
+def licence_types(bundle: BundleSpec, registry: BundleRegistry) -> set[str]:
+    """Every licence type prefill and the waivers of ``bundle`` may read (see :class:`LicenceReads`)."""
+    types = {source.licence for use in bundle.fields for source in registry.fields[use.field].prefill}
+    materials = [*bundle.materials, *(m for step in bundle.steps for m in step.materials)]
+    types |= {m.licence for material in materials for m in (material, *material.any_of) if m.licence}
+    return types
 
 
 def prefill_requests(context: PrefillContext) -> list[PrefillRequest]:
@@ -308,8 +327,7 @@ def _classify(
     options = [_options(context, m, h, answers) for _, m, h, _ in wanted]
     every = [o for per in options for o in per]
     asked = {h for m, h, other in every if h and m.licence and (context.discloses_others or not other)}
-    found = valid_licences(session, holders=asked, types={m.licence for m, _, _ in every if m.licence},
-                           today=context.today)
+    found = _valid(session, context, holders=asked, types={m.licence for m, _, _ in every if m.licence})
     out: list[MaterialStatus] = []
     for (step, material, _holder, other), per in zip(wanted, options, strict=True):
         verdicts = []
