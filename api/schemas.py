@@ -267,6 +267,9 @@ class CompleteIn(VersionIn):
         {"version": 3, "outputs": {"certificate_no": "J430102-2026-000123"}}]})
 
     outputs: JsonObject = Field(default_factory=dict)
+    claim: bool = Field(False, description="A ready step is claimed by the caller first, in the same transaction "
+                        "(即办件: taken from the worklist and finished at once; the claim and the completion are "
+                        "each recorded). A step claimed already is completed by its assignee as usual.")
 
 
 class RejectIn(VersionIn):

@@ -96,7 +96,7 @@ def start(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id
 def complete(session: SessionDep, runtime: RuntimeDep, actor: CurrentActor, step_id: StepId, body: CompleteIn) -> StepActionOut:
     """Finish the step with its outputs; steps waiting on it are released exactly once."""
     step = complete_step(session, runtime, step_id=step_id, actor=actor, outputs=body.outputs,
-                         expected_version=body.version)
+                         expected_version=body.version, claim=body.claim)
     return action_out(runtime, actor, step)
 
 

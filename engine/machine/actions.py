@@ -44,6 +44,7 @@ def _act_on_step(
     payload: dict[str, Any] | None = None,
     inputs: Inputs = Inputs(),
     before: Callable[[Case, Step], None] | None = None,
+    claim_first: bool = False,
 ) -> Step:
     def work() -> Step:
         case, step = load_step(session, step_id)
@@ -53,6 +54,9 @@ def _act_on_step(
         if before is not None:
             before(case, step)
         now = runtime.clock.now()
+        if claim_first and step.state == StepState.READY.value:
+            # 即办件: taken and finished in one unit of work, two changes through the gate, two events
+            transition_step(session, runtime, case=case, step=step, action="claim", actor=actor, at=now)
         transition_step(session, runtime, case=case, step=step, action=action, actor=actor, at=now, payload=payload,
                         inputs=inputs)
         settle(session, runtime, case=case, spec=runtime.spec_for(session, case), at=now)
@@ -128,8 +132,13 @@ def complete_step(
     actor: Actor,
     outputs: dict[str, Any] | None = None,
     expected_version: int | None = None,
+    claim: bool = False,
 ) -> Step:
-    """Finish a step with its outputs; dependents whose prerequisites are all met are released."""
+    """Finish a step with its outputs; dependents whose prerequisites are all met are released.
+
+    ``claim``: a ready step is first claimed by ``actor`` in the same transaction (即办件, work
+    taken from the worklist and finished at once: one lock, one commit, the claim and the
+    completion each recorded); a step already claimed is completed as usual (by its assignee)."""
 
     def not_too_early(_case: Case, step: Step) -> None:
         if step.not_before is not None and runtime.today() < step.not_before:
@@ -137,7 +146,7 @@ def complete_step(
 
     return _act_on_step(
         session, runtime, step_id=step_id, actor=actor, action="complete", expected_version=expected_version,
-        inputs=Inputs(outputs=outputs or {}), before=not_too_early,
+        inputs=Inputs(outputs=outputs or {}), before=not_too_early, claim_first=claim,
     )
 
 

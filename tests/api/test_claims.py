@@ -82,3 +82,18 @@ def test_many_officers_racing_to_complete_a_claimed_step_through_the_api(api: Ap
     with api.session() as session:
         stored = session.get_one(Step, step.id)
         assert stored.state == "done" and stored.outputs["certificate_no"] == "officer"
+
+
+def test_an_officer_completes_a_ready_step_with_claim_in_one_request(api: Api) -> None:
+    """``claim: true`` takes a ready step and completes it (即办件); without it a ready step is refused."""
+    step = api.step(api.case().id)
+    assert step.state == "ready"
+    refused = api.post(f"/steps/{step.id}/complete", "officer", json={"version": step.version, "outputs": {}})
+    assert refused.status_code == 409
+    done = api.post(f"/steps/{step.id}/complete", "officer",
+                    json={"version": step.version, "outputs": {"certificate_no": "J430102-2026-000001"}, "claim": True})
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "done"
+    with api.session() as session:
+        trail = [e.action for e in case_history(session, case_id=step.case_id) if e.step_id == step.id]
+    assert trail[-2:] == ["step.claim", "step.complete"]

@@ -204,3 +204,27 @@ def test_officers_racing_to_complete_a_claimed_step_only_the_assignee_wins(db: D
             assert (stored.state, stored.version, stored.outputs["certificate_no"]) == ("done", version + 1, ALICE.id)
             assert [e.actor_id for e in case_history(session, case_id=stored.case_id)
                     if e.action == "step.complete"] == [ALICE.id]
+
+
+def test_an_officer_takes_and_finishes_a_ready_step_in_one_transaction(session: Session, runtime: Runtime) -> None:
+    """即办件: ``complete_step(claim=True)`` claims a ready step for the caller and completes it in one
+    unit of work; the chain records both changes, the claim first, and stays intact."""
+    case, step = _registration(session, runtime)
+    assert step.state == "ready"
+    done = complete_step(session, runtime, step_id=step.id, actor=ALICE, outputs={"certificate_no": "J1"},
+                         claim=True, expected_version=step.version)
+    assert (done.state, done.assigned_to) == ("done", ALICE.id)
+    actions = [e.action for e in case_history(session, case_id=case.id) if e.step_id == step.id]
+    assert actions[-2:] == ["step.claim", "step.complete"]
+    assert verify_audit(session).ok
+
+
+def test_taking_and_finishing_does_not_take_a_step_someone_else_claimed(session: Session, runtime: Runtime) -> None:
+    _case, step = _registration(session, runtime)
+    step = claim_step(session, runtime, step_id=step.id, actor=ALICE)
+    with pytest.raises(ClaimedByAnother):
+        complete_step(session, runtime, step_id=step.id, actor=BOB, outputs={}, claim=True)
+    session.refresh(step)
+    assert (step.state, step.assigned_to) == ("assigned", ALICE.id)
+    # the assignee's own claim=True completes it as usual (nothing to claim)
+    assert complete_step(session, runtime, step_id=step.id, actor=ALICE, outputs={}, claim=True).state == "done"
