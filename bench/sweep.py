@@ -37,6 +37,7 @@ def seed(engine: Engine, steps: int) -> None:
         for j in range(4):
             n = 4 * c + j
             rows.append({"id": uuid.uuid4().hex, "case_id": case_id, "step_key": f"s{j}", "instance": 0, "position": j,
+                         "receipt_no": cases[-1]["receipt_no"],
                          "item_code": "11-JHDJ", "department": "11", "kind": "human", "state": "ready",
                          "version": 1, "office": "11@430102", "outputs": {}, "entry": {},
                          "due_on": TODAY - timedelta(days=10) if n % 100 == 0 else TODAY + timedelta(days=20)})

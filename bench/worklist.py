@@ -16,9 +16,9 @@ from engine.records.queries import department_worklist
 OFFICER = Actor(id="bench-officer", role=Role.OFFICER, department="11", region="430102")
 PAGE = 50
 _OFFSET_SQL = text(
-    "SELECT s.id, s.due_on, c.receipt_no FROM steps s JOIN cases c ON c.id = s.case_id "
+    "SELECT s.id, s.due_on, s.receipt_no FROM steps s JOIN cases c ON c.id = s.case_id "
     "WHERE s.department = '11' AND s.state IN ('ready','assigned','in_progress','supplement_requested') "
-    "ORDER BY s.due_on, c.receipt_no, s.position LIMIT :limit OFFSET :offset")
+    "ORDER BY s.due_on, s.receipt_no, s.position LIMIT :limit OFFSET :offset")
 _KEYSET_SQL = text(
     "SELECT s.id, s.due_on FROM steps s "
     "WHERE s.department = '11' AND s.state IN ('ready','assigned','in_progress','supplement_requested') "

@@ -155,8 +155,9 @@ class Step(Base):
             postgresql_where=text(OPEN_WORK_PREDICATE),
             sqlite_where=text(OPEN_WORK_PREDICATE),
         ),
-        # A worklist page by keyset: a department's open steps by due date, read in order (revision 0012).
-        Index("ix_steps_open_department_due", "department", "due_on",
+        # A worklist page by keyset: a department's open steps in the worklist's order, due date, receipt
+        # and position, read along the index at any depth (revision 0013).
+        Index("ix_steps_open_department_queue", "department", "due_on", "receipt_no", "position",
               postgresql_where=text(OPEN_WORK_PREDICATE), sqlite_where=text(OPEN_WORK_PREDICATE)),
         # The sweep's: active steps by due date, waiting timers by the end of their wait (revision 0012).
         Index("ix_steps_active_due", "due_on", postgresql_where=text(ACTIVE_STEP_PREDICATE),
@@ -171,6 +172,9 @@ class Step(Base):
     instance: Mapped[int] = mapped_column(Integer, default=0)
     instance_label: Mapped[str] = mapped_column(String(200), default="")
     position: Mapped[int] = mapped_column(Integer)
+    receipt_no: Mapped[str | None] = mapped_column(String(32))
+    """The case's receipt number, copied at intake (it never changes): worklists order and search by
+    it without the case. Set on every row (revision 0013 filled the older ones)."""
     item_code: Mapped[str] = mapped_column(String(64))
     department: Mapped[str] = mapped_column(String(8))
     office: Mapped[str | None] = mapped_column(String(32))

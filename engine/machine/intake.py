@@ -376,6 +376,7 @@ def _create(
             department = step_spec.department or runtime.registry.catalog.items[code].department
             step = Step(
                 id=new_id(), case_id=case.id, step_key=step_spec.id, instance=index, position=position,
+                receipt_no=case.receipt_no,
                 instance_label=_entry_label(runtime, step_spec.for_each, element), item_code=code, department=department,
                 kind=step_spec.kind.value, entry=element,
             )

@@ -648,7 +648,7 @@ def _after(cursor: str) -> ColumnElement[bool]:
         raise DomainError("after is not a cursor of this list (give next_after as it came) / 翻页参数无效",
                           field="after")
     receipt, position = found[2], int(found[3])
-    later_in_day = or_(Case.receipt_no > receipt, and_(Case.receipt_no == receipt, Step.position > position))
+    later_in_day = or_(Step.receipt_no > receipt, and_(Step.receipt_no == receipt, Step.position > position))
     if found[1] == "-":
         return and_(Step.due_on.is_(None), later_in_day)
     day = date.fromisoformat(found[1])
@@ -683,7 +683,8 @@ def worklist(
                Step.clock_stopped_on, Step.instance_label, Case.id, Case.receipt_no, Case.bundle_id, Case.region,
                Case.applicant_name, Case.applicant_id, Step.position)
         .join(Case, Case.id == Step.case_id).where(*where, *([_after(after)] if after is not None else []))
-        .order_by(Step.due_on.asc().nulls_last(), Case.receipt_no, Step.position).limit(limit + 1).offset(offset)
+        # the order of ix_steps_open_department_queue: the page is read along it, at any depth
+        .order_by(Step.due_on.asc().nulls_last(), Step.receipt_no, Step.position).limit(limit + 1).offset(offset)
     ).all()
     more, rows = len(rows) > limit, rows[:limit]
     items = tuple(

@@ -58,6 +58,9 @@ def with_new_columns(before: dict[str, list[dict[str, Any]]]) -> dict[str, list[
         step.update(office=None, decided_in=None)
     for case in after["cases"]:
         case["received_in"] = None
+    receipts = {case["id"]: case["receipt_no"] for case in after["cases"]}
+    for step in after["steps"]:  # revision 0013: each step carries its case's receipt
+        step["receipt_no"] = receipts[step["case_id"]]
     for card in after.get("cards", []):  # revision 0011: cards for follow-ups, red-card explanations
         card.update(followup_id=None, explanation_state="", explanation={})
     return after
