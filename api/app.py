@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api import pages
+from api import docs_ui, pages
 from api.deps import depends_on, get_actor
-from api.errors import STATUS_DESCRIPTIONS, body_too_large, domain_status, http_error, problem_response, problems
+from api.errors import STATUS_DESCRIPTIONS, VALIDATION_ZH, validation_en, body_too_large, domain_status, http_error, problem_response, problems
 from api.limits import BodyTooLarge, RequestLimits
 from api.overload import LoadShedding
 from api.pages.common import csrf_key
@@ -70,30 +70,6 @@ BODY_PARSE_ERROR = "There was an error parsing the body"
 """FastAPI's 400 detail when the body cannot even be decoded (we answer 422, as for bad JSON)."""
 
 # Chinese messages for pydantic's error types (English comes from pydantic).
-VALIDATION_ZH: dict[str, str] = {
-    "missing": "必填",
-    "json_invalid": "请求体不是有效的 JSON",
-    "extra_forbidden": "不允许的字段",
-    "string_type": "应为文本",
-    "int_type": "应为整数",
-    "int_parsing": "应为整数",
-    "bool_type": "应为布尔值",
-    "bool_parsing": "应为布尔值",
-    "dict_type": "应为对象",
-    "model_type": "应为对象",
-    "model_attributes_type": "应为 JSON 对象",
-    "list_type": "应为列表",
-    "literal_error": "取值不在允许范围内",
-    "enum": "取值不在允许范围内",
-    "string_too_short": "内容过短",
-    "string_too_long": "内容过长",
-    "too_short": "条目过少",
-    "too_long": "条目过多",
-    "string_pattern_mismatch": "格式不正确",
-    "greater_than_equal": "数值过小",
-    "less_than_equal": "数值过大",
-    "value_error": "取值无效",
-}
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -139,7 +115,7 @@ def validation_problem(_request: Request, exc: Exception) -> JSONResponse:
         if kind == "json_invalid":
             loc = ("body",)
         errors.append({"field": _dotted(loc), "code": f"request.{kind}",
-                       "message_zh": VALIDATION_ZH.get(kind, "取值无效"), "message_en": str(error.get("msg", ""))})
+                       "message_zh": VALIDATION_ZH.get(kind, "取值无效"), "message_en": validation_en(error)})
     detail = "; ".join(f"{e['field']}: {e['message_en']}" for e in errors) or "invalid request"
     return problem_response(422, "invalid_request", "Invalid request", detail, errors)
 
@@ -245,6 +221,8 @@ def create_app(
         title="onevisit",
         summary="一件事一次办: one application, every department's step, one set of results.",
         version="0.1.0",
+        docs_url=None,  # served from vendored assets (api.docs_ui): FastAPI's page loads from a CDN
+        redoc_url=None,
     )
     app.state.sessions = sessions
     app.state.runtime = runtime
@@ -265,6 +243,7 @@ def create_app(
     document_problems(routers)
     for router in [*routers, pages.router]:
         add_routes(app, router)
+    docs_ui.install(app)  # /docs on vendored Swagger UI, / → /ui/
     health.install(app)  # /healthz, /readyz, /metrics and request timing
     _openapi_with_problems(app)
     app.state.protected_operations = RequestLimits.protected_operations(app.router.routes)
