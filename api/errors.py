@@ -100,3 +100,39 @@ def body_too_large(limit: int) -> JSONResponse:
     errors = [{"field": "body", "code": "request.body_too_large",
                "message_zh": f"请求内容过大（上限 {limit} 字节）", "message_en": detail}]
     return problem_response(413, "body_too_large", "Body too large", detail, errors, headers={"Connection": "close"})
+
+
+# --- request validation ------------------------------------------------------------------
+
+VALIDATION_ZH: dict[str, str] = {
+    "missing": "必填",
+    "json_invalid": "请求体不是有效的 JSON",
+    "extra_forbidden": "不允许的字段",
+    "string_type": "应为文本",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "bool_type": "应为布尔值",
+    "bool_parsing": "应为布尔值",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "model_attributes_type": "应为 JSON 对象",
+    "list_type": "应为列表",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "too_short": "条目过少",
+    "too_long": "条目过多",
+    "string_pattern_mismatch": "格式不正确",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "value_error": "取值无效",
+}
+
+
+def validation_en(error: Mapping[str, Any]) -> str:
+    """The English of one request-validation error, for people: pydantic's message, but a pattern
+    mismatch says what is wrong instead of quoting the regular expression."""
+    if error.get("type") == "string_pattern_mismatch":
+        return "has the wrong format"
+    return str(error.get("msg", ""))

@@ -21,6 +21,7 @@ from api.pages.common import (
     page,
     redirect,
     safe_next,
+    set_language,
     set_login,
 )
 from engine.people.tokens import authenticate
@@ -30,7 +31,7 @@ router = APIRouter(route_class=PageRoute)
 
 @router.get("/login")
 def login_form(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-    """Paste the token your administrator issued (onevisit token issue …)."""
+    """Paste the token your administrator issued (``onevisit token ROLE …``)."""
     return page(request, "login.html", {"next": safe_next(next), "error": None})
 
 
@@ -51,6 +52,15 @@ def login(request: Request, session: SessionDep, runtime: RuntimeDep, form: Form
 def logout() -> Response:
     response = redirect("/ui/login?msg=logged_out")
     clear_login(response)
+    return response
+
+
+@router.post("/language", dependencies=[PublicCsrf])
+def language(request: Request, form: FormDep) -> Response:
+    """Switch the pages between Chinese alone and Chinese with English (``lang``: ``zh`` or
+    ``zh-en``), then back to the page the switch was on."""
+    response = redirect(safe_next(form_text(form, "next", 500)))
+    set_language(request, response, form_text(form, "lang", 8))
     return response
 
 

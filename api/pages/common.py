@@ -34,12 +34,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Authentication, RuntimeDep, SessionDep, decided
-from api.errors import domain_status
+from api.errors import VALIDATION_ZH, domain_status, validation_en
 from engine.records.documents import environment
 from engine.records.labels import (
     CASE_STATE_EN,
@@ -60,6 +61,9 @@ TOKEN_COOKIE = "onevisit_token"
 CSRF_COOKIE = "onevisit_csrf"
 CSRF_FIELD = "csrf_token"
 COOKIE_PATH = "/ui"
+LANGUAGE_COOKIE = "onevisit_lang"
+LANGUAGES = ("zh", "zh-en")
+"""How pages speak: Chinese alone (the default), or every label also in English (``zh-en``)."""
 
 FLASH: Mapping[str, tuple[str, str, str]] = {
     # key: (kind, Chinese, English) — only these fixed texts are ever shown from a query string
@@ -121,12 +125,25 @@ def _role_label(value: str) -> str:
         return value
 
 
+_TRAILING_ENGLISH = re.compile(r"^(?P<zh>.*?[\u3400-\u9fff」）].*?)\s*\((?P<en>[^()\u3400-\u9fff]*[A-Za-z][^()\u3400-\u9fff]*)\)$")
+
+
+def _zh_en(text: str) -> Markup:
+    """An engine reason written ``中文 (English)`` as the pages show labels: the English as an
+    echo (``<span class="en" lang="en">``, hidden when the reader chose Chinese alone)."""
+    found = _TRAILING_ENGLISH.match(text or "")
+    if found is None:
+        return Markup.escape(text or "")
+    return Markup('{} <span class="en" lang="en">{}</span>').format(found["zh"], found["en"])
+
+
 @cache
 def templates() -> Environment:
     """The pages' Jinja2 environment: the documents' one (same loader, escaping and filters, so pages
     can import the documents' macros), with the pages' label filters added."""
     env = environment().overlay(keep_trailing_newline=False)
-    env.filters = {**env.filters, "state_label": _state_label, "state_en": _state_en, "role_label": _role_label}
+    env.filters = {**env.filters, "state_label": _state_label, "state_en": _state_en, "role_label": _role_label,
+                   "zh_en": _zh_en}
     return env
 
 
@@ -216,6 +233,7 @@ def page(request: Request, template: str, context: Mapping[str, Any] | None = No
         "actor": actor if actor is not None else getattr(request.state, "actor", None), "csrf": csrf_token(request), "csrf_field": CSRF_FIELD, "nonce": nonce,
         "flash": FLASH.get(flash_key), "path": request.url.path, "role_en": ROLE_EN,
         "Role": Role, "Desk": Desk, "nav_order": NAV_ORDER, "desk_labels": desk_labels,
+        "language": language_of(request),
     }
     # The navigation: the desks the engine lets the caller use, each with its page.
     shown = values["actor"]
@@ -265,9 +283,25 @@ def _problems(exc: DomainError) -> list[tuple[str, str, str]]:
     return []
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def bilingual(message: str, *, zh: str, en: str) -> tuple[str, str]:
+    """(Chinese, English) of an engine message for a page: most say ``English / 中文``; one in
+    Chinese alone is shown as it is; one in English alone comes under the generic Chinese ``zh``
+    (so a page never gives the reason in English only)."""
+    english, sep, chinese = message.rpartition(" / ")
+    if sep and _CJK.search(chinese) and not _CJK.search(english):
+        return chinese.strip(), english.strip()
+    if _CJK.search(message):
+        return message, ""
+    return zh, f"{en}: {message}" if message else en
+
+
 def domain_error_page(request: Request, exc: DomainError) -> HTMLResponse:
-    status, title, zh = domain_status(exc)
-    return error_page(request, status, zh, title, exc.message, _problems(exc))
+    status, title, generic = domain_status(exc)
+    zh, en = bilingual(exc.message, zh=generic, en=title)
+    return error_page(request, status, zh, en, "", _problems(exc))
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -295,8 +329,8 @@ class PageRoute(APIRoute):
             except DomainError as exc:
                 return domain_error_page(request, exc)
             except RequestValidationError as exc:
-                problems = [(".".join(str(p) for p in e.get("loc", ())[1:]), "输入有误", str(e.get("msg", "")))
-                            for e in exc.errors()]
+                problems = [(".".join(str(p) for p in e.get("loc", ())[1:]),
+                             VALIDATION_ZH.get(str(e.get("type")), "输入有误"), validation_en(e)) for e in exc.errors()]
                 return error_page(request, 422, "输入有误，请检查后重试", "Invalid input: check it and retry.",
                                   problems=problems)
             except StarletteHTTPException as exc:
@@ -429,6 +463,18 @@ def set_login(request: Request, response: Response, token: str) -> None:
     response.set_cookie(TOKEN_COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="strict",
                         secure=_secure(request), max_age=12 * 3600)
     set_csrf_cookie(request, response, _bound_value(request, token))
+
+
+def language_of(request: Request) -> str:
+    """The reader's choice of :data:`LANGUAGES` (their browser's cookie), else Chinese alone."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    return chosen if chosen in LANGUAGES else LANGUAGES[0]
+
+
+def set_language(request: Request, response: Response, language: str) -> None:
+    """Remember the reader's language for a year (a preference, not a secret: readable by no script)."""
+    response.set_cookie(LANGUAGE_COOKIE, language if language in LANGUAGES else LANGUAGES[0], path=COOKIE_PATH,
+                        httponly=True, samesite="lax", secure=_secure(request), max_age=365 * 86400)
 
 
 def clear_login(response: Response) -> None:

@@ -43,8 +43,9 @@ from engine.documents.files import FileView
 from engine.errors import DomainError, FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.machine.eligibility import Assessment, Verdict
 from engine.machine.intake import Applicant, accept_case, preview_application
+from engine.people.prefill import applicant_name_of
 from engine.runtime import Runtime
-from engine.spec.models import BundleSpec, FieldSpec, ServiceItem
+from engine.spec.models import BundleSpec, ServiceItem
 from engine.machine.access import sole_applicant, start_refusal
 from engine.machine.states import Actor
 
@@ -179,17 +180,23 @@ def _form_page(
             status = status if status >= 400 else 422
         session.rollback()  # prefill only reads: end the read transaction before rendering
     if result is not None:
+        if not applicant_name:  # left blank at identification: as prefill found it
+            context["applicant_name"] = _name("", {**{n: f.value for n, f in result.values.items()}, **values},
+                                              spec=spec, runtime=runtime, applicant_id=applicant_id)
         context.update(
             ready=True, key=key if _KEY.match(key) else secrets.token_urlsafe(18),
             inputs=form_inputs(spec, registry, values, result.values, problems),
             waived=material_rows(spec, registry, result, answers=values, waived=True),
             to_supply=material_rows(spec, registry, result, answers=values, waived=False),
-            prefilled_count=len(result.values),
+            prefilled={"licence": sum(1 for f in result.values.values() if f.source == "licence"),
+                       "other": sum(1 for f in result.values.values() if f.source != "licence")},
         )
         context["hand_ins"] = material_inputs(runtime, spec, context["to_supply"], typed=typed or {},
                                               staged=staged or {}, problems=problems)
     context["own_applicant"] = sole_applicant(actor) is not None  # the identifier is theirs, not typed
-    context["material_anchor"] = {p.field: f"mat-{m.index}" for m in context.get("hand_ins", ()) for p in m.problems}
+    # where each listed problem's link leads: its material's box, the applicant's identifier, else its input
+    context["material_anchor"] = {"applicant.id": "applicant_id", "applicant.kind": "applicant_id",
+                                  **{p.field: f"mat-{m.index}" for m in context.get("hand_ins", ()) for p in m.problems}}
     return page(request, "intake_form.html", context, status=status, actor=actor)
 
 
@@ -207,12 +214,24 @@ def intake_form(request: Request, session: SessionDep, runtime: RuntimeDep, acto
                       applicant_name=applicant_name, values=values)
 
 
-def _name(typed: str, answers: Mapping[str, Any], *, spec: BundleSpec, fields: Mapping[str, FieldSpec]) -> str:
-    """The applicant's name: as typed, else the bundle's field the dictionary marks ``names_applicant``."""
-    if typed:
-        return typed
-    named = (use.field for use in spec.fields if fields[use.field].names_applicant)
-    return next((str(answers[n]) for n in named if isinstance(answers.get(n), str)), "")
+@router.post("/intake/{bundle_id}/identify", dependencies=[Csrf])
+def identify(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+             bundle_id: BundleId, form: FormDep) -> Response:
+    """Identify the applicant (and the people the form looks up) and show the prefilled form. A
+    POST: ID numbers and names stay out of the address bar, the browser's history and the access
+    logs (the GET form reads them from the query only for old links and scripts)."""
+    _may_start(actor)
+    spec = runtime.current_spec(bundle_id)
+    applicant_id = sole_applicant(actor) or form_text(form, "applicant_id", 32)
+    values = read_answers(spec, runtime.registry, form)
+    name = _name(form_text(form, "applicant_name", 200), values, spec=spec, runtime=runtime, applicant_id=applicant_id)
+    return _form_page(request, session, runtime, actor, spec=spec, applicant_id=applicant_id,
+                      applicant_name=name, values=values)
+
+
+def _name(typed: str, answers: Mapping[str, Any], *, spec: BundleSpec, runtime: Runtime, applicant_id: str) -> str:
+    """The applicant's name: as typed, else as the answers give it (:func:`applicant_name_of`)."""
+    return typed or applicant_name_of(spec, runtime.registry, answers, applicant_id)
 
 
 @router.post("/intake/{bundle_id}", dependencies=[Csrf], openapi_extra=page_upload_limit())
@@ -227,7 +246,7 @@ def submit(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Pa
     spec = runtime.current_spec(bundle_id)
     applicant_id = sole_applicant(actor) or form_text(form, "applicant_id", 32)
     answers = read_answers(spec, runtime.registry, form)
-    name = _name(form_text(form, "applicant_name", 200), answers, spec=spec, fields=runtime.registry.fields)
+    name = _name(form_text(form, "applicant_name", 200), answers, spec=spec, runtime=runtime, applicant_id=applicant_id)
     key = form_text(form, "idempotency_key", 200)
     if not _KEY.match(key):
         key = ""  # a form without a usable key is still accepted, once

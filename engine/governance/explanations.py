@@ -36,6 +36,7 @@ from engine.machine.unit_of_work import load_case
 from engine.people.regions import region_prefix
 from engine.records.audit import append_event
 from engine.runtime import Runtime
+from engine.records.labels import role_may_not
 
 __all__ = ["EXPLANATION_RULES", "MAX_NOTE", "MAX_RESPONSIBLE", "MAX_TEXT", "NO_OFFICE", "ExplanationRule",
            "ExplanationState", "accept_explanation", "card_office_region", "card_visible", "change_explanation",
@@ -175,7 +176,7 @@ def change_explanation(
         raise NotFound(f"no card {card_id}", field="card_id")
     # The role before the state: whoever may never do this learns that, whatever the card's state.
     if not any(actor.role in r.roles for r in rules):
-        raise Forbidden(f"a {actor.role.value} may not {action} an explanation / 无权进行此操作")
+        raise Forbidden(role_may_not(actor.role, f"{action} an explanation", "处理该情况说明"))
     before = ExplanationState(card.explanation_state or "")
     rule = explanation_rule(action, before)
     _check_fields(rule, fields)

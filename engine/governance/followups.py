@@ -34,6 +34,7 @@ from engine.machine.unit_of_work import load_case
 from engine.records.audit import append_event
 from engine.runtime import Runtime
 from engine.time.clock import local_date
+from engine.records.labels import role_may_not
 
 __all__ = ["FOLLOWUP_OPEN", "FOLLOWUP_RULES", "FollowupChange", "FollowupKind", "FollowupRule", "FollowupState",
            "authorize_followup", "followup_actions", "followup_rule", "followups_visible_to", "list_followups",
@@ -130,7 +131,7 @@ def authorize_followup(actor: Actor, followup: Followup, case: Case, rule: Follo
     if not followup_visible(actor, followup, case):
         raise NotFound(f"no follow-up {followup.id}", field="followup_id")
     if actor.role not in rule.roles:
-        raise Forbidden(f"a {actor.role.value} may not {rule.action.replace('_', ' ')} a {followup.kind}")
+        raise Forbidden(role_may_not(actor.role, f"{rule.action.replace('_', ' ')} a {followup.kind}"))
 
 
 def followup_visible(actor: Actor, followup: Followup, case: Case) -> bool:

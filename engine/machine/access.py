@@ -54,6 +54,7 @@ from engine.machine.states import (
 from engine.machine.transitions import CASE_RULES, STEP_RULES, Rule
 from engine.people.regions import region_prefix
 from engine.spec.models import StepKind
+from engine.records.labels import role_may_not
 
 __all__ = [
     "ACCESS_RULES",
@@ -333,7 +334,8 @@ _OUT_OF_REACH: Mapping[Reach, tuple[str, str | None]] = MappingProxyType({
 def _out_of_reach(actor: Actor, access: Access, target: Target) -> Forbidden:
     grants = _grants_for(actor, access)
     if not grants:
-        return Forbidden(f"a {actor.role.value} may not {_WORDS.get(access, access.value)}")
+        en, _, zh = _WORDS.get(access, access.value).partition(" / ")
+        return Forbidden(role_may_not(actor.role, en, zh or "进行此操作"))
     failed = next(r for r in sorted(grants[0].reach) if not _holds(r, actor, target))
     message, field = _OUT_OF_REACH[failed]
     region = target.case.region if target.case is not None else target.region
@@ -394,7 +396,8 @@ def refusal(
     gate_roles = [r.roles for r in step_rules] + [r.roles for r in case_rules]
     if gate_roles and not any(actor.role in roles for roles in gate_roles):
         what = "step" if step_rules else "case"
-        return Forbidden(f"a {actor.role.value} may not {str(action).replace('_', ' ')} a {what}")
+        return Forbidden(role_may_not(actor.role, f"{str(action).replace('_', ' ')} a {what}",
+                                      "办理该事项" if what == "step" else "办理该办件"))
     if not permits(actor, access, target):
         return _out_of_reach(actor, access, target)
     if target.step is not None and _claimed_by_another(actor, target.step, step_rules):

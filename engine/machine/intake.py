@@ -26,7 +26,7 @@ from engine.db.models import Case, ReceiptCounter, Step, new_id
 from engine.documents.files import MaterialHandIn, check_hand_ins, link_hand_ins
 from engine.errors import FieldProblem, IdempotencyConflict, InvalidApplication
 from engine.people.licences import LicenceReads
-from engine.people.prefill import PrefillContext, PrefillResult, licence_types, prefill
+from engine.people.prefill import PrefillContext, PrefillResult, applicant_name_of, licence_types, prefill
 from engine.machine.access import Access, Target, authorize
 from engine.machine.effects import Inputs
 from engine.machine.eligibility import (
@@ -156,9 +156,17 @@ def accept_case(
     authorize(actor, Access.START_CASE, Target(applicant_id=applicant.id, region=where))
     others = actor.role is not Role.APPLICANT
     licences = intake_licence_reads(session, runtime, spec)
-    merged, intake = apply_prefill(session, runtime, spec, applicant, answers, discloses_others=others,
-                                   licences=licences)
-    cleaned = validate_answers(spec, runtime.registry.fields, merged)
+    merged, intake, locked = apply_prefill(session, runtime, spec, applicant, answers, discloses_others=others,
+                                           licences=licences)
+    try:
+        cleaned = validate_answers(spec, runtime.registry.fields, merged)
+    except InvalidApplication as exc:  # every problem of the form at once: the locked fields' and the rest
+        raise InvalidApplication([*locked, *exc.problems]) from None
+    if locked:
+        raise InvalidApplication(locked)
+    if not applicant.name:  # a case always names its applicant: worklists and receipts show it
+        applicant = Applicant(applicant.id, applicant.kind,
+                              applicant_name_of(spec, runtime.registry, cleaned, applicant.id))
     keys = open_case_keys(spec, answers=cleaned, applicant_id=applicant.id, others=others)
     try:
         if keys:
@@ -205,11 +213,12 @@ def accept_case(
 def apply_prefill(
     session: Session, runtime: Runtime, spec: BundleSpec, applicant: Applicant, answers: Mapping[str, Any],
     *, discloses_others: bool = True, licences: LicenceReads | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Merge prefilled values under the typed answers; refuse changes to locked prefilled fields.
+) -> tuple[dict[str, Any], dict[str, Any], list[FieldProblem]]:
+    """Merge prefilled values under the typed answers.
 
-    Returns the merged answers and what intake records about them (sources, corrections,
-    waived materials and materials to supply) in the acceptance audit event.
+    Returns the merged answers, what intake records about them (sources, corrections, waived
+    materials and materials to supply) in the acceptance audit event, and the problems of typed
+    changes to locked prefilled fields (the caller reports them with the form's other problems).
     """
     result = prefill(session, PrefillContext(spec, runtime.registry, applicant.id, answers, runtime.today(),
                                              discloses_others=discloses_others, licences=licences),
@@ -230,8 +239,6 @@ def apply_prefill(
             corrections.append({"field": name, "prefilled": found.value, "given": value, "source": found.detail})
         if value not in (None, ""):
             merged[name] = value
-    if problems:
-        raise InvalidApplication(problems)
     intake = {
         "prefilled": {n: {"source": f.source, "detail": f.detail} for n, f in result.values.items() if n not in answers
                       or answers[n] in (None, "")},
@@ -239,7 +246,7 @@ def apply_prefill(
         "waived": [{"step": m.step, "material": m.name, "reason": m.reason} for m in result.waived],
         "to_supply": [{"step": m.step, "material": m.name, "required": m.required} for m in result.to_supply],
     }
-    return merged, intake
+    return merged, intake, problems
 
 
 @dataclass(frozen=True)

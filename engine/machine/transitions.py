@@ -55,6 +55,7 @@ from engine.machine.effects import (
 from engine.notify.queue import EVENTS, queue_notices
 from engine.runtime import Runtime
 from engine.spec.models import StepKind
+from engine.records.labels import role_may_not
 
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
 ACCEPTORS = CASE_STARTERS | SYSTEM_ONLY
@@ -244,7 +245,7 @@ def _find(
         raise IllegalTransition(f"cannot {action.replace('_', ' ')} a {what} that is {shown}")
     permitted = [r for r in from_state if actor.role in r.roles]
     if not permitted:
-        raise Forbidden(f"a {actor.role.value} may not {action.replace('_', ' ')} a {what} that is {state}")
+        raise Forbidden(role_may_not(actor.role, f"{action.replace('_', ' ')} a {what} that is {state}"))
     return permitted[0]
 
 

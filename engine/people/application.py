@@ -73,7 +73,9 @@ def _clean_list(
         for name in spec.item_fields:
             where = f"{path}[{index}].{name}"
             if entry.get(name) in (None, ""):
-                problems.append(FieldProblem(where, "field.required", "必填", "is required"))
+                label = fields[name].label
+                problems.append(FieldProblem(where, "field.required", f"请填写第 {index + 1} 项的{label.zh}",
+                                             f"{label.en} of entry {index + 1} is required"))
                 continue
             out[name] = clean_value(fields[name], entry[name], path=where, fields=fields, problems=problems)
         cleaned.append(out)
@@ -103,7 +105,8 @@ def validate_answers(bundle: BundleSpec, fields: Mapping[str, FieldSpec], answer
         if name in cleaned:
             result[name] = cleaned[name]
         elif use.required and not any(p.field == name or p.field.startswith(f"{name}[") for p in problems):
-            problems.append(FieldProblem(name, "field.required", "必填", "is required"))
+            label = fields[name].label
+            problems.append(FieldProblem(name, "field.required", f"请填写{label.zh}", f"{label.en} is required"))
     if problems:
         raise InvalidApplication(problems)
     return result

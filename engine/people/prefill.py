@@ -187,6 +187,26 @@ def licence_types(bundle: BundleSpec, registry: BundleRegistry) -> set[str]:
     return types
 
 
+def applicant_name_of(bundle: BundleSpec, registry: BundleRegistry, answers: Mapping[str, Any], applicant_id: str
+                      ) -> str:
+    """The applicant's name as the answers give it, for a case whose name was left blank: the field
+    the dictionary marks ``names_applicant``, else a field filled from the ``name`` of a licence
+    held by the applicant (男方姓名 when the groom applies: its holder field names the applicant)."""
+    fields = registry.fields
+    for use in bundle.fields:
+        value = answers.get(use.field)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        spec = fields[use.field]
+        if spec.names_applicant:
+            return value.strip()
+        for source in spec.prefill:
+            holder = applicant_id if source.holder_field is None else answers.get(source.holder_field)
+            if source.attribute == "name" and isinstance(holder, str) and _normal(holder) == _normal(applicant_id):
+                return value.strip()
+    return ""
+
+
 def prefill_requests(context: PrefillContext) -> list[PrefillRequest]:
     """Every (field, licence, attribute, holder) the bundle's fields ask for."""
     requests: list[PrefillRequest] = []
@@ -338,7 +358,7 @@ def _classify(
             issuer = _issued_earlier(context.bundle, step, option, answers) if step is not None else None
             if not waived and issuer is not None:  # from the bundle alone: the same for every holder
                 item = context.registry.catalog.items[issuer.chosen_item(answers)].name
-                waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by step {issuer.id})"
+                waived, reason = True, f"由前序环节「{item}」办结后自动关联 (issued by an earlier step of this bundle)"
             verdicts.append((option, waived, reason))
         if material.any_of:  # any one alternative waived waives the material
             option, waived, reason = next(((o, w, r) for o, w, r in verdicts if w), (material, False, ""))

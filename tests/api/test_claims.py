@@ -46,7 +46,7 @@ def test_the_step_page_shows_work_forms_to_the_assignee_only_and_lets_a_supervis
     assert moved.status_code == 303 and moved.headers["location"] == f"/ui/steps/{step.id}?msg=reassigned"
     now_theirs = api.get(f"/ui/steps/{step.id}?msg=reassigned", "wang").text
     assert "已改派" in now_theirs and f'action="/ui/steps/{step.id}/complete"' in now_theirs
-    assert re.search(r"办理人 <span class=\"en\">Assigned to</span></th><td>wang</td>", now_theirs)
+    assert re.search(r"办理人 <span class=\"en\" lang=\"en\">Assigned to</span></th><td>wang</td>", now_theirs)
     version = api.step_version(step.id)
     assert _post(api, f"/ui/steps/{step.id}/unclaim", "wang", {"version": str(version)}).status_code == 303
     assert api.step(step.case_id).state == "ready"

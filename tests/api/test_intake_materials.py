@@ -20,8 +20,8 @@ def material_rows(html: str, table: str) -> dict[str, str]:
     """The rows of the intake page's ``waived`` or ``to-supply`` table: material name -> what needs it."""
     start = html.index(f'<div id="{table}">')
     body = html[start:html.index("</table>", start)]
-    rows = re.findall(r"<tr><td>([^<]+)(?:<span class=\"badge\">[^<]*</span>)?<span class=\"sub\">用于 for：([^<]*)</span>",
-                      body)
+    rows = re.findall(r"<tr><td>([^<]+)(?:<span class=\"badge\">选填<span[^>]*>[^<]*</span></span>)?<span class=\"sub\">"
+                      r"用于<span class=\"en\" lang=\"en\"> for</span>：([^<]*)</span>", body)
     return {name.strip(): items for name, items in rows}
 
 

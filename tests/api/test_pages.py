@@ -238,10 +238,14 @@ PAGES = [
     Row("GET /ui/login", _fixed("GET", "/ui/login"), (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     Row("POST /ui/login", _login, (401, 303, 303, 303, 303, 303, 303, 303, 303)),
     Row("POST /ui/logout", _fixed("POST", "/ui/logout", {}), (303, 303, 303, 303, 303, 303, 303, 303, 303)),
+    Row("POST /ui/language", _fixed("POST", "/ui/language", {"lang": "zh-en", "next": "/ui/intake"}),
+        (303, 303, 303, 303, 303, 303, 303, 303, 303)),
     Row("GET /ui/", _fixed("GET", "/ui/"), (303, 303, 303, 303, 303, 303, 303, 303, 303)),
     Row("GET /ui/intake", _fixed("GET", "/ui/intake"), (303, 200, 200, 200, 200, 403, 403, 403, 200)),
     Row("GET /ui/intake/{bundle_id}", _fixed("GET", f"/ui/intake/marriage?applicant_id={GROOM}"),
         (303, 200, 200, 200, 200, 403, 403, 403, 200)),
+    Row("POST /ui/intake/{bundle_id}/identify", _fixed("POST", "/ui/intake/marriage/identify", {
+        "applicant_id": GROOM, "a.groom_id_number": GROOM}), (303, 200, 200, 200, 200, 403, 403, 403, 200)),
     Row("POST /ui/intake/{bundle_id}", _fixed("POST", "/ui/intake/marriage", intake_form()),
         (303, 303, 303, 303, 303, 403, 403, 403, 303)),
     Row("GET /ui/cases", _fixed("GET", "/ui/cases"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
@@ -355,7 +359,7 @@ def test_page_matrix(api: Api, row: Row, who: str, expected: int) -> None:
     else:
         response = post(api, url, caller, data or {})
     assert response.status_code == expected, f"{row.endpoint} as {who}: {response.text[:2000]}"
-    if expected == 303 and caller is None and row.endpoint != "POST /ui/logout":
+    if expected == 303 and caller is None and row.endpoint not in ("POST /ui/logout", "POST /ui/language"):
         assert response.headers["location"].startswith("/ui/login")
     if expected >= 400:
         assert response.headers["content-type"].startswith("text/html")
@@ -678,6 +682,39 @@ def test_error_pages_are_friendly_and_bilingual(api: Api) -> None:
     assert "综合受理" in missing.text  # the navigation of the logged-in clerk
     assert get(api, "/ui/steps/not-an-id", "officer").status_code == 422
     forbidden = get(api, "/ui/departments/09", "officer")
-    assert forbidden.status_code == 403 and "无权进行此操作" in forbidden.text and "Forbidden" in forbidden.text
+    # the engine's own reason, in Chinese with its English echo (not a generic 请求无法处理)
+    assert forbidden.status_code == 403 and "非本部门事项" in forbidden.text and "department 09 is not yours" in forbidden.text
     no_version = post(api, f"/ui/steps/{api.step(api.case().id).id}/claim", "officer", {"version": "abc"})
     assert no_version.status_code == 422 and "no step version" in no_version.text
+
+
+def test_the_language_switch_is_remembered_and_chinese_alone_hides_the_english(api: Api) -> None:
+    """Chinese alone by default (the English echoes are hidden, not removed); the switch keeps the
+    reader's choice in a cookie and returns to the page it was on (issue 15)."""
+    first = get(api, "/ui/login", None)
+    assert '<body class="lang-zh">' in first.text and 'value="zh-en"' in first.text
+    assert '<a class="skip" href="#main">' in first.text and '<main id="main"' in first.text
+    switched = post(api, "/ui/language", None, {"lang": "zh-en", "next": "/ui/login"})
+    assert switched.status_code == 303 and switched.headers["location"] == "/ui/login"
+    assert "onevisit_lang=zh-en" in switched.headers["set-cookie"] and "HttpOnly" in switched.headers["set-cookie"]
+    after = get(api, "/ui/login", None)
+    assert '<body class="lang-zh-en">' in after.text and 'value="zh"' in after.text
+    elsewhere = post(api, "/ui/language", None, {"lang": "fr", "next": "https://example.org/"})
+    assert elsewhere.headers["location"] == "/ui/" and "onevisit_lang=zh;" in elsewhere.headers["set-cookie"]
+
+
+def test_intake_errors_are_tied_to_their_inputs_and_every_summary_link_has_a_target(api: Api) -> None:
+    """Each listed problem links to an element that exists (the applicant's identifier too), and each
+    invalid input says so (aria-invalid) and names its message (aria-describedby) (issue 15)."""
+    import re as _re
+
+    refused = post(api, "/ui/intake/marriage", "clerk", {"applicant_id": "430102X", "a.applicant_phone": "12"})
+    assert refused.status_code == 422
+    text = refused.text
+    ids = set(_re.findall(r'\sid="([^"]+)"', text))
+    targets = _re.findall(r'<div class="panel" id="problems" tabindex="-1"><ul class="errors">(.*?)</ul>', text, _re.S)
+    links = _re.findall(r'href="#([^"]+)"', targets[0])
+    assert "applicant_id" in links and all(link in ids for link in links), (links, sorted(ids))
+    for described in _re.findall(r'aria-invalid="true" aria-describedby="([^"]+)"', text):
+        assert described in ids, described
+    assert 'id="applicant_id-error"' in text

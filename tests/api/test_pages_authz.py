@@ -17,6 +17,7 @@ from engine.db.models import Case, Step
 from engine.machine.actions import claim_step, reject_step, start_step
 from engine.people.validators import make_id_number
 from engine.records.queries import step_detail
+from engine.records.labels import ROLE_LABELS
 from tests.api.conftest import Api, actor_of
 from tests.api.test_pages import case_id_of, get, intake_form, post
 from tests.engine.records.test_material_display import COUNTY, PROVINCE, land_use_case
@@ -59,11 +60,13 @@ def test_a_window_files_for_an_applicant_of_another_county_of_the_province(api: 
 
 def test_officers_and_supervisors_get_the_403_page_with_the_engines_reason(api: Api) -> None:
     for who in ("officer", "supervisor"):
-        reason = html.escape(f"a {actor_of(who).role.value} may not start a case / 受理申请")
+        role = actor_of(who).role
+        # the engine's reason, Chinese first, English as the echo (issue 15: never "a officer")
+        zh, en = f"{ROLE_LABELS[role]}无权受理申请", html.escape(f"{'an' if who == 'officer' else 'a'} {role.value} may not start a case")
         for response in (get(api, "/ui/intake", who), get(api, f"/ui/intake/marriage?applicant_id={GROOM}", who),
                          post(api, "/ui/intake/marriage", who, intake_form(key=f"{who}-0000001"))):
             assert response.status_code == 403, response.text
-            assert reason in response.text
+            assert zh in response.text and en in response.text
     with api.session() as session:
         assert session.scalars(select(Case)).first() is None  # nothing was accepted
 
@@ -115,6 +118,6 @@ def test_why_it_ended_names_the_step_by_its_own_item(api: Api) -> None:
         assert session.get_one(Step, ratification.id).state == "cancelled"
     page = get(api, f"/ui/steps/{ratification.id}", "admin")
     assert page.status_code == 200, page.text
-    ended = re.search(r"终止原因 <span class=\"en\">Why it ended</span></th><td>([^<]+)</td>", page.text)
+    ended = re.search(r"终止原因 <span class=\"en\" lang=\"en\">Why it ended</span></th><td>([^<]+)</td>", page.text)
     assert ended and f"“{COUNTY}”" in html.unescape(ended[1])  # the item the case chose, not the first mapped
     assert PROVINCE not in html.unescape(ended[1])

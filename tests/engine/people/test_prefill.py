@@ -93,6 +93,22 @@ def test_providers_are_injectable_and_called_once_per_application(session: Sessi
     assert [pid for pid, _ in default_providers()] == ["licence", "earlier_case"]
 
 
+def test_intake_reports_every_problem_of_the_form_at_once(session: Session, runtime: Runtime, couple: None) -> None:
+    """A changed locked field, an invalid phone and missing answers come back in one refusal (issue 15:
+    the clerk saw them over three submits), each naming what to fill in, not a bare 必填."""
+    answers = marriage_answers(bride_name="别的名字", applicant_phone="12345")
+    del answers["groom_name"], answers["previously_married"], answers["move_household"]
+    with pytest.raises(InvalidApplication) as refused:
+        accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person"), answers=answers,
+                    actor=CLERK)
+    found = {p.field: p for p in refused.value.problems}
+    assert found["bride_name"].code == "field.not_correctable"
+    assert found["applicant_phone"].code.startswith("phone")
+    assert {"previously_married", "move_household"} <= found.keys()
+    assert found["previously_married"].message_zh.startswith("请填写") and found["previously_married"].message_zh != "请填写"
+    assert "is required" in found["move_household"].message_en and "move_household" not in found["move_household"].message_en
+
+
 def test_intake_uses_prefill_refuses_locked_changes_and_audits_corrections(
     session: Session, runtime: Runtime, couple: None
 ) -> None:
@@ -122,7 +138,7 @@ def test_step_results_feed_later_steps_and_later_cases(session: Session, runtime
     spec = runtime.current_spec("marriage")
     ctx = PrefillContext(spec, runtime.registry, GROOM, case.answers, runtime.today(), case)
     status = {m.name: m.reason for m in step_materials(session, ctx, step=spec.step("marital_status_change"))}
-    assert status["结婚证"] == "由前序环节「内地居民结婚登记」办结后自动关联 (issued by step marriage_registration)"
+    assert status["结婚证"] == "由前序环节「内地居民结婚登记」办结后自动关联 (issued by an earlier step of this bundle)"
     registration = case.steps[0]
     civil = officer("11")
     claim_step(session, runtime, step_id=registration.id, actor=civil)
