@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.deps import RuntimeDep, SessionDep
 from api.errors import domain_status
 from api.pages.common import (
+    explained,
     Csrf,
     FormDep,
     PageActor,
@@ -28,7 +29,8 @@ from api.pages.common import (
     redirect,
     templates,
 )
-from api.pages.materials import requested_materials, shown as file_shown, split_message, upload_rule
+from api.pages.progress_summary import progress_summary
+from api.pages.materials import requested_materials, shown as file_shown, upload_rule
 from api.schemas import ID_PATTERN
 from engine.governance.ratings import LEVELS, MAX_COMMENT, MAX_REASONS, REASONS, rate, rating_choices
 from engine.machine.unit_of_work import in_transaction
@@ -151,6 +153,8 @@ def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor
         "files": {m.name: m for m in files}, "listed": {m.name: [file_shown(f) for f in m.files] for m in files}, "requested": requested, "failed": failed,
         "may_supply": may_supply, "rules": {d.material: upload_rule(spec, d.material) for d in found.deferred},
         "window": actor.role is Role.CLERK, "notices": notices, "letters": letters, "rating": rating,
+        "summary": progress_summary(found, steps=shown, actions=step_actions, may_supply=may_supply,
+                                    today=runtime.today()),
     }, status=status, actor=actor)
 
 
@@ -158,10 +162,9 @@ def progress_again(request: Request, session: Session, runtime: Runtime, actor: 
                    exc: DomainError, material: str = "", step_id: str = "") -> Response:
     """The case page with a refused hand-in's message (its status as the JSON API gives it), the
     form of ``material`` (of ``step_id``'s notice, or 容缺 without one) marked."""
-    status, _title, zh = domain_status(exc)
-    chinese, english = split_message(exc.message)
+    status, chinese, english = explained(exc)
     return _progress(request, session, runtime, actor, case_id=case_id, status=status, failed=(step_id, material),
-                     error=("error", f"{zh}：{chinese}" if chinese != english else zh, english))
+                     error=("error", chinese, english))
 
 
 @router.get("/cases/{case_id}")

@@ -286,21 +286,27 @@ def _problems(exc: DomainError) -> list[tuple[str, str, str]]:
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def bilingual(message: str, *, zh: str, en: str) -> tuple[str, str]:
-    """(Chinese, English) of an engine message for a page: most say ``English / 中文``; one in
-    Chinese alone is shown as it is; one in English alone comes under the generic Chinese ``zh``
-    (so a page never gives the reason in English only)."""
+def bilingual(message: str) -> tuple[str, str]:
+    """(Chinese, English) of an engine message: most say ``English / 中文``; one in Chinese alone
+    has no English (""), one in English alone no Chinese ("")."""
     english, sep, chinese = message.rpartition(" / ")
     if sep and _CJK.search(chinese) and not _CJK.search(english):
         return chinese.strip(), english.strip()
-    if _CJK.search(message):
-        return message, ""
-    return zh, f"{en}: {message}" if message else en
+    return (message, "") if _CJK.search(message) else ("", message)
+
+
+def explained(exc: DomainError) -> tuple[int, str, str]:
+    """(status, Chinese, English) of a refusal as a page says it: the kind of refusal and the
+    engine's own reason, in Chinese first (a page never gives the reason in English only)."""
+    status, title, generic = domain_status(exc)
+    chinese, english = bilingual(exc.message)
+    if chinese:
+        return status, f"{generic}：{chinese}", english or title
+    return status, generic, f"{title}: {english}" if english else title
 
 
 def domain_error_page(request: Request, exc: DomainError) -> HTMLResponse:
-    status, title, generic = domain_status(exc)
-    zh, en = bilingual(exc.message, zh=generic, en=title)
+    status, zh, en = explained(exc)
     return error_page(request, status, zh, en, "", _problems(exc))
 
 

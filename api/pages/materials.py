@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
 from api.body_limits import upload_limit
-from api.pages.common import Csrf, FormDep, PageActor, PageRoute, form_text, redirect
+from api.pages.common import Csrf, FormDep, PageActor, PageRoute, bilingual, form_text, redirect
 from api.schemas import ID_PATTERN
 from engine.db.models import Step
 from engine.documents.files import (
@@ -100,9 +100,10 @@ def uploads_in(form: Any, name: str) -> list[Upload]:
 
 
 def split_message(message: str) -> tuple[str, str]:
-    """An engine message ``English / 中文`` as (中文, English)."""
-    english, sep, chinese = message.rpartition(" / ")
-    return (chinese, english) if sep else (message, message)
+    """An engine message as (中文, English) for a problem next to its input: each part, or the whole
+    message where it has one language only (:func:`~api.pages.common.bilingual`)."""
+    chinese, english = bilingual(message)
+    return chinese or message, english or message
 
 
 def problem_of(exc: DomainError, *, field: str, zh: str = "") -> FieldProblem:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.deps import RuntimeDep, SessionDep
 from api.errors import domain_status
 from api.pages.common import (
+    explained,
     Csrf,
     FormDep,
     PageActor,
@@ -34,7 +35,6 @@ from api.pages.materials import (
     page_upload_limit,
     requested_materials,
     shown,
-    split_message,
     uploads_in,
 )
 from api.schemas import DEPARTMENT_PATTERN, ID_PATTERN
@@ -189,10 +189,9 @@ def step_page_again(request: Request, session: Session, runtime: Runtime, actor:
                     exc: DomainError, material: str = "") -> Response:
     """The step page with a refused action's message (its status as the JSON API gives it);
     ``material``: the material whose form failed is marked."""
-    status, _title, zh = domain_status(exc)
-    chinese, english = split_message(exc.message)
+    status, chinese, english = explained(exc)
     return _step_page(request, session, runtime, actor, step_id=step_id, status=status, failed=material,
-                      error=("error", f"{zh}：{chinese}" if chinese != english else zh, english))
+                      error=("error", chinese, english))
 
 
 def _extension_view(step: Step, spec: BundleSpec) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ CASE_FORMS = {"hand-in", "declare-no-objection", "raise-objection"}
 
 def step_entry(html: str, key: str) -> str:
     """The markup of one step's entry (``<li data-step=…>``) on the case page."""
-    found = re.search(rf'<li class="[a-z_]+" data-step="{key}">(.*?)\n  </li>', html, re.S)
+    found = re.search(rf'<li class="[a-z_]+" data-step="{key}"[^>]*>(.*?)\n  </li>', html, re.S)
     assert found, f"no step {key}"
     return found[1]
 

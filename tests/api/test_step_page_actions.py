@@ -237,3 +237,14 @@ def test_the_case_page_macro_posts_to_the_steps_and_returns_to_the_case(api: Api
 def _status(session: Session, api: Api, step_id: str) -> StepStatus:
     applicant = Actor(id="applicant", role=Role.APPLICANT, subject=GROOM)
     return step_detail(session, api.runtime, step_id=step_id, actor=applicant).status
+
+
+def test_the_step_page_keeps_the_result_and_certificate_number_after_completion(api: Api) -> None:
+    """Issue 15: the number typed at completion vanished from the step page once the step was done."""
+    step = api.advance(api.step(api.case().id), "in_progress")
+    done = post(api, f"/ui/steps/{step.id}/complete", "officer",
+                {"version": str(api.step_version(step.id)), "result": "结婚证", "number": "J430102-2026-000777"})
+    assert done.status_code == 303, done.text
+    page = get(api, f"/ui/steps/{step.id}", "officer").text
+    assert re.search(r'id="certificate-number">J430102-2026-000777<', page)
+    assert re.search(r'id="result-issued">结婚证<', page)

@@ -166,3 +166,28 @@ def test_the_language_switch_shows_or_hides_the_english(browser: Any, live_serve
     assert page.url.endswith("/ui/login") and page.is_visible("main .en")
     walker.check("anon-login-bilingual")
     assert not walker.close()
+
+
+def test_a_refusal_asks_first_and_a_dismissed_dialog_changes_nothing(browser: Any, live_server: LiveServer,
+                                                                     screenshots: Path) -> None:
+    _case_id, step_id = _case(live_server)
+    walker = Walker(browser, live_server, screenshots, "officer11", DESKTOP)
+    page = walker.visit(f"/ui/steps/{step_id}", "officer-step-to-claim", axe=False)
+    page.click("form[action$='/claim'] button[type=submit]")
+    page.wait_for_load_state()
+    page.fill("#reason", "不符合《婚姻登记条例》第六条规定")
+    asked: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.click("form[action$='/reject'] button[type=submit]")
+    assert asked and "不予办理" in asked[0]
+    assert "/ui/steps/" in page.url and page.locator("form[action$='/reject']").count() == 1  # nothing sent
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("form[action$='/reject'] button[type=submit]")
+    page.wait_for_url("**msg=rejected")
+    walker.check("officer-step-rejected")
+    assert not walker.close()

@@ -195,3 +195,14 @@ def test_data_reused_from_an_earlier_case_can_be_corrected(session: Session, run
     accept = case_history(session, case_id=case.id)[0]
     assert accept.payload["corrections"][0]["field"] == "applicant_name"
     assert accept.payload["corrections"][0]["prefilled"] == "测试丙"
+
+
+def test_a_case_accepted_without_a_name_names_its_applicant_from_the_answers(session: Session, runtime: Runtime,
+                                                                             couple: None) -> None:
+    """An API intake that leaves the applicant's name blank still names the applicant: the groom's
+    name, prefilled from his ID card, since he is the applicant (worklists showed a blank)."""
+    answers = marriage_answers()
+    del answers["groom_name"], answers["bride_name"]
+    case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(BRIDE, "person"), answers=answers,
+                       actor=CLERK)
+    assert case.applicant_name == "测试乙"  # the bride applied: her name, not the groom's
