@@ -71,6 +71,8 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     "handed_over": ("ok", "已出件，出件记录已保存", "Handed over: the record is kept"),
     "claimed": ("ok", "已认领，可以开始办理", "Claimed: you may work on it"),
     "unclaimed": ("ok", "已退回部门待办", "Handed back to the department's worklist"),
+    "batch_claimed": ("ok", "已认领所选事项", "Claimed the steps you ticked"),
+    "batch_partly": ("warn", "部分事项已被他人认领或已变更，未能认领，请核对", "Some steps were taken or changed meanwhile: check the list"),
     "reassigned": ("ok", "已改派", "Reassigned to another officer"),
     "started": ("ok", "已开始办理", "Started"),
     "completed": ("ok", "已办结，后续事项已自动流转", "Completed: the following steps were released"),

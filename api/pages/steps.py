@@ -11,14 +11,15 @@ page's forms (``_page_macros.html``) do."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api.deps import RuntimeDep, SessionDep
-from api.errors import domain_status
 from api.pages.common import (
     explained,
     Csrf,
@@ -48,11 +49,12 @@ from engine.errors import DomainError, StaleVersion
 from engine.governance.commitments import sign_commitment
 from engine.people.regions import region_name
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail, step_names
+from engine.records.worklists import MINE, UNASSIGNED
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
 from engine.machine.states import STEP_ACTIVE, Actor, StepState
 from engine.machine.effects import extension_left, extension_maximum
-from engine.machine.access import Access, Target, claimed_by_another, permits
+from engine.machine.access import Access, Target, authorize, claimed_by_another, permits
 from engine.machine.permissions import allowed_actions
 from engine.machine.actions import (
     approve_extension,
@@ -96,6 +98,9 @@ ACTION_LABELS = {
 STATE_FILTERS = [s for s in StepState if s in STEP_ACTIVE]
 
 
+ASSIGNED_FILTERS = (("", "全部", "everyone's"), (MINE, "我认领的", "mine"), (UNASSIGNED, "未认领", "unclaimed"))
+
+
 @router.get("/departments/{code}")
 def worklist(
     request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
@@ -103,24 +108,31 @@ def worklist(
     state: Annotated[StepState | None, Query()] = None,
     overdue: Annotated[bool, Query()] = False,
     due_soon: Annotated[bool, Query()] = False,
+    assigned: Annotated[Literal["", "mine", "unassigned"], Query()] = "",
+    q: Annotated[str, Query(max_length=64)] = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    """待办: the department's open steps in the caller's region, soonest due first."""
+    """待办: the department's open steps in the caller's region, soonest due first; by state, due
+    date, who claimed them, and a search by receipt number or applicant name."""
     found = department_worklist(
         session, actor=actor, department=code, state=state.value if state else None,
         due_within_days=DUE_SOON_DAYS if due_soon else None, overdue=overdue, today=runtime.today(),
-        limit=PAGE_SIZE, offset=offset,
+        limit=PAGE_SIZE, offset=offset, assigned=assigned or None, search=q.strip() or None,
     )
     department = runtime.registry.catalog.departments.get(code)
-    filters = {"state": state.value if state else "", "overdue": overdue, "due_soon": due_soon}
+    filters = {"state": state.value if state else "", "overdue": overdue, "due_soon": due_soon, "assigned": assigned,
+               "q": q.strip()}
 
     def link(new_offset: int) -> str:
-        query = [f"{k}={'true' if v is True else v}" for k, v in filters.items() if v]
+        query = [f"{k}={'true' if v is True else quote(str(v))}" for k, v in filters.items() if v]
         return f"/ui/departments/{code}?" + "&".join([*query, f"offset={new_offset}"])
 
     items = runtime.registry.catalog.items
     return page(request, "worklist.html", {
         "code": code, "department": department, "page": found, "filters": filters, "states": STATE_FILTERS,
+        "assigned_filters": ASSIGNED_FILTERS, "mine": actor.id,
+        # the tick boxes are offered to the department's own officers; the gate decides each claim
+        "claimable": actor.department == code,
         "state_en": STEP_STATE_EN, "due_soon_days": DUE_SOON_DAYS, "today": runtime.today(),
         "item_names": {i.item: items[i.item].name if i.item in items else i.item for i in found.items},
         "bundle_names": {b.id: b.name.zh for b in runtime.registry},
@@ -228,7 +240,8 @@ def _run_step_action(request: Request, session: Session, runtime: Runtime, actor
     """Run ``action`` with the step version from the form and redirect to the step with ``done``
     (the message key, or what gives it once the action has run), to its case with ``back=case``
     (the case page's forms); a domain error reloads the step page with its message."""
-    case_id = check_step_scope(session, actor=actor, step_id=step_id).case_id
+    seen = check_step_scope(session, actor=actor, step_id=step_id)
+    case_id, department = seen.case_id, seen.department
     version = form_int(form, "version")
     try:
         if version is None:
@@ -241,12 +254,39 @@ def _run_step_action(request: Request, session: Session, runtime: Runtime, actor
             "Changed by someone else: reloaded. Check it and try again."))
     except DomainError as exc:
         session.rollback()
-        status, _title, zh = domain_status(exc)
-        return _step_page(request, session, runtime, actor, step_id=step_id, status=status, error=("error", zh, exc.message))
+        status, chinese, english = explained(exc)
+        return _step_page(request, session, runtime, actor, step_id=step_id, status=status, error=("error", chinese, english))
     message = done if isinstance(done, str) else done()
     if form_text(form, "back", 8) == "case":
         return redirect(f"/ui/cases/{case_id}?msg={message}")
+    if form_text(form, "back", 8) == "list":  # the worklist's row buttons: back to the list
+        return redirect(f"/ui/departments/{department}?msg={message}")
     return redirect(f"/ui/steps/{step_id}?msg={message}")
+
+
+@router.post("/departments/{code}/claim", dependencies=[Csrf])
+def claim_selected(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                   code: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)], form: FormDep) -> Response:
+    """认领所选: claim the ticked steps (the entries of one application come as sibling steps: a
+    worker per employee), each ``<step id>:<version>``, each its own unit of work through the gate.
+    Back to the list, saying whether every one was claimed (a colleague may have been first)."""
+    authorize(actor, Access.READ_WORKLIST, Target(department=code))  # the list's readers; the gate decides each claim
+    picked = [str(v) for v in form.getlist("step") if isinstance(v, str)][:PAGE_SIZE]
+    claimed = 0
+    for value in picked:
+        step_id, _, version = value.partition(":")
+        if not (_STEP_ID.match(step_id) and version.isdigit()):
+            continue
+        try:
+            claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=int(version))
+            claimed += 1
+        except DomainError:  # taken or changed meanwhile, or not this caller's to take: left as it is
+            session.rollback()
+    message = "batch_claimed" if picked and claimed == len(picked) else "batch_partly"
+    return redirect(f"/ui/departments/{code}?assigned=mine&msg={message}")
+
+
+_STEP_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @router.post("/steps/{step_id}/claim", dependencies=[Csrf])

@@ -22,6 +22,10 @@ class WorklistQuery(BaseModel):
     state: StepState | None = Field(default=None, description="Only steps in this state (default: every active state)")
     due_within_days: int | None = Field(default=None, ge=0, le=366, description="Due within this many calendar days")
     overdue: bool = Field(default=False, description="Only steps past their due date whose clock runs")
+    assigned: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description=(
+        "mine: the steps the caller claimed; unassigned: the ones nobody claimed; else an officer's actor id"))
+    q: str | None = Field(default=None, min_length=1, max_length=64, description=(
+        "A receipt number from its start, or (part of) the applicant's name"))
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
     after: str | None = Field(default=None, pattern=CURSOR_PATTERN, description=(
@@ -43,7 +47,7 @@ def list_steps(
     page = department_worklist(
         session, actor=actor, department=code, state=query.state.value if query.state else None,
         due_within_days=query.due_within_days, overdue=query.overdue, today=runtime.today(), limit=query.limit,
-        offset=query.offset, after=query.after,
+        offset=query.offset, after=query.after, assigned=query.assigned, search=query.q,
     )
     department = runtime.registry.catalog.departments.get(code)
     return WorklistOut.of(page, department=code, department_name=department.name.zh if department else "")

@@ -30,26 +30,35 @@ documents all get it):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, selectinload
 
-from engine.db.models import OPEN_WORK_STATES, AccessRecord, Case, DeferredMaterial, Step
-from engine.errors import DomainError, Forbidden, NotFound
+from engine.db.models import AccessRecord, Case, DeferredMaterial, Step
+from engine.errors import Forbidden, NotFound
 from engine.people.identifiers import InvalidValue, mask_id_number, validate_credit_code, validate_id_number
 from engine.people.prefill import MaterialStatus, PrefillContext, material_statuses, step_materials
 from engine.people.regions import region_prefix as region_prefix  # re-exported
 from engine.records.labels import SUPPLY_MODE_LABELS
+from engine.records.worklists import (  # re-exported: worklists and the scope of open work
+    CURSOR_PATTERN as CURSOR_PATTERN,
+    Page as Page,
+    WorkItem as WorkItem,
+    department_worklist as department_worklist,
+    open_work as open_work,
+    overdue_work as overdue_work,
+    work_scope as work_scope,
+    worklist as worklist,
+)
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, Material
-from engine.machine.access import Access, Target, authorize, decided_within, list_scope, permits, sole_applicant
+from engine.machine.access import Access, Target, authorize, permits, sole_applicant
 from engine.machine.access import region_covers as region_covers  # re-exported: the rules live in access
 from engine.machine.routing import deciding_region, routing_reason
 from engine.machine.states import (
@@ -569,144 +578,6 @@ def case_materials(session: Session, runtime: Runtime, *, case: Case, viewer: Ac
                 known, waived=still, reason=known.reason if still or not known.waived else view.reason,
                 required=known.required or view.required, items=tuple(dict.fromkeys((*known.items, *item))))
     return tuple(found.values())
-
-
-# --- worklists ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One line of a department's worklist; the applicant's id is masked."""
-
-    step_id: str
-    version: int
-    step_key: str
-    item: str
-    state: str
-    due_on: date | None
-    due_provisional: bool
-    overdue: bool
-    instance_label: str
-    case_id: str
-    receipt_no: str
-    bundle_id: str
-    region: str
-    applicant_name: str
-    applicant_id_masked: str
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page of a list, the total number of matching rows (None for a page asked by cursor: the
-    first page told it) and the cursor of the next page (None on the last)."""
-
-    total: int | None
-    limit: int
-    offset: int
-    items: tuple[WorkItem, ...]
-    next_after: str | None = None
-
-
-def work_scope(scope: str | None) -> list[ColumnElement[bool]]:
-    """SQL over steps joined to their cases: the steps whose work lies within ``scope`` (none when
-    unscoped): those decided there, by an office of the region at the step's level
-    (:func:`engine.machine.access.decided_within`, the access rules' own test in SQL). The one scope
-    of :func:`open_work`, and of the supervision desk's step cards."""
-    return decided_within(scope)
-
-
-def open_work(scope: str | None) -> list[ColumnElement[bool]]:
-    """THE predicate of open work, over ``steps`` joined to ``cases``: released steps in an active
-    state (``engine.machine.states.STEP_ACTIVE``; pending steps are nobody's work yet) within
-    ``scope`` (:func:`work_scope`). Worklists list exactly these and supervision counts exactly
-    these, so every count on the desk is the length of a worklist.
-
-    The states are rendered as literals, in the index's order, so that PostgreSQL and SQLite match
-    the partial index ``ix_steps_open_department`` (whose predicate names the same literals)."""
-    return [Step.state.in_([literal(s, literal_execute=True) for s in OPEN_WORK_STATES]), *work_scope(scope)]
-
-
-def overdue_work(today: date) -> ColumnElement[bool]:
-    """Of open work, the steps past their due date on ``today`` whose clock runs (a 补正 notice
-    stops it): the worklist's ``overdue`` filter and supervision's overdue count."""
-    return (Step.due_on < today) & Step.clock_stopped_on.is_(None)
-
-
-_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}|-)~([0-9A-Za-z-]{1,32})~(\d{1,6})$")
-CURSOR_PATTERN = _CURSOR.pattern
-
-
-def worklist_cursor(item: WorkItem, position: int) -> str:
-    """The cursor of the page after ``item`` (at ``position`` in its case): ``<due date or ->~<receipt>~<position>``."""
-    return f"{item.due_on.isoformat() if item.due_on is not None else '-'}~{item.receipt_no}~{position}"
-
-
-def _after(cursor: str) -> ColumnElement[bool]:
-    """The steps after the cursor's in the worklist's order: due date (none last), receipt, position."""
-    found = _CURSOR.match(cursor)
-    if found is None:
-        raise DomainError("after is not a cursor of this list (give next_after as it came) / 翻页参数无效",
-                          field="after")
-    receipt, position = found[2], int(found[3])
-    later_in_day = or_(Step.receipt_no > receipt, and_(Step.receipt_no == receipt, Step.position > position))
-    if found[1] == "-":
-        return and_(Step.due_on.is_(None), later_in_day)
-    day = date.fromisoformat(found[1])
-    return or_(Step.due_on > day, and_(Step.due_on == day, later_in_day), Step.due_on.is_(None))
-
-
-def worklist(
-    session: Session, *, department: str, region: str | None, state: str | None, due_within_days: int | None,
-    overdue: bool, today: date, limit: int = 50, offset: int = 0, after: str | None = None,
-) -> Page:
-    """A department's open steps (:func:`open_work`, or those in ``state``) in ``region``, soonest
-    due first, the earlier receipt first within a day (first come, first served). Pages by
-    ``offset`` (with the total), or by ``after``, the ``next_after`` of the page before (keyset:
-    the page starts where the last ended, read along the open steps' index by department and due
-    date, so a deep page costs what the first does; no total)."""
-    try:
-        chosen = StepState(state).value if state else None
-    except ValueError:
-        raise DomainError(f"unknown step state {state!r}", field="state") from None
-    if after is not None and offset:
-        raise DomainError("give after or offset, not both / 翻页参数只能二选一", field="offset")
-    where = [Step.department == department,
-             *(open_work(region) if chosen is None else [Step.state == chosen, *work_scope(region)])]
-    if due_within_days is not None:
-        where.append(Step.due_on <= today + timedelta(days=due_within_days))
-    if overdue:
-        where.append(overdue_work(today))
-    total = None if after is not None else session.scalar(
-        select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
-    rows = session.execute(
-        select(Step.id, Step.version, Step.step_key, Step.item_code, Step.state, Step.due_on, Step.due_provisional,
-               Step.clock_stopped_on, Step.instance_label, Case.id, Case.receipt_no, Case.bundle_id, Case.region,
-               Case.applicant_name, Case.applicant_id, Step.position)
-        .join(Case, Case.id == Step.case_id).where(*where, *([_after(after)] if after is not None else []))
-        # the order of ix_steps_open_department_queue: the page is read along it, at any depth
-        .order_by(Step.due_on.asc().nulls_last(), Step.receipt_no, Step.position).limit(limit + 1).offset(offset)
-    ).all()
-    more, rows = len(rows) > limit, rows[:limit]
-    items = tuple(
-        WorkItem(step_id=r[0], version=r[1], step_key=r[2], item=r[3], state=r[4], due_on=r[5], due_provisional=r[6],
-                 overdue=r[5] is not None and r[5] < today and r[7] is None, instance_label=r[8], case_id=r[9],
-                 receipt_no=r[10], bundle_id=r[11], region=r[12], applicant_name=r[13],
-                 applicant_id_masked=mask_id_number(r[14]))
-        for r in rows
-    )
-    cursor = worklist_cursor(items[-1], rows[-1][15]) if more and items else None
-    return Page(total=total, limit=limit, offset=offset, items=items, next_after=cursor)
-
-
-def department_worklist(
-    session: Session, *, actor: Actor, department: str, state: str | None = None, due_within_days: int | None = None,
-    overdue: bool = False, today: date, limit: int = 50, offset: int = 0, after: str | None = None,
-) -> Page:
-    """:func:`worklist` for an officer of that department, a supervisor or an admin
-    (:data:`~engine.machine.access.Access.READ_WORKLIST`), of the offices in their region."""
-    region = list_scope(actor, Access.READ_WORKLIST, Target(department=department))
-    return worklist(session, department=department, region=region, state=state, due_within_days=due_within_days,
-                    overdue=overdue, today=today, limit=limit, offset=offset, after=after)
 
 
 def applicant_cases(session: Session, runtime: Runtime, *, actor: Actor, limit: int = 100) -> list[CaseStatus]:

@@ -269,6 +269,8 @@ PAGES = [
     Row("POST /ui/cases/{case_id}/handover", _handover, (303, 403, 404, 303, 404, 403, 404, 403, 403)),
     Row("POST /ui/cases/{case_id}/rate", _rate, (303, 303, 404, 303, 404, 403, 404, 403, 403)),
     Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
+    Row("POST /ui/departments/{code}/claim", _fixed("POST", "/ui/departments/11/claim", {}),
+        (303, 403, 403, 403, 403, 303, 403, 303, 303)),
     Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     # Steps claimed by ``officer`` (api.advance): only the assignee works them; supervisors hand them over.
@@ -718,3 +720,25 @@ def test_intake_errors_are_tied_to_their_inputs_and_every_summary_link_has_a_tar
     for described in _re.findall(r'aria-invalid="true" aria-describedby="([^"]+)"', text):
         assert described in ids, described
     assert 'id="applicant_id-error"' in text
+
+
+def test_the_worklist_filters_searches_and_claims_the_ticked_steps(api: Api) -> None:
+    """Issue 15: mine / unclaimed, a search by receipt, the ticked steps claimed together, a claimed
+    row handed back from the list, the marker when 补正 came back."""
+    first, second = api.case(), api.case(**another_couple())
+    steps = [api.step(first.id), api.step(second.id)]
+    listing = get(api, "/ui/departments/11?assigned=unassigned", "officer").text
+    for step in steps:
+        assert f'name="step" value="{step.id}:{step.version}"' in listing
+    claimed = post(api, "/ui/departments/11/claim", "officer", {"step": [f"{s.id}:{s.version}" for s in steps]})
+    assert claimed.status_code == 303 and claimed.headers["location"] == "/ui/departments/11?assigned=mine&msg=batch_claimed"
+    mine = get(api, "/ui/departments/11?assigned=mine&msg=batch_claimed", "officer").text
+    assert "已认领所选事项" in mine and all(f'data-step-id="{s.id}"' in mine for s in steps)
+    again = post(api, "/ui/departments/11/claim", "officer", {"step": [f"{steps[0].id}:{steps[0].version}"]})
+    assert again.headers["location"].endswith("msg=batch_partly")  # already taken: nothing changed
+    found = get(api, f"/ui/departments/11?q={first.receipt_no}", "officer").text
+    assert f'data-step-id="{steps[0].id}"' in found and f'data-step-id="{steps[1].id}"' not in found
+    back = post(api, f"/ui/steps/{steps[1].id}/unclaim", "officer",
+                {"version": str(api.step_version(steps[1].id)), "back": "list"})
+    assert back.status_code == 303 and back.headers["location"] == "/ui/departments/11?msg=unclaimed"
+    assert api.step(second.id).assigned_to is None
