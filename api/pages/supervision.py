@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
@@ -52,6 +53,19 @@ class Bar:
     value: int
 
 
+LABEL_CHARS = 13
+"""Characters of a department's name per label line at the chart's 13px font (190px of label)."""
+
+
+def label_lines(name: str, *, per_line: int = LABEL_CHARS) -> tuple[str, ...]:
+    """A department's name on at most two lines, cut only at the end of the second (the whole name
+    is the label's title): 住房和城乡建设局（住房 / 公积金中心） keeps its start."""
+    if len(name) <= per_line:
+        return (name,)
+    second = name[per_line:]
+    return name[:per_line], second if len(second) <= per_line else second[:per_line - 1] + "…"
+
+
 @dataclass(frozen=True)
 class ChartRow:
     label: str
@@ -59,6 +73,10 @@ class ChartRow:
     y: float
     open: Bar
     overdue: Bar
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return label_lines(self.label)
 
 
 @dataclass(frozen=True)
@@ -146,13 +164,19 @@ def report(request: Request, session: SessionDep, runtime: RuntimeDep, actor: Pa
 def dashboard(
     request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
     region: Annotated[str | None, Query(pattern=REGION_PATTERN)] = None,
+    colour: Annotated[Literal["", "yellow", "red"], Query()] = "",
+    department: Annotated[str, Query(pattern=r"^(\d{2})?$")] = "",
+    bundle: Annotated[str, Query(pattern=r"^[a-z0-9_]{0,64}$")] = "",
+    since: Annotated[date | None, Query()] = None,
 ) -> Response:
     """Supervisors (their region, or ``region`` within it: a rollup row drilled into) and admins
-    (the access rules decide: :func:`~engine.time.supervision.desk_region`)."""
+    (the access rules decide: :func:`~engine.time.supervision.desk_region`). The cards' list by
+    colour, department, bundle and since when; each card leads to its case and step."""
     own = desk_region(actor)
     scope = desk_region(actor, region)
     stats = supervision_stats(session, region=scope, today=runtime.today())
-    cards = list_cards(session, region=scope, open_only=True, limit=CARDS_SHOWN, viewer=actor)
+    cards = list_cards(session, region=scope, open_only=True, limit=CARDS_SHOWN, viewer=actor, colour=colour or None,
+                       department=department or None, bundle=bundle or None, issued_since=since)
     # 好差评, 情况说明 owed and 12345 per office (the CSV's governance columns), offices with any.
     governance = [row for row in office_report(session, runtime.calendar, region=scope, today=runtime.today())
                   if row.ratings.ratings or row.ratings.rectifications_open or row.unexplained_red_cards
@@ -169,6 +193,9 @@ def dashboard(
         "overdue_total": sum(d.overdue for d in stats.departments),
         "background": _background_problems(request), "outbox": outbox, "governance": governance,
         "rollup": rollup_rows(stats), "level_labels": LEVEL_LABELS,
+        "card_filters": {"colour": colour, "department": department, "bundle": bundle,
+                         "since": since.isoformat() if since else ""},
+        "bundle_names": {b.id: b.name.zh for b in runtime.registry},
         # The department worklists cover the reader's own region: link them only there.
         "drilled": scope != own, "own_region": own, "scope": scope,
         "region_name": (names.regions.get(scope) or region_name(scope) or scope) if scope else None,

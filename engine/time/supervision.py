@@ -289,9 +289,11 @@ def highest_card() -> ColumnElement[bool]:
 
 def list_cards(
     session: Session, *, region: str | None, colour: str | None = None, open_only: bool = True, limit: int = 500,
-    offset: int = 0, viewer: Actor | None = None,
+    offset: int = 0, viewer: Actor | None = None, department: str | None = None, bundle: str | None = None,
+    issued_since: date | None = None,
 ) -> list[CardView]:
-    """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``. Each
+    """Cards in ``region`` (None: everywhere), newest first; red and yellow unless ``colour``; of
+    one ``department``, of one ``bundle``'s cases, issued on or after ``issued_since``. Each
     step (or case) lists its highest card only: a red card hides the same step's yellow one. A
     step's card names its list entry (``instance_label``) when ``viewer`` may see the step in full
     (None: the engine itself, always)."""
@@ -300,6 +302,12 @@ def list_cards(
     where = [*_card_scope(region), highest_card()]
     if colour is not None:
         where.append(Card.colour == colour)
+    if department is not None:
+        where.append(Card.department == department)
+    if bundle is not None:
+        where.append(Case.bundle_id == bundle)
+    if issued_since is not None:
+        where.append(Card.issued_on >= issued_since)
     if open_only:
         where.append(Card.resolved_at.is_(None))
     rows = session.execute(

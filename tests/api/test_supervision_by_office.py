@@ -155,3 +155,39 @@ def test_the_page_shows_the_offices_and_the_rollup(api: Api) -> None:
     assert _rows(district.text, "rollup", "region") == ["430104"]
     assert 'href="/ui/supervision"' in district.text and 'href="/ui/departments/' not in district.text
     assert api.get("/ui/supervision", "supervisor", params={"region": "430202"}).status_code == 403
+
+
+def test_a_long_department_name_keeps_its_start_on_two_chart_lines() -> None:
+    """Issue 15: 住房和城乡建设局（住房公积金中心） lost 住房和 on the chart."""
+    from api.pages.supervision import label_lines
+
+    name = "住房和城乡建设局（住房公积金中心）"
+    lines = label_lines(name)
+    assert len(lines) == 2 and lines[0].startswith("住房和") and "".join(lines) == name
+    assert label_lines("民政局") == ("民政局",)
+    long = label_lines("一" * 40)
+    assert len(long) == 2 and long[1].endswith("…") and max(len(line) for line in long) <= 13
+
+
+def test_the_supervisor_filters_the_cards_and_each_leads_to_its_case(api: Api) -> None:
+    """Issue 15: the cards by colour, department, bundle and since when; a red card's row names the
+    case and the step (its yellow card is not listed beside it)."""
+    from tests.api.test_authz import _red_card
+    from tests.api.test_pages import get
+
+    _red_card(api)
+
+    def rows(query: str) -> list[str]:
+        page = get(api, f"/ui/supervision?{query}", "supervisor")
+        assert page.status_code == 200, page.text
+        return re.findall(r'<tr data-card="(yellow|red)">', page.text)
+
+    everything = rows("")
+    assert everything and set(everything) == {"red"}  # the step's highest card only: no yellow beside it
+    assert rows("colour=red&bundle=marriage&department=11") == ["red"]  # the step's (the case's has no department)
+    assert rows("colour=yellow") == []
+    assert rows("department=09") == []
+    assert rows("since=2099-01-01") == []
+    page = get(api, "/ui/supervision?colour=red", "supervisor").text
+    assert re.search(r'<td class="mono nowrap"><a href="/ui/cases/[0-9a-f]{32}">', page)
+    assert get(api, "/ui/supervision?colour=green", "supervisor").status_code == 422
