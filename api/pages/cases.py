@@ -45,8 +45,11 @@ from engine.notify.reading import case_inbox
 from engine.machine.handover import METHODS, RECIPIENTS, hand_over, handover_of, may_hand_over
 from engine.people.regions import province_name, region_full_name
 from engine.records.labels import plain_reason
+from engine.records.case_search import find_cases
 from engine.records.queries import (
     applicant_cases,
+    describe_case,
+    record_access,
     case_materials,
     case_status,
     check_case_scope,
@@ -83,9 +86,35 @@ def _places(codes: Iterable[str | None]) -> dict[str, str]:
 
 @router.get("/cases")
 def my_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor) -> Response:
-    """我的办件: every case of the applicant, with its state and due date."""
-    cases = applicant_cases(session, runtime, actor=actor, limit=MAX_LISTED)
-    return page(request, "cases.html", {"cases": cases}, actor=actor)
+    """我的办件: every case of the applicant, with its state and due date; for a window or a
+    supervisor, 办件查询: the newest cases of their region, and the search form."""
+    if sole_applicant(actor) is not None or not permits(actor, Access.FIND_CASES):
+        cases = applicant_cases(session, runtime, actor=actor, limit=MAX_LISTED)  # refuses who has neither
+        return page(request, "cases.html", {"cases": cases, "search": None}, actor=actor)
+    return _found(request, session, runtime, actor, q="", open_only=False)
+
+
+@router.post("/cases/search", dependencies=[Csrf])
+def search_cases(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                 form: FormDep) -> Response:
+    """办件查询 by receipt number, applicant name or identifier: a POST, so identifiers and names stay
+    out of addresses, histories and access logs."""
+    query = form_text(form, "q", 200)
+    if len(query) > 64:
+        raise DomainError("search: at most 64 characters / 检索内容过长", field="q")
+    return _found(request, session, runtime, actor, q=query, open_only=form_text(form, "open", 8) == "true")
+
+
+def _found(request: Request, session: Session, runtime: Runtime, actor: Actor, *, q: str, open_only: bool
+           ) -> Response:
+    found = find_cases(session, actor=actor, search=q, open_only=open_only)
+    cases = [describe_case(session, runtime, case, viewer=actor, deferred=()) for case in found]
+    if q.strip():  # a staff search reads other people's cases: recorded (what was searched is not)
+        record_access(session, actor=actor, case_id=None, step_id=None, what=f"find cases: {len(found)} found",
+                      at=runtime.clock.now())
+        session.commit()
+    session.rollback()
+    return page(request, "cases.html", {"cases": cases, "search": {"q": q.strip(), "open": open_only}}, actor=actor)
 
 
 def _progress(request: Request, session: Session, runtime: Runtime, actor: Actor, *, case_id: str,

@@ -412,7 +412,7 @@ async def read_form(request: Request) -> FormData:
 FormDep = Annotated[FormData, Depends(read_form)]
 
 
-NAV_ORDER = (Desk.INTAKE, Desk.WORKLIST, Desk.OWN_CASES, Desk.SUPERVISION, Desk.LICENCES, Desk.INBOX)
+NAV_ORDER = (Desk.INTAKE, Desk.CASE_SEARCH, Desk.WORKLIST, Desk.OWN_CASES, Desk.SUPERVISION, Desk.LICENCES, Desk.INBOX)
 """The main menu's order of the desks."""
 
 
@@ -426,6 +426,8 @@ def desk_labels(desk: Desk, available: Mapping[Desk, str]) -> tuple[str, str]:
             return "部门待办", "Worklist"
         case Desk.OWN_CASES:
             return "我的办件", "My cases"
+        case Desk.CASE_SEARCH:
+            return "办件查询", "Find a case"
         case Desk.SUPERVISION:
             return "电子监察", "Supervision"
         case Desk.LICENCES:
@@ -437,7 +439,7 @@ def desk_labels(desk: Desk, available: Mapping[Desk, str]) -> tuple[str, str]:
 def desk_url(actor: Actor, desk: Desk) -> str:
     """The page of one of the engine's desks for ``actor``."""
     match desk:
-        case Desk.OWN_CASES:
+        case Desk.OWN_CASES | Desk.CASE_SEARCH:
             return "/ui/cases"
         case Desk.SUPERVISION:
             return "/ui/supervision"

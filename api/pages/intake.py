@@ -46,7 +46,8 @@ from engine.machine.intake import Applicant, accept_case, preview_application
 from engine.people.prefill import applicant_name_of
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec, ServiceItem
-from engine.machine.access import sole_applicant, start_refusal
+from engine.machine.access import Access, permits, sole_applicant, start_refusal
+from engine.records.case_search import find_cases
 from engine.machine.states import Actor
 
 router = APIRouter(route_class=PageRoute)
@@ -163,7 +164,7 @@ def _form_page(
         "spec": spec, "time_limit": _time_limit(spec), "identify": identify, "applicant_id": applicant_id,
         "applicant_name": applicant_name, "problems": [(p, _label(spec, runtime, p.field)) for p in problems],
         "applicant_errors": [p for p in problems if p.field.startswith("applicant.")], "ready": False,
-        "rules": _rules(spec, runtime, None, problems, answers=values),
+        "rules": _rules(spec, runtime, None, problems, answers=values), "open_cases": [],
     }
     result = None
     if applicant_id:
@@ -178,6 +179,8 @@ def _form_page(
             context["problems"] = [(p, _label(spec, runtime, p.field)) for p in problems]
             context["applicant_errors"] = [p for p in problems if p.field.startswith("applicant.")]
             status = status if status >= 400 else 422
+        if result is not None:  # the identifier is valid: their open cases of this bundle, if any
+            context["open_cases"] = _open_cases(session, actor, spec=spec, applicant_id=applicant_id)
         session.rollback()  # prefill only reads: end the read transaction before rendering
     if result is not None:
         if not applicant_name:  # left blank at identification: as prefill found it
@@ -198,6 +201,15 @@ def _form_page(
     context["material_anchor"] = {"applicant.id": "applicant_id", "applicant.kind": "applicant_id",
                                   **{p.field: f"mat-{m.index}" for m in context.get("hand_ins", ()) for p in m.problems}}
     return page(request, "intake_form.html", context, status=status, actor=actor)
+
+
+def _open_cases(session: Session, actor: Actor, *, spec: BundleSpec, applicant_id: str) -> list[tuple[str, str]]:
+    """(case id, receipt) of the applicant's open cases of this bundle that the reader may find: a
+    second application for the same event is usually a mistake (the window says so before typing)."""
+    if sole_applicant(actor) is not None or not permits(actor, Access.FIND_CASES):
+        return []  # an applicant has their own cases listed on 我的办件
+    found = find_cases(session, actor=actor, search=applicant_id, bundle=spec.id, open_only=True, limit=5)
+    return [(c.id, c.receipt_no) for c in found]
 
 
 @router.get("/intake/{bundle_id}")

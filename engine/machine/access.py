@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, or_
 
 from engine.db.models import Case, Step
 from engine.errors import ClaimedByAnother, DomainError, Forbidden, NotFound
@@ -91,6 +91,8 @@ class Access(StrEnum):
     READ_WORKLIST = "read_worklist"
     """List a department's open work."""
     READ_SUPERVISION = "read_supervision"
+    FIND_CASES = "find_cases"
+    """Search the cases of one's region by receipt number or applicant (a window, supervision)."""
     """The supervision desk: cards, statistics, the outbox."""
     READ_DOCUMENTS = "read_documents"
     """Print a case's receipt and notices (the whole application and every step's result)."""
@@ -188,6 +190,9 @@ ACCESS_RULES: tuple[Grant, ...] = (
     _grant(Access.READ_WORKLIST, {Role.ADMIN}, Reach.ANYWHERE),
     _grant(Access.READ_WORKLIST, {Role.SUPERVISOR}, Reach.REGION),
     _grant(Access.READ_WORKLIST, DEPARTMENT_OFFICERS, Reach.DEPARTMENT, Reach.REGION),
+    # Finding a case: the windows and supervisors of a region, among the cases they may see.
+    _grant(Access.FIND_CASES, {Role.ADMIN}, Reach.ANYWHERE),
+    _grant(Access.FIND_CASES, {Role.CLERK, Role.SUPERVISOR}, Reach.REGION),
     _grant(Access.READ_SUPERVISION, {Role.ADMIN}, Reach.ANYWHERE),
     _grant(Access.READ_SUPERVISION, {Role.SUPERVISOR}, Reach.REGION),
     # Of a case one sees: its documents show everything, so not officers, who work from their step.
@@ -226,7 +231,8 @@ _GRANTS: Mapping[Access, tuple[Grant, ...]] = MappingProxyType(
 
 _WORDS: Mapping[Access, str] = MappingProxyType({
     Access.START_CASE: "start a case / 受理申请", Access.READ_WORKLIST: "read this worklist / 查看该部门待办",
-    Access.READ_SUPERVISION: "use the supervision desk / 使用电子监察", Access.ACT_ON_STEP: "act on this step / 办理该事项",
+    Access.READ_SUPERVISION: "use the supervision desk / 使用电子监察",
+    Access.FIND_CASES: "search the cases / 查询办件", Access.ACT_ON_STEP: "act on this step / 办理该事项",
     Access.ACT_ON_CASE: "act on this case / 办理该办件", Access.READ_DOCUMENTS:
     "print a case's documents: officers work from their own step / 打印办件文书（部门人员仅办理本部门事项）",
     Access.SEE_WHO_ACTED: "see who acted / 查看经办人",
@@ -266,6 +272,16 @@ def decided_within(scope: str | None) -> list[ColumnElement[bool]]:
     if scope is None:
         return []
     return [func.coalesce(Step.decided_in, Case.region).startswith(region_prefix(scope), autoescape=True)]
+
+
+def cases_within(scope: str | None) -> list[ColumnElement[bool]]:
+    """SQL over cases: the cases of ``scope`` as a window of it sees them (none when unscoped):
+    the case's region (CASE_REGION) or the region of the window that received it (RECEIVED).
+    A list narrows by it; :func:`permits` decides each row."""
+    if scope is None:
+        return []
+    prefix = region_prefix(scope)
+    return [or_(Case.region.startswith(prefix, autoescape=True), Case.received_in.startswith(prefix, autoescape=True))]
 
 
 def _within(actor: Actor, region: str | None) -> bool:

@@ -63,6 +63,8 @@ class Desk(StrEnum):
     """One's own e-licences, to show as a QR code (扫码亮证)."""
     INBOX = "inbox"
     """One's notices (and an officer's office's), about every case."""
+    CASE_SEARCH = "case_search"
+    """Finding the cases of one's region (办件查询): a window, supervision."""
 
 
 def desks(actor: Actor) -> list[Desk]:
@@ -76,6 +78,8 @@ def desks(actor: Actor) -> list[Desk]:
         found.append(Desk.SUPERVISION)
     if start_refusal(actor) is None:
         found.append(Desk.INTAKE)
+    if sole_applicant(actor) is None and permits(actor, Access.FIND_CASES):
+        found.append(Desk.CASE_SEARCH)
     if actor.department is not None and permits(actor, Access.READ_WORKLIST, Target(department=actor.department)):
         found.append(Desk.WORKLIST)
     if sole_applicant(actor) is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import FieldProblem, InvalidApplication
 from engine.spec.models import BundleSpec, FieldSpec, FieldType
-from engine.people.validators import VALIDATORS, InvalidValue, validate_text
+from engine.people.validators import VALIDATORS, InvalidValue, validate_integer, validate_text
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,6 +45,11 @@ def clean_value(
                 return value
             case FieldType.LIST:
                 return _clean_list(spec, value, path=path, fields=fields, problems=problems)
+            case FieldType.INTEGER if spec.minimum is not None:
+                number = validate_integer(value)
+                if number < spec.minimum:
+                    raise InvalidValue("integer.too_small", f"不能小于 {spec.minimum}", f"must be at least {spec.minimum}")
+                return number
             case _:
                 return _jsonable(VALIDATORS[spec.type.value](value))
     except InvalidValue as exc:

@@ -98,6 +98,8 @@ class FieldView:
     """The item fields of a list field (their own ``value`` is unused)."""
     masked: bool = False
     """Show the value through :func:`mask_id_number`."""
+    unit: str = ""
+    """An amount's unit as printed (the field's own, else 元)."""
     source: str = ""
     """Name of the licence the value was prefilled from."""
     conditional: bool = False
@@ -281,6 +283,7 @@ def _field_view(
         options=tuple((o.value, o.label.zh) for o in spec.options),
         columns=tuple(_field_view(fields[n], fields, None, mask=mask) for n in names if n in fields),
         masked=mask and spec.sensitive,
+        unit=spec.unit or ("元" if spec.type.value == "amount" else ""),
         source=source,
         conditional=conditional,
         required=required,

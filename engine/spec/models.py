@@ -160,6 +160,10 @@ class FieldSpec(Frozen):
     """Whether the applicant may overwrite a prefilled value (the change is audited)."""
     sensitive: bool = False
     """Masked in lists and logs (ID numbers, phone numbers)."""
+    minimum: int | None = None
+    """Integer fields: the smallest value accepted (0 for quantities: an energy use is never −5)."""
+    unit: str | None = None
+    """Amount fields: the unit the value is in, as documents print it (default 元; 万元 for investments)."""
 
     @model_validator(mode="after")
     def _shape(self) -> FieldSpec:
@@ -169,6 +173,10 @@ class FieldSpec(Frozen):
             raise ValueError(f"field {self.id!r}: a list field needs item_fields")
         if self.max_items is not None and self.type is not FieldType.LIST:
             raise ValueError(f"field {self.id!r}: only a list field has max_items")
+        if self.minimum is not None and self.type is not FieldType.INTEGER:
+            raise ValueError(f"field {self.id!r}: only an integer field has a minimum")
+        if self.unit is not None and self.type is not FieldType.AMOUNT:
+            raise ValueError(f"field {self.id!r}: only an amount field has a unit")
         if self.entry_label is not None and self.entry_label not in self.item_fields:
             raise ValueError(f"field {self.id!r}: entry_label {self.entry_label!r} is not one of its item_fields")
         return self

@@ -248,7 +248,9 @@ PAGES = [
         "applicant_id": GROOM, "a.groom_id_number": GROOM}), (303, 200, 200, 200, 200, 403, 403, 403, 200)),
     Row("POST /ui/intake/{bundle_id}", _fixed("POST", "/ui/intake/marriage", intake_form()),
         (303, 303, 303, 303, 303, 403, 403, 403, 303)),
-    Row("GET /ui/cases", _fixed("GET", "/ui/cases"), (303, 200, 200, 403, 403, 403, 403, 403, 403)),
+    Row("GET /ui/cases", _fixed("GET", "/ui/cases"), (303, 200, 200, 200, 200, 403, 403, 200, 200)),
+    Row("POST /ui/cases/search", _fixed("POST", "/ui/cases/search", {"q": "430102"}),
+        (303, 403, 403, 200, 200, 403, 403, 200, 200)),
     # Outside one's scope a case or step is a 404; officers work from their step, not the case's documents.
     Row("GET /ui/cases/{case_id}", _case_page(), (303, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("GET /ui/cases/{case_id}/receipt", _case_page("/receipt"), (303, 200, 404, 200, 404, 403, 404, 200, 200)),
@@ -742,3 +744,34 @@ def test_the_worklist_filters_searches_and_claims_the_ticked_steps(api: Api) -> 
                 {"version": str(api.step_version(steps[1].id)), "back": "list"})
     assert back.status_code == 303 and back.headers["location"] == "/ui/departments/11?msg=unclaimed"
     assert api.step(second.id).assigned_to is None
+
+
+def test_a_window_finds_its_regions_cases_and_no_other(api: Api) -> None:
+    """办件查询 (issue 15: /ui/cases was a 403 for the clerk): by receipt, name or identifier, only
+    the cases the window may see; the menu links it; the search is recorded, its text is not."""
+    mine = api.case()
+    home = get(api, "/ui/cases", "clerk").text
+    assert "办件查询" in home and mine.receipt_no in home and 'href="/ui/cases"' in home
+    def search(q: str, who: str = "clerk") -> Any:
+        return post(api, "/ui/cases/search", who, {"q": q})
+
+    assert mine.receipt_no in search(mine.receipt_no[:12]).text
+    by_id = search(GROOM)
+    assert mine.receipt_no in by_id.text and by_id.text.count(GROOM) == 1  # the query typed; the rows masked
+    assert mine.receipt_no not in search("nobody-like-this").text
+    assert mine.receipt_no not in get(api, "/ui/cases", "clerk_other").text  # another region's window
+    assert f'<dd class="mono">{mine.receipt_no}</dd>' not in search(mine.receipt_no, "clerk_other").text
+    with api.session() as session:
+        from engine.db.models import AccessRecord
+
+        logged = [r.what for r in session.scalars(select(AccessRecord))]
+    assert any(w.startswith("find cases:") for w in logged) and not any(GROOM in w for w in logged)
+    assert search("x" * 65).status_code == 422
+
+
+def test_the_window_is_warned_of_a_second_open_case_of_the_same_bundle(api: Api) -> None:
+    first = api.case()
+    form = post(api, "/ui/intake/marriage/identify", "clerk", {"applicant_id": GROOM, "a.groom_id_number": GROOM})
+    assert form.status_code == 200 and 'id="open-cases"' in form.text and first.receipt_no in form.text
+    fresh = post(api, "/ui/intake/marriage/identify", "clerk", {"applicant_id": BRIDE, "a.bride_id_number": BRIDE})
+    assert 'id="open-cases"' not in fresh.text

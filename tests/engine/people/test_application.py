@@ -60,3 +60,16 @@ def test_conditional_fields_are_only_required_when_they_apply(registry: BundleRe
     assert problems(registry, "marriage", answers) == {"move_household": "field.required"}
     answers["move_household"] = True
     assert problems(registry, "marriage", answers) == {"receiving_household_type": "field.required"}
+
+
+def test_a_quantity_cannot_be_negative_and_an_investment_prints_in_its_unit(registry: BundleRegistry) -> None:
+    """Issue 15: −5 tonnes of coal was accepted, and 项目总投资（万元） printed as “50000.00 元”."""
+    from engine.records.documents import _field_view
+
+    fields = registry.fields
+    found = problems(registry, "land_use", {"annual_energy_tce": -5, "annual_electricity_10k_kwh": "0"})
+    assert found["annual_energy_tce"] == "integer.too_small"
+    assert "annual_electricity_10k_kwh" not in found  # zero is a quantity
+    view = _field_view(fields["total_investment"], fields, "50000.00", mask=False)
+    assert view.unit == "万元"
+    assert _field_view(fields["company_name"], fields, "x", mask=False).unit == ""

@@ -1,0 +1,54 @@
+"""办件查询: a window (or a supervisor) finds the cases of their region by receipt number or by the
+applicant's name or identifier, newest first — to answer an applicant at the counter, to pick up
+a case received elsewhere, and to see a second open case of the same bundle before accepting one.
+
+Which cases a reader finds is the access rules' answer: the region's cases narrow the query
+(:func:`~engine.machine.access.cases_within`), and each row is one the reader may see
+(:data:`~engine.machine.access.Access.SEE_CASE`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from engine.db.models import Case
+from engine.errors import DomainError
+from engine.machine.access import Access, Target, cases_within, list_scope, permits
+from engine.machine.states import CASE_OPEN, Actor
+from engine.people.identifiers import InvalidValue, validate_credit_code, validate_id_number
+
+SEARCH_MAX = 64
+FOUND_MAX = 100
+
+
+def _identifier(text: str) -> str | None:
+    """The text as a person's or an enterprise's identifier, when it is one."""
+    for check in (validate_id_number, validate_credit_code):
+        try:
+            return check(text)
+        except InvalidValue:
+            continue
+    return None
+
+
+def find_cases(session: Session, *, actor: Actor, search: str = "", bundle: str | None = None,
+               open_only: bool = False, limit: int = FOUND_MAX) -> list[Case]:
+    """The cases ``actor`` may find (:data:`Access.FIND_CASES`), newest first: by receipt number
+    from its start, by (part of) the applicant's name, or by the applicant's whole identifier;
+    of one ``bundle``; only the open ones. With their steps loaded (one statement)."""
+    scope = list_scope(actor, Access.FIND_CASES)
+    text = search.strip()
+    if len(text) > SEARCH_MAX:
+        raise DomainError(f"search: at most {SEARCH_MAX} characters / 检索内容过长", field="q")
+    query = select(Case).where(*cases_within(scope)).order_by(Case.accepted_at.desc()).limit(min(limit, FOUND_MAX))
+    if text:
+        ident = _identifier(text)
+        escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        query = query.where(Case.applicant_id == ident if ident is not None else or_(
+            Case.receipt_no.like(f"{escaped}%", escape="/"), Case.applicant_name.like(f"%{escaped}%", escape="/")))
+    if bundle:
+        query = query.where(Case.bundle_id == bundle)
+    if open_only:
+        query = query.where(Case.state.in_(sorted(s.value for s in CASE_OPEN)))
+    found = session.scalars(query.options(selectinload(Case.steps))).all()
+    return [case for case in found if permits(actor, Access.SEE_CASE, Target(case=case))]
