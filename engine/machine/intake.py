@@ -231,7 +231,7 @@ def apply_prefill(
         if found is not None and value not in (None, "") and str(value).strip() != str(found.value):
             # Only an authoritative source locks a field; data reused from an old application
             # may always be corrected (and the correction is recorded).
-            if found.source == "licence" and not runtime.registry.fields[name].correctable:
+            if found.source in ("licence", "applicant") and not runtime.registry.fields[name].correctable:
                 problems.append(FieldProblem(
                     name, "field.not_correctable",
                     f"该项由{found.detail}预填，不可修改", f"is prefilled from {found.detail} and cannot be changed",

@@ -275,7 +275,10 @@ def prefill(
 ) -> PrefillResult:
     """Prefill an application and classify its materials (see the module docstring)."""
     requests = prefill_requests(context)
-    values: dict[str, Prefilled] = {}
+    # the applicant's own identifier, as identified: a company's credit code is not typed twice
+    values: dict[str, Prefilled] = {
+        use.field: Prefilled(use.field, context.applicant_id, "applicant", "申请人身份")
+        for use in context.bundle.fields if context.registry.fields[use.field].identifies_applicant}
     for _provider_id, provider in providers or default_providers():
         pending = [r for r in requests if r.field not in values]
         if not pending:

@@ -447,7 +447,9 @@ def _case_view(case: Case, bundle: BundleSpec) -> CaseView:
         bundle_name_en=bundle.name.en,
         applicant_name=case.applicant_name,
         applicant_id_label=APPLICANT_ID_LABELS.get(case.applicant_kind, "证件号码"),
-        applicant_id_masked=_mask(case.applicant_id),
+        # a person's ID number is masked; an enterprise's credit code is public (国家企业信用信息公示) and
+        # printed whole, as the form's own 统一社会信用代码 field prints it: one document, one rule
+        applicant_id_masked=_mask(case.applicant_id) if case.applicant_kind == "person" else case.applicant_id,
         region_name=region_full_name(case.region) or case.region,
         state_label=CASE_STATE_LABELS[CaseState(case.state)],
         accepted_on=case.accepted_on,

@@ -155,6 +155,9 @@ class FieldSpec(Frozen):
     names_applicant: bool = False
     """The field's value is the applicant's name (a person's or a company's): the form offers it as
     the applicant's name when none is typed."""
+    identifies_applicant: bool = False
+    """The field's value is the applicant's own identifier (a company's 统一社会信用代码): filled from
+    the identified applicant, never typed twice."""
     prefill: tuple[PrefillSource, ...] = ()
     correctable: bool = True
     """Whether the applicant may overwrite a prefilled value (the change is audited)."""

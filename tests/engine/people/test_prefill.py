@@ -206,3 +206,26 @@ def test_a_case_accepted_without_a_name_names_its_applicant_from_the_answers(ses
     case = accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(BRIDE, "person"), answers=answers,
                        actor=CLERK)
     assert case.applicant_name == "测试乙"  # the bride applied: her name, not the groom's
+
+
+def test_a_companys_credit_code_is_taken_from_the_identified_applicant(session: Session, runtime: Runtime) -> None:
+    """Issue 15: the credit code was typed twice (identify, then the form); now the form's
+    统一社会信用代码 is the identified company's, and another one typed in is refused."""
+    from engine.people.identifiers import make_credit_code
+
+    company = make_credit_code("430100", "MA4L88011")
+    answers = {
+        "company_name": "示例科技有限公司", "legal_representative": "测试戊", "agent_name": "测试己",
+        "agent_id_number": GROOM, "applicant_phone": "13800000001", "project_name": "示例厂房建设项目",
+        "project_location": "长沙市芙蓉区", "total_investment": "50000", "investment_procedure": "filing",
+        "needs_new_land": False, "annual_energy_tce": 10, "annual_electricity_10k_kwh": 10,
+        "eia_document": "registration_form",
+    }
+    case = accept_case(session, runtime, bundle_id="land_use", applicant=Applicant(company, "enterprise", "示例"),
+                       answers=answers, actor=CLERK)
+    assert case.answers["company_credit_code"] == company
+    other = make_credit_code("430100", "MA4L88012")
+    with pytest.raises(InvalidApplication) as refused:
+        accept_case(session, runtime, bundle_id="land_use", applicant=Applicant(company, "enterprise", "示例"),
+                    answers={**answers, "company_credit_code": other}, actor=CLERK)
+    assert [(p.field, p.code) for p in refused.value.problems] == [("company_credit_code", "field.not_correctable")]

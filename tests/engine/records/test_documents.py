@@ -413,3 +413,19 @@ def test_every_bundle_renders_its_forms(registry: BundleRegistry) -> None:
         for step in bundle.steps:
             html = render_step_form(bundle, registry, step.id)
             assert registry.catalog.items[step.item].name in text(html), (bundle.id, step.id)
+
+
+def test_a_step_due_after_the_whole_case_says_why() -> None:
+    """Issue 15: the case was due 12-23 and its first step 12-30, unexplained."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from engine.records.documents import environment
+
+    macros = environment().get_template("_macros.html").module
+    step = SimpleNamespace(key="s", department_name="民政局", state="ready", state_label="待办", time_limit="20个工作日",
+                           due_on=date(2026, 12, 30), due_provisional=False, item_name="x", instance_label="",
+                           result="", closed_on=None, reason="")
+    later = str(macros.steps_table([step], case_due=date(2026, 12, 23)))  # type: ignore[attr-defined]
+    assert "晚于整件事应办结日期" in later
+    assert "晚于整件事应办结日期" not in str(macros.steps_table([step], case_due=date(2026, 12, 31)))  # type: ignore[attr-defined]
