@@ -160,7 +160,8 @@ def _security_headers(response: Response, nonce: str, *, frames: bool = False) -
     embeds = "frame-src 'self'; object-src 'self'; " if frames else ""
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; {embeds}"
-        f"script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        # connect-src: the intake form refreshes its materials lists from this site (its own form's POST)
+        f"script-src 'nonce-{nonce}'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -89,12 +89,13 @@ class Walker:
         return self.failures
 
 
-def _case(server: LiveServer) -> tuple[str, str]:
-    """A marriage case of the demo couple, accepted at the clerk's window: (case id, first step id)."""
+def _case(server: LiveServer, groom_no: int = 1, bride_no: int = 2) -> tuple[str, str]:
+    """A marriage case of a demo couple (the applicant user is person 1), accepted at the clerk's
+    window: (case id, first step id)."""
     with server.sessions() as session:
         clerk = authenticate(session, token=server.tokens["clerk"], now=server.clock.now())
         assert clerk is not None
-        groom, bride = synthetic_person(1), synthetic_person(2)
+        groom, bride = synthetic_person(groom_no), synthetic_person(bride_no)
         case = accept_case(session, server.runtime, bundle_id="marriage", applicant=Applicant(groom, "person"),
                            answers=marriage_answers(groom_id_number=groom, bride_id_number=bride, groom_name="测试甲",
                                                     bride_name="测试乙"), actor=clerk)
@@ -170,7 +171,7 @@ def test_the_language_switch_shows_or_hides_the_english(browser: Any, live_serve
 
 def test_a_refusal_asks_first_and_a_dismissed_dialog_changes_nothing(browser: Any, live_server: LiveServer,
                                                                      screenshots: Path) -> None:
-    _case_id, step_id = _case(live_server)
+    _case_id, step_id = _case(live_server, 7, 8)
     walker = Walker(browser, live_server, screenshots, "officer11", DESKTOP)
     page = walker.visit(f"/ui/steps/{step_id}", "officer-step-to-claim", axe=False)
     page.click("form[action$='/claim'] button[type=submit]")
@@ -190,4 +191,23 @@ def test_a_refusal_asks_first_and_a_dismissed_dialog_changes_nothing(browser: An
     page.click("form[action$='/reject'] button[type=submit]")
     page.wait_for_url("**msg=rejected")
     walker.check("officer-step-rejected")
+    assert not walker.close()
+
+
+def test_the_materials_follow_the_answers_before_any_submit(browser: Any, live_server: LiveServer,
+                                                           screenshots: Path) -> None:
+    """Issue 15: the materials list refreshed only after a submit; a divorce certificate is asked
+    for as soon as 是否有过婚史 is answered yes (progressive: without scripts the next submit shows it)."""
+    walker = Walker(browser, live_server, screenshots, "clerk", DESKTOP)
+    page = walker.visit("/ui/intake/marriage", "clerk-identify-materials", axe=False)
+    page.fill("#applicant_id", synthetic_person(5))
+    page.fill("#id-groom_id_number", synthetic_person(5))
+    page.fill("#id-bride_id_number", synthetic_person(6))
+    page.click("#identify button[type=submit]")
+    page.wait_for_load_state()
+    assert "离婚证" not in page.inner_text("#to-supply") + page.inner_text("#waived")
+    page.check("input[name='a.previously_married'][value='true']")
+    page.wait_for_selector("#application[data-materials-refreshed]")
+    assert "离婚证" in page.inner_text("#to-supply") + page.inner_text("#waived")
+    walker.check("clerk-intake-materials-refreshed")
     assert not walker.close()
