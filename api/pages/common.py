@@ -72,6 +72,7 @@ FLASH: Mapping[str, tuple[str, str, str]] = {
     "claimed": ("ok", "已认领，可以开始办理", "Claimed: you may work on it"),
     "unclaimed": ("ok", "已退回部门待办", "Handed back to the department's worklist"),
     "batch_claimed": ("ok", "已认领所选事项", "Claimed the steps you ticked"),
+    "batch_completed": ("ok", "所选事项已办结，后续事项已自动流转", "Completed the steps you ticked: the following ones were released"),
     "batch_partly": ("warn", "部分事项已被他人认领或已变更，未能认领，请核对", "Some steps were taken or changed meanwhile: check the list"),
     "reassigned": ("ok", "已改派", "Reassigned to another officer"),
     "started": ("ok", "已开始办理", "Started"),

@@ -271,14 +271,11 @@ def claim_selected(request: Request, session: SessionDep, runtime: RuntimeDep, a
     worker per employee), each ``<step id>:<version>``, each its own unit of work through the gate.
     Back to the list, saying whether every one was claimed (a colleague may have been first)."""
     authorize(actor, Access.READ_WORKLIST, Target(department=code))  # the list's readers; the gate decides each claim
-    picked = [str(v) for v in form.getlist("step") if isinstance(v, str)][:PAGE_SIZE]
+    picked = _picked(form)
     claimed = 0
-    for value in picked:
-        step_id, _, version = value.partition(":")
-        if not (_STEP_ID.match(step_id) and version.isdigit()):
-            continue
+    for step_id, version in picked:
         try:
-            claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=int(version))
+            claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=version)
             claimed += 1
         except DomainError:  # taken or changed meanwhile, or not this caller's to take: left as it is
             session.rollback()
@@ -287,6 +284,38 @@ def claim_selected(request: Request, session: SessionDep, runtime: RuntimeDep, a
 
 
 _STEP_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _picked(form: Any) -> list[tuple[str, int]]:
+    """The ticked ``<step id>:<version>`` values of the worklist's form (at most a page of them)."""
+    found = []
+    for value in [str(v) for v in form.getlist("step") if isinstance(v, str)][:PAGE_SIZE]:
+        step_id, _, version = value.partition(":")
+        if _STEP_ID.match(step_id) and version.isdigit():
+            found.append((step_id, int(version)))
+    return found
+
+
+@router.post("/departments/{code}/complete", dependencies=[Csrf])
+def complete_selected(request: Request, session: SessionDep, runtime: RuntimeDep, actor: PageActor,
+                      code: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)], form: FormDep) -> Response:
+    """办结所选: finish the ticked steps with one result (the entries of one application, one worker
+    each), a ready one taken first (即办件); each its own unit of work through the gate."""
+    authorize(actor, Access.READ_WORKLIST, Target(department=code))
+    result = form_text(form, "result", 500)
+    if not result:
+        raise DomainError("name the result of the steps you tick / 请填写办理结果", field="result")
+    picked = _picked(form)
+    done = 0
+    for step_id, version in picked:
+        try:
+            complete_step(session, runtime, step_id=step_id, actor=actor, outputs={"result": result},
+                          expected_version=version, claim=True)
+            done += 1
+        except DomainError:  # changed, taken, or not this caller's: left as it is
+            session.rollback()
+    message = "batch_completed" if picked and done == len(picked) else "batch_partly"
+    return redirect(f"/ui/departments/{code}?msg={message}")
 
 
 @router.post("/steps/{step_id}/claim", dependencies=[Csrf])

@@ -273,6 +273,8 @@ PAGES = [
     Row("GET /ui/departments/{code}", _fixed("GET", "/ui/departments/11"), (303, 403, 403, 403, 403, 200, 403, 200, 200)),
     Row("POST /ui/departments/{code}/claim", _fixed("POST", "/ui/departments/11/claim", {}),
         (303, 403, 403, 403, 403, 303, 403, 303, 303)),
+    Row("POST /ui/departments/{code}/complete", _fixed("POST", "/ui/departments/11/complete", {"result": "结婚证"}),
+        (303, 403, 403, 403, 403, 303, 403, 303, 303)),
     Row("GET /ui/steps/{step_id}", _step_page, (303, 200, 404, 200, 404, 200, 404, 200, 200)),
     Row("POST /ui/steps/{step_id}/claim", _act(None, "claim", nothing), (303, 403, 404, 403, 404, 303, 404, 403, 403)),
     # Steps claimed by ``officer`` (api.advance): only the assignee works them; supervisors hand them over.
@@ -775,3 +777,19 @@ def test_the_window_is_warned_of_a_second_open_case_of_the_same_bundle(api: Api)
     assert form.status_code == 200 and 'id="open-cases"' in form.text and first.receipt_no in form.text
     fresh = post(api, "/ui/intake/marriage/identify", "clerk", {"applicant_id": BRIDE, "a.bride_id_number": BRIDE})
     assert 'id="open-cases"' not in fresh.text
+
+
+def test_the_ticked_steps_are_completed_together_with_one_result(api: Api) -> None:
+    """Issue 15: sibling steps (an application's entries) are finished together; a ready one is taken
+    first; without a result nothing is done."""
+    first, second = api.case(), api.case(**another_couple())
+    steps = [api.step(first.id), api.advance(api.step(second.id), "in_progress")]
+    ticked = {"step": [f"{s.id}:{api.step_version(s.id)}" for s in steps]}
+    missing = post(api, "/ui/departments/11/complete", "officer", ticked)
+    assert missing.status_code == 422 and "请填写办理结果" in missing.text
+    assert all(api.step(c.id).state != "done" for c in (first, second))
+    done = post(api, "/ui/departments/11/complete", "officer", {**ticked, "result": "结婚证"})
+    assert done.status_code == 303 and done.headers["location"] == "/ui/departments/11?msg=batch_completed"
+    with api.session() as session:
+        states = [session.get(Step, s.id).state for s in steps]
+    assert states == ["done", "done"]
