@@ -289,14 +289,41 @@ def prefill(
     steps = [s for s in context.bundle.steps if s.may_apply(merged)]  # entry.*/steps.* conditions too
     wanted = _materials_of(context, steps, merged, shared=context.bundle.materials)
     others = {r.holder for r in requests if context.is_other(r.holder)}
-    others |= {holder for _, material, holder, other in wanted if other and material.licence and holder}
+    others |= {h for _, material, holder, other in wanted if other and material.licence for h in _each(holder)
+               if context.is_other(h)}
     return PrefillResult(values=values, materials=_classify(session, context, wanted, merged),
                          other_holders=frozenset(others) if context.discloses_others else frozenset())
 
 
-Wanted = tuple[StepSpec | None, Material, str | None, bool]
-"""A material that applies (of a step, or of the whole bundle: None), its holder (None: not typed
-yet) and whether that is another person."""
+Holder = str | tuple[str, ...] | None
+"""Whose licence satisfies a material: one person, every entry's person of a ``for_each`` step's
+list (each employee's ID card), or None (not typed yet)."""
+Wanted = tuple[StepSpec | None, Material, Holder, bool]
+"""A material that applies (of a step, or of the whole bundle: None), its holder and whether that
+is another person."""
+
+
+def _entry_holders(context: PrefillContext, step: StepSpec | None, material: Material, answers: Mapping[str, Any]
+                   ) -> tuple[str, ...] | None:
+    """The holders of a ``for_each`` step's material whose ``holder_field`` is a field of the list's
+    entries: every entry's value (None while an entry lacks one)."""
+    if step is None or step.for_each is None or material.holder_field is None:
+        return None
+    if material.holder_field not in context.registry.fields[step.for_each].item_fields:
+        return None
+    entries = answers.get(step.for_each)
+    if not isinstance(entries, list) or not entries:
+        return None
+    holders = tuple(e.get(material.holder_field) for e in entries if isinstance(e, dict))
+    return holders if holders and all(isinstance(h, str) and h for h in holders) else None  # type: ignore[return-value]
+
+
+def _others(context: PrefillContext, holder: Holder) -> bool:
+    return any(context.is_other(h) for h in _each(holder))
+
+
+def _each(holder: Holder) -> tuple[str, ...]:
+    return holder if isinstance(holder, tuple) else (holder,) if holder else ()
 
 
 def _materials_of(
@@ -306,12 +333,13 @@ def _materials_of(
     for step, material in [*((None, m) for m in shared), *((s, m) for s in steps for m in s.materials)]:
         if material.when is not None and not material.when.evaluate(answers):
             continue
-        holder = _holder_of(material, answers, default=context.applicant_id)
-        wanted.append((step, material, holder, context.is_other(holder)))
+        holder: Holder = _entry_holders(context, step, material, answers) or _holder_of(
+            material, answers, default=context.applicant_id)
+        wanted.append((step, material, holder, _others(context, holder)))
     return wanted
 
 
-def _holder_of(material: Material, answers: Mapping[str, Any], *, default: str | None) -> str | None:
+def _holder_of(material: Material, answers: Mapping[str, Any], *, default: Holder) -> Holder:
     """Whose licence satisfies ``material``: its ``holder_field``'s answer, else ``default``."""
     if material.holder_field is None:
         return default
@@ -319,17 +347,17 @@ def _holder_of(material: Material, answers: Mapping[str, Any], *, default: str |
     return holder if isinstance(holder, str) and holder else None
 
 
-Option = tuple[Material, str | None, bool]
+Option = tuple[Material, Holder, bool]
 """One way to satisfy a material (itself, or one of its ``any_of``), with its holder."""
 
 
-def _options(context: PrefillContext, material: Material, holder: str | None, answers: Mapping[str, Any]) -> list[Option]:
+def _options(context: PrefillContext, material: Material, holder: Holder, answers: Mapping[str, Any]) -> list[Option]:
     if not material.any_of:
-        return [(material, holder, context.is_other(holder))]
+        return [(material, holder, _others(context, holder))]
     out: list[Option] = []
     for option in material.any_of:
         who = _holder_of(option, answers, default=holder)  # an alternative's own holder, else the material's
-        out.append((option, who, context.is_other(who)))
+        out.append((option, who, _others(context, who)))
     return out
 
 
@@ -349,15 +377,19 @@ def _classify(
     # answer must not depend on what it holds about them, not even in how long it takes.
     options = [_options(context, m, h, answers) for _, m, h, _ in wanted]
     every = [o for per in options for o in per]
-    asked = {h for m, h, other in every if h and m.licence and (context.discloses_others or not other)}
+    asked = {h for m, holder, other in every if m.licence and (context.discloses_others or not other)
+             for h in _each(holder)}
     found = _valid(session, context, holders=asked, types={m.licence for m, _, _ in every if m.licence})
     out: list[MaterialStatus] = []
     for (step, material, _holder, other), per in zip(wanted, options, strict=True):
         verdicts = []
         for option, holder, option_other in per:
             undisclosed = option_other and not context.discloses_others
-            licence = None if undisclosed else found.get((holder or "", option.licence or ""))
+            held = [] if undisclosed else [found.get((h, option.licence or "")) for h in _each(holder)]
+            licence = held[0] if held and all(held) else None
             waived, reason = _waiver(context, option, licence, undisclosed=undisclosed)
+            if waived and licence is not None and len(held) > 1:  # every entry's person holds it
+                reason = f"已关联电子证照（{len(held)} 人） (linked e-licences of all {len(held)} entries)"
             issuer = _issued_earlier(context.bundle, step, option, answers) if step is not None else None
             if not waived and issuer is not None:  # from the bundle alone: the same for every holder
                 item = context.registry.catalog.items[issuer.chosen_item(answers)].name

@@ -229,3 +229,27 @@ def test_a_companys_credit_code_is_taken_from_the_identified_applicant(session: 
         accept_case(session, runtime, bundle_id="land_use", applicant=Applicant(company, "enterprise", "示例"),
                     answers={**answers, "company_credit_code": other}, actor=CLERK)
     assert [(p.field, p.code) for p in refused.value.problems] == [("company_credit_code", "field.not_correctable")]
+
+
+def test_each_employees_id_card_is_waived_when_every_one_holds_the_e_licence(session: Session,
+                                                                            runtime: Runtime) -> None:
+    """Issue 15: three employees' ID cards were asked for although the store held them. A list step's
+    material whose holder is an entry's field is waived when every entry's person holds the licence."""
+    from engine.people.identifiers import make_credit_code
+
+    company = make_credit_code("430100", "MA4L88021")
+    employees = [{"employee_name": "员工甲", "employee_id_number": GROOM, "contract_start": "2026-03-01"},
+                 {"employee_name": "员工乙", "employee_id_number": BRIDE, "contract_start": "2026-03-01"}]
+
+    def id_card_status() -> bool:
+        found = prefill(session, context(runtime, "hiring", company, {"new_employees": employees}))
+        (status,) = [m for m in found.materials
+                     if m.step == "pension_insurance_registration" and m.name == "申请人居民身份证"]
+        return status.waived
+
+    licence(session, runtime, "L2000016", GROOM, "ID-G", name="员工甲")
+    session.commit()
+    assert id_card_status() is False  # one of the two is not in the store: supplied
+    licence(session, runtime, "L2000016", BRIDE, "ID-B", name="员工乙")
+    session.commit()
+    assert id_card_status() is True
