@@ -48,6 +48,7 @@ from engine.records.documents import STEP_STATE_LABELS
 from engine.errors import DomainError, StaleVersion
 from engine.governance.commitments import sign_commitment
 from engine.people.regions import region_name
+from engine.people.tokens import staff_labels
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail, step_names
 from engine.records.worklists import MINE, UNASSIGNED
 from engine.runtime import Runtime
@@ -131,6 +132,7 @@ def worklist(
     return page(request, "worklist.html", {
         "code": code, "department": department, "page": found, "filters": filters, "states": STATE_FILTERS,
         "assigned_filters": ASSIGNED_FILTERS, "mine": actor.id,
+        "assignees": staff_labels(session, [i.assigned_to for i in found.items if i.assigned_to]),
         # the tick boxes are offered to the department's own officers; the gate decides each claim
         "claimable": actor.department == code,
         "state_en": STEP_STATE_EN, "due_soon_days": DUE_SOON_DAYS, "today": runtime.today(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,6 +195,17 @@ def parse_expiry(text: str, *, now: datetime) -> datetime | None:
         raise DomainError(f"expires: {text!r} is neither a duration (30d, 12h, 2w), a date nor 'never'",
                           field="expires") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
+
+
+def staff_labels(session: Session, actor_ids: Collection[str]) -> dict[str, str]:
+    """The labels (窗口-张, 民政-李) of the staff tokens among ``actor_ids``: who claimed a step, as
+    colleagues name each other (an applicant's token is never named)."""
+    wanted = sorted({i for i in actor_ids if i})
+    if not wanted:
+        return {}
+    rows = session.execute(select(ApiToken.id, ApiToken.label).where(
+        ApiToken.id.in_(wanted), ApiToken.role != Role.APPLICANT.value))
+    return {token_id: label for token_id, label in rows if label}
 
 
 def authenticate(session: Session, *, token: str, now: datetime) -> Actor | None:

@@ -97,3 +97,14 @@ def test_an_officer_completes_a_ready_step_with_claim_in_one_request(api: Api) -
     with api.session() as session:
         trail = [e.action for e in case_history(session, case_id=step.case_id) if e.step_id == step.id]
     assert trail[-2:] == ["step.claim", "step.complete"]
+
+
+def test_the_worklist_names_who_claimed_each_step(api: Api) -> None:
+    """Issue 15: a claimed row names its officer as colleagues know them (the token's label)."""
+    step = api.step(api.case().id)
+    _colleague(api, "wang")
+    taken = api.post(f"/steps/{step.id}/claim", "wang", json={"version": step.version})
+    assert taken.status_code == 200, taken.text
+    listing = api.get("/ui/departments/11", "officer").text
+    row = listing[listing.index(f'data-step-id="{step.id}"'):]
+    assert "<td>wang</td>" in row.split("</tr>")[0].replace("\n", "").replace("  ", "")
