@@ -50,7 +50,7 @@ from engine.governance.commitments import sign_commitment
 from engine.people.regions import region_name
 from engine.people.tokens import staff_labels
 from engine.records.queries import check_case_scope, check_step_scope, department_worklist, step_detail, step_names
-from engine.records.worklists import MINE, UNASSIGNED
+from engine.records.worklists import CURSOR_PATTERN, MINE, UNASSIGNED
 from engine.runtime import Runtime
 from engine.spec.models import BundleSpec
 from engine.machine.states import STEP_ACTIVE, Actor, StepState
@@ -112,21 +112,24 @@ def worklist(
     assigned: Annotated[Literal["", "mine", "unassigned"], Query()] = "",
     q: Annotated[str, Query(max_length=64)] = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    after: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> Response:
     """待办: the department's open steps in the caller's region, soonest due first; by state, due
     date, who claimed them, and a search by receipt number or applicant name."""
     found = department_worklist(
         session, actor=actor, department=code, state=state.value if state else None,
         due_within_days=DUE_SOON_DAYS if due_soon else None, overdue=overdue, today=runtime.today(),
-        limit=PAGE_SIZE, offset=offset, assigned=assigned or None, search=q.strip() or None,
+        limit=PAGE_SIZE, offset=0 if after else offset, after=after, assigned=assigned or None,
+        search=q.strip() or None,
     )
     department = runtime.registry.catalog.departments.get(code)
     filters = {"state": state.value if state else "", "overdue": overdue, "due_soon": due_soon, "assigned": assigned,
                "q": q.strip()}
 
-    def link(new_offset: int) -> str:
+    def link(new_offset: int | None = None, cursor: str | None = None) -> str:
         query = [f"{k}={'true' if v is True else quote(str(v))}" for k, v in filters.items() if v]
-        return f"/ui/departments/{code}?" + "&".join([*query, f"offset={new_offset}"])
+        page_at = [f"after={quote(cursor)}"] if cursor else [f"offset={new_offset}"] if new_offset else []
+        return f"/ui/departments/{code}?" + "&".join([*query, *page_at])
 
     items = runtime.registry.catalog.items
     return page(request, "worklist.html", {
@@ -138,9 +141,10 @@ def worklist(
         "state_en": STEP_STATE_EN, "due_soon_days": DUE_SOON_DAYS, "today": runtime.today(),
         "item_names": {i.item: items[i.item].name if i.item in items else i.item for i in found.items},
         "bundle_names": {b.id: b.name.zh for b in runtime.registry},
-        "prev": link(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
-        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < (found.total or 0) else None,
-        "first": offset + 1 if found.items else 0, "last": offset + len(found.items),
+        # the next page by keyset (as quick deep in the list as at its start); back: by offset, or the first page
+        "prev": link(max(0, offset - PAGE_SIZE)) if offset > 0 and not after else link() if after else None,
+        "next": link(cursor=found.next_after) if found.next_after else None,
+        "first": offset + 1 if found.items else 0, "last": offset + len(found.items), "keyset": bool(after),
     }, actor=actor)
 
 

@@ -59,6 +59,13 @@ class Page:
     offset: int
     items: tuple[WorkItem, ...]
     next_after: str | None = None
+    total_capped: bool = False
+    """The count stopped at :data:`COUNT_CAP`: there are at least ``total`` (shown as 10000+)."""
+
+
+COUNT_CAP = 10_000
+"""Counting stops here: a department with more open steps is told "10000+", and its first page
+costs what a small department's does (a count reads every matching row)."""
 
 
 def work_scope(scope: str | None) -> list[ColumnElement[bool]]:
@@ -153,8 +160,9 @@ def worklist(
         raise DomainError(f"search: at most {SEARCH_MAX} characters / 检索内容过长", field="q")
     if text:
         where.append(_search(text))
-    total = None if after is not None else session.scalar(
-        select(func.count()).select_from(Step).join(Case, Case.id == Step.case_id).where(*where)) or 0
+    total = None if after is not None else session.scalar(select(func.count()).select_from(
+        select(Step.id).join(Case, Case.id == Step.case_id).where(*where).limit(COUNT_CAP + 1).subquery())) or 0
+    capped = total is not None and total > COUNT_CAP
     rows = session.execute(
         select(Step.id, Step.version, Step.step_key, Step.item_code, Step.state, Step.due_on, Step.due_provisional,
                Step.clock_stopped_on, Step.instance_label, Case.id, Case.receipt_no, Case.bundle_id, Case.region,
@@ -173,7 +181,8 @@ def worklist(
         for r in rows
     )
     cursor = worklist_cursor(items[-1], rows[-1][15]) if more and items else None
-    return Page(total=total, limit=limit, offset=offset, items=items, next_after=cursor)
+    return Page(total=COUNT_CAP if capped else total, limit=limit, offset=offset, items=items, next_after=cursor,
+                total_capped=capped)
 
 
 def department_worklist(

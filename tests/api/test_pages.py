@@ -590,6 +590,11 @@ def test_worklist_filters_pages_masks_and_marks_provisional_and_overdue_dates(ap
     second = get(api, "/ui/departments/11?offset=20", "officer").text
     assert second.count('data-step="marriage_registration"') == 3 and 'rel="prev"' in second
     assert "预计（假期安排未公布）" in second
+    # "next" goes by keyset: the same rows as the offset page, without a count
+    cursor = re.search(r'href="(/ui/departments/11\?after=[^"]+)" rel="next"', page)
+    assert cursor is not None
+    keyset = get(api, cursor[1].replace("&amp;", "&"), "officer").text
+    assert keyset.count('data-step="marriage_registration"') == 3 and "续页" in keyset and "回到第一页" in keyset
     overdue = get(api, "/ui/departments/11?overdue=true", "officer").text
     assert "共 22 件" in overdue and 'class="overdue"' in overdue and "已超期" in overdue
     soon = get(api, "/ui/departments/11?due_soon=true&state=ready", "officer").text

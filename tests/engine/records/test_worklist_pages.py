@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from engine.machine.intake import Applicant, accept_case
@@ -39,3 +40,20 @@ def test_following_the_cursor_lists_what_the_offset_listing_does(session: Sessio
     assert walked == [item.step_id for item in whole.items] and pages == 3
     dues = [(i.due_on, i.receipt_no) for i in whole.items]
     assert dues == sorted(dues)  # soonest due, then the earlier receipt
+
+
+def test_the_count_stops_at_its_cap(session: Session, runtime: Runtime, clock: FixedClock,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A department with more open steps than COUNT_CAP is told "at least" (the first page of a
+    100k-step list costs what a small one's does); below the cap the total is exact."""
+    import engine.records.worklists as worklists
+
+    for _ in range(3):
+        accept_case(session, runtime, bundle_id="marriage", applicant=Applicant(GROOM, "person"),
+                    answers=marriage_answers(**another_couple()), actor=CLERK)
+    args = dict(department="11", region=None, state=None, due_within_days=None, overdue=False, today=runtime.today())
+    exact = worklist(session, **args)  # type: ignore[arg-type]
+    assert (exact.total, exact.total_capped) == (3, False)
+    monkeypatch.setattr(worklists, "COUNT_CAP", 2)
+    capped = worklist(session, **args)  # type: ignore[arg-type]
+    assert (capped.total, capped.total_capped) == (2, True) and len(capped.items) == 3
