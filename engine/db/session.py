@@ -147,6 +147,15 @@ _LOCK_CASE_OF_STEP = (select(Case).where(Case.id == select(Step.case_id).where(S
                       .with_for_update().execution_options(populate_existing=True))
 
 
+LIKE_ESCAPE = "/"
+
+
+def like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with :data:`LIKE_ESCAPE`, its wildcards matched as characters (a
+    typed % or _ is a character, not a pattern); the caller adds the pattern's own %."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
 def lock_case_of_step(session: Session, step_id: str) -> Case | None:
     """:func:`lock_case` for the case a step belongs to, found and locked in one statement."""
     return session.scalars(_LOCK_CASE_OF_STEP, {"step_id": step_id}).one_or_none()

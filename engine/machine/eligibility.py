@@ -38,6 +38,7 @@ from sqlalchemy import Select, String, bindparam, cast, false, select, text
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case
+from engine.db.session import LIKE_ESCAPE, like_literal
 from engine.errors import FieldProblem, InvalidApplication
 from engine.machine.scope import ENTRY_PREFIX, condition_scope
 from engine.machine.states import CASE_OPEN
@@ -413,7 +414,7 @@ def _open_cases(session: Session, *, spec: BundleSpec, fact: Fact, people: list[
         return len(session.execute(_OPEN_OF_APPLICANT, {"bundle": spec.id, "applicant": applicant_id}).all())
     # the LIKE narrows the rows in the database; the exact match is below
     found = session.execute(_open_naming(len(people)), {"bundle": spec.id, **{
-        f"p{i}": "%" + person.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        f"p{i}": f"%{like_literal(person)}%"
         for i, person in enumerate(people)}})
     wanted = sorted(people)
     return sum(1 for holder, answers in found
@@ -428,7 +429,7 @@ _OPEN_OF_APPLICANT = _OPEN_CASES.where(Case.applicant_id == bindparam("applicant
 @functools.cache
 def _open_naming(people: int) -> Select[tuple[str, Any]]:
     """Open cases of a bundle whose answers contain each of ``people`` patterns (``p0``, ``p1``…)."""
-    return _OPEN_CASES.where(*(cast(Case.answers, String).like(bindparam(f"p{i}"), escape="/")
+    return _OPEN_CASES.where(*(cast(Case.answers, String).like(bindparam(f"p{i}"), escape=LIKE_ESCAPE)
                                for i in range(people)))
 
 

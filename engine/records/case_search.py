@@ -8,16 +8,15 @@ Which cases a reader finds is the access rules' answer: the region's cases narro
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from engine.db.models import Case
-from engine.errors import DomainError
+from engine.records.worklists import receipt_or_name, search_text
 from engine.machine.access import Access, Target, cases_within, list_scope, permits
 from engine.machine.states import CASE_OPEN, Actor
 from engine.people.identifiers import InvalidValue, validate_credit_code, validate_id_number
 
-SEARCH_MAX = 64
 FOUND_MAX = 100
 
 
@@ -37,15 +36,11 @@ def find_cases(session: Session, *, actor: Actor, search: str = "", bundle: str 
     from its start, by (part of) the applicant's name, or by the applicant's whole identifier;
     of one ``bundle``; only the open ones. With their steps loaded (one statement)."""
     scope = list_scope(actor, Access.FIND_CASES)
-    text = search.strip()
-    if len(text) > SEARCH_MAX:
-        raise DomainError(f"search: at most {SEARCH_MAX} characters / 检索内容过长", field="q")
+    text = search_text(search)
     query = select(Case).where(*cases_within(scope)).order_by(Case.accepted_at.desc()).limit(min(limit, FOUND_MAX))
     if text:
         ident = _identifier(text)
-        escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        query = query.where(Case.applicant_id == ident if ident is not None else or_(
-            Case.receipt_no.like(f"{escaped}%", escape="/"), Case.applicant_name.like(f"%{escaped}%", escape="/")))
+        query = query.where(Case.applicant_id == ident if ident is not None else receipt_or_name(text, Case.receipt_no))
     if bundle:
         query = query.where(Case.bundle_id == bundle)
     if open_only:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from engine.db.models import OPEN_WORK_STATES, Case, Step
+from engine.db.session import LIKE_ESCAPE, like_literal
 from engine.errors import DomainError
 from engine.machine.access import Access, Target, decided_within, list_scope
 from engine.machine.states import Actor, StepState
@@ -121,10 +123,19 @@ MINE = "mine"
 SEARCH_MAX = 64
 
 
-def _search(text: str) -> ColumnElement[bool]:
+def search_text(search: str | None) -> str:
+    """A list's search as typed, stripped; longer than :data:`SEARCH_MAX` is refused naming ``q``."""
+    text = (search or "").strip()
+    if len(text) > SEARCH_MAX:
+        raise DomainError(f"search: at most {SEARCH_MAX} characters / 检索内容过长", field="q")
+    return text
+
+
+def receipt_or_name(text: str, receipt: QueryableAttribute[Any]) -> ColumnElement[bool]:
     """A receipt number from its start (430102-20260302…), or an applicant's name or part of it."""
-    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return or_(Step.receipt_no.like(f"{escaped}%", escape="/"), Case.applicant_name.like(f"%{escaped}%", escape="/"))
+    escaped = like_literal(text)
+    return or_(receipt.like(f"{escaped}%", escape=LIKE_ESCAPE),
+               Case.applicant_name.like(f"%{escaped}%", escape=LIKE_ESCAPE))
 
 
 def worklist(
@@ -155,11 +166,9 @@ def worklist(
         where.append(Step.assigned_to.is_(None))
     elif assignee:
         where.append(Step.assigned_to == assignee)
-    text = (search or "").strip()
-    if len(text) > SEARCH_MAX:
-        raise DomainError(f"search: at most {SEARCH_MAX} characters / 检索内容过长", field="q")
+    text = search_text(search)
     if text:
-        where.append(_search(text))
+        where.append(receipt_or_name(text, Step.receipt_no))
     total = None if after is not None else session.scalar(select(func.count()).select_from(
         select(Step.id).join(Case, Case.id == Step.case_id).where(*where).limit(COUNT_CAP + 1).subquery())) or 0
     capped = total is not None and total > COUNT_CAP
