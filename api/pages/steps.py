@@ -277,29 +277,31 @@ def claim_selected(request: Request, session: SessionDep, runtime: RuntimeDep, a
     worker per employee), each ``<step id>:<version>``, each its own unit of work through the gate.
     Back to the list, saying whether every one was claimed (a colleague may have been first)."""
     authorize(actor, Access.READ_WORKLIST, Target(department=code))  # the list's readers; the gate decides each claim
-    picked = _picked(form)
-    claimed = 0
+    every = _each_ticked(session, form, lambda step_id, version: claim_step(
+        session, runtime, step_id=step_id, actor=actor, expected_version=version))
+    return redirect(f"/ui/departments/{code}?assigned=mine&msg={'batch_claimed' if every else 'batch_partly'}")
+
+
+_STEP_ID = re.compile(ID_PATTERN)
+
+
+def _each_ticked(session: Session, form: Any, act: Callable[[str, int], Step]) -> bool:
+    """Run ``act`` on each ticked ``<step id>:<version>`` of the worklist's form (at most a page),
+    each its own unit of work; a step taken or changed meanwhile, or not the caller's, is left as
+    it is. Whether something was ticked and every one went through."""
+    picked: list[tuple[str, int]] = []
+    for value in [str(v) for v in form.getlist("step") if isinstance(v, str)][:PAGE_SIZE]:
+        ticked, _, number = value.partition(":")
+        if _STEP_ID.match(ticked) and number.isdigit():
+            picked.append((ticked, int(number)))
+    done = 0
     for step_id, version in picked:
         try:
-            claim_step(session, runtime, step_id=step_id, actor=actor, expected_version=version)
-            claimed += 1
-        except DomainError:  # taken or changed meanwhile, or not this caller's to take: left as it is
+            act(step_id, version)
+            done += 1
+        except DomainError:
             session.rollback()
-    message = "batch_claimed" if picked and claimed == len(picked) else "batch_partly"
-    return redirect(f"/ui/departments/{code}?assigned=mine&msg={message}")
-
-
-_STEP_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _picked(form: Any) -> list[tuple[str, int]]:
-    """The ticked ``<step id>:<version>`` values of the worklist's form (at most a page of them)."""
-    found = []
-    for value in [str(v) for v in form.getlist("step") if isinstance(v, str)][:PAGE_SIZE]:
-        step_id, _, version = value.partition(":")
-        if _STEP_ID.match(step_id) and version.isdigit():
-            found.append((step_id, int(version)))
-    return found
+    return bool(picked) and done == len(picked)
 
 
 @router.post("/departments/{code}/complete", dependencies=[Csrf])
@@ -311,17 +313,10 @@ def complete_selected(request: Request, session: SessionDep, runtime: RuntimeDep
     result = form_text(form, "result", 500)
     if not result:
         raise DomainError("name the result of the steps you tick / 请填写办理结果", field="result")
-    picked = _picked(form)
-    done = 0
-    for step_id, version in picked:
-        try:
-            complete_step(session, runtime, step_id=step_id, actor=actor, outputs={"result": result},
-                          expected_version=version, claim=True)
-            done += 1
-        except DomainError:  # changed, taken, or not this caller's: left as it is
-            session.rollback()
-    message = "batch_completed" if picked and done == len(picked) else "batch_partly"
-    return redirect(f"/ui/departments/{code}?msg={message}")
+    every = _each_ticked(session, form, lambda step_id, version: complete_step(
+        session, runtime, step_id=step_id, actor=actor, outputs={"result": result}, expected_version=version,
+        claim=True))
+    return redirect(f"/ui/departments/{code}?msg={'batch_completed' if every else 'batch_partly'}")
 
 
 @router.post("/steps/{step_id}/claim", dependencies=[Csrf])

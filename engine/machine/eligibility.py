@@ -42,7 +42,7 @@ from engine.db.session import LIKE_ESCAPE, like_literal
 from engine.errors import FieldProblem, InvalidApplication
 from engine.machine.scope import ENTRY_PREFIX, condition_scope
 from engine.machine.states import CASE_OPEN
-from engine.people.licences import LicenceReads, valid_licences
+from engine.people.licences import LicenceReads
 from engine.people.validators import (
     InvalidValue,
     id_number_birth_date,
@@ -286,8 +286,8 @@ def resolve_facts(
     licence_facts = [f for f in facts if f.fact == "holds_licence"]
     holders = {h for f in licence_facts for h in _ids(operands[f.key]) if allowed([h])}
     types = {t for f in licence_facts for t in f.licence}
-    held = ({} if not holders or not types else licences.valid(holders=holders, types=types) if licences is not None
-            else valid_licences(session, holders=holders, types=types, today=today))
+    reads = licences or LicenceReads(session, today=today, types=types)
+    held = reads.valid(holders=holders, types=types)
     looked_up: set[str] = set(holders)
     for fact in licence_facts:
         ids = _ids(operands[fact.key])

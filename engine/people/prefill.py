@@ -40,7 +40,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, Licence
-from engine.people.licences import LicenceReads, valid_licences
+from engine.people.licences import LicenceReads
 from engine.registry import Registry
 from engine.spec.loader import BundleRegistry
 from engine.spec.models import BundleSpec, Material, StepSpec, SupplyMode
@@ -174,9 +174,8 @@ def _describe(context: PrefillContext, licence: Licence) -> str:
 
 def _valid(session: Session, context: PrefillContext, *, holders: set[str], types: set[str]
            ) -> dict[tuple[str, str], Licence]:
-    if context.licences is not None:
-        return context.licences.valid(holders=holders, types=types)
-    return valid_licences(session, holders=holders, types=types, today=context.today)
+    reads = context.licences or LicenceReads(session, today=context.today, types=types)
+    return reads.valid(holders=holders, types=types)
 
 
 def licence_types(bundle: BundleSpec, registry: BundleRegistry) -> set[str]:

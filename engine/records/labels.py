@@ -100,10 +100,11 @@ WAIVED_SUPPLY_MODES: frozenset[SupplyMode] = frozenset(
 """Supply modes the applicant does not hand in (when the caller does not say otherwise)."""
 
 def role_may_not(role: Role, en: str, zh: str = "进行此操作") -> str:
-    """A refusal by role in both languages, the Chinese first as pages show it: ``部门审批人员无权办理该事项 /
-    an officer may not act on this step`` (never a bare role id)."""
+    """A refusal by role in both languages, as every engine message is written (``English / 中文``,
+    which pages split): ``an officer may not act on this step / 部门审批人员无权办理该事项`` (never a
+    bare role id, never "a officer")."""
     article = "an" if role.value[0] in "aeiou" else "a"
-    return f"{ROLE_LABELS[role]}无权{zh} / {article} {role.value} may not {en}"
+    return f"{article} {role.value} may not {en} / {ROLE_LABELS[role]}无权{zh}"
 
 
 ROLE_LABELS: Mapping[Role, str] = MappingProxyType(
